@@ -1,0 +1,34 @@
+# Two set-up commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench lint system-deps clean
+
+install: $(STAMP)
+
+system-deps:
+	@bash .ci/system-deps.sh
+
+$(STAMP): setup.cfg pyproject.toml .ci/debian-packages.txt
+	@bash .ci/system-deps.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/baomi demo
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	$(BIN)/python bench/run.py
+
+lint: install
+	$(BIN)/ruff check scanner rules policies agents reports tests bench
+	$(BIN)/mypy scanner rules policies
+
+clean:
+	rm -rf $(VENV) build *.egg-info
