@@ -159,6 +159,8 @@ class Finding:
     declassify_condition: str | None = None
     nonstandard: bool = False
     declassified: bool = False
+    #: Struck out and replaced by a newer marking: reported, does not classify.
+    superseded: bool = False
     caveats: tuple[str, ...] = ()
     #: 1-based line within the segment's text (plain text: the file's line), when known.
     line: int | None = None
@@ -181,6 +183,8 @@ class Finding:
             rec["nonstandard"] = True
         if self.declassified:
             rec["declassified"] = True
+        if self.superseded:
+            rec["superseded"] = True
         if self.caveats:
             rec["caveats"] = list(self.caveats)
         if self.line is not None:
@@ -203,7 +207,7 @@ class FileResult:
     @property
     def level(self) -> Level | None:
         """Highest level among classifying markings (declassified marks do not count)."""
-        return max_level(f.level for f in self.findings if f.kind is Kind.MARKING and not f.declassified)
+        return max_level(f.level for f in self.findings if f.kind is Kind.MARKING and not f.declassified and not f.superseded)
 
     @property
     def complete(self) -> bool:

@@ -13,7 +13,7 @@ without forking; `scanner.extractors.registry` picks one by content type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import Callable, ClassVar, Iterator
 
 from scanner.model import ExtractItem
 
@@ -61,6 +61,9 @@ class Context:
     budget: Budget
     #: File name (last path component) as given, for extractors that care (never used to type).
     name: str = ""
+    #: The YARA level-word prefilter: False means the bytes cannot hold a marking in any
+    #: encoding, so a text extractor need not decode them. None: no prefilter (decode always).
+    prefilter: Callable[[bytes], bool] | None = None
 
     def sub(self, part: str | None) -> str | None:
         """Join a location inside the current item (`word/header1.xml`) to its container path."""
@@ -80,8 +83,12 @@ class Extractor:
     priority: ClassVar[int] = 0
 
     @classmethod
-    def sniff(cls, head: bytes, mime: str) -> bool:
-        """Extra content test for types libmagic reports generically (zip, OLE2, XML)."""
+    def sniff(cls, data: bytes, mime: str) -> bool:
+        """Does this extractor read `data`? Default: libmagic's type is one of `mimetypes`.
+
+        Override for types libmagic reports generically (a zip may be OOXML, ODF, OFD or an
+        archive; an OLE2 file may be .doc, .xls, .ppt, .wps, .et, .dps or .msg). `data` is the
+        whole item, so a zip's central directory or an OLE2 directory can be inspected."""
         return mime in cls.mimetypes
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:

@@ -1,0 +1,229 @@
+"""Marking versus mention (markings.md §4): weigh where a candidate stands.
+
+A marking is a standalone element — its own line, paragraph, cell, header, property or subject
+prefix — typically with ★ and a period, typically at the top or bottom of a page. A candidate
+quoted inside a running sentence is a mention; mentions never set a file's level.
+
+`classify(segments)` turns the located text of one item into findings. Each candidate is judged
+from: what remains on its line besides it (nothing, header tokens such as 份号/紧急程度, a
+`密级：` label, or a sentence), quotation marks around it, the element's role (header, footer,
+cell, property, subject…), its position from the top of the page/part, and its neighbours.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+from scanner.grammar import Hit, find_star_forms, parse_line_form, parse_marking, strip_decor
+from scanner.model import Finding, Kind, Level, Marking, Segment
+from scanner.normalize import normalize
+
+#: Rule ids printed in every finding (explained in the report appendix).
+RULE_STAR = "cn.marking"  # BM-M001: 密级★期限/时间/条件
+RULE_BARE = "cn.marking.bare"  # BM-M002: a level standing alone (statutory maximum applies)
+RULE_LABEL = "cn.marking.label"  # BM-M003: 密级：机密
+RULE_PARA = "cn.marking.paragraph"  # BM-M004: （秘密）opening a paragraph
+RULE_PROP = "cn.marking.property"  # BM-M005: document property 密级 = 机密
+RULE_INTERNAL = "cn.internal"  # BM-M006: 工作秘密 / 内部
+RULE_BANNER = "en.banner"  # BM-M007: TOP SECRET//NOFORN
+RULE_PORTION = "en.portion"  # BM-M008: (S) portion mark
+RULE_MENTION = "cn.mention"
+
+_FORM_RULE = {"star": RULE_STAR, "bare": RULE_BARE, "label": RULE_LABEL, "paragraph": RULE_PARA,
+              "internal": RULE_INTERNAL, "banner": RULE_BANNER, "portion": RULE_PORTION,
+              "property": RULE_PROP}
+
+#: Roles where a short element is, by its place, a marking candidate.
+STANDALONE_ROLES = {"header", "footer", "cell", "property", "title", "subject", "textbox", "cover"}
+#: How many non-empty lines from the top of a page/part count as "the top".
+TOP_LINES = 8
+
+_OPEN_Q = "“\"‘'「『《<"
+_CLOSE_Q = "”\"’'」』》>"
+_HEADER_TOKEN = re.compile(
+    r"^(?:\s|[|/,，、;；]|份号[:：]?\s*\d{1,8}|第?\s*\d{1,8}\s*份|共\s*\d+\s*份|\d{6}|"
+    r"特\s*急|加\s*急|特\s*提|平\s*急|急\s*件|紧急程度[:：]?|密级[:：]?|保密期限[:：]?|"
+    r"(?:已|予以)?解\s*密|作\s*废|★)*$")
+_ANNOTATION = re.compile(r"(?:已|予以)?解\s*密")
+_SENTENCE = re.compile(r"[，。；！？,;!?]")
+_SUBJECT_PREFIX = re.compile(r"^(?:(?:re|fw|fwd|回复|答复|转发)\s*[:：]\s*)+", re.I)
+_PROPERTY_KEYS = re.compile(r"^(?:密\s*级|保密等级|保密级别|密级标志|classification|security[ _-]?level|"
+                            r"security[ _-]?classification|sensitivity)$", re.I)
+_LEVEL_WORD = re.compile(r"绝密|机密|秘密")
+#: Mentions of bare level words are counted; only this many are listed per item.
+MAX_WORD_MENTIONS = 3
+
+
+@dataclass
+class _Line:
+    text: str
+    seg: Segment
+    pos: int  # position from the top of its page/part (non-empty lines)
+    no: int  # 1-based line number within the segment
+    last: bool  # among the last lines of its part
+
+
+def _lines(segments: Iterable[Segment]) -> list[_Line]:
+    out: list[_Line] = []
+    for seg in segments:
+        text = normalize(seg.text)
+        raw = text.split("\n")
+        nonempty = [i for i, ln in enumerate(raw) if ln.strip()]
+        tail = set(nonempty[-2:]) if len(nonempty) > TOP_LINES else set()
+        for k, i in enumerate(nonempty):
+            out.append(_Line(raw[i].strip(), seg, seg.index + k, i + 1, i in tail))
+    return out
+
+
+def _is_header_context(line: _Line | None) -> bool:
+    """份号 or 紧急程度 lines that stand around a marking in a 公文 head."""
+    if line is None:
+        return False
+    s = line.text.replace(" ", "")
+    return bool(re.fullmatch(r"(?:份号[:：]?)?\d{6}|特急|加急|特提|平急|急件|(?:紧急程度[:：]?)(?:特急|加急|平急|特提)", s))
+
+
+def _quoted(before: str, after: str) -> bool:
+    b, a = before.rstrip(), after.lstrip()
+    return bool(b) and bool(a) and b[-1] in _OPEN_Q and a[0] in _CLOSE_Q
+
+
+def _struck(before: str, after: str) -> bool:
+    return before.rstrip().endswith("~~") and after.lstrip().startswith("~~")
+
+
+def _finding(m: Marking, ln: _Line, kind: Kind, conf: float, *, declassified: bool = False,
+             superseded: bool = False, rule: str | None = None) -> Finding:
+    return Finding(
+        level=m.level, kind=kind, text=m.text, member=ln.seg.member,
+        rule=rule or (_FORM_RULE.get(m.form, RULE_STAR) if kind is Kind.MARKING else RULE_MENTION),
+        confidence=conf, period=m.period, declassify_date=m.declassify_date,
+        declassify_condition=m.declassify_condition, nonstandard=m.nonstandard,
+        declassified=declassified or m.declassified, superseded=superseded, caveats=m.caveats,
+        line=ln.no if not ln.seg.standalone else None,
+    )
+
+
+def _judge_star(hit: Hit, ln: _Line) -> tuple[Kind, float, bool, bool]:
+    """(kind, confidence, declassified, superseded) for a ★-form candidate."""
+    before, after = ln.text[: hit.start], ln.text[hit.end:]
+    b, a = strip_decor(before), strip_decor(after)
+    role = ln.seg.role
+    struck = _struck(before, after)
+    if _quoted(before, after) and (b or a):
+        return Kind.MENTION, 0.9, False, False
+    if not b and not a:
+        return Kind.MARKING, 0.98, False, struck
+    rest = f"{b} {a}"
+    if _HEADER_TOKEN.match(rest):
+        return Kind.MARKING, 0.95, bool(_ANNOTATION.search(rest)), struck
+    if role == "subject" and not _SUBJECT_PREFIX.sub("", b):
+        return Kind.MARKING, 0.9, False, False
+    if role in STANDALONE_ROLES and len(rest) <= 24 and not _SENTENCE.search(rest):
+        return Kind.MARKING, 0.85, bool(_ANNOTATION.search(rest)), struck
+    return Kind.MENTION, 0.85, False, False
+
+
+def _near_top(ln: _Line) -> bool:
+    return ln.pos < TOP_LINES or ln.last
+
+
+def _judge_line_form(m: Marking, ln: _Line, prev: _Line | None, nxt: _Line | None) -> tuple[Kind, float]:
+    role = ln.seg.role
+    if m.form in ("label", "banner"):
+        return Kind.MARKING, 0.92
+    if m.form == "paragraph":
+        return Kind.MARKING, 0.85
+    if m.form == "portion":
+        return Kind.MARKING, 0.6  # kept only when the item also carries a banner (see classify)
+    # bare level / internal mark: its place decides
+    if role in STANDALONE_ROLES - {"cell"}:
+        return Kind.MARKING, 0.9
+    if _is_header_context(prev) or _is_header_context(nxt):
+        return Kind.MARKING, 0.95
+    if role == "cell":
+        return Kind.MARKING, 0.75  # demoted when the item holds a column of levels (see classify)
+    if _near_top(ln):
+        return Kind.MARKING, 0.8
+    return Kind.MENTION, 0.6
+
+
+def _property(seg: Segment) -> Marking | None:
+    if seg.key is None or not _PROPERTY_KEYS.match(seg.key.strip()):
+        return None
+    m = parse_marking(seg.text)
+    if m is None:
+        v = strip_decor(normalize(seg.text))
+        for word, lv in (("绝密", Level.TOP_SECRET), ("机密", Level.SECRET), ("秘密", Level.CONFIDENTIAL)):
+            if v.startswith(word) and len(v) <= 12:
+                m = Marking(level=lv, text=v, form="property")
+                break
+        else:
+            return None
+    return replace(m, form="property")
+
+
+def classify(segments: Iterable[Segment]) -> list[Finding]:
+    """Findings (markings and mentions) in the located text of one item."""
+    segs = list(segments)
+    findings: list[Finding] = []
+    word_mentions = 0
+    lines = []
+    for seg in segs:
+        if seg.role == "property" and seg.key is not None:
+            pm = _property(seg)
+            if pm is not None:
+                ln = _Line(normalize(seg.text).strip(), seg, 0, 1, False)
+                findings.append(_finding(pm, ln, Kind.MARKING, 0.95, rule=RULE_PROP))
+                continue
+        lines.extend(_lines([seg]))
+
+    for i, ln in enumerate(lines):
+        s = ln.text
+        if "密" not in s and "内" not in s and "SECRET" not in s and "CONFIDENTIAL" not in s and "(" not in s:
+            continue
+        hits = find_star_forms(s)
+        if hits:
+            for h in hits:
+                kind, conf, declassified, superseded = _judge_star(h, ln)
+                findings.append(_finding(h.marking, ln, kind, conf, declassified=declassified,
+                                         superseded=superseded))
+            continue
+        m = parse_line_form(s)
+        declassified = False
+        if m is None and "解" in s:
+            stripped = _ANNOTATION.sub(" ", s)
+            m = parse_line_form(stripped)
+            declassified = m is not None
+        if m is not None:
+            prev = lines[i - 1] if i > 0 and lines[i - 1].seg.member == ln.seg.member else None
+            nxt = lines[i + 1] if i + 1 < len(lines) and lines[i + 1].seg.member == ln.seg.member else None
+            kind, conf = _judge_line_form(m, ln, prev, nxt)
+            findings.append(_finding(m, ln, kind, conf, declassified=declassified))
+            continue
+        if word_mentions < MAX_WORD_MENTIONS:
+            for wm in _LEVEL_WORD.finditer(s):
+                if s[max(0, wm.start() - 2): wm.start()] in ("工作", "商业", "技术"):
+                    continue
+                lv = {"绝密": Level.TOP_SECRET, "机密": Level.SECRET, "秘密": Level.CONFIDENTIAL}[wm.group(0)]
+                findings.append(_finding(Marking(level=lv, text=wm.group(0), form="word"), ln,
+                                         Kind.MENTION, 0.95))
+                word_mentions += 1
+                if word_mentions >= MAX_WORD_MENTIONS:
+                    break
+    return _post(findings)
+
+
+def _post(findings: list[Finding]) -> list[Finding]:
+    """Item-level context: portion marks need a banner; a column of bare levels is a table."""
+    has_banner = any(f.kind is Kind.MARKING and f.rule == RULE_BANNER for f in findings)
+    bare_cells = [f for f in findings if f.kind is Kind.MARKING and f.rule == RULE_BARE and f.confidence == 0.75]
+    out = []
+    for f in findings:
+        if f.kind is Kind.MARKING and f.rule == RULE_PORTION and not has_banner:
+            f = replace(f, kind=Kind.MENTION, rule=RULE_MENTION)
+        elif len(bare_cells) >= 3 and f in bare_cells:
+            f = replace(f, kind=Kind.MENTION, rule=RULE_MENTION, confidence=0.6)
+        out.append(f)
+    return out

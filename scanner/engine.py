@@ -1,0 +1,184 @@
+"""The scan core: one file in, one `FileResult` out. Pure: no printing, no policy, no network.
+
+    Scanner(ScanConfig(...)).scan_path(path) -> FileResult
+
+Per item (the file, or a member of a container): identify by content → pick an extractor →
+collect segments, recurse into members (depth and decompression budget enforced), collect
+errors → classify segments → add site-rule and keyword matches. Large plain-text files are
+streamed in chunks cut at line ends, so memory stays bounded and no marking is split.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+
+from rules.loader import NS_KEYWORD, RuleSet
+from scanner.classify import TOP_LINES, classify
+from scanner.decode import decode
+from scanner.extractors.base import Budget, Context, Limits
+from scanner.extractors.registry import pick
+from scanner.identify import identify
+from scanner.model import ErrorCode, FileResult, Finding, Kind, Member, ScanError, Segment
+
+#: Plain-text files above this size are streamed in chunks of this size.
+STREAM_CHUNK = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    limits: Limits = field(default_factory=Limits)
+    rules_dir: str | None = None
+    keywords_file: str | None = None
+    rules_cache: str | None = None
+    #: Compute the SHA-256 of every top-level file (for copy tracking and the audit log).
+    hash_files: bool = True
+
+
+class Scanner:
+    def __init__(self, config: ScanConfig | None = None) -> None:
+        self.config = config or ScanConfig()
+        self.rules = RuleSet(self.config.rules_dir, self.config.keywords_file, self.config.rules_cache)
+
+    # -- top level -------------------------------------------------------------------------
+    def scan_path(self, path: str | bytes, display: str | None = None) -> FileResult:
+        """Scan one regular file. Never raises for bad input: problems become error records."""
+        shown = display if display is not None else os.fsdecode(path)
+        limits = self.config.limits
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            code = ErrorCode.SKIPPED if exc.errno == errno.ELOOP else ErrorCode.UNREADABLE
+            return FileResult(shown, errors=(ScanError(code, exc.strerror or str(exc)),))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return FileResult(shown, errors=(ScanError(ErrorCode.SKIPPED, "not a regular file"),))
+            if st.st_size > limits.max_file_size:
+                return FileResult(shown, size=st.st_size, errors=(ScanError(
+                    ErrorCode.TOO_LARGE, f"{st.st_size} bytes > --max-file-size {limits.max_file_size}"),))
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                if st.st_size > STREAM_CHUNK:
+                    return self._scan_large(fh, shown, st.st_size)
+                data = fh.read()
+        except OSError as exc:
+            return FileResult(shown, errors=(ScanError(ErrorCode.UNREADABLE, exc.strerror or str(exc)),))
+        finally:
+            os.close(fd)
+        findings, errors, mime = self.scan_bytes(data, os.path.basename(shown))
+        sha = hashlib.sha256(data).hexdigest() if self.config.hash_files else None
+        return FileResult(shown, tuple(findings), tuple(errors), size=len(data), mime=mime, sha256=sha)
+
+    def scan_bytes(self, data: bytes, name: str = "") -> tuple[list[Finding], list[ScanError], str]:
+        """Findings and errors of an in-memory item (and everything nested in it)."""
+        findings: list[Finding] = []
+        errors: list[ScanError] = []
+        budget = Budget(self.config.limits)
+        mime = self._scan_item(data, None, 0, budget, name, findings, errors)
+        return _dedupe(findings), errors, mime
+
+    # -- recursion ---------------------------------------------------------------------------
+    def _scan_item(self, data: bytes, member: str | None, depth: int, budget: Budget, name: str,
+                   findings: list[Finding], errors: list[ScanError]) -> str:
+        mime = identify(data)
+        ex = pick(data, mime)
+        segments: list[Segment] = []
+        if ex is not None:
+            ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
+                          name=name, prefilter=self.rules.prefilter)
+            try:
+                for item in ex.extract(data, ctx):
+                    if isinstance(item, Segment):
+                        segments.append(item)
+                    elif isinstance(item, Member):
+                        self._member(item, member, depth, budget, findings, errors)
+                    elif isinstance(item, ScanError):
+                        errors.append(item)
+            except MemoryError:
+                errors.append(ScanError(ErrorCode.TOO_LARGE, f"{ex.name}: out of memory", member))
+            except RecursionError:
+                errors.append(ScanError(ErrorCode.TOO_DEEP, f"{ex.name}: structure nested too deeply", member))
+            except Exception as exc:  # a parser bug on hostile bytes must not end the scan
+                errors.append(ScanError(ErrorCode.CORRUPT, f"{ex.name}: {type(exc).__name__}: {exc}"[:300], member))
+        elif _looks_like_document(mime):
+            errors.append(ScanError(ErrorCode.UNSUPPORTED, f"no extractor reads {mime}", member))
+        findings.extend(classify(segments))
+        self._user_matches(data, segments, member, findings)
+        return mime
+
+    def _member(self, item: Member, parent: str | None, depth: int, budget: Budget,
+                findings: list[Finding], errors: list[ScanError]) -> None:
+        child = f"{parent}!{item.name}" if parent else item.name
+        if depth + 1 > self.config.limits.max_depth:
+            errors.append(ScanError(ErrorCode.TOO_DEEP, f"nesting deeper than {self.config.limits.max_depth}", child))
+            return
+        self._scan_item(item.data, child, depth + 1, budget, item.name.rsplit("/", 1)[-1], findings, errors)
+
+    def _user_matches(self, data: bytes, segments: list[Segment], member: str | None,
+                      findings: list[Finding]) -> None:
+        if self.rules._user is None:
+            return
+        matches = self.rules.user_matches(data)
+        if segments:
+            text = "\n".join(s.text for s in segments).encode("utf-8", errors="replace")
+            matches += [m for m in self.rules.user_matches(text) if m.namespace == NS_KEYWORD]
+        for m in matches:
+            kind = Kind.KEYWORD if m.namespace == NS_KEYWORD else Kind.RULE
+            findings.append(Finding(level=None, kind=kind, text=m.text, member=member,
+                                    rule=f"{m.namespace}:{m.rule}", confidence=1.0))
+
+    # -- large plain text ----------------------------------------------------------------------
+    def _scan_large(self, fh, shown: str, size: int) -> FileResult:  # type: ignore[no-untyped-def]
+        head = fh.read(STREAM_CHUNK)
+        mime = identify(head)
+        if pick(head, mime) is None or pick(head, mime).name != "text":  # type: ignore[union-attr]
+            return FileResult(shown, size=size, mime=mime, errors=(ScanError(
+                ErrorCode.TOO_LARGE, f"{size} bytes: only plain text is streamed above {STREAM_CHUNK} bytes"),))
+        sha = hashlib.sha256() if self.config.hash_files else None
+        findings: list[Finding] = []
+        carry = b""
+        chunk, first = head, True
+        while chunk:
+            if sha is not None:
+                sha.update(chunk)
+            buf = carry + chunk
+            chunk = fh.read(STREAM_CHUNK)
+            if chunk:
+                cut = buf.rfind(b"\n") + 1 or len(buf)
+                if cut < len(buf) - 4096 and buf[cut - 2 : cut] == b"\n\x00":
+                    cut += 1  # keep UTF-16LE code units whole
+                buf, carry = buf[:cut], buf[cut:]
+            else:
+                carry = b""
+            if self.rules.prefilter(buf):
+                text, _ = decode(buf)
+                findings.extend(classify([Segment(text, None, "body", index=0 if first else TOP_LINES)]))
+            first = False
+        return FileResult(shown, tuple(_dedupe(findings)), (), size=size, mime=mime,
+                          sha256=sha.hexdigest() if sha is not None else None)
+
+
+_DOC_PREFIXES = ("application/vnd.", "application/msword", "application/pdf", "application/zip",
+                 "application/x-ole-storage", "application/cdfv2", "application/x-7z", "application/gzip",
+                 "application/x-gzip", "application/x-tar", "application/x-bzip2", "application/x-xz",
+                 "application/x-rar", "application/rtf", "text/rtf", "message/", "application/x-cfb")
+_NOT_DOC = ("application/vnd.sqlite3", "application/vnd.microsoft.portable-executable")
+
+
+def _looks_like_document(mime: str) -> bool:
+    """Types that hold documents: an item of such a type that nothing reads is `unsupported`."""
+    m = mime.lower()
+    return m.startswith(_DOC_PREFIXES) and not m.startswith(_NOT_DOC)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen = set()
+    out = []
+    for f in findings:
+        key = (f.kind, f.text, f.member, f.line, f.rule)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out

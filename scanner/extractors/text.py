@@ -1,0 +1,32 @@
+"""Plain text in any Chinese encoding (the fallback for every text-like item)."""
+from __future__ import annotations
+
+from typing import ClassVar, Iterator
+
+from scanner.decode import decode
+from scanner.extractors.base import Context, Extractor
+from scanner.model import ExtractItem, Segment
+
+_TEXTISH = frozenset({
+    "application/json", "application/x-empty", "application/octet-stream", "application/csv",
+    "application/javascript", "application/x-sh", "application/x-shellscript", "inode/x-empty",
+    "application/x-wine-extension-ini", "application/x-subrip", "application/x-yaml",
+})
+
+
+class TextExtractor(Extractor):
+    """Decode and hand the whole text over as one body segment (the classifier reads lines)."""
+
+    name: ClassVar[str] = "text"
+    priority: ClassVar[int] = -100
+
+    @classmethod
+    def sniff(cls, data: bytes, mime: str) -> bool:
+        return mime.startswith("text/") or mime in _TEXTISH
+
+    def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
+        if not data or (ctx.prefilter is not None and not ctx.prefilter(data)):
+            return
+        text, _enc = decode(data)
+        yield Segment(text=text, member=ctx.member, role="body", index=0)
+

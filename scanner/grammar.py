@@ -1,0 +1,195 @@
+"""The marking grammar (markings.md §1, §3): recognise and parse 国家秘密标志 in normalised text.
+
+Two entry points:
+- `find_star_forms(line)` — every `密级★…` shaped candidate in a line, with its span, whatever the
+  context (the classifier decides marking vs mention);
+- `parse_line_form(line)` — whole-line forms: a bare level (`机密`, `秘 密`), a label
+  (`密级：机密`), a paragraph mark (`（秘密）本段…`), an internal mark (`工作秘密`, `内部`),
+  an English banner (`TOP SECRET//NOFORN`) or portion mark (`(S) …`).
+Input must have gone through `scanner.normalize.normalize` (NFKC, traditional folded).
+
+Forms and their parse:
+    机密★10年          period {"years": 10}
+    秘密★6个月          period {"months": 6}
+    绝密★长期           period "long_term"
+    机密★2030年12月31日  declassify_date "2030-12-31"
+    秘密★项目验收后解密   declassify_condition "项目验收后解密"
+    秘密★              no period (statutory maximum applies)
+    机密·10年 / 机密(10年) / 绝密★(30年)   same, flagged nonstandard (标注不规范)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from scanner.model import Level, Marking
+
+_S = r"[ \t]*"
+
+
+def _spaced(word: str) -> str:
+    return _S.join(re.escape(c) for c in word)
+
+
+LEVEL_WORDS = {"绝密": Level.TOP_SECRET, "机密": Level.SECRET, "秘密": Level.CONFIDENTIAL}
+_LEVEL = "(?P<lv>" + "|".join(_spaced(w) for w in LEVEL_WORDS) + ")"
+#: Accepted for ★ (NFKC has already folded ＊ to *).
+STARS = "★☆*✱✲✳✶✷✸⭐✦✧"
+_STAR = f"[{re.escape(STARS)}]"
+_ALTSEP = "[·•・∙]"
+
+_D3 = rf"\d(?:{_S}\d){{0,2}}"  # a number of 1-3 digits, spaces tolerated between them (`1 2 年`)
+_PERIOD = re.compile(rf"(?:(?P<years>{_D3}){_S}年(?!{_S}\d{{1,2}}{_S}月)|(?P<months>{_D3}){_S}个{_S}月"
+                     rf"|(?P<lt>长{_S}期))")
+_DATE = re.compile(rf"(?P<y>(?:19|20|21)\d{{2}}){_S}(?:年{_S}(?P<m>\d{{1,2}}){_S}月(?:{_S}(?P<d>\d{{1,2}}){_S}日)?"
+                   rf"|[.\-/](?P<m2>\d{{1,2}})[.\-/](?P<d2>\d{{1,2}}))(?:{_S}(?:解{_S}密|前))?")
+# A declassify condition: free words after ★ up to the end of the token.
+_COND = re.compile(r"[^\s★☆*，。；;,：:、!！?？“”\"'()\[\]【】<>《》]{2,40}")
+_SP = re.compile(_S)
+_CLOSE = re.compile(rf"{_S}\)")
+
+_HEAD = re.compile(rf"(?<!工作)(?<!商业)(?<!技术){_LEVEL}{_S}(?:(?P<star>{_STAR})(?!{_STAR})|(?P<alt>{_ALTSEP})|(?P<paren>\())")
+
+_DECOR = " \t\"'“”‘’「」『』《》<>[]【】()#*_~|>-=+.:：、，,。;；!！?？·•…"
+_BARE = re.compile(rf"^(?:密{_S}级{_S}[:：]?{_S})?{_LEVEL}$")
+_LABEL = re.compile(rf"^(?:密{_S}级|保{_S}密{_S}等{_S}级|classification){_S}[:：]?{_S}(?P<rest>.+)$", re.I)
+_PARA = re.compile(rf"^[(\[【]{_S}{_LEVEL}{_S}[)\]】]{_S}(?P<body>\S.*)?$")
+_INTERNAL = re.compile(rf"^(?:工{_S}作{_S}秘{_S}密|内{_S}部(?:{_S}资{_S}料)?(?:{_S}注{_S}意{_S}保{_S}存)?)"
+                       rf"(?:{_S}{_STAR}{_S}.{{0,20}})?$")
+_BANNER = re.compile(r"^(?P<en>TOP SECRET|SECRET|CONFIDENTIAL)(?P<cav>(?:\s*//\s*[A-Z0-9][A-Z0-9 ,\-/]*)?)$")
+_PORTION = re.compile(r"^\((?P<pm>TS|S|C)(?://[A-Z0-9 ,\-]+)?\)\s+(?!Copyright\b)[A-Z\"“]")
+_EN_LEVEL = {"TOP SECRET": Level.TOP_SECRET, "SECRET": Level.SECRET, "CONFIDENTIAL": Level.CONFIDENTIAL,
+             "TS": Level.TOP_SECRET, "S": Level.SECRET, "C": Level.CONFIDENTIAL}
+
+
+@dataclass(frozen=True)
+class Hit:
+    start: int
+    end: int
+    marking: Marking
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"[ \t]+", "", s)
+
+
+def _level(m: re.Match[str]) -> Level:
+    return LEVEL_WORDS[_squash(m.group("lv"))]
+
+
+def _period_or_date(line: str, pos: int) -> tuple[int, dict[str, object]] | None:
+    m = _DATE.match(line, pos)
+    if m:
+        y, mo, d = int(m.group("y")), m.group("m") or m.group("m2"), m.group("d") or m.group("d2")
+        if mo and 1 <= int(mo) <= 12 and (not d or 1 <= int(d) <= 31):
+            iso = f"{y:04d}-{int(mo):02d}-{int(d):02d}" if d else f"{y:04d}-{int(mo):02d}"
+            return m.end(), {"declassify_date": iso}
+    m = _PERIOD.match(line, pos)
+    if m:
+        if m.group("years"):
+            return m.end(), {"period": {"years": int(_squash(m.group("years")))}}
+        if m.group("months"):
+            return m.end(), {"period": {"months": int(_squash(m.group("months")))}}
+        return m.end(), {"period": "long_term"}
+    return None
+
+
+def find_star_forms(line: str) -> list[Hit]:
+    """Every `level★…`-shaped candidate in one normalised line."""
+    if "密" not in line:
+        return []
+    hits = []
+    for m in _HEAD.finditer(line):
+        pos = _SP.match(line, m.end()).end()  # type: ignore[union-attr]
+        fields: dict[str, object] = {}
+        end = m.end()
+        nonstandard = False
+        if m.group("star"):
+            nonstandard = m.group("star") != "★"
+            if line.startswith("(", pos):
+                inner = _period_or_date(line, _SP.match(line, pos + 1).end())  # type: ignore[union-attr]
+                close = _CLOSE.match(line, inner[0]) if inner else None
+                if inner and close:
+                    end, fields, nonstandard = close.end(), inner[1], True
+            else:
+                pd = _period_or_date(line, pos)
+                if pd:
+                    end, fields = pd
+                else:
+                    c = _COND.match(line, pos)
+                    if c:
+                        end, fields = c.end(), {"declassify_condition": c.group(0)}
+        else:
+            pd = _period_or_date(line, pos)
+            if pd is None:
+                continue
+            end, fields = pd
+            if m.group("paren"):
+                close = _CLOSE.match(line, end)
+                if not close:
+                    continue
+                end = close.end()
+            nonstandard = True
+        # `秘　密` (a space inside the level word) is the pre-2012 layout: still a marking.
+        if " " in m.group("lv") or "\t" in m.group("lv"):
+            nonstandard = True
+        marking = Marking(level=_level(m), text=_squash(line[m.start():end]), form="star",
+                          nonstandard=nonstandard, **fields)  # type: ignore[arg-type]
+        hits.append(Hit(m.start(), end, marking))
+    return hits
+
+
+def strip_decor(s: str) -> str:
+    return s.strip(_DECOR)
+
+
+def parse_line_form(line: str) -> Marking | None:
+    """A whole-line marking form (bare, label, paragraph, internal, banner, portion), else None."""
+    s = line.strip()
+    if not s:
+        return None
+    if "密" in s or "内" in s:
+        core = strip_decor(s)
+        m = _BARE.match(core)
+        if m:
+            lv = m.group("lv")
+            return Marking(level=_level(m), text=_squash(core), form="bare",
+                           nonstandard=" " in lv or "\t" in lv)
+        m = _PARA.match(s)
+        if m:
+            return Marking(level=_level(m), text=_squash(s[: m.start("body")] if m.group("body") else s),
+                           form="paragraph")
+        m = _LABEL.match(core)
+        if m:
+            rest = strip_decor(m.group("rest"))
+            hits = find_star_forms(rest)
+            if hits and hits[0].start == 0:
+                return replace(hits[0].marking, form="label")
+            b = _BARE.match(rest)
+            if b:
+                return Marking(level=_level(b), text=_squash(core), form="label")
+            if _INTERNAL.match(rest):
+                return Marking(level=Level.INTERNAL, text=_squash(core), form="label")
+            return None
+        if _INTERNAL.match(core):
+            return Marking(level=Level.INTERNAL, text=_squash(core), form="internal")
+    if "SECRET" in s or "CONFIDENTIAL" in s or s.startswith("("):
+        m = _BANNER.match(s)
+        if m:
+            cav = tuple(c.strip() for c in m.group("cav").split("//") if c.strip())
+            return Marking(level=_EN_LEVEL[m.group("en")], text=s, form="banner", caveats=cav)
+        m = _PORTION.match(s)
+        if m:
+            return Marking(level=_EN_LEVEL[m.group("pm")], text=s[: s.index(")") + 1], form="portion")
+    return None
+
+
+def parse_marking(text: str) -> Marking | None:
+    """Parse a string that is meant to be exactly one marking (a property value, a cell)."""
+    from scanner.normalize import normalize
+
+    s = normalize(text).strip()
+    hits = find_star_forms(s)
+    if hits and not strip_decor(s[: hits[0].start]) and not strip_decor(s[hits[0].end:]):
+        return hits[0].marking
+    return parse_line_form(s)

@@ -1,0 +1,103 @@
+"""Which files a scan reads: trees walked without following symlinks out of them.
+
+Special files (FIFOs, sockets, devices) are never opened — a FIFO would hang the scan — and are
+reported as skipped entries; so are symlinks that leave the tree or loop. Symlinks to files inside
+the tree are skipped too: their target is scanned under its own name.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass
+from typing import Iterator
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # path to open
+    display: str  # path as reported
+    size: int = 0
+    #: Why the entry is not scanned (`fifo`, `socket`, `device`, `symlink-outside`, `symlink-loop`…).
+    skip: str | None = None
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    excludes: tuple[str, ...] = ()
+    one_file_system: bool = False
+
+
+def _excluded(rel: str, name: str, excludes: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in excludes)
+
+
+def _special(mode: int) -> str | None:
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return None
+
+
+def walk(paths: list[str], opts: WalkOptions | None = None) -> Iterator[Entry]:
+    opts = opts or WalkOptions()
+    for top in paths:
+        try:
+            st = os.stat(top)  # an explicit argument is followed, as the user named it
+        except OSError as exc:
+            yield Entry(top, top, skip=f"unreadable: {exc.strerror}")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk_dir(top, opts, st.st_dev)
+        elif stat.S_ISREG(st.st_mode):
+            yield Entry(top, top, st.st_size)
+        else:
+            yield Entry(top, top, skip=_special(st.st_mode) or "special")
+
+
+def _walk_dir(root: str, opts: WalkOptions, dev: int) -> Iterator[Entry]:
+    real_root = os.path.realpath(root)
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield Entry(d, d, skip=f"unreadable: {exc.strerror}")
+            continue
+        subdirs = []
+        for e in entries:
+            rel = os.path.relpath(e.path, root)
+            if opts.excludes and _excluded(rel, e.name, opts.excludes):
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield Entry(e.path, e.path, skip=f"unreadable: {exc.strerror}")
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                yield _symlink(e.path, real_root)
+            elif stat.S_ISDIR(st.st_mode):
+                if opts.one_file_system and st.st_dev != dev:
+                    continue
+                subdirs.append(e.path)
+            elif stat.S_ISREG(st.st_mode):
+                yield Entry(e.path, e.path, st.st_size)
+            else:
+                yield Entry(e.path, e.path, skip=_special(st.st_mode) or "special")
+        stack.extend(reversed(subdirs))
+
+
+def _symlink(path: str, real_root: str) -> Entry:
+    try:
+        target = os.path.realpath(path, strict=True)
+    except (OSError, RuntimeError):
+        return Entry(path, path, skip="symlink-loop-or-dangling")
+    inside = target == real_root or target.startswith(real_root + os.sep)
+    if not inside:
+        return Entry(path, path, skip="symlink-outside-tree")
+    return Entry(path, path, skip="symlink-inside-tree")

@@ -1,0 +1,104 @@
+"""The marking grammar: every form and variant of markings.md §1 and §3 that applies to text."""
+from __future__ import annotations
+
+import pytest
+
+from scanner.grammar import find_star_forms, parse_marking
+from scanner.model import Level
+
+T, S, C, I = Level.TOP_SECRET, Level.SECRET, Level.CONFIDENTIAL, Level.INTERNAL
+
+
+@pytest.mark.parametrize("text,level,fields", [
+    ("机密★10年", S, {"period": {"years": 10}}),
+    ("秘密★6个月", C, {"period": {"months": 6}}),
+    ("绝密★长期", T, {"period": "long_term"}),
+    ("机密★2030年12月31日", S, {"declassify_date": "2030-12-31"}),
+    ("秘密★2037年2月18日", C, {"declassify_date": "2037-02-18"}),
+    ("秘密★项目验收后解密", C, {"declassify_condition": "项目验收后解密"}),
+    ("绝密★会议召开后解密", T, {"declassify_condition": "会议召开后解密"}),
+    ("绝密★文件正式发布后", T, {"declassify_condition": "文件正式发布后"}),
+    ("秘密★", C, {"period": None, "declassify_date": None, "declassify_condition": None}),
+    # typography: full-width digits, spaces, ideographic spaces, other stars, traditional
+    ("绝密★５年", T, {"period": {"years": 5}}),
+    ("绝 密 ★ 1 年", T, {"period": {"years": 1}}),
+    ("秘 密 ★ 1 2 年", C, {"period": {"years": 12}}),
+    ("秘\u3000密★17年", C, {"period": {"years": 17}}),
+    ("绝密☆25年", T, {"period": {"years": 25}}),
+    ("机密*4年", S, {"period": {"years": 4}}),
+    ("绝密＊22年", T, {"period": {"years": 22}}),
+    ("祕密★3年", C, {"period": {"years": 3}}),
+    ("機密★25年", S, {"period": {"years": 25}}),
+    ("絕密★長期", T, {"period": "long_term"}),
+    ("機密★1個月", S, {"period": {"months": 1}}),
+    ("机\u200b密★10年", S, {"period": {"years": 10}}),
+])
+def test_star_forms(text: str, level: Level, fields: dict) -> None:
+    m = parse_marking(text)
+    assert m is not None, text
+    assert m.level is level
+    for k, v in fields.items():
+        assert getattr(m, k) == v, (text, k)
+
+
+@pytest.mark.parametrize("text,level", [
+    ("机密·10年", S), ("机密（10年）", S), ("绝密★(30年)", T), ("秘\u3000密", C), ("机密*4年", S),
+])
+def test_nonstandard_forms_are_markings_flagged(text: str, level: Level) -> None:
+    m = parse_marking(text)
+    assert m is not None and m.level is level
+    assert m.nonstandard, "older/irregular forms are flagged 标注不规范"
+
+
+def test_standard_form_is_not_flagged() -> None:
+    m = parse_marking("机密★10年")
+    assert m is not None and not m.nonstandard
+
+
+@pytest.mark.parametrize("text,level,form", [
+    ("机密", S, "bare"), ("绝密", T, "bare"), ("秘密", C, "bare"), ("【机密】", S, "bare"),
+    ("密级：机密", S, "bare"), ("密级：秘密★5年", C, "label"),
+    ("（秘密）本段所述事项", C, "paragraph"), ("【机密】以下内容", S, "paragraph"),
+    ("工作秘密", I, "internal"), ("内部", I, "internal"), ("内部资料 注意保存", I, "internal"),
+    ("TOP SECRET", T, "banner"), ("SECRET", S, "banner"), ("CONFIDENTIAL", C, "banner"),
+    ("TOP SECRET//SI//NOFORN", T, "banner"), ("SECRET//REL TO USA, FVEY", S, "banner"),
+    ("(TS) Plans for the visit.", T, "portion"), ("(S) The schedule.", S, "portion"),
+])
+def test_line_forms(text: str, level: Level, form: str) -> None:
+    m = parse_marking(text)
+    assert m is not None, text
+    assert (m.level, m.form) == (level, form)
+
+
+def test_banner_caveats() -> None:
+    m = parse_marking("SECRET//REL TO USA, FVEY")
+    assert m is not None and m.caveats == ("REL TO USA, FVEY",)
+    m = parse_marking("TOP SECRET//SI//NOFORN")
+    assert m is not None and m.caveats == ("SI", "NOFORN")
+
+
+@pytest.mark.parametrize("text", [
+    "不泄露国家机密", "国家秘密的密级分为绝密、机密、秘密三级", "商业秘密（2年）", "技术秘密★",
+    "Keep the secret key safe", "CONFIDENTIALITY NOTICE: this e-mail is confidential", "Secret",
+    "机密性、完整性和可用性", "第二章 国家秘密的范围和密级", "(C) 2024 Example Corp",
+])
+def test_prose_is_not_a_whole_marking(text: str) -> None:
+    assert parse_marking(text) is None
+
+
+def test_find_star_forms_positions_in_a_sentence() -> None:
+    line = "对标注“机密★5年”的文件，以及“绝密★长期”的载体"
+    hits = find_star_forms(line)
+    assert [h.marking.text for h in hits] == ["机密★5年", "绝密★长期"]
+    assert line[hits[0].start:hits[0].end] == "机密★5年"
+
+
+def test_work_secret_is_not_confidential() -> None:
+    assert find_star_forms("工作秘密★1年") == []
+    m = parse_marking("工作秘密")
+    assert m is not None and m.level is Level.INTERNAL
+
+
+def test_invalid_date_is_not_a_date() -> None:
+    m = parse_marking("机密★2030年13月40日")
+    assert m is None or m.declassify_date is None
