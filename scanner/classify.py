@@ -84,6 +84,16 @@ def _is_header_context(line: _Line | None) -> bool:
     return bool(re.fullmatch(r"(?:份号[:：]?)?\d{6}|特急|加急|特提|平急|急件|(?:紧急程度[:：]?)(?:特急|加急|平急|特提)", s))
 
 
+_BULLET = re.compile(r"^(?:[-+•·▪●○◆■□]|\*\s|\d{1,3}[.、)]|[(（]?[一二三四五六七八九十]{1,3}[)）、.])")
+
+
+def _is_bare(line: _Line | None) -> bool:
+    if line is None:
+        return False
+    m = parse_line_form(line.text)
+    return m is not None and m.form in ("bare", "internal")
+
+
 def _quoted(before: str, after: str) -> bool:
     b, a = before.rstrip(), after.lstrip()
     return bool(b) and bool(a) and b[-1] in _OPEN_Q and a[0] in _CLOSE_Q
@@ -105,9 +115,16 @@ def _finding(m: Marking, ln: _Line, kind: Kind, conf: float, *, declassified: bo
     )
 
 
-def _judge_star(hit: Hit, ln: _Line) -> tuple[Kind, float, bool, bool]:
-    """(kind, confidence, declassified, superseded) for a ★-form candidate."""
-    before, after = ln.text[: hit.start], ln.text[hit.end:]
+def _judge_star(hit: Hit, ln: _Line, others: list[Hit]) -> tuple[Kind, float, bool, bool]:
+    """(kind, confidence, declassified, superseded) for a ★-form candidate.
+
+    Other candidates on the same line (an old mark struck out beside its replacement) are not
+    counted as running text around this one."""
+    text = ln.text
+    for o in sorted(others, key=lambda h: -h.start):
+        if o is not hit:
+            text = text[: o.start] + " " * (o.end - o.start) + text[o.end:]
+    before, after = text[: hit.start], text[hit.end:]
     b, a = strip_decor(before), strip_decor(after)
     role = ln.seg.role
     struck = _struck(before, after)
@@ -138,6 +155,8 @@ def _judge_line_form(m: Marking, ln: _Line, prev: _Line | None, nxt: _Line | Non
     if m.form == "portion":
         return Kind.MARKING, 0.6  # kept only when the item also carries a banner (see classify)
     # bare level / internal mark: its place decides
+    if _BULLET.match(ln.text) or _is_bare(prev) or _is_bare(nxt):
+        return Kind.MENTION, 0.7  # an item of a list of levels, not a mark on the page
     if role in STANDALONE_ROLES - {"cell"}:
         return Kind.MARKING, 0.9
     if _is_header_context(prev) or _is_header_context(nxt):
@@ -186,7 +205,7 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
         hits = find_star_forms(s)
         if hits:
             for h in hits:
-                kind, conf, declassified, superseded = _judge_star(h, ln)
+                kind, conf, declassified, superseded = _judge_star(h, ln, hits)
                 findings.append(_finding(h.marking, ln, kind, conf, declassified=declassified,
                                          superseded=superseded))
             continue

@@ -1,0 +1,80 @@
+"""YARA prefilter, site rules, keyword lists and the compiled-rules cache."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rules.loader import SHIPPED_DIR, RuleSet, keyword_rule_source, prefilter_source
+
+MARKINGS = ["绝密★长期", "机密★10年", "秘密★6个月", "機密★25年", "祕密", "絕密"]
+
+
+def test_shipped_prefilter_is_generated_from_the_level_words() -> None:
+    assert (SHIPPED_DIR / "levels.yar").read_text(encoding="utf-8") == prefilter_source()
+
+
+@pytest.mark.parametrize("enc", ["utf-8", "gb18030", "big5", "utf-16-le", "utf-16-be"])
+def test_prefilter_sees_level_words_in_every_encoding(enc: str) -> None:
+    rs = RuleSet()
+    for m in MARKINGS:
+        try:
+            data = ("前文\n" + m + "\n后文").encode(enc)
+        except UnicodeEncodeError:
+            continue
+        assert rs.prefilter(data), (m, enc)
+
+
+def test_prefilter_tolerates_spaces_and_zero_width_inside_the_word() -> None:
+    rs = RuleSet()
+    assert rs.prefilter("绝 密 ★ 1 年".encode())
+    assert rs.prefilter("秘\u3000密★17年".encode("gb18030"))
+    assert rs.prefilter("机\u200b密★5年".encode())
+
+
+def test_prefilter_rejects_clean_text() -> None:
+    rs = RuleSet()
+    assert not rs.prefilter("关于加强办公室工作的通知，各单位认真落实。".encode())
+    assert not rs.prefilter("关于加强办公室工作的通知".encode("utf-16-le"))
+
+
+def test_keywords_in_every_encoding(tmp_path: Path) -> None:
+    kw = tmp_path / "kw.txt"
+    kw.write_text("# code names\n天河工程\nPROJECT-ORCHID\n\n", encoding="utf-8")
+    rs = RuleSet(keywords_file=kw, cache_dir=tmp_path / "c")
+    assert rs.keywords == ["天河工程", "PROJECT-ORCHID"]
+    for enc in ("utf-8", "gb18030", "utf-16-le", "utf-16-be"):
+        hits = rs.user_matches(("关于天河工程的说明").encode(enc))
+        assert [h.text for h in hits] == ["天河工程"], enc
+    assert [h.text for h in rs.user_matches(b"ref: project-orchid v2")] == ["PROJECT-ORCHID"]
+    assert rs.user_matches("无关内容".encode()) == []
+
+
+def test_keyword_source_escapes_quotes() -> None:
+    src = keyword_rule_source(['say "hi"\\'])
+    import yara
+    yara.compile(source=src)
+
+
+def test_site_rules_and_cache(tmp_path: Path) -> None:
+    rd = tmp_path / "rules"
+    rd.mkdir()
+    (rd / "site.yar").write_text('rule code_name { strings: $a = "ORCHID" condition: $a }', encoding="utf-8")
+    cache = tmp_path / "cache"
+    rs = RuleSet(rules_dir=rd, cache_dir=cache)
+    hits = rs.user_matches(b"xx ORCHID yy")
+    assert [(h.namespace, h.rule, h.text) for h in hits] == [("rule", "code_name", "ORCHID")]
+    cached = sorted(p.name for p in cache.glob("*.yarc"))
+    assert cached, "compiled rules are cached on disk"
+    # unchanged sources load from the cache; a changed rule gets a new cache entry
+    RuleSet(rules_dir=rd, cache_dir=cache)
+    assert sorted(p.name for p in cache.glob("*.yarc")) == cached
+    (rd / "site.yar").write_text('rule other { strings: $a = "TULIP" condition: $a }', encoding="utf-8")
+    rs2 = RuleSet(rules_dir=rd, cache_dir=cache)
+    assert rs2.digest != rs.digest
+    assert [h.rule for h in rs2.user_matches(b"TULIP")] == ["other"]
+
+
+def test_bad_rules_dir_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        RuleSet(rules_dir=tmp_path)

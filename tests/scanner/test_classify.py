@@ -1,0 +1,150 @@
+"""Marking versus mention, on constructed layouts and on real prose (hard negatives)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scanner.classify import classify
+from scanner.model import FileResult, Kind, Level, Segment
+from tests.conftest import need_shared
+
+
+def level_of(text: str, **seg: object) -> Level | None:
+    return FileResult("x", tuple(classify([Segment(text, **seg)]))).level  # type: ignore[arg-type]
+
+
+HEAD = "000012\n{m}\n特急\n东陵区人民政府办公室文件\n东政办发〔2026〕12号\n关于加强办公室工作的通知\n正文。\n"
+
+
+@pytest.mark.parametrize("marking,level", [
+    ("机密★10年", Level.SECRET), ("机密", Level.SECRET), ("秘　密", Level.CONFIDENTIAL),
+    ("绝密★长期", Level.TOP_SECRET), ("秘密★2037年2月18日", Level.CONFIDENTIAL),
+])
+def test_gongwen_head_is_a_marking(marking: str, level: Level) -> None:
+    assert level_of(HEAD.format(m=marking)) is level
+
+
+def test_header_line_with_copy_number_and_urgency() -> None:
+    assert level_of("000012　机密★1年　特急\n标题\n正文。") is Level.SECRET
+
+
+@pytest.mark.parametrize("sentence", [
+    "例如，标注为“绝密★18年”的载体，不得在非涉密计算机上处理。",
+    "对标注“机密★5年”的文件，要按规定管理。",
+    "凡标有秘密★2032年3月14日字样的文件，一律登记。",
+    "国家秘密的密级分为绝密、机密、秘密三级。",
+    "机关工作人员不得泄露国家机密。",
+    "信息安全的三要素是机密性、完整性和可用性。",
+])
+def test_sentence_is_a_mention(sentence: str) -> None:
+    fs = classify([Segment("第一段。\n" + sentence + "\n第三段。")])
+    assert all(f.kind is not Kind.MARKING for f in fs)
+
+
+def test_quoted_marking_is_reported_as_mention() -> None:
+    fs = classify([Segment("对标注“机密★5年”的文件，要按规定管理。")])
+    assert [(f.kind, f.text) for f in fs] == [(Kind.MENTION, "机密★5年")]
+
+
+def test_bare_level_deep_in_body_is_not_a_marking() -> None:
+    body = "\n".join(f"第{i}段正文内容。" for i in range(30))
+    assert level_of(body + "\n秘密\n" + body) is None
+
+
+def test_star_marking_in_the_middle_counts_and_highest_wins() -> None:
+    text = HEAD.format(m="秘密★1年") + "\n".join("正文。" for _ in range(20)) + "\n机密★5年\n附件正文。\n"
+    assert level_of(text) is Level.SECRET
+
+
+def test_declassified_annotation_does_not_classify() -> None:
+    fs = classify([Segment("000012\n机密★10年 已解密\n标题\n")])
+    assert fs and fs[0].declassified and fs[0].kind is Kind.MARKING
+    assert FileResult("x", tuple(fs)).level is None
+
+
+def test_struck_out_marking_yields_to_the_new_one() -> None:
+    fs = classify([Segment("~~机密★10年~~ 秘密★5年\n标题\n")])
+    assert FileResult("x", tuple(fs)).level is Level.CONFIDENTIAL
+    assert any(f.superseded for f in fs)
+
+
+def test_roles_decide_for_short_elements() -> None:
+    assert level_of("机密★7年", role="header", standalone=True) is Level.SECRET
+    assert level_of("秘密", role="footer", standalone=True) is Level.CONFIDENTIAL
+    assert level_of("机密★5年 关于加强保密工作的通知", role="subject", standalone=True) is Level.SECRET
+    assert level_of("转发：机密★5年 关于加强保密工作的通知", role="subject", standalone=True) is Level.SECRET
+
+
+def test_custom_property_classifies() -> None:
+    fs = classify([Segment("秘密", role="property", key="密级", standalone=True)])
+    assert FileResult("x", tuple(fs)).level is Level.CONFIDENTIAL
+    fs = classify([Segment("关于机密文件管理的说明", role="property", key="title", standalone=True)])
+    assert FileResult("x", tuple(fs)).level is None
+
+
+def test_column_of_levels_in_a_register_is_a_table_not_a_marking() -> None:
+    cells = [Segment(v, role="cell", standalone=True, index=i + 5, member=f"sheet1!C{i + 5}")
+             for i, v in enumerate(["机密", "秘密", "秘密", "绝密"])]
+    assert FileResult("x", tuple(classify(cells))).level is None
+
+
+def test_english_banner_and_portion_marks() -> None:
+    assert level_of("TOP SECRET//SI//NOFORN\n\nMEMO\n(TS) The plan.\n\nTOP SECRET//SI//NOFORN") is Level.TOP_SECRET
+    # a portion mark without any banner is not enough
+    assert level_of("Intro.\n(S) Something.\n") is None
+    assert level_of("Keep the secret key safe; never commit secrets.\nCONFIDENTIALITY NOTICE: private.") is None
+
+
+def test_internal_marks_rank_below_confidential() -> None:
+    assert level_of("内部资料 注意保存\n标题\n正文。") is Level.INTERNAL
+    assert level_of("工作秘密\n秘密★1年\n标题") is Level.CONFIDENTIAL
+
+
+# -- real prose: hard negatives -------------------------------------------------------------------
+OWN_HARD_NEGATIVES = [
+    # IT security text about confidentiality (机密性)
+    "信息安全\n机密性、完整性和可用性是信息安全的三个基本属性。\n机密性\n指信息不被泄露给非授权的个人。",
+    # a novel
+    "第三章\n他压低声音说：“这可是绝密，千万别告诉别人。”\n她笑了笑：“什么机密这么神秘？”\n窗外下起了雨。",
+    # a training handout listing the levels as a list
+    "保密知识问答\n一、国家秘密分几级？\n答：分为三级：\n- 绝密\n- 机密\n- 秘密\n二、标志怎么写？\n答：如“机密★10年”。",
+    # a regulation quoting the marking rule
+    "第十条 国家秘密的标志为“密级★保密期限”，例如“秘密★5年”。\n第十一条 工作秘密不属于国家秘密。",
+    # a meeting notice about secrecy training
+    "关于开展保密教育培训的通知\n各科室：\n定于下周三组织学习《保守国家秘密法》，重点学习绝密、机密、秘密级国家秘密的管理要求。",
+]
+
+
+@pytest.mark.parametrize("text", OWN_HARD_NEGATIVES)
+def test_own_hard_negatives(text: str) -> None:
+    assert level_of(text) is None
+
+
+def _prose_files() -> list[Path]:
+    seeds = need_shared("seeds")
+    prose = need_shared("prose")
+    return sorted(seeds.glob("*.txt")) + sorted(prose.glob("*.md"))
+
+
+def test_real_prose_yields_no_marking() -> None:
+    """The seeds and the laws on secrecy are full of level words and hold no marking."""
+    for p in _prose_files():
+        fs = classify([Segment(p.read_text(encoding="utf-8"))])
+        marks = [f.text for f in fs if f.kind is Kind.MARKING]
+        assert not marks, f"{p.name}: {marks}"
+
+
+def test_real_prose_yields_mentions() -> None:
+    law = need_shared("prose") / "保守国家秘密法(2024-02-27).md"
+    fs = classify([Segment(law.read_text(encoding="utf-8"))])
+    assert any(f.kind is Kind.MENTION for f in fs)
+
+
+def test_real_prose_paragraphs_as_docx_elements_yield_no_marking() -> None:
+    """The same prose split into standalone paragraphs (as a docx extractor emits them)."""
+    for p in _prose_files():
+        paras = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        segs = [Segment(t, member="word/document.xml", standalone=True, index=i) for i, t in enumerate(paras)]
+        marks = [f.text for f in classify(segs) if f.kind is Kind.MARKING]
+        assert not marks, f"{p.name}: {marks}"

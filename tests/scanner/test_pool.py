@@ -1,0 +1,59 @@
+"""Worker isolation: a hanging or dying parser costs one file an error record, never the scan."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from scanner import engine
+from scanner.engine import ScanConfig
+from scanner.pool import PoolOptions, WorkerPool
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> list[Path]:
+    out = []
+    for name in ("a.txt", "hang.txt", "die.txt", "b.txt"):
+        p = tmp_path / name
+        p.write_text("000001\n秘密★1年\n标题\n", encoding="utf-8")
+        out.append(p)
+    return out
+
+
+def test_hang_and_crash_become_error_records(files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    real = engine.Scanner.scan_path
+
+    def sabotaged(self, path, display=None):  # type: ignore[no-untyped-def]
+        if str(path).endswith("hang.txt"):
+            while True:  # a parser stuck in a loop (the deadline must still hold)
+                time.sleep(1)
+        if str(path).endswith("die.txt"):
+            os._exit(9)  # a parser that takes the process down (segfault, OOM kill)
+        return real(self, path, display)
+
+    monkeypatch.setattr(engine.Scanner, "scan_path", sabotaged)  # workers are forked: they inherit it
+    pool = WorkerPool(ScanConfig(), PoolOptions(jobs=2, timeout=2.0))
+    t = time.monotonic()
+    recs = {Path(r["path"]).name: r for _i, r in pool.run((i, str(p), str(p)) for i, p in enumerate(files))}
+    assert time.monotonic() - t < 20
+    assert recs["hang.txt"]["errors"][0]["error"] == "timeout"
+    assert recs["die.txt"]["errors"][0]["error"] == "crash"
+    assert recs["a.txt"]["level"] == "confidential" and recs["b.txt"]["level"] == "confidential"
+
+
+def test_memory_cap_turns_a_balloon_into_an_error(files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    real = engine.Scanner.scan_path
+
+    def balloon(self, path, display=None):  # type: ignore[no-untyped-def]
+        if str(path).endswith("hang.txt"):
+            b = bytearray(2 * 1024 ** 3)  # beyond the cap below
+            return real(self, path, display + str(len(b)))
+        return real(self, path, display)
+
+    monkeypatch.setattr(engine.Scanner, "scan_path", balloon)
+    pool = WorkerPool(ScanConfig(), PoolOptions(jobs=1, timeout=30, max_memory=1024 ** 3))
+    recs = {Path(r["path"]).name: r for _i, r in pool.run((i, str(p), str(p)) for i, p in enumerate(files))}
+    assert recs["hang.txt"]["errors"][0]["error"] == "too_large"
+    assert recs["b.txt"]["level"] == "confidential", "the scan goes on after the failure"
