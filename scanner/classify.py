@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import Callable, Iterable
 
 from scanner.grammar import Hit, find_star_forms, parse_line_form, parse_marking, strip_decor
 from scanner.model import Finding, Kind, Level, Marking, Segment
@@ -57,23 +57,119 @@ MAX_WORD_MENTIONS = 3
 
 @dataclass
 class _Line:
-    text: str
+    text: str  # normalised, stripped
     seg: Segment
-    pos: int  # position from the top of its page/part (non-empty lines)
+    pos: int  # position from the top of its page/part (non-empty lines); TOP_LINES+ = "not at the top"
     no: int  # 1-based line number within the segment
     last: bool  # among the last lines of its part
+    si: int = 0  # index of the segment in the item
+    start: int = 0  # offsets of the raw line in the segment's text
+    end: int = 0
 
 
-def _lines(segments: Iterable[Segment]) -> list[_Line]:
-    out: list[_Line] = []
-    for seg in segments:
-        text = normalize(seg.text)
-        raw = text.split("\n")
-        nonempty = [i for i, ln in enumerate(raw) if ln.strip()]
-        tail = set(nonempty[-2:]) if len(nonempty) > TOP_LINES else set()
-        for k, i in enumerate(nonempty):
-            out.append(_Line(raw[i].strip(), seg, seg.index + k, i + 1, i in tail))
+# Level characters (simplified and traditional) that can precede 密 in a marking.
+_LEVEL_CHARS = frozenset("绝絕絶机機秘祕")
+_GAP_CHARS = frozenset(" \t\u3000\u00a0\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad")
+_EN_LINE = re.compile(r"^[ \t]*(?:[(（](?:TS|S|C)[)）/]|.*(?:SECRET|CONFIDENTIAL|ＳＥＣＲＥＴ))", re.M)
+#: How far into a segment positions are counted exactly (beyond: "not at the top").
+_HEAD_CHARS = 4000
+
+
+def _candidate_starts(text: str) -> list[int]:
+    """Offsets of every place in raw (un-normalised) text where a marking could stand.
+
+    Whole-text normalisation is the slow part of a scan, so only lines holding a level word
+    (with spaces or zero-width characters tolerated inside it), an internal mark or an English
+    banner are normalised and judged; `str.find` keeps the sweep at memory speed."""
+    out = []
+    pos = text.find("密")
+    while pos != -1:
+        j, k = pos - 1, 0
+        while j >= 0 and k < 4 and text[j] in _GAP_CHARS:
+            j, k = j - 1, k + 1
+        if j >= 0 and text[j] in _LEVEL_CHARS:
+            out.append(j)
+        pos = text.find("密", pos + 1)
+    for word in ("内部", "內部", "内 部", "内\u3000部"):
+        pos = text.find(word)
+        while pos != -1:
+            out.append(pos)
+            pos = text.find(word, pos + 2)
+    if "SECRET" in text or "CONFIDENTIAL" in text or "ＳＥＣＲＥＴ" in text or "ＣＯＮＦＩＤＥＮＴＩＡＬ" in text:
+        out.extend(m.start() for m in _EN_LINE.finditer(text))
     return out
+
+
+def _line_at(text: str, offset: int) -> tuple[int, int]:
+    """(start, end) of the line holding `offset`; `\r` is looked for only inside that line."""
+    start = text.rfind("\n", 0, offset) + 1
+    cr = text.rfind("\r", start, offset)
+    if cr != -1:
+        start = cr + 1
+    end = text.find("\n", offset)
+    if end == -1:
+        end = len(text)
+    cr = text.find("\r", offset, end)
+    return start, (cr if cr != -1 else end)
+
+
+def _nonempty_before(text: str, start: int) -> int:
+    return sum(1 for ln in text[:start].splitlines() if ln.strip())
+
+
+def _is_last(text: str, end: int) -> bool:
+    if len(text) - end >= 2000:
+        return False
+    return sum(1 for ln in text[end:].splitlines() if ln.strip()) <= 1
+
+
+class _LineCounter:
+    """Line numbers for increasing offsets in one text, counted incrementally (no quadratic rescans)."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.off, self.n = text, 0, 1
+
+    def at(self, offset: int) -> int:
+        if offset < self.off:
+            self.off, self.n = 0, 1
+        self.n += self.text.count("\n", self.off, offset)
+        self.off = offset
+        return self.n
+
+
+def _make_line(seg: Segment, si: int, start: int, end: int, counter: _LineCounter | None = None) -> _Line:
+    text = seg.text
+    raw = text[start:end]
+    pos = seg.index + (_nonempty_before(text, start) if start < _HEAD_CHARS else TOP_LINES)
+    no = counter.at(start) if counter is not None else text.count("\n", 0, start) + 1
+    big = len(text) > _HEAD_CHARS or text.count("\n", 0, _HEAD_CHARS) > TOP_LINES
+    return _Line(normalize(raw).strip(), seg, pos, no, big and _is_last(text, end), si, start, end)
+
+
+def _neighbour(segs: list[Segment], ln: _Line, step: int) -> _Line | None:
+    """The previous (step=-1) or next (step=1) non-empty line, across segments of the same part."""
+    si, text = ln.si, ln.seg.text
+    if step < 0:
+        pos = ln.start - 1
+        while pos > 0:
+            s, e = _line_at(text, pos - 1)
+            if text[s:e].strip():
+                return _make_line(ln.seg, si, s, e)
+            pos = s - 1
+    else:
+        pos = ln.end + 1
+        while pos < len(text):
+            s, e = _line_at(text, pos)
+            if text[s:e].strip():
+                return _make_line(ln.seg, si, s, e)
+            pos = e + 1
+    j = si + step
+    if 0 <= j < len(segs) and segs[j].member == ln.seg.member and segs[j].text.strip():
+        t = segs[j].text.rstrip() if step < 0 else segs[j].text.lstrip()
+        off = len(t) - 1 if step < 0 else len(segs[j].text) - len(t)
+        s, e = _line_at(segs[j].text, max(off, 0))
+        return _make_line(segs[j], j, s, e)
+    return None
 
 
 def _is_header_context(line: _Line | None) -> bool:
@@ -146,7 +242,8 @@ def _near_top(ln: _Line) -> bool:
     return ln.pos < TOP_LINES or ln.last
 
 
-def _judge_line_form(m: Marking, ln: _Line, prev: _Line | None, nxt: _Line | None) -> tuple[Kind, float]:
+def _judge_line_form(m: Marking, ln: _Line, prev_f: Callable[[], _Line | None],
+                     next_f: Callable[[], _Line | None]) -> tuple[Kind, float]:
     role = ln.seg.role
     if m.form in ("label", "banner"):
         return Kind.MARKING, 0.92
@@ -155,7 +252,10 @@ def _judge_line_form(m: Marking, ln: _Line, prev: _Line | None, nxt: _Line | Non
     if m.form == "portion":
         return Kind.MARKING, 0.6  # kept only when the item also carries a banner (see classify)
     # bare level / internal mark: its place decides
-    if _BULLET.match(ln.text) or _is_bare(prev) or _is_bare(nxt):
+    if _BULLET.match(ln.text):
+        return Kind.MENTION, 0.7
+    prev, nxt = prev_f(), next_f()
+    if _is_bare(prev) or _is_bare(nxt):
         return Kind.MENTION, 0.7  # an item of a list of levels, not a mark on the page
     if role in STANDALONE_ROLES - {"cell"}:
         return Kind.MARKING, 0.9
@@ -188,50 +288,52 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
     segs = list(segments)
     findings: list[Finding] = []
     word_mentions = 0
-    lines = []
-    for seg in segs:
+    for si, seg in enumerate(segs):
         if seg.role == "property" and seg.key is not None:
             pm = _property(seg)
             if pm is not None:
-                ln = _Line(normalize(seg.text).strip(), seg, 0, 1, False)
+                ln = _Line(normalize(seg.text).strip(), seg, 0, 1, False, si)
                 findings.append(_finding(pm, ln, Kind.MARKING, 0.95, rule=RULE_PROP))
                 continue
-        lines.extend(_lines([seg]))
-
-    for i, ln in enumerate(lines):
-        s = ln.text
-        if "密" not in s and "内" not in s and "SECRET" not in s and "CONFIDENTIAL" not in s and "(" not in s:
-            continue
-        hits = find_star_forms(s)
-        if hits:
-            for h in hits:
-                kind, conf, declassified, superseded = _judge_star(h, ln, hits)
-                findings.append(_finding(h.marking, ln, kind, conf, declassified=declassified,
-                                         superseded=superseded))
-            continue
-        m = parse_line_form(s)
-        declassified = False
-        if m is None and "解" in s:
-            stripped = _ANNOTATION.sub(" ", s)
-            m = parse_line_form(stripped)
-            declassified = m is not None
-        if m is not None:
-            prev = lines[i - 1] if i > 0 and lines[i - 1].seg.member == ln.seg.member else None
-            nxt = lines[i + 1] if i + 1 < len(lines) and lines[i + 1].seg.member == ln.seg.member else None
-            kind, conf = _judge_line_form(m, ln, prev, nxt)
-            findings.append(_finding(m, ln, kind, conf, declassified=declassified))
-            continue
-        if word_mentions < MAX_WORD_MENTIONS:
-            for wm in _LEVEL_WORD.finditer(s):
-                if s[max(0, wm.start() - 2): wm.start()] in ("工作", "商业", "技术"):
-                    continue
-                lv = {"绝密": Level.TOP_SECRET, "机密": Level.SECRET, "秘密": Level.CONFIDENTIAL}[wm.group(0)]
-                findings.append(_finding(Marking(level=lv, text=wm.group(0), form="word"), ln,
-                                         Kind.MENTION, 0.95))
-                word_mentions += 1
-                if word_mentions >= MAX_WORD_MENTIONS:
-                    break
+        done: set[int] = set()
+        counter = _LineCounter(seg.text)
+        for off in sorted(_candidate_starts(seg.text)):
+            start, end = _line_at(seg.text, off)
+            if start in done:
+                continue
+            done.add(start)
+            ln = _make_line(seg, si, start, end, counter)
+            word_mentions = _judge_line(ln, segs, findings, word_mentions)
     return _post(findings)
+
+
+def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_mentions: int) -> int:
+    s = ln.text
+    hits = find_star_forms(s)
+    if hits:
+        for h in hits:
+            kind, conf, declassified, superseded = _judge_star(h, ln, hits)
+            findings.append(_finding(h.marking, ln, kind, conf, declassified=declassified, superseded=superseded))
+        return word_mentions
+    m = parse_line_form(s)
+    declassified = False
+    if m is None and "解" in s:
+        m = parse_line_form(_ANNOTATION.sub(" ", s))
+        declassified = m is not None
+    if m is not None:
+        kind, conf = _judge_line_form(m, ln, lambda: _neighbour(segs, ln, -1), lambda: _neighbour(segs, ln, 1))
+        findings.append(_finding(m, ln, kind, conf, declassified=declassified))
+        return word_mentions
+    if word_mentions < MAX_WORD_MENTIONS:
+        for wm in _LEVEL_WORD.finditer(s):
+            if s[max(0, wm.start() - 2): wm.start()] in ("工作", "商业", "技术"):
+                continue
+            lv = {"绝密": Level.TOP_SECRET, "机密": Level.SECRET, "秘密": Level.CONFIDENTIAL}[wm.group(0)]
+            findings.append(_finding(Marking(level=lv, text=wm.group(0), form="word"), ln, Kind.MENTION, 0.95))
+            word_mentions += 1
+            if word_mentions >= MAX_WORD_MENTIONS:
+                break
+    return word_mentions
 
 
 def _post(findings: list[Finding]) -> list[Finding]:
