@@ -16,7 +16,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -44,7 +47,7 @@ def save_private_key(key: Ed25519PrivateKey, path: str | Path) -> None:
 def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path}: not an Ed25519 private key")
+        raise ValueError(f"{path}: not an Ed25519 private key")  # noqa: TRY004 (callers catch ValueError)
     return key
 
 

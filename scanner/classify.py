@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
-from scanner.grammar import Hit, find_star_forms, parse_line_form, parse_marking, strip_decor
+from scanner.grammar import (STARS, Hit, find_star_forms, paragraph_mark, parse_line_form, parse_marking,
+                             strip_decor)
 from scanner.model import Finding, Kind, Level, Marking, Segment
 from scanner.normalize import normalize
 
@@ -297,14 +298,55 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
                 continue
         done: set[int] = set()
         counter = _LineCounter(seg.text)
-        for off in sorted(_candidate_starts(seg.text)):
-            start, end = _line_at(seg.text, off)
+        text = seg.text
+        for off in sorted(_candidate_starts(text)):
+            start, end = _line_at(text, off)
             if start in done:
+                continue
+            if end - start > LONG_LINE:
+                # A long line is running text: a marking can only open it as a paragraph mark
+                # (`（秘密）本段…`); anything else in it is at most a mention.
+                if off - start <= _LINE_HEAD and start not in done:
+                    done.add(start)
+                    head = normalize(text[start: start + _LINE_HEAD + 8]).strip()
+                    pm = paragraph_mark(head)
+                    if pm is not None:
+                        ln = _Line(head, seg, TOP_LINES, counter.at(start), False, si, start, end)
+                        findings.append(_finding(pm, ln, Kind.MARKING, 0.85))
+                        continue
+                word_mentions = _judge_in_prose(seg, off, counter.at(start), findings, word_mentions)
                 continue
             done.add(start)
             ln = _make_line(seg, si, start, end, counter)
             word_mentions = _judge_line(ln, segs, findings, word_mentions)
     return _post(findings)
+
+
+#: A line longer than this is running text: a marking can only open it (paragraph mark).
+LONG_LINE = 80
+_LINE_HEAD = 24
+_STAR_OR_SEP = frozenset(STARS + "·•・∙(（")
+
+
+def _judge_in_prose(seg: Segment, off: int, line_no: int, findings: list[Finding], word_mentions: int) -> int:
+    """A candidate far into a long line is a mention; only a small window around it is normalised."""
+    raw = seg.text[off: off + 24]
+    if "SECRET" in raw[:12] or "CONFIDENTIAL" in raw[:12] or raw[:1] in ("内", "內"):
+        return word_mentions  # English words and 内部 in prose are not worth a finding
+    window = normalize(raw)
+    ln = _Line(window, seg, TOP_LINES, line_no, False)
+    if any(c in _STAR_OR_SEP for c in raw[:12]):
+        hits = find_star_forms(window)
+        if hits and hits[0].start == 0:
+            findings.append(_finding(hits[0].marking, ln, Kind.MENTION, 0.85))
+            return word_mentions
+    if word_mentions < MAX_WORD_MENTIONS:
+        wm = _LEVEL_WORD.match(window)
+        if wm:
+            lv = {"绝密": Level.TOP_SECRET, "机密": Level.SECRET, "秘密": Level.CONFIDENTIAL}[wm.group(0)]
+            findings.append(_finding(Marking(level=lv, text=wm.group(0), form="word"), ln, Kind.MENTION, 0.95))
+            word_mentions += 1
+    return word_mentions
 
 
 def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_mentions: int) -> int:

@@ -13,6 +13,7 @@ office meets.
 from __future__ import annotations
 
 import codecs
+import re
 
 # The ~500 most frequent characters of modern Chinese, simplified and traditional forms together
 # (and the marking alphabet): enough to tell a right decoding from mojibake on a few lines.
@@ -41,13 +42,17 @@ _BOMS = (
     (b"\x84\x31\x95\x33", "gb18030"),
 )
 _SAMPLE = 64 * 1024
+_SCORE_SAMPLE = 16 * 1024
+_DROP_COMMON = {ord(c): None for c in _COMMON} | {c: None for c in range(ord("A"), ord("z") + 1)}
+_BAD = re.compile("[\x00-\x08\ue000-\uf8ff\ufffd]")
 
 
 def _score(text: str) -> float:
+    """Share of common characters, minus a penalty for replacement, control and private-use ones."""
     if not text:
         return 0.0
-    common = sum(1 for c in text if c in _COMMON or ("a" <= c <= "z") or ("A" <= c <= "Z"))
-    bad = text.count("\ufffd") + sum(1 for c in text if "\x00" <= c < "\x09" or "\ue000" <= c <= "\uf8ff")
+    common = len(text) - len(text.translate(_DROP_COMMON))
+    bad = len(_BAD.findall(text))
     return (common - 4 * bad) / len(text)
 
 
@@ -87,8 +92,9 @@ def detect(data: bytes) -> tuple[str, int]:
     if len(data) % 2 == 0:
         cands += ["utf-16-le", "utf-16-be"]
     best, best_score = "gb18030", float("-inf")
+    probe = sample[:_SCORE_SAMPLE]
     for enc in cands:
-        s = _score(sample.decode(enc, errors="replace"))
+        s = _score(probe.decode(enc, errors="replace"))
         if s > best_score:
             best, best_score = enc, s
     return best, 0

@@ -87,7 +87,7 @@ class Scanner:
         segments: list[Segment] = []
         if ex is not None:
             ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
-                          name=name, prefilter=self.rules.prefilter)
+                          name=name, prefilter=self.rules.prefilter, triage=self.rules.triage)
             try:
                 for item in ex.extract(data, ctx):
                     if isinstance(item, Segment):
@@ -96,6 +96,8 @@ class Scanner:
                         self._member(item, member, depth, budget, findings, errors)
                     elif isinstance(item, ScanError):
                         errors.append(item)
+                    elif isinstance(item, Finding):
+                        findings.append(item)
             except MemoryError:
                 errors.append(ScanError(ErrorCode.TOO_LARGE, f"{ex.name}: out of memory", member))
             except RecursionError:
@@ -152,7 +154,7 @@ class Scanner:
                 buf, carry = buf[:cut], buf[cut:]
             else:
                 carry = b""
-            if self.rules.prefilter(buf):
+            if self.rules.triage(buf).needs_decoding:
                 text, _ = decode(buf)
                 findings.extend(classify([Segment(text, None, "body", index=0 if first else TOP_LINES)]))
             first = False

@@ -184,6 +184,14 @@ def parse_line_form(line: str) -> Marking | None:
     return None
 
 
+def paragraph_mark(head: str) -> Marking | None:
+    """A paragraph mark (`（秘密）`, `【机密】`) opening `head` (normalised), followed by text."""
+    m = _PARA.match(head)
+    if m and m.group("body"):
+        return Marking(level=_level(m), text=_squash(head[: m.start("body")]), form="paragraph")
+    return None
+
+
 def parse_marking(text: str) -> Marking | None:
     """Parse a string that is meant to be exactly one marking (a property value, a cell)."""
     from scanner.normalize import normalize

@@ -232,4 +232,4 @@ class FileResult:
         return rec
 
 
-ExtractItem = Union[Segment, Member, ScanError]
+ExtractItem = Union[Segment, Member, ScanError, Finding]

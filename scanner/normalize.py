@@ -7,6 +7,7 @@ both. Only the marking alphabet is folded: the rest of the text is left as writt
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u034f"
@@ -22,6 +23,8 @@ _TRAD = {
 
 _TABLE: dict[int, str | None] = {ord(c): None for c in _ZERO_WIDTH}
 _TABLE.update({ord(k): v for k, v in _TRAD.items() if k != v})
+# str.translate costs ~50 ns a character; a regex scan for the few characters it changes is cheaper.
+_NEEDS_TABLE = re.compile("[" + re.escape("".join(chr(c) for c in _TABLE)) + "]")
 
 
 def normalize(text: str) -> str:
@@ -33,7 +36,9 @@ def normalize(text: str) -> str:
     if not text:
         return text
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_TABLE)
+        text = unicodedata.normalize("NFKC", text)
+        if _NEEDS_TABLE.search(text):
+            text = text.translate(_TABLE)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\u2028" in text or "\u2029" in text or "\x0b" in text or "\x0c" in text:

@@ -4,6 +4,8 @@ An extractor receives the bytes of one file (or container member) and yields
 - `Segment`s: text as it stands in the document, with its location and role;
 - `Member`s: embedded files (archive members, attachments) that the engine identifies by content
   and scans recursively, addressing them as `outer!inner`;
+- `Finding`s: what it can tell without text (the text reader reports the level words the YARA
+  triage saw in bytes that hold no marking-shaped text, without decoding them);
 - `ScanError`s: what it could not read (`encrypted`, `corrupt`, `bomb`…), never an exception for
   bad input: exceptions are for bugs (the engine still turns them into a `corrupt` error record).
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterator
 
+from rules.loader import Triage
 from scanner.model import ExtractItem
 
 
@@ -64,6 +67,8 @@ class Context:
     #: The YARA level-word prefilter: False means the bytes cannot hold a marking in any
     #: encoding, so a text extractor need not decode them. None: no prefilter (decode always).
     prefilter: Callable[[bytes], bool] | None = None
+    #: The full YARA triage of raw bytes (marking-shaped hit, level words present, user rules).
+    triage: Callable[[bytes], Triage] | None = None
 
     def sub(self, part: str | None) -> str | None:
         """Join a location inside the current item (`word/header1.xml`) to its container path."""

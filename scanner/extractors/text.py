@@ -25,7 +25,11 @@ class TextExtractor(Extractor):
         return mime.startswith("text/") or mime in _TEXTISH
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
-        if not data or (ctx.prefilter is not None and not ctx.prefilter(data)):
+        if not data:
+            return
+        if ctx.prefilter is not None and not ctx.prefilter(data):
+            # No marking-shaped bytes in any encoding (rules/yara/levels.yar): level words in
+            # such bytes can only be running text, so they are not decoded at all.
             return
         text, _enc = decode(data)
         yield Segment(text=text, member=ctx.member, role="body", index=0)

@@ -38,6 +38,26 @@ def test_prefilter_rejects_clean_text() -> None:
     assert not rs.prefilter("关于加强办公室工作的通知".encode("utf-16-le"))
 
 
+@pytest.mark.parametrize("prose", [
+    "不得泄露国家机密和秘密的内容，要严格保密。\n", "国家秘密（以下简称涉密信息）的密级分为三级。\n",
+    "做好保密工作。\n（以下简称保密）\n", "秘密的；\n", "工作与秘密无关", "Keep the secret key safe.\n",
+])
+@pytest.mark.parametrize("enc", ["utf-8", "gb18030", "utf-16-le"])
+def test_prefilter_lets_running_text_with_level_words_pass_undecoded(prose: str, enc: str) -> None:
+    """Secrecy prose is full of level words; only marking-shaped bytes need decoding."""
+    assert not RuleSet().prefilter(prose.encode(enc))
+
+
+@pytest.mark.parametrize("text", [
+    "机密★10年", "秘　密\n", "文末\n秘密", "（秘密）本段", "密级：机密", "秘 密 ★ 1 2 年", "机密（10年）",
+    "绝密★(30年)", "机密·10年", "机\u200b密★5年", "秘密 \n", "机密 ★ 5年", "x\n内部\n", "内部资料 注意保存",
+    "x\nTOP SECRET", "SECRET//NOFORN",
+])
+@pytest.mark.parametrize("enc", ["utf-8", "gb18030", "utf-16-le", "utf-16-be"])
+def test_prefilter_sees_every_marking_shape(text: str, enc: str) -> None:
+    assert RuleSet().prefilter(text.encode(enc)), (text, enc)
+
+
 def test_keywords_in_every_encoding(tmp_path: Path) -> None:
     kw = tmp_path / "kw.txt"
     kw.write_text("# code names\n天河工程\nPROJECT-ORCHID\n\n", encoding="utf-8")

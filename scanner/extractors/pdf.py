@@ -1,0 +1,353 @@
+"""PDF: the text of every page as positioned lines, document metadata and embedded files.
+
+Each text line becomes a standalone segment located at `page N`, with role `header` when its
+baseline is in the top 8 % of the page as displayed (rotation honoured), `footer` in the bottom
+8 %, else `body`, and
+`index` = line order from the top of the page, so that the classifier sees a marking standing on
+its own line at the top of a page as such. Title/Subject/Keywords (and a few custom Info keys
+OA systems use for the classification, such as `密级`) are property segments; embedded files
+(attachments, portfolios) are members. Pages with images but no text layer are reported
+`unsupported` (until OCR lands); encrypted PDFs are opened with the empty user password, else
+reported `encrypted`.
+
+Engine: pypdfium2 (PDFium, Apache-2.0/BSD-3; the binding is Apache-2.0 or BSD-3) was chosen over
+pdfminer.six (MIT) by measurement on the corpus PDFs and generated 3-page CID-font documents: the
+same text and lines on both, including ToUnicode-mapped Identity-H fonts, at 130-230 files/s on one
+core for PDFium versus 10-27 files/s for pdfminer.six (13-20 times slower). PyMuPDF (AGPL) was not
+considered: its licence is not acceptable to a government deployment.
+"""
+from __future__ import annotations
+
+import ctypes
+import re
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+
+from scanner.extractors.base import Context, Extractor
+from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
+
+#: Fraction of the page height (as displayed) that counts as header / footer band.
+BAND = 0.08
+_META_KEYS = ("Title", "Subject", "Keywords")
+#: Custom Info-dictionary keys OA systems use for a classification (PDFium cannot list keys).
+_CUSTOM_KEYS = ("密级", "Classification", "SecurityClassification", "Security Classification",
+                "Confidentiality", "ClassificationLevel", "MJ")
+#: Report at most this many image-only pages one by one, then a summary.
+_MAX_PAGE_ERRORS = 20
+_FPDF_ERR_PASSWORD = 4
+_FPDF_ERR_SECURITY = 5
+
+
+@dataclass
+class _Piece:
+    """A run of text PDFium put on one line, in display coordinates (y grows downwards)."""
+
+    x0: float
+    x1: float
+    base: float  # baseline
+    size: float  # font size, for tolerances
+    text: str
+
+
+def _to_display(x: float, y: float, page_box: tuple[float, float, float, float],
+                rotation: int) -> tuple[float, float]:
+    """Map a point in PDF space to display space (origin top-left of the page as shown)."""
+    pl, pb, pr, pt = page_box
+    if rotation == 90:  # shown turned clockwise: the left edge becomes the top
+        return y - pb, x - pl
+    if rotation == 180:
+        return pr - x, y - pb
+    if rotation == 270:  # the right edge becomes the top
+        return pt - y, pr - x
+    return x - pl, pt - y
+
+
+def group_lines(pieces: list[_Piece]) -> list[list[_Piece]]:
+    """Group pieces sharing a baseline into lines, top to bottom, left to right. Pieces far
+    apart on one baseline (columns, a header's left and right parts) stay separate lines."""
+    rows: list[list[_Piece]] = []
+    for piece in sorted(pieces, key=lambda p: (p.base, p.x0)):
+        if rows and abs(piece.base - rows[-1][0].base) <= 0.5 * max(piece.size, rows[-1][0].size):
+            rows[-1].append(piece)
+        else:
+            rows.append([piece])
+    lines: list[list[_Piece]] = []
+    for row in rows:
+        row.sort(key=lambda p: p.x0)
+        line = [row[0]]
+        for piece in row[1:]:
+            prev = line[-1]
+            if piece.x0 - prev.x1 > 2.5 * max(piece.size, prev.size):
+                lines.append(line)
+                line = [piece]
+            else:
+                line.append(piece)
+        lines.append(line)
+    return lines
+
+
+def _join(line: list[_Piece]) -> str:
+    out = line[0].text
+    for prev, piece in pairwise(line):
+        if piece.x0 - prev.x1 > 0.25 * max(piece.size, prev.size) and not out.endswith(" "):
+            out += " "
+        out += piece.text
+    return out
+
+
+_SPACES = re.compile(r"[ \t\r\n\xa0]+")
+
+
+def _clean(text: str) -> str:
+    """Control characters out, runs of ASCII/no-break spaces to one space (an ideographic
+    space U+3000 is kept: it is part of old-style markings such as `秘　密`). PDFium writes
+    U+FFFE for a hyphen it takes for a soft one."""
+    text = text.replace("\ufffe", "-")
+    text = "".join(c for c in text if c >= " " or c in "\t\r\n")
+    return _SPACES.sub(" ", text).strip()
+
+
+class PdfExtractor(Extractor):
+    """PDF documents, read with PDFium."""
+
+    name = "pdf"
+    mimetypes = ("application/pdf", "application/x-pdf")
+    priority = 0
+
+    @classmethod
+    def sniff(cls, data: bytes, mime: str) -> bool:
+        # Some producers put junk before the header; PDFium accepts it within the first 1 KiB.
+        return mime in cls.mimetypes or b"%PDF-" in data[:1024]
+
+    def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
+        try:
+            import pypdfium2 as pdfium
+            import pypdfium2.raw as pdfium_c
+        except ImportError:  # pragma: no cover - declared dependency
+            yield ScanError(ErrorCode.UNSUPPORTED, "PDF: pypdfium2 is not installed", ctx.member)
+            return
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            code = getattr(exc, "err_code", None)
+            if code == _FPDF_ERR_PASSWORD:
+                yield ScanError(ErrorCode.ENCRYPTED, "password-protected PDF (the empty user password "
+                                "does not open it)", ctx.member)
+            elif code == _FPDF_ERR_SECURITY:
+                yield ScanError(ErrorCode.ENCRYPTED, "PDF with an unsupported security handler", ctx.member)
+            else:
+                yield ScanError(ErrorCode.CORRUPT, f"unreadable PDF: {exc}", ctx.member)
+            return
+        try:
+            yield from self._metadata(pdf, pdfium_c, ctx)
+            yield from self._pages(pdf, pdfium_c, ctx)
+            yield from self._attachments(pdf, ctx)
+        finally:
+            pdf.close()
+
+    @staticmethod
+    def _metadata(pdf: object, pdfium_c: object, ctx: Context) -> Iterator[ExtractItem]:
+        for key in (*_META_KEYS, *_CUSTOM_KEYS):
+            try:
+                value = _meta_text(pdf, pdfium_c, key)
+            except (OSError, ValueError, UnicodeError):
+                continue
+            value = _clean(value)
+            if value:
+                yield Segment(value, ctx.sub(f"metadata {key}"), role="property", standalone=True, key=key)
+
+    @staticmethod
+    def _pages(pdf: object, pdfium_c: object, ctx: Context) -> Iterator[ExtractItem]:
+        import pypdfium2 as pdfium_mod
+
+        assert isinstance(pdf, pdfium_mod.PdfDocument)
+        image_only: list[int] = []
+        try:
+            n_pages = len(pdf)
+        except pdfium_mod.PdfiumError as exc:
+            yield ScanError(ErrorCode.CORRUPT, f"PDF page tree: {exc}", ctx.member)
+            return
+        if n_pages == 0:
+            yield ScanError(ErrorCode.CORRUPT, "PDF without pages", ctx.member)
+            return
+        for i in range(n_pages):
+            num = i + 1
+            where = ctx.sub(f"page {num}")
+            try:
+                page = pdf[i]
+            except pdfium_mod.PdfiumError as exc:
+                yield ScanError(ErrorCode.CORRUPT, f"page {num} unreadable: {exc}", where)
+                continue
+            try:
+                textpage = page.get_textpage()
+                try:
+                    lines = _page_lines(page, textpage, pdfium_c)
+                finally:
+                    textpage.close()
+                if not lines and _has_images(page, pdfium_c):
+                    image_only.append(num)
+                height = _display_height(page)
+                for idx, (base, text) in enumerate(lines):
+                    role = "body"
+                    if height > 0 and base <= BAND * height:
+                        role = "header"
+                    elif height > 0 and base >= (1 - BAND) * height:
+                        role = "footer"
+                    yield Segment(text, where, role=role, standalone=True, index=idx)
+                for k, (role, text) in enumerate(_annotations(page, pdfium_c)):
+                    yield Segment(text, where, role=role, standalone=True, index=len(lines) + k)
+            except pdfium_mod.PdfiumError as exc:
+                yield ScanError(ErrorCode.CORRUPT, f"page {num}: {exc}", where)
+            finally:
+                page.close()
+        for num in image_only[:_MAX_PAGE_ERRORS]:
+            yield ScanError(ErrorCode.UNSUPPORTED, f"image-only page {num} (no text layer; OCR needed)",
+                            ctx.sub(f"page {num}"))
+        if len(image_only) > _MAX_PAGE_ERRORS:
+            rest = image_only[_MAX_PAGE_ERRORS:]
+            yield ScanError(ErrorCode.UNSUPPORTED, f"{len(rest)} more image-only pages "
+                            f"({rest[0]}-{rest[-1]})", ctx.member)
+
+    @staticmethod
+    def _attachments(pdf: object, ctx: Context) -> Iterator[ExtractItem]:
+        import pypdfium2 as pdfium_mod
+
+        assert isinstance(pdf, pdfium_mod.PdfDocument)
+        try:
+            count = pdf.count_attachments()
+        except pdfium_mod.PdfiumError:
+            return
+        for i in range(count):
+            try:
+                att = pdf.get_attachment(i)
+                name = att.get_name() or f"attachment {i + 1}"
+                data = att.get_data()
+            except (pdfium_mod.PdfiumError, OSError, ValueError) as exc:
+                yield ScanError(ErrorCode.CORRUPT, f"embedded file {i + 1}: {exc}", ctx.member)
+                continue
+            if not ctx.budget.take_member():
+                yield ScanError(ErrorCode.BOMB, f"more than {ctx.limits.max_members} members", ctx.member)
+                return
+            yield Member(f"attachment {name}" if "/" in name else name, bytes(data))
+
+
+def _meta_text(pdf: object, pdfium_c: object, key: str) -> str:
+    fn = pdfium_c.FPDF_GetMetaText  # type: ignore[attr-defined]
+    # A non-ASCII key is a PDF name in UTF-8 or, from Chinese tools, in GBK.
+    for raw in dict.fromkeys((key.encode("utf-8"), key.encode("gb18030"))):
+        enc_key = raw + b"\0"
+        n = fn(pdf, enc_key, None, 0)
+        if n <= 2:
+            continue
+        buf = ctypes.create_string_buffer(n)
+        fn(pdf, enc_key, buf, n)
+        return buf.raw[: n - 2].decode("utf-16-le", "replace")
+    return ""
+
+
+def _display_height(page: object) -> float:
+    l, b, r, t = page.get_bbox()  # type: ignore[attr-defined]
+    return (r - l) if page.get_rotation() in (90, 270) else (t - b)  # type: ignore[attr-defined]
+
+
+def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[float, str]]:
+    """(baseline, text) of each line in display space, top to bottom.
+
+    Text is read char by char from PDFium's text page (every character it knows, in its reading
+    order, split where it breaks lines), then pieces on one baseline are joined."""
+    c = pdfium_c
+    n = c.FPDFText_CountChars(textpage)  # type: ignore[attr-defined]
+    if n <= 0:
+        return []
+    units = _char_units(textpage, c, n)
+    page_box = page.get_bbox()  # type: ignore[attr-defined]
+    rotation = page.get_rotation()  # type: ignore[attr-defined]
+    x, y = ctypes.c_double(), ctypes.c_double()
+    left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+    pieces: list[_Piece] = []
+    start = 0
+    # Split where PDFium broke lines (generated CR/LF); CR/LF drawn as text are spaces.
+    generated = c.FPDFText_IsGenerated  # type: ignore[attr-defined]
+    breaks = [i for i, u in enumerate(units) if u in (10, 13) and generated(textpage, i) == 1]
+    for end in [*breaks, n]:
+        if end > start:
+            chunk = units[start:end]
+            text = _clean(array("H", [u & 0xFFFF for u in chunk]).tobytes().decode("utf-16-le", "replace"))
+            if text:
+                first = start + next(k for k, u in enumerate(chunk) if u > 32 and u != 0xA0)
+                last = start + max(k for k, u in enumerate(chunk) if u > 32 and u != 0xA0)
+                c.FPDFText_GetCharOrigin(textpage, first, x, y)  # type: ignore[attr-defined]
+                dx0, base = _to_display(x.value, y.value, page_box, rotation)
+                c.FPDFText_GetCharBox(textpage, last, left, right, bottom, top)  # type: ignore[attr-defined]
+                ex = {0: right.value, 180: left.value}.get(rotation)
+                if ex is None:  # rotated page: the run advances along y in PDF space
+                    ex = top.value if rotation == 90 else bottom.value
+                dx1 = _to_display(ex, y.value, page_box, rotation)[0] if rotation in (0, 180) else \
+                    _to_display(x.value, ex, page_box, rotation)[0]
+                size = float(c.FPDFText_GetFontSize(textpage, first))  # type: ignore[attr-defined]
+                if not 1.0 <= size <= 500.0:
+                    size = 10.0
+                pieces.append(_Piece(dx0, max(dx1, dx0), base, size, text))
+        start = end + 1
+    out = []
+    for line in group_lines(pieces):
+        text = _join(line)
+        if text:
+            out.append((line[0].base, text))
+    return out
+
+
+def _char_units(textpage: object, c: object, n: int) -> list[int]:
+    """The UTF-16 unit of every char of the text page, index-aligned with PDFium's char list."""
+    buf = (ctypes.c_ushort * (n + 1))()
+    got = c.FPDFText_GetText(textpage, 0, n, buf)  # type: ignore[attr-defined]
+    if got - 1 == n:  # one call, aligned (PDFium may drop or add chars at the edges: crbug 2079)
+        return list(buf[:n])
+    get_unicode = c.FPDFText_GetUnicode  # type: ignore[attr-defined]
+    return [get_unicode(textpage, i) for i in range(n)]
+
+
+#: Annotation subtypes whose text is shown or attached to the page: Text (sticky note),
+#: FreeText (typed text box), Square/Circle/Highlight… comments, Stamp, Widget (form field).
+_ANNOT_ROLES = {1: "note", 3: "textbox", 13: "textbox", 20: "textbox"}
+
+
+def _annotations(page: object, c: object) -> Iterator[tuple[str, str]]:
+    """(role, text) of the page's annotations: the Contents of comments, text boxes and
+    stamps, and the value of form fields (not part of the page's text layer)."""
+    count = c.FPDFPage_GetAnnotCount(page)  # type: ignore[attr-defined]
+    for i in range(max(0, min(count, 10_000))):
+        annot = c.FPDFPage_GetAnnot(page, i)  # type: ignore[attr-defined]
+        if not annot:
+            continue
+        try:
+            subtype = c.FPDFAnnot_GetSubtype(annot)  # type: ignore[attr-defined]
+            if subtype in (2, 16):  # Link, Popup (its parent carries the text)
+                continue
+            role = _ANNOT_ROLES.get(subtype, "note")
+            for key in ("V",) if subtype == 20 else ("Contents",):
+                text = _clean(_annot_string(c, annot, key))
+                if text:
+                    yield role, text
+        finally:
+            c.FPDFPage_CloseAnnot(annot)  # type: ignore[attr-defined]
+
+
+def _annot_string(c: object, annot: object, key: str) -> str:
+    fn = c.FPDFAnnot_GetStringValue  # type: ignore[attr-defined]
+    ckey = key.encode("ascii") + b"\0"
+    n = fn(annot, ckey, None, 0)
+    if n <= 2:
+        return ""
+    buf = (ctypes.c_ushort * (n // 2))()
+    fn(annot, ckey, buf, n)
+    return bytes(buf)[: n - 2].decode("utf-16-le", "replace")
+
+
+def _has_images(page: object, pdfium_c: object) -> bool:
+    kind = pdfium_c.FPDF_PAGEOBJ_IMAGE  # type: ignore[attr-defined]
+    for _obj in page.get_objects(filter=[kind], max_depth=3):  # type: ignore[attr-defined]
+        return True
+    return False

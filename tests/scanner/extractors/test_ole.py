@@ -1,0 +1,475 @@
+"""OLE2 extractor: Word/Excel/PowerPoint binaries (and WPS Office), Outlook .msg, property sets,
+encryption, damaged files. Fixtures are compound files built here (see `_bin_fixtures.ole_file`)
+from hand-made streams, plus the corpus files when present."""
+from __future__ import annotations
+
+import io
+import random
+import struct
+
+import pytest
+from _bin_fixtures import (
+    corpus_file,
+    errors,
+    hostile_file,
+    members,
+    ole_file,
+    run,
+    segments,
+)
+
+from scanner.extractors.ole import (
+    OleExtractor,
+    cell_name,
+    decompress_rtf,
+    excel_header_parts,
+    parse_property_sets,
+    strip_fields,
+)
+from scanner.model import ErrorCode, Member, ScanError, Segment
+
+FMTID_SUMMARY = bytes.fromhex("e0859ff2f94f6810ab9108002b27b3d9")
+FMTID_DOCSUMMARY = bytes.fromhex("02d5cdd59c2e1b10939708002b2cf9ae")
+FMTID_USER = bytes.fromhex("05d5cdd59c2e1b10939708002b2cf9ae")
+
+
+def by_member(items: list) -> dict[str | None, list[Segment]]:
+    out: dict[str | None, list[Segment]] = {}
+    for s in segments(items):
+        out.setdefault(s.member, []).append(s)
+    return out
+
+
+# ------------------------------------------------------------------------ property sets
+
+def _pad4(b: bytes) -> bytes:
+    return b + b"\0" * ((-len(b)) % 4)
+
+
+def _value(v: object, codepage: int) -> bytes:
+    if isinstance(v, bool):
+        return struct.pack("<HHH", 0x000B, 0, 0xFFFF if v else 0) + b"\0\0"
+    if isinstance(v, int):
+        return struct.pack("<HHi", 0x0003, 0, v)
+    assert isinstance(v, str)
+    if codepage == 1200:
+        raw = (v + "\0").encode("utf-16-le")
+        return _pad4(struct.pack("<HHI", 0x001F, 0, len(v) + 1) + raw)
+    raw = (v + "\0").encode(f"cp{codepage}")
+    return _pad4(struct.pack("<HHI", 0x001E, 0, len(raw)) + raw)
+
+
+def _section(props: dict[int, object], codepage: int, names: dict[int, str] | None = None) -> bytes:
+    items: list[tuple[int, bytes]] = [(1, struct.pack("<HHh", 0x0002, 0, codepage - 65536 if codepage > 32767 else codepage) + b"\0\0")]
+    if names is not None:
+        d = struct.pack("<I", len(names))
+        for pid, name in names.items():
+            if codepage == 1200:
+                d += _pad4(struct.pack("<II", pid, len(name) + 1) + (name + "\0").encode("utf-16-le"))
+            else:
+                raw = (name + "\0").encode(f"cp{codepage}")
+                d += struct.pack("<II", pid, len(raw)) + raw
+        items.insert(0, (0, _pad4(d)))
+    items += [(pid, _value(v, codepage)) for pid, v in props.items()]
+    head = 8 + 8 * len(items)
+    table, body = b"", b""
+    for pid, blob in items:
+        table += struct.pack("<II", pid, head + len(body))
+        body += blob
+    return struct.pack("<II", head + len(body), len(items)) + table + body
+
+
+def property_stream(sections: list[tuple[bytes, bytes]]) -> bytes:
+    head = 28 + 20 * len(sections)
+    out = struct.pack("<HHI", 0xFFFE, 0, 0x00020006) + b"\0" * 16 + struct.pack("<I", len(sections))
+    body = b""
+    for fmtid, sec in sections:
+        out += fmtid + struct.pack("<I", head + len(body))
+        body += sec
+    return out + body
+
+
+def summary_streams(title: str = "关于工作的通知", custom: dict[int, object] | None = None,
+                    names: dict[int, str] | None = None, codepage: int = 1200) -> dict[str, bytes]:
+    si = property_stream([(FMTID_SUMMARY, _section({2: title, 3: "秘密★5年", 4: "作者", 5: "保密"}, 936))])
+    dsi = property_stream([(FMTID_DOCSUMMARY, _section({2: "机密文件类"}, 1200)),
+                           (FMTID_USER, _section(custom or {2: "机密", 3: "10年", 4: True},
+                                                 codepage, names or {2: "密级", 3: "保密期限", 4: "已定密"}))])
+    return {"\x05SummaryInformation": si, "\x05DocumentSummaryInformation": dsi}
+
+
+@pytest.mark.parametrize("codepage", [1200, 936])
+def test_property_sets_standard_and_custom(codepage: int) -> None:
+    streams = summary_streams(codepage=codepage)
+    props = parse_property_sets(streams["\x05SummaryInformation"]) + \
+        parse_property_sets(streams["\x05DocumentSummaryInformation"])
+    assert dict(props) == {"title": "关于工作的通知", "subject": "秘密★5年", "keywords": "保密",
+                           "category": "机密文件类", "密级": "机密", "保密期限": "10年", "已定密": True}
+
+
+def test_custom_property_becomes_a_property_segment() -> None:
+    data = ole_file({**summary_streams(), "Unknown": b"\0" * 100})
+    props = {s.key: s for s in segments(run(OleExtractor(), data)) if s.role == "property"}
+    assert props["密级"].text == "机密" and props["密级"].standalone
+    assert props["密级"].member == "property 密级"
+    assert props["subject"].text == "秘密★5年"
+
+
+def test_damaged_property_set_does_not_hide_content() -> None:
+    data = ole_file({"\x05SummaryInformation": b"\xfe\xff" + b"\xff" * 60, "Workbook": _workbook()})
+    assert any(s.role == "cell" for s in segments(run(OleExtractor(), data)))
+
+
+# --------------------------------------------------------------------------------- Excel
+
+def rec(typ: int, data: bytes) -> bytes:
+    return struct.pack("<HH", typ, len(data)) + data
+
+
+def xl_str(s: str, wide: bool = True) -> bytes:
+    if wide:
+        return struct.pack("<HB", len(s), 1) + s.encode("utf-16-le")
+    return struct.pack("<HB", len(s), 0) + s.encode("latin-1")
+
+
+def _workbook(encrypted: bool = False) -> bytes:
+    long_cjk = "关于开展保密检查的通知" * 30  # split over a CONTINUE record below
+    sst_strings = ["秘密★", long_cjk, "plain ascii", "未引用的字符串"]
+    sst = struct.pack("<II", 10, len(sst_strings))
+    for s in sst_strings:
+        sst += xl_str(s, wide=not s.isascii())
+    cut = sst.index("开展".encode("utf-16-le"), 200)  # inside the long string's characters
+    first, rest = sst[:cut], sst[cut:]
+    sheet_name = "汇总"
+    bound = lambda off: rec(0x0085, struct.pack("<IBB", off, 0, 0) + struct.pack("<BB", len(sheet_name), 1)
+                            + sheet_name.encode("utf-16-le"))
+    globals_ = [rec(0x0809, struct.pack("<HHHHII", 0x0600, 0x0005, 0, 0, 0, 0)), rec(0x0042, struct.pack("<H", 1200))]
+    if encrypted:
+        globals_.append(rec(0x002F, b"\0" * 54))
+    tail = [rec(0x00FC, first), rec(0x003C, b"\x01" + rest), rec(0x000A, b"")]
+    size = sum(map(len, globals_)) + len(bound(0)) + sum(map(len, tail))
+    sheet = [
+        rec(0x0809, struct.pack("<HHHHII", 0x0600, 0x0010, 0, 0, 0, 0)),
+        rec(0x0014, xl_str("&L&\"宋体,常规\"&12机密★10年&R第&P页")),
+        rec(0x0015, xl_str("&C内部资料 注意保存")),
+        rec(0x00FD, struct.pack("<HHHI", 0, 0, 15, 0)),
+        rec(0x00FD, struct.pack("<HHHI", 2, 1, 15, 1)),
+        rec(0x00FD, struct.pack("<HHHI", 3, 2, 15, 2)),
+        rec(0x0204, struct.pack("<HHH", 4, 27, 15) + xl_str("绝密★长期")),
+        rec(0x0006, struct.pack("<HHH", 5, 0, 15) + b"\0" * 14),
+        rec(0x0207, xl_str("公式结果文本")),
+        rec(0x01B6, struct.pack("<HH6sHHI", 0x0212, 0, b"\0" * 6, 6, 16, 0)),
+        rec(0x003C, b"\x01" + "文本框内容".encode("utf-16-le") + "。".encode("utf-16-le")),
+        rec(0x003C, b"\0" * 16),
+        rec(0x000A, b""),
+    ]
+    return b"".join(globals_) + bound(size) + b"".join(tail) + b"".join(sheet)
+
+
+def test_excel_cells_sst_continue_headers_textboxes() -> None:
+    items = run(OleExtractor(), ole_file({"Workbook": _workbook()}))
+    cells = {s.member: s for s in segments(items) if s.role == "cell"}
+    assert cells["汇总!A1"].text == "秘密★" and cells["汇总!A1"].standalone and cells["汇总!A1"].index == 0
+    assert cells["汇总!B3"].text == "关于开展保密检查的通知" * 30  # crosses the CONTINUE record
+    assert cells["汇总!C4"].text == "plain ascii"
+    assert cells["汇总!AB5"].text == "绝密★长期"
+    assert cells["汇总!A6"].text == "公式结果文本"
+    assert cells["shared strings"].text == "未引用的字符串"
+    hf = [(s.role, s.text) for s in segments(items) if s.role in ("header", "footer")]
+    assert hf == [("header", "机密★10年"), ("header", "第页"), ("footer", "内部资料 注意保存")]
+    assert [s.text for s in segments(items) if s.role == "textbox"] == ["文本框内容。"]
+    assert not errors(items)
+
+
+def test_excel_filepass_is_encrypted() -> None:
+    items = run(OleExtractor(), ole_file({"Workbook": _workbook(encrypted=True)}))
+    assert [e.error for e in errors(items)] == [ErrorCode.ENCRYPTED]
+    assert not [s for s in segments(items) if s.role == "cell"]
+
+
+def test_excel_header_codes() -> None:
+    assert excel_header_parts('&L&"Arial,Bold"&14SECRET&C&D&R&P / &N') == ["SECRET", "/"]
+    assert excel_header_parts("&CA && B") == ["A & B"]
+
+
+def test_cell_names() -> None:
+    assert [cell_name(0, 0), cell_name(9, 25), cell_name(0, 26), cell_name(1, 701)] == ["A1", "Z10", "AA1", "ZZ2"]
+
+
+# ---------------------------------------------------------------------------------- Word
+
+def word_streams(main: str, header_stories: list[str] | None = None, *, encrypted: bool = False,
+                 ascii_piece: str = "") -> dict[str, bytes]:
+    """WordDocument + 1Table with a two-piece table (UTF-16 and compressed cp1252)."""
+    hdr = header_stories or []
+    header_doc = "".join(hdr)
+    wd = bytearray(0x2000)
+    struct.pack_into("<HH", wd, 0, 0xA5EC, 0x00C1)
+    struct.pack_into("<H", wd, 0x0A, 0x0200 | (0x0100 if encrypted else 0))
+    struct.pack_into("<H", wd, 32, 14)
+    struct.pack_into("<H", wd, 62, 22)
+    struct.pack_into("<I", wd, 64 + 12, len(main) + len(ascii_piece))  # ccpText
+    struct.pack_into("<I", wd, 64 + 20, len(header_doc))  # ccpHdd
+    struct.pack_into("<H", wd, 152, 0x5D)
+    fc = 154
+    utf16 = (main + header_doc).encode("utf-16-le")
+    wd[0x800:0x800 + len(utf16)] = utf16
+    # piece 1: main text (UTF-16); piece 2: ASCII text (compressed); piece 3: header doc (UTF-16)
+    wd[0x1800:0x1800 + len(ascii_piece)] = ascii_piece.encode("cp1252")
+    cps = [0, len(main), len(main) + len(ascii_piece), len(main) + len(ascii_piece) + len(header_doc)]
+    pcds = [0x800, (0x1800 * 2) | 0x40000000, 0x800 + 2 * len(main)]
+    plc = struct.pack(f"<{len(cps)}I", *cps) + b"".join(struct.pack("<HIH", 0, f, 0) for f in pcds)
+    clx = b"\x01" + struct.pack("<h", 2) + b"\0\0" + b"\x02" + struct.pack("<I", len(plc)) + plc
+    table = bytearray(b"\0" * 64) + clx
+    struct.pack_into("<II", wd, fc + 33 * 8, 64, len(clx))
+    if hdr:
+        starts = [0] * 6
+        pos = 0
+        for story in hdr:
+            starts.append(pos)
+            pos += len(story)
+        starts.append(pos)
+        plcf = struct.pack(f"<{len(starts)}I", *starts)
+        struct.pack_into("<II", wd, fc + 11 * 8, len(table), len(plcf))
+        table += plcf
+    return {"WordDocument": bytes(wd), "1Table": bytes(table)}
+
+
+MAIN = ("000001\r机密★10年\r特急\r"
+        "单元格一\x07秘密\x07\x07"
+        "\x13 PAGE \\* MERGEFORMAT \x14第3页\x15 正文\x0b第二行\r"
+        "见\x13 HYPERLINK \"http://x\" \x13 SEQ \x14内层\x15\x14链接文字\x15。\r")
+HEADERS = ["", "秘密★5年\r", "", "- 1 -\r", "", ""]
+
+
+def test_word_paragraphs_cells_fields_and_pieces() -> None:
+    items = run(OleExtractor(), ole_file(word_streams(MAIN, HEADERS, ascii_piece="TOP SECRET//NOFORN\r")))
+    body = [(s.role, s.text, s.index) for s in segments(items) if s.member is None]
+    assert body == [("body", "000001", 0), ("body", "机密★10年", 1), ("body", "特急", 2),
+                    ("cell", "单元格一", 3), ("cell", "秘密", 4),
+                    ("body", "第3页 正文\n第二行", 5), ("body", "见链接文字。", 6),
+                    ("body", "TOP SECRET//NOFORN", 7)]
+    assert all(s.standalone for s in segments(items))
+    groups = by_member(items)
+    assert [(s.role, s.text) for s in groups["header 1"]] == [("header", "秘密★5年")]
+    assert [(s.role, s.text) for s in groups["footer 1"]] == [("footer", "- 1 -")]
+    assert not errors(items)
+
+
+def test_wps_document_uses_the_same_reader() -> None:
+    items = run(OleExtractor(), ole_file({**word_streams("绝密★2046年7月3日\r正文\r"), **summary_streams()}))
+    assert segments(items)[0].role == "property"
+    assert "绝密★2046年7月3日" in [s.text for s in segments(items) if s.role == "body"]
+
+
+def test_word_encrypted_flag() -> None:
+    items = run(OleExtractor(), ole_file(word_streams("机密★1年\r", encrypted=True)))
+    assert [e.error for e in errors(items)] == [ErrorCode.ENCRYPTED]
+    assert not [s for s in segments(items) if s.role == "body"]
+
+
+def test_word_broken_piece_table_recovers_text() -> None:
+    streams = word_streams("000001\r机密★10年\r关于开展工作的通知\r")
+    streams["1Table"] = b"\xff" * 200  # Clx destroyed
+    items = run(OleExtractor(), ole_file(streams))
+    assert any("机密★10年" in s.text for s in segments(items))
+    [err] = errors(items)
+    assert err.error is ErrorCode.CORRUPT and "recovered heuristically" in err.detail
+
+
+def test_word_missing_table_stream() -> None:
+    streams = word_streams("机密★10年\r")
+    del streams["1Table"]
+    items = run(OleExtractor(), ole_file(streams))
+    assert errors(items)[0].error is ErrorCode.CORRUPT
+    assert any("机密★10年" in s.text for s in segments(items))
+
+
+def test_strip_fields_nested() -> None:
+    assert strip_fields("a\x13 IF \x13 PAGE \x141\x15 = 1 \x14yes\x15b") == "ayesb"
+    assert strip_fields("x\x13 TOC \x15y") == "xy"  # field without a result
+    assert strip_fields("\x14\x15stray") == "stray"
+
+
+# ---------------------------------------------------------------------------- PowerPoint
+
+def prec(typ: int, payload: bytes, inst: int = 0, container: bool = False) -> bytes:
+    return struct.pack("<HHI", (0xF if container else 0) | (inst << 4), typ, len(payload)) + payload
+
+
+def text_block(kind: int, text: str, wide: bool = True) -> bytes:
+    atom = prec(0x0FA0, text.encode("utf-16-le")) if wide else prec(0x0FA8, text.encode("latin-1"))
+    return prec(0x0F9F, struct.pack("<I", kind)) + atom
+
+
+def ppt_stream(encrypted: bool = False) -> bytes:
+    persist = prec(0x03F3, b"\0" * 20)
+    slwt = prec(0x0FF0, persist + text_block(0, "机密★2年") + text_block(1, "SECRET//NOFORN\rsecond line", wide=False)
+                + persist + text_block(6, "第二张") + text_block(1, "正文一\r正文二"), container=True)
+    notes_list = prec(0x0FF0, persist + text_block(2, "备注：秘密★"), inst=2, container=True)
+    hf = prec(0x0FD9, prec(0x0FDA, b"\0" * 4) + prec(0x0FBA, "内部资料 注意保存".encode("utf-16-le"), inst=2), container=True)
+    doc = prec(0x03E8, prec(0x03E9, b"\0" * 40) + slwt + notes_list + hf, container=True)
+    textbox = prec(0xF00D, text_block(4, "文本框：绝密★长期"), container=True)
+    drawing = prec(0x040C, prec(0xF002, prec(0xF003, prec(0xF004, textbox, container=True), container=True),
+                                container=True), container=True)
+    slide = prec(0x03EE, prec(0x03EF, b"\0" * 24) + drawing, container=True)
+    crypt = prec(0x2F14, b"\0" * 16, container=True) if encrypted else b""
+    return doc + slide + crypt
+
+
+def test_powerpoint_slides_titles_notes_footers_textboxes() -> None:
+    items = run(OleExtractor(), ole_file({"PowerPoint Document": ppt_stream(), "Current User": b"\0" * 20}))
+    groups = by_member(items)
+    assert [(s.role, s.text, s.index) for s in groups["slide 1"]][:3] == [
+        ("title", "机密★2年", 0), ("body", "SECRET//NOFORN", 1), ("body", "second line", 2)]
+    assert [(s.role, s.text) for s in groups["slide 2"]] == [("title", "第二张"), ("body", "正文一"), ("body", "正文二")]
+    assert [(s.role, s.text) for s in groups["notes 1"]] == [("note", "备注：秘密★")]
+    assert [(s.role, s.text) for s in groups["footer"]] == [("footer", "内部资料 注意保存")]
+    # the text box of the first Slide container
+    assert ("body", "文本框：绝密★长期") in [(s.role, s.text) for s in groups["slide 1"]]
+    assert all(s.standalone for s in segments(items))
+
+
+def test_powerpoint_encrypted() -> None:
+    items = run(OleExtractor(), ole_file({"PowerPoint Document": ppt_stream(encrypted=True)}))
+    assert errors(items)[-1].error is ErrorCode.ENCRYPTED
+
+
+def test_powerpoint_truncated_records_do_not_crash() -> None:
+    stream = ppt_stream()
+    for cut in range(0, len(stream), 7):
+        for item in run(OleExtractor(), ole_file({"PowerPoint Document": stream[:cut]})):
+            assert isinstance(item, (Segment, ScanError))
+
+
+# ---------------------------------------------------------------------------- Outlook .msg
+
+def u16(s: str) -> bytes:
+    return s.encode("utf-16-le")
+
+
+def msg_file() -> bytes:
+    inner = {"__substg1.0_0037001F": u16("秘密★5年 内部转发"), "__substg1.0_1000001F": u16("内层正文"),
+             "__properties_version1.0": b"\0" * 24,
+             "__attach_version1.0_#00000000": {"__substg1.0_3707001F": u16("内层附件.txt"),
+                                               "__substg1.0_37010102": "机密★1年\n".encode()}}
+    return ole_file({
+        "__substg1.0_0037001F": u16("绝密★长期 关于工作的通知"),
+        "__substg1.0_1000001F": u16("各单位：\r\n现将有关事项通知如下。"),
+        "__substg1.0_007D001F": u16("Received: x\r\nX-Classification: =?utf-8?B?5py65a+G?=\r\nSubject: s\r\n"),
+        "__properties_version1.0": b"\0" * 32,
+        "__attach_version1.0_#00000000": {"__substg1.0_3707001F": u16("通知.docx"),
+                                          "__substg1.0_37010102": b"PK\x03\x04docx-bytes"},
+        "__attach_version1.0_#00000001": {"__substg1.0_3001001F": u16("转发"),
+                                          "__substg1.0_3701000D": inner},
+    })
+
+
+def test_msg_subject_body_attachments_and_embedded_message() -> None:
+    items = run(OleExtractor(), msg_file())
+    groups = by_member(items)
+    [subj] = groups["subject"]
+    assert (subj.role, subj.text, subj.standalone) == ("subject", "绝密★长期 关于工作的通知", True)
+    assert groups["body"][0].text.startswith("各单位") and not groups["body"][0].standalone
+    assert [(s.key, s.text) for s in segments(items) if s.role == "property"] == [("X-Classification", "机密")]
+    assert groups["转发.msg!subject"][0].text == "秘密★5年 内部转发"
+    got = {m.name: m.data for m in members(items)}
+    assert got["通知.docx"].startswith(b"PK\x03\x04docx-bytes")
+    assert got["转发.msg!内层附件.txt"].startswith("机密★1年\n".encode())
+
+
+def test_msg_rtf_body_when_no_plain_body() -> None:
+    rtf = bytes.fromhex("2d0000002b0000004c5a4675f1c5c7a703000a007263706731323542320af32068656c09002062"
+                        "7705b06c647d0a800fa0")
+    data = ole_file({"__substg1.0_0037001F": u16("s"), "__properties_version1.0": b"\0" * 32,
+                     "__substg1.0_10090102": rtf})
+    [m] = members(run(OleExtractor(), data))
+    assert m.name == "body.rtf" and m.data == b"{\\rtf1\\ansi\\ansicpg1252\\pard hello world}\r\n"
+
+
+def test_decompress_rtf_uncompressed_form() -> None:
+    body = b"{\\rtf1 plain}"
+    assert decompress_rtf(struct.pack("<III", len(body) + 12, len(body), 0x414C454D) + b"\0" * 4 + body) == body
+
+
+# ------------------------------------------------------------------------ other containers
+
+def test_encrypted_ooxml_in_ole2() -> None:
+    data = ole_file({"EncryptionInfo": b"\x04\x00\x04\x00" + b"\0" * 100, "EncryptedPackage": b"\0" * 500})
+    assert [e.error for e in errors(run(OleExtractor(), data))] == [ErrorCode.ENCRYPTED]
+
+
+def test_hostile_encrypted_docx() -> None:
+    items = run(OleExtractor(), hostile_file("encrypted.docx"))
+    assert [e.error for e in errors(items)] == [ErrorCode.ENCRYPTED]
+
+
+def test_embedded_package_is_a_member() -> None:
+    data = ole_file({**word_streams("正文\r"), "ObjectPool": {"_1234": {"Package": b"PK\x03\x04embedded"}}})
+    [m] = members(run(OleExtractor(), data))
+    assert m.name == "ObjectPool/_1234/package" and m.data.startswith(b"PK\x03\x04embedded")
+
+
+def test_embedded_ole_documents_are_read_in_place() -> None:
+    data = ole_file({**word_streams("正文\r"),
+                     "ObjectPool": {"_1234": {**word_streams("机密★3年\r"), "\x01CompObj": b"\0" * 8}},
+                     "MBD0001": {"Workbook": _workbook()}})
+    groups = by_member(run(OleExtractor(), data))
+    assert [s.text for s in groups[None]] == ["正文"]
+    assert [s.text for s in groups["ObjectPool/_1234"]] == ["机密★3年"]
+    assert groups["MBD0001!汇总!A1"][0].text == "秘密★"
+
+
+def test_unknown_ole_type_yields_utf16_text() -> None:
+    data = ole_file({"VisioDocument": b"\x01\x02" + u16("机密★3年 图纸说明") + b"\0\0\xff"})
+    assert any("机密★3年" in s.text for s in segments(run(OleExtractor(), data)))
+
+
+def test_sniff() -> None:
+    data = ole_file({"x": b"1"})
+    assert OleExtractor.sniff(data, "application/octet-stream")
+    assert not OleExtractor.sniff(b"PK\x03\x04", "application/zip")
+
+
+def test_damaged_ole_never_raises() -> None:
+    rnd = random.Random(5)
+    sources = [ole_file(word_streams(MAIN, HEADERS)), ole_file({"Workbook": _workbook(), **summary_streams()}),
+               msg_file()]
+    for src in sources:
+        for _ in range(60):
+            buf = bytearray(src[: rnd.randint(1, len(src))] if rnd.random() < 0.3 else src)
+            for _ in range(rnd.randint(1, 20)):
+                buf[rnd.randrange(len(buf))] = rnd.randrange(256)
+            for item in run(OleExtractor(), bytes(buf)):
+                assert isinstance(item, (Segment, Member, ScanError))
+
+
+def test_not_ole_is_corrupt() -> None:
+    [err] = errors(run(OleExtractor(), bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 100))
+    assert err.error is ErrorCode.CORRUPT
+
+
+# ---------------------------------------------------------------------------------- corpus
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("rel,text,role", [
+    ("P-legacy/p-legacy-0100.doc", "机密★长期", "body"), ("P-legacy/p-legacy-0101.xls", "秘密★", "cell"),
+    ("P-legacy/p-legacy-0102.ppt", "机密★2年", "title"), ("P-legacy/p-legacy-0103.wps", "绝密★2046年7月3日", "body"),
+    ("P-legacy/p-legacy-0104.et", "机密★7年", "cell"), ("P-legacy/p-legacy-0105.dps", "机密★8年", "title")])
+def test_corpus_legacy(rel: str, text: str, role: str) -> None:
+    items = run(OleExtractor(), corpus_file(rel))
+    assert any(s.text == text and s.role == role and s.standalone for s in segments(items))
+    assert not errors(items)
+
+
+@pytest.mark.corpus
+def test_corpus_doc_with_encrypted_flag_set(tmp_path: object) -> None:
+    import olefile
+
+    raw = corpus_file("P-legacy/p-legacy-0100.doc")
+    ole = olefile.OleFileIO(io.BytesIO(raw), write_mode=True)
+    wd = bytearray(ole.openstream("WordDocument").read())
+    wd[0x0B] |= 0x01  # fEncrypted: bit 8 of the little-endian flags word at 0x0A
+    ole.write_stream("WordDocument", bytes(wd))
+    patched = ole.fp.getvalue()
+    assert [e.error for e in errors(run(OleExtractor(), patched))] == [ErrorCode.ENCRYPTED]

@@ -1,0 +1,264 @@
+"""PDF extractor: positioned lines (header/body/footer), ToUnicode CJK text, metadata,
+attachments, image-only pages, encryption and corrupt input."""
+from __future__ import annotations
+
+import io
+import random
+import time
+
+import pytest
+from _bin_fixtures import (
+    corpus_file,
+    ctx,
+    errors,
+    hostile_file,
+    members,
+    minimal_pdf,
+    run,
+    segments,
+)
+
+from scanner.extractors.pdf import PdfExtractor
+from scanner.model import ErrorCode, Member, ScanError, Segment
+
+W, H = 595.0, 842.0
+
+
+def page_lines(items: list, page: int = 1) -> list[Segment]:
+    segs = [s for s in segments(items) if s.member == f"page {page}"]
+    return sorted(segs, key=lambda s: s.index)
+
+
+def reportlab_pdf(pages: list[list[tuple[float, float, str]]], *, encrypt: object = None,
+                  title: str | None = None, image_pages: tuple[int, ...] = ()) -> bytes:
+    pytest.importorskip("reportlab")
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(W, H), encrypt=encrypt)
+    if title:
+        c.setTitle(title)
+    for n, lines in enumerate(pages, 1):
+        c.setFont("STSong-Light", 12)
+        for x, y, text in lines:
+            c.drawString(x, y, text)
+        if n in image_pages:
+            from PIL import Image
+            from reportlab.lib.utils import ImageReader
+
+            img = Image.new("L", (200, 280), 255)
+            c.drawImage(ImageReader(img), 40, 40, W - 80, H - 80)
+        c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------ text & layout
+
+def test_tounicode_cjk_text_and_roles() -> None:
+    # The header is drawn last in the content stream: order comes from position, not stream.
+    data = minimal_pdf([[(60, 700, "关于开展专项工作的通知"), (60, 680, "各单位：现将有关事项通知如下。"),
+                         (280, 20, "- 1 -"), (60, 815, "机密★10年")]])
+    lines = page_lines(run(PdfExtractor(), data))
+    assert [(s.text, s.role, s.index) for s in lines] == [
+        ("机密★10年", "header", 0), ("关于开展专项工作的通知", "body", 1),
+        ("各单位：现将有关事项通知如下。", "body", 2), ("- 1 -", "footer", 3)]
+    assert all(s.standalone for s in lines)
+
+
+def test_runs_on_one_line_are_joined() -> None:
+    data = minimal_pdf([[(60, 700, "机密"), (84, 700, "★"), (96, 700, "10年"), (300, 700, "特急")]])
+    [line] = page_lines(run(PdfExtractor(), data))
+    assert line.text == "机密★10年 特急"
+
+
+def test_line_breaks_drawn_as_text_are_spaces() -> None:
+    # Some producers draw "\t\r\xa0" between words: only PDFium's own line breaks split lines.
+    data = minimal_pdf([[(60, 700, "TOP\t\r\xa0SECRET//NOFORN"), (60, 600, "正文")]])
+    assert [s.text for s in page_lines(run(PdfExtractor(), data))] == ["TOP SECRET//NOFORN", "正文"]
+
+
+def test_pages_are_located() -> None:
+    data = minimal_pdf([[(60, 700, "第一页")], [(60, 700, "第二页"), (60, 815, "秘密★5年")]])
+    items = run(PdfExtractor(), data)
+    assert [s.text for s in page_lines(items, 1)] == ["第一页"]
+    assert [(s.text, s.role) for s in page_lines(items, 2)] == [("秘密★5年", "header"), ("第二页", "body")]
+
+
+def test_rotated_page_header_follows_display() -> None:
+    # /Rotate 90: the left edge of PDF space is the top of the displayed page.
+    data = minimal_pdf([[(20, 400, "绝密★长期"), (300, 400, "正文内容")]], rotate=90)
+    lines = page_lines(run(PdfExtractor(), data))
+    assert [(s.text, s.role) for s in lines] == [("绝密★长期", "header"), ("正文内容", "body")]
+
+
+def test_sub_member_location() -> None:
+    from _bin_fixtures import ctx
+
+    data = minimal_pdf([[(60, 700, "正文")]])
+    items = run(PdfExtractor(), data, ctx(member="a.zip!b.pdf"))
+    assert segments(items)[0].member == "a.zip!b.pdf!page 1"
+
+
+def test_reportlab_cid_font_three_pages() -> None:
+    pages = [[(60, H - 30, "机密★10年"), (60, 700, f"第{n}页正文，国家秘密的密级分为绝密、机密、秘密三级。"),
+              (W / 2, 25, f"- {n} -")] for n in (1, 2, 3)]
+    items = run(PdfExtractor(), reportlab_pdf(pages))
+    for n in (1, 2, 3):
+        lines = page_lines(items, n)
+        assert (lines[0].text, lines[0].role) == ("机密★10年", "header")
+        assert lines[-1].role == "footer" and lines[-1].text == f"- {n} -"
+
+
+# --------------------------------------------------------------------------------- metadata
+
+def test_metadata_and_custom_classification_property() -> None:
+    data = minimal_pdf([[(60, 700, "正文")]], info={"Title": "关于工作的通知", "Subject": "秘密★5年",
+                                                    "Keywords": "保密", "密级": "机密", "Author": "x"})
+    props = {s.key: s for s in segments(run(PdfExtractor(), data)) if s.role == "property"}
+    assert {k: s.text for k, s in props.items()} == {
+        "Title": "关于工作的通知", "Subject": "秘密★5年", "Keywords": "保密", "密级": "机密"}
+    assert all(s.standalone for s in props.values())
+
+
+def test_custom_classification_key_in_gbk() -> None:
+    data = minimal_pdf([[(60, 700, "正文")]], info={"密级": "秘密"})
+    utf8_name = b"/#E5#AF#86#E7#BA#A7"
+    gbk_name = b"/#C3#DC#BC#B6"
+    data = data.replace(utf8_name, gbk_name + b" " * (len(utf8_name) - len(gbk_name)))
+    props = {s.key: s.text for s in segments(run(PdfExtractor(), data)) if s.role == "property"}
+    assert props == {"密级": "秘密"}
+
+
+def test_embedded_files_are_members() -> None:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(minimal_pdf([[(60, 700, "见附件")]]))
+    att = pdf.new_attachment("附件.txt")
+    att.set_data("机密★5年\n".encode())
+    buf = io.BytesIO()
+    pdf.save(buf)
+    pdf.close()
+    assert members(run(PdfExtractor(), buf.getvalue())) == [Member("附件.txt", "机密★5年\n".encode())]
+
+
+def test_annotations_text_boxes_and_comments() -> None:
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as c
+
+    pdf = pdfium.PdfDocument(minimal_pdf([[(60, 700, "正文")]]))
+    page = pdf[0]
+    for subtype, text in ((c.FPDF_ANNOT_FREETEXT, "机密★5年"), (c.FPDF_ANNOT_TEXT, "审阅意见：秘密"),
+                          (c.FPDF_ANNOT_LINK, "not shown")):
+        annot = c.FPDFPage_CreateAnnot(page, subtype)
+        c.FPDFAnnot_SetRect(annot, c.FS_RECTF(100, 100, 200, 120))
+        raw = (text + "\0").encode("utf-16-le")
+        buf = ctypes.create_string_buffer(raw, len(raw))
+        assert c.FPDFAnnot_SetStringValue(annot, b"Contents", ctypes.cast(buf, ctypes.POINTER(c.FPDF_WCHAR)))
+        c.FPDFPage_CloseAnnot(annot)
+    out = io.BytesIO()
+    pdf.save(out)
+    pdf.close()
+    lines = page_lines(run(PdfExtractor(), out.getvalue()))
+    assert [(s.role, s.text, s.index) for s in lines] == [
+        ("body", "正文", 0), ("textbox", "机密★5年", 1), ("note", "审阅意见：秘密", 2)]
+
+
+# ---------------------------------------------------------------------- unsupported & hostile
+
+def test_image_only_page_is_unsupported() -> None:
+    data = reportlab_pdf([[(60, 700, "第一页有文字")], []], image_pages=(2,))
+    items = run(PdfExtractor(), data)
+    [err] = errors(items)
+    assert err.error is ErrorCode.UNSUPPORTED and "image-only page 2" in err.detail
+    assert err.member == "page 2"
+    assert page_lines(items, 1)[0].text == "第一页有文字"
+
+
+def test_blank_page_is_not_an_error() -> None:
+    assert not errors(run(PdfExtractor(), minimal_pdf([[(60, 700, "正文")], []])))
+
+
+def test_encrypted_with_empty_user_password_is_read() -> None:
+    from reportlab.lib.pdfencrypt import StandardEncryption
+
+    data = reportlab_pdf([[(60, 700, "机密★3年")]], encrypt=StandardEncryption("", "owner-secret"))
+    assert b"/Encrypt" in data
+    items = run(PdfExtractor(), data)
+    assert not errors(items) and page_lines(items)[0].text == "机密★3年"
+
+
+def test_password_protected_pdf_is_encrypted() -> None:
+    from reportlab.lib.pdfencrypt import StandardEncryption
+
+    data = reportlab_pdf([[(60, 700, "机密★3年")]], encrypt=StandardEncryption("user-pw", "owner-pw"))
+    assert [e.error for e in errors(run(PdfExtractor(), data))] == [ErrorCode.ENCRYPTED]
+
+
+def test_hostile_corrupt_pdf() -> None:
+    items = run(PdfExtractor(), hostile_file("corrupt.pdf"))
+    assert [e.error for e in errors(items)] == [ErrorCode.CORRUPT]
+
+
+def test_not_a_pdf_is_corrupt() -> None:
+    assert [e.error for e in errors(run(PdfExtractor(), b"%PDF-1.4\n garbage"))] == [ErrorCode.CORRUPT]
+
+
+def test_damaged_pdf_never_raises() -> None:
+    src = minimal_pdf([[(60, 815, "机密★10年"), (60, 700, "正文内容")]] * 2, info={"Title": "标题"})
+    rnd = random.Random(11)
+    for _ in range(150):
+        buf = bytearray(src[: rnd.randint(1, len(src))] if rnd.random() < 0.4 else src)
+        for _ in range(rnd.randint(1, 6)):
+            buf[rnd.randrange(len(buf))] = rnd.randrange(256)
+        for item in run(PdfExtractor(), bytes(buf)):
+            assert isinstance(item, (Segment, Member, ScanError))
+
+
+def test_sniff() -> None:
+    data = minimal_pdf([[(60, 700, "x")]])
+    assert PdfExtractor.sniff(data, "application/pdf")
+    assert PdfExtractor.sniff(b"junk\r\n" + data, "application/octet-stream")
+    assert not PdfExtractor.sniff(b"plain text", "text/plain")
+
+
+def test_throughput_three_page_pdfs() -> None:
+    docs = [reportlab_pdf([[(60, H - 30, "机密★10年")] + [(60, 760 - 18 * i, "正文内容" * 8) for i in range(38)]
+                           for _ in range(3)]) for _ in range(5)]
+    t = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t < 0.5:
+        for d in docs:
+            list(PdfExtractor().extract(d, ctx()))
+            n += 1
+    assert n / (time.perf_counter() - t) > 20  # ~100/s measured on one core; lenient for CI
+
+
+# ---------------------------------------------------------------------------------- corpus
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("rel,text,role", [
+    ("P-pdf/p-pdf-0057.pdf", "绝密★3年", "body"), ("P-pdf/p-pdf-0059.pdf", "机密★", "header"),
+    ("P-pdf/p-pdf-0060.pdf", "秘密★5个月", "header"), ("P-disguise/p-disguise-0088.txt", "秘密★15年", "body")])
+def test_corpus_marking_line(rel: str, text: str, role: str) -> None:
+    items = run(PdfExtractor(), corpus_file(rel))
+    assert any(s.text == text and s.role == role for s in segments(items))
+    assert not errors(items)
+
+
+@pytest.mark.corpus
+def test_corpus_multipage() -> None:
+    items = run(PdfExtractor(), corpus_file("P-pdf/p-pdf-0061.pdf"))
+    assert {s.member for s in segments(items) if s.role != "property"} == {"page 1", "page 2", "page 3"}
+    assert "机密★25年" in [s.text for s in page_lines(items, 1)]
+
+
+@pytest.mark.corpus
+def test_corpus_image_pdf_is_unsupported() -> None:
+    items = run(PdfExtractor(), corpus_file("P-image/p-image-0108.pdf"))
+    assert [e.error for e in errors(items)] == [ErrorCode.UNSUPPORTED]
