@@ -1,13 +1,16 @@
 """`baomi scan` and `baomi demo`: the command-line face of the scanner (rich only here)."""
 from __future__ import annotations
 
+import collections
+import itertools
 import json
-import os
+import sqlite3
 import sys
 from typing import Any, Iterator
 
 import click
 
+from scanner.cache import CacheRefused, ScanCache, default_cache_path
 from scanner.engine import ScanConfig, Scanner
 from scanner.extractors.base import Limits
 from scanner.i18n import lang_option, tr
@@ -52,23 +55,64 @@ def _skip_record(e: Entry) -> dict[str, Any]:
 
 
 def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_opts: PoolOptions,
-             *, show_all: bool = False, on_skip: Any = None) -> Iterator[dict[str, Any]]:
-    """Scan `paths`; yields the record of every file (with `skipped` entries when `show_all`)."""
+             *, on_skip: Any = None, cache: ScanCache | None = None) -> Iterator[dict[str, Any]]:
+    """Scan `paths`; yields the record of every regular file (skipped entries go to `on_skip`).
+
+    With a cache, unchanged files are answered from it at stat speed and the worker pool is
+    started only when some file needs scanning."""
+    keys: dict[int, Any] = {}
+    ready: collections.deque[dict[str, Any]] = collections.deque()
+
     def tasks() -> Iterator[tuple[int, str, str]]:
         for i, e in enumerate(walk(paths, walk_opts)):
             if e.skip:
                 if on_skip:
                     on_skip(e)
                 continue
+            if cache is not None and e.key is not None:
+                rec = cache.lookup(e.key)
+                if rec is not None:
+                    ready.append({"schema": rec.pop("schema", SCHEMA_VERSION), "path": e.display, **rec})
+                    continue
+                keys[i] = e.key
             yield i, e.path, e.display
 
+    def finish(idx: int, rec: dict[str, Any]) -> dict[str, Any]:
+        if cache is not None and idx in keys:
+            cache.store(keys.pop(idx), rec)
+        return rec
+
+    todo = tasks()
+    first = next(todo, None)  # walks (answering from the cache) up to the first file to scan
+    yield from _drain(ready)
+    if first is None:
+        return
+    todo = itertools.chain([first], todo)
     if pool_opts.jobs < 0:  # in-process (debugging): no deadline, no isolation
         scanner = Scanner(config)
-        for _i, path, display in tasks():
-            yield scanner.scan_path(path, display).to_record()
+        for idx, path, display in todo:
+            yield finish(idx, scanner.scan_path(path, display).to_record())
+            yield from _drain(ready)
         return
-    for _idx, rec in WorkerPool(config, pool_opts).run(tasks()):
-        yield rec
+    for idx, rec in WorkerPool(config, pool_opts).run(todo):
+        yield finish(idx, rec)
+        yield from _drain(ready)
+    yield from _drain(ready)
+
+
+def _drain(q: collections.deque[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    while q:
+        yield q.popleft()
+
+
+def open_cache(path: str | None, config: ScanConfig) -> ScanCache | None:
+    """The user's scan cache, or None (with a warning) when it cannot be trusted or opened."""
+    digest = Scanner(config).config_digest
+    try:
+        return ScanCache(path or default_cache_path(), digest)
+    except (CacheRefused, OSError, sqlite3.Error) as exc:
+        click.echo(tr(f"警告：不使用扫描缓存：{exc}", f"warning: scanning without the cache: {exc}"), err=True)
+        return None
 
 
 def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None:
@@ -122,6 +166,8 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
 @click.option("--jobs", "-j", default=0, show_default=True, help="Worker processes (0: all cores; -1: in-process)")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds per top-level file")
 @click.option("--sort", "sort_output", is_flag=True, help="Deterministic output order (by path)")
+@click.option("--no-cache", is_flag=True, help="Scan every file again (no incremental cache)")
+@click.option("--cache", "cache_path", type=click.Path(dir_okay=False), help="Cache file (default: per user)")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr")
 @click.option("--policy", "policies", multiple=True, help="Policy pack name or file: adds violations")
 @click.option("--host-role", default="unclassified", show_default=True,
@@ -130,8 +176,9 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
 @lang_option
 def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple[str, ...],
          one_file_system: bool, max_file_size: str, max_depth: int, rules_dir: str | None,
-         keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, no_progress: bool,
-         policies: tuple[str, ...], host_role: str, location: str) -> None:
+         keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, no_cache: bool,
+         cache_path: str | None, no_progress: bool, policies: tuple[str, ...], host_role: str,
+         location: str) -> None:
     """扫描文件和目录中的国家秘密标志 / Scan files and trees for classification markings."""
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     try:
@@ -146,6 +193,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     policy = None
     if policies:
         policy = _load_policy(list(policies))
+    cache = None if no_cache else open_cache(cache_path, config)
     skipped: list[Entry] = []
     records: list[dict[str, Any]] = []
     out = sys.stdout.buffer
@@ -160,7 +208,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         bar = progress.add_task(tr("扫描中", "scanning"), total=None)
     try:
         for rec in run_scan(list(paths), config, WalkOptions(tuple(exclude), one_file_system),
-                            PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append):
+                            PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append, cache=cache):
             if policy is not None:
                 rec["violations"] = _violations(policy, rec, host_role, location)
             records.append(rec)
@@ -175,6 +223,8 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     finally:
         if progress is not None:
             progress.stop()
+        if cache is not None:
+            cache.close()
     if show_all:
         records.extend(_skip_record(e) for e in skipped)
     selected = [r for r in records if show_all or r["findings"] or r["errors"] or r.get("violations")]
@@ -228,7 +278,7 @@ def demo(target: str) -> None:
     click.echo(tr(f"已在 {target}/ 生成 {n} 个示例文件，开始扫描……", f"Wrote {n} sample files to {target}/; scanning…"))
     ctx = click.get_current_context()
     try:
-        ctx.invoke(scan, paths=(target,), fmt="table", no_progress=True)
+        ctx.invoke(scan, paths=(target,), fmt="table", no_progress=True, no_cache=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
         # The samples are meant to hold classified files: exit 1 is the expected outcome here.

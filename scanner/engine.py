@@ -42,6 +42,15 @@ class Scanner:
         self.config = config or ScanConfig()
         self.rules = RuleSet(self.config.rules_dir, self.config.keywords_file, self.config.rules_cache)
 
+    @property
+    def config_digest(self) -> str:
+        """Everything a file's verdict depends on besides the file: rules, limits, code."""
+        from scanner.cache import code_digest
+
+        c = self.config
+        h = hashlib.sha256("\0".join([code_digest(), self.rules.digest, repr(c.limits), str(c.hash_files)]).encode())
+        return h.hexdigest()
+
     # -- top level -------------------------------------------------------------------------
     def scan_path(self, path: str | bytes, display: str | None = None) -> FileResult:
         """Scan one regular file. Never raises for bad input: problems become error records."""

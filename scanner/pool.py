@@ -3,10 +3,13 @@
 yara-python timeouts are soft and a C parser can hang or balloon, so every file is scanned in a
 worker process: a worker past its deadline is killed (`timeout` error record) and replaced; a
 worker that dies (segfault, OOM) yields a `crash` error record for the file it held. Workers are
-forked once and reused, so per-file overhead is one pipe round trip.
+forked once (after the extractors and rules are loaded, so they share them) and reused; tasks go
+out in small batches and results come back one by one, so per-file overhead is a fraction of a
+pipe round trip and the deadline still applies to each file.
 """
 from __future__ import annotations
 
+import collections
 import multiprocessing as mp
 import os
 import resource
@@ -17,9 +20,12 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Iterable, Iterator
 
 from scanner.engine import ScanConfig, Scanner
+from scanner.extractors.registry import extractors
 from scanner.model import ErrorCode, FileResult, ScanError
 
 Task = tuple[int, str, str]  # (index, path to open, path as displayed)
+#: Tasks handed to a worker at once (results still come back per file).
+BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -29,42 +35,41 @@ class PoolOptions:
     max_memory: int = 3 * 1024 ** 3  # address space per worker (bytes); 0: unlimited
 
 
-def _worker(conn: Connection, config: ScanConfig, max_memory: int) -> None:
+def _worker(conn: Connection, scanner: Scanner, max_memory: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the scan ends
     if max_memory:
         try:
             resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
         except (ValueError, OSError):
             pass
-    scanner = Scanner(config)
     while True:
         try:
-            task = conn.recv()
+            batch = conn.recv()
         except (EOFError, OSError):
             return
-        if task is None:
+        if batch is None:
             return
-        idx, path, display = task
-        try:
-            rec = scanner.scan_path(path, display).to_record()
-        except MemoryError:
-            rec = FileResult(display, errors=(ScanError(ErrorCode.TOO_LARGE, "out of memory"),)).to_record()
-        except Exception as exc:  # a bug must cost one file, not the scan
-            rec = FileResult(display, errors=(ScanError(ErrorCode.CRASH, f"{type(exc).__name__}: {exc}"[:300]),)
-                             ).to_record()
-        try:
-            conn.send((idx, rec))
-        except (OSError, ValueError):
-            return
+        for idx, path, display in batch:
+            try:
+                rec = scanner.scan_path(path, display).to_record()
+            except MemoryError:
+                rec = FileResult(display, errors=(ScanError(ErrorCode.TOO_LARGE, "out of memory"),)).to_record()
+            except Exception as exc:  # a bug must cost one file, not the scan
+                rec = FileResult(display, errors=(ScanError(ErrorCode.CRASH, f"{type(exc).__name__}: {exc}"[:300]),)
+                                 ).to_record()
+            try:
+                conn.send((idx, rec))
+            except (OSError, ValueError):
+                return
 
 
 class _Slot:
-    def __init__(self, ctx: Any, config: ScanConfig, opts: PoolOptions) -> None:
+    def __init__(self, ctx: Any, scanner: Scanner, opts: PoolOptions) -> None:
         self.parent, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker, args=(child, config, opts.max_memory), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, scanner, opts.max_memory), daemon=True)
         self.proc.start()
         child.close()
-        self.task: Task | None = None
+        self.tasks: collections.deque[Task] = collections.deque()
         self.deadline = 0.0
 
     def kill(self) -> None:
@@ -80,58 +85,76 @@ class WorkerPool:
     """`for idx, record in pool.run(tasks)`: records in completion order."""
 
     def __init__(self, config: ScanConfig, opts: PoolOptions | None = None) -> None:
-        self.config = config
         self.opts = opts or PoolOptions()
         self.jobs = self.opts.jobs or os.cpu_count() or 1
-        # fork: workers inherit the loaded modules; the rules are compiled (or loaded from the
-        # on-disk cache) once in the parent first so workers find the cache warm.
-        Scanner(config)
+        # Load rules and every extractor module before forking: workers inherit them.
+        self.scanner = Scanner(config)
+        extractors()
         self._ctx = mp.get_context("fork")
+
+    def _spawn(self) -> _Slot:
+        return _Slot(self._ctx, self.scanner, self.opts)
 
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[int, dict[str, Any]]]:
         it = iter(tasks)
-        slots = [_Slot(self._ctx, self.config, self.opts) for _ in range(self.jobs)]
-        pending = True
+        requeued: collections.deque[Task] = collections.deque()
+        slots = [self._spawn() for _ in range(self.jobs)]
+        exhausted = False
+
+        def take(n: int) -> list[Task]:
+            nonlocal exhausted
+            out: list[Task] = []
+            while len(out) < n and requeued:
+                out.append(requeued.popleft())
+            while len(out) < n and not exhausted:
+                try:
+                    out.append(next(it))
+                except StopIteration:
+                    exhausted = True
+            return out
+
         try:
             while True:
                 for i, s in enumerate(slots):
-                    if s.task is None and pending:
-                        try:
-                            task = next(it)
-                        except StopIteration:
-                            pending = False
-                            break
-                        try:
-                            s.parent.send(task)
-                        except (OSError, ValueError):
-                            s.kill()
-                            slots[i] = s = _Slot(self._ctx, self.config, self.opts)
-                            s.parent.send(task)
-                        s.task, s.deadline = task, time.monotonic() + self.opts.timeout
-                busy = [s for s in slots if s.task is not None]
+                    if not s.tasks:
+                        batch = take(BATCH)
+                        if batch:
+                            try:
+                                s.parent.send(batch)
+                            except (OSError, ValueError):
+                                s.kill()
+                                slots[i] = s = self._spawn()
+                                s.parent.send(batch)
+                            s.tasks.extend(batch)
+                            s.deadline = time.monotonic() + self.opts.timeout
+                busy = [s for s in slots if s.tasks]
                 if not busy:
                     return
-                now = time.monotonic()
-                wait_for = max(0.0, min(s.deadline for s in busy) - now)
+                wait_for = max(0.0, min(s.deadline for s in busy) - time.monotonic())
                 ready = wait([s.parent for s in busy] + [s.proc.sentinel for s in busy], timeout=wait_for)
                 for i, s in enumerate(slots):
-                    if s.task is None:
+                    if not s.tasks:
                         continue
+                    failed: tuple[ErrorCode, str] | None = None
                     if s.parent in ready:
                         try:
-                            idx, rec = s.parent.recv()
-                        except (EOFError, OSError):
-                            yield self._failed(s, ErrorCode.CRASH, "worker died")
-                            slots[i] = _Slot(self._ctx, self.config, self.opts)
+                            while s.tasks and s.parent.poll():
+                                idx, rec = s.parent.recv()
+                                s.tasks.popleft()
+                                s.deadline = time.monotonic() + self.opts.timeout
+                                yield idx, rec
                             continue
-                        s.task = None
-                        yield idx, rec
+                        except (EOFError, OSError):
+                            failed = (ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})")
                     elif s.proc.sentinel in ready or not s.proc.is_alive():
-                        yield self._failed(s, ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})")
-                        slots[i] = _Slot(self._ctx, self.config, self.opts)
+                        failed = (ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})")
                     elif time.monotonic() >= s.deadline:
-                        yield self._failed(s, ErrorCode.TIMEOUT, f"no result within {self.opts.timeout:g} s")
-                        slots[i] = _Slot(self._ctx, self.config, self.opts)
+                        failed = (ErrorCode.TIMEOUT, f"no result within {self.opts.timeout:g} s")
+                    if failed is not None:
+                        yield self._failed(s, *failed)
+                        requeued.extendleft(reversed(s.tasks))  # the rest of its batch goes on elsewhere
+                        s.tasks.clear()
+                        slots[i] = self._spawn()
         finally:
             for s in slots:
                 try:
@@ -145,8 +168,6 @@ class WorkerPool:
 
     @staticmethod
     def _failed(slot: _Slot, code: ErrorCode, detail: str) -> tuple[int, dict[str, Any]]:
-        assert slot.task is not None
-        idx, _path, display = slot.task
+        idx, _path, display = slot.tasks.popleft()
         slot.kill()
-        slot.task = None
         return idx, FileResult(display, errors=(ScanError(code, detail),)).to_record()

@@ -18,6 +18,8 @@ class Entry:
     path: str  # path to open
     display: str  # path as reported
     size: int = 0
+    #: (device, inode, size, mtime_ns, ctime_ns) at walk time: the incremental cache's key.
+    key: tuple[int, int, int, int, int] | None = None
     #: Why the entry is not scanned (`fifo`, `socket`, `device`, `symlink-outside`, `symlink-loop`…).
     skip: str | None = None
 
@@ -53,7 +55,7 @@ def walk(paths: list[str], opts: WalkOptions | None = None) -> Iterator[Entry]:
         if stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(top, opts, st.st_dev)
         elif stat.S_ISREG(st.st_mode):
-            yield Entry(top, top, st.st_size)
+            yield Entry(top, top, st.st_size, _key(st))
         else:
             yield Entry(top, top, skip=_special(st.st_mode) or "special")
 
@@ -86,10 +88,14 @@ def _walk_dir(root: str, opts: WalkOptions, dev: int) -> Iterator[Entry]:
                     continue
                 subdirs.append(e.path)
             elif stat.S_ISREG(st.st_mode):
-                yield Entry(e.path, e.path, st.st_size)
+                yield Entry(e.path, e.path, st.st_size, _key(st))
             else:
                 yield Entry(e.path, e.path, skip=_special(st.st_mode) or "special")
         stack.extend(reversed(subdirs))
+
+
+def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _symlink(path: str, real_root: str) -> Entry:

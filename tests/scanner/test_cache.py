@@ -1,0 +1,133 @@
+"""Incremental cache: unchanged files answered from it, any change to file or rules rescans."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scanner.cache import CacheRefused, ScanCache
+
+BAOMI = str(Path(sys.executable).parent / "baomi")
+MARKED = "000012\n机密★10年\n特急\n标题\n"
+
+
+def scan(tree: Path, cache: Path, *extra: str) -> list[dict]:
+    p = subprocess.run([BAOMI, "scan", "--format", "jsonl", "--all", "--sort", "--cache", str(cache), *extra,
+                        str(tree)], capture_output=True, timeout=120)
+    assert p.returncode in (0, 1, 3), p.stderr.decode()
+    return [json.loads(x) for x in p.stdout.decode().splitlines()]
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> Path:
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "a.txt").write_text(MARKED, encoding="utf-8")
+    (t / "b.txt").write_text("普通内容。\n", encoding="utf-8")
+    return t
+
+
+def test_rescan_is_answered_from_cache_and_identical(tree: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner import cli, engine
+    from scanner.engine import ScanConfig
+    from scanner.pool import PoolOptions
+    from scanner.walk import WalkOptions
+
+    cache = tmp_path / "c.sqlite"
+    first = scan(tree, cache)
+
+    def must_not_scan(self, path, display=None):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"{path} was scanned again")
+
+    monkeypatch.setattr(engine.Scanner, "scan_path", must_not_scan)
+    config = ScanConfig()
+    c = cli.open_cache(str(cache), config)
+    second = sorted(cli.run_scan([str(tree)], config, WalkOptions(), PoolOptions(jobs=-1), cache=c),
+                    key=lambda r: r["path"])
+    assert second == first
+    assert second[0]["level"] == "secret"
+    assert len(second[0]["sha256"]) == 64, "the content hash is kept"
+
+
+def test_changed_file_is_rescanned(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+    scan(tree, cache)
+    time.sleep(0.01)
+    (tree / "b.txt").write_text("000001\n绝密★长期\n标题\n", encoding="utf-8")
+    recs = {Path(r["path"]).name: r for r in scan(tree, cache)}
+    assert recs["b.txt"]["level"] == "top_secret"
+
+
+def test_same_size_same_mtime_different_ctime_is_rescanned(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+    scan(tree, cache)
+    b = tree / "b.txt"
+    st = b.stat()
+    b.write_bytes("秘密★1年\n标题\n".encode("utf-8")[: st.st_size].ljust(st.st_size, b" "))
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))  # mtime restored: only ctime tells
+    recs = {Path(r["path"]).name: r for r in scan(tree, cache)}
+    assert recs["b.txt"]["level"] == "confidential"
+
+
+def test_rules_change_forces_rescan(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+    scan(tree, cache)
+    kw = tmp_path / "kw.txt"
+    kw.write_text("普通\n", encoding="utf-8")
+    recs = {Path(r["path"]).name: r for r in scan(tree, cache, "--keywords", str(kw))}
+    assert [f["text"] for f in recs["b.txt"]["findings"]] == ["普通"]
+
+
+def test_transient_errors_are_not_cached(tmp_path: Path) -> None:
+    c = ScanCache(tmp_path / "c.sqlite", "cfg")
+    key = (1, 2, 3, 4, 5)
+    c.store(key, {"path": "x", "errors": [{"error": "timeout"}], "findings": []})
+    c.store((1, 3, 3, 4, 5), {"path": "y", "errors": [], "findings": [], "level": None})
+    c.close()
+    c = ScanCache(tmp_path / "c.sqlite", "cfg")
+    assert c.lookup(key) is None
+    assert c.lookup((1, 3, 3, 4, 5)) == {"errors": [], "findings": [], "level": None}
+    assert ScanCache(tmp_path / "c.sqlite", "other-config").lookup((1, 3, 3, 4, 5)) is None
+
+
+def test_cache_writable_by_others_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "c.sqlite"
+    ScanCache(p, "cfg").close()
+    p.chmod(0o666)
+    with pytest.raises(CacheRefused):
+        ScanCache(p, "cfg")
+
+
+def test_cache_of_another_user_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file away")
+    p = tmp_path / "c.sqlite"
+    ScanCache(p, "cfg").close()
+    os.chown(p, 12345, 12345)
+    with pytest.raises(CacheRefused):
+        ScanCache(p, "cfg")
+    # the scan still runs, without the cache, and says so
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "a.txt").write_text(MARKED, encoding="utf-8")
+    r = subprocess.run([BAOMI, "scan", "--format", "jsonl", "--cache", str(p), str(t)], capture_output=True,
+                       timeout=60)
+    assert r.returncode == 1 and b"cache" in r.stderr
+
+
+def test_concurrent_scans_share_the_cache(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+    for i in range(30):
+        (tree / f"f{i}.txt").write_text(MARKED if i % 3 == 0 else "内容\n", encoding="utf-8")
+    procs = [subprocess.Popen([BAOMI, "scan", "--format", "jsonl", "--cache", str(cache), str(tree)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 1 for p in procs), [o[1] for o in outs]
+    counts = {len(o[0].splitlines()) for o in outs}
+    assert counts == {11}
