@@ -53,6 +53,11 @@ def looks_like_mail(data: bytes) -> bool:
     head = data[:_SNIFF_BYTES]
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
+    # Cheap rejection first: this runs on every text file of a scan.
+    nl = head.find(b"\n", 0, 2000)
+    first = head[: nl if nl != -1 else 2000].rstrip(b"\r")
+    if not (_MBOX_FROM.match(first) or _HEADER_LINE.match(first)):
+        return False
     lines = head.replace(b"\r\n", b"\n").split(b"\n")
     if lines and _MBOX_FROM.match(lines[0]):
         lines = lines[1:]
