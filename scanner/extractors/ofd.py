@@ -1,0 +1,346 @@
+"""OFD (GB/T 33190-2016), the e-government layout format: a zip of XML.
+
+OFD.xml → DocBody/DocRoot (Document.xml) → Pages/Page@BaseLoc (Content.xml). Text lives in
+`TextObject/TextCode` with positions; producers often place one character (or a few) per
+`TextCode` or per `TextObject`, so pieces are put back on the page by position and regrouped into
+lines by baseline, left to right, lines top to bottom. Template pages are merged into the pages
+that use them (a header drawn by a template stands on every page); annotations (watermarks,
+stamps) are read per page; a page with no text at all (a scan) hands its images to the engine as
+members, for OCR. Each line is one standalone segment, indexed from the top of its page
+(lines are not rejoined into paragraphs: a marking after a full line of prose must stay on its
+own). DocInfo metadata and CustomDatas become property segments.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lxml import etree
+
+from scanner.extractors.base import Context, Extractor
+from scanner.extractors.ooxml import SafeZip, resolve_part, zip_names
+from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
+
+_NUMS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|g")
+
+
+@dataclass(slots=True)
+class Piece:
+    x: float
+    y: float
+    end: float
+    size: float
+    text: str
+
+
+def _floats(s: str | None) -> list[float]:
+    if not s:
+        return []
+    out = []
+    for t in _NUMS.findall(s):
+        if t == "g":
+            continue
+        try:
+            out.append(float(t))
+        except ValueError:
+            pass
+    return out
+
+
+def _deltas(s: str | None) -> list[float]:
+    """DeltaX/DeltaY: numbers, with `g N v` meaning N times v (GB/T 33190 §11.3)."""
+    if not s:
+        return []
+    toks = s.split()
+    out: list[float] = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        try:
+            if t == "g" and i + 2 < len(toks) + 0:
+                n = int(float(toks[i + 1]))
+                v = float(toks[i + 2])
+                out.extend([v] * max(0, min(n, 100_000)))
+                i += 3
+                continue
+            out.append(float(t))
+        except (ValueError, IndexError):
+            pass
+        i += 1
+    return out
+
+
+def _char_width(ch: str, size: float) -> float:
+    return size if ord(ch) > 0x2E7F else size * 0.5
+
+
+def _pieces(root: etree._Element) -> list[Piece]:
+    """Every text piece of a page/template/annotation in page coordinates."""
+    out: list[Piece] = []
+    for to in root.iter("{*}TextObject"):
+        box = _floats(to.get("Boundary"))
+        bx, by = (box[0], box[1]) if len(box) >= 2 else (0.0, 0.0)
+        ctm = _floats(to.get("CTM"))
+        size_l = _floats(to.get("Size"))
+        size = size_l[0] if size_l and size_l[0] > 0 else 3.5
+        if len(ctm) == 6:
+            a, b, c, d, e, f = ctm
+            scale = (abs(a * d - b * c) ** 0.5) or 1.0
+        else:
+            a, b, c, d, e, f = 1.0, 0.0, 0.0, 1.0, 0.0, 0.0
+            scale = 1.0
+        eff = size * scale
+        cx, cy = 0.0, 0.0
+        for tc in to.iter("{*}TextCode"):
+            text = tc.text or ""
+            xs = _floats(tc.get("X"))
+            ys = _floats(tc.get("Y"))
+            if xs:
+                cx = xs[0]
+            if ys:
+                cy = ys[0]
+            dx = _deltas(tc.get("DeltaX"))
+            if text:
+                width = sum(dx[: len(text) - 1]) if dx else sum(_char_width(ch, size) for ch in text[:-1])
+                width += _char_width(text[-1], size)
+            else:
+                width = 0.0
+            px, py = a * cx + c * cy + e + bx, b * cx + d * cy + f + by
+            if text.strip():
+                out.append(Piece(px, py, px + width * scale, eff, text))
+            cx += width
+    return out
+
+
+@dataclass(slots=True)
+class Line:
+    text: str
+    x0: float
+    x1: float
+    y: float
+    size: float
+
+
+def _lines(pieces: list[Piece]) -> list[Line]:
+    """Group pieces into lines by baseline (top to bottom), join each line left to right."""
+    if not pieces:
+        return []
+    pieces = sorted(pieces, key=lambda p: (p.y, p.x))
+    groups: list[list[Piece]] = []
+    cur: list[Piece] = [pieces[0]]
+    base = pieces[0].y
+    for p in pieces[1:]:
+        tol = 0.35 * min(p.size, cur[-1].size)
+        if abs(p.y - base) <= tol:
+            cur.append(p)
+        else:
+            groups.append(cur)
+            cur = [p]
+            base = p.y
+    groups.append(cur)
+    lines = []
+    for g in groups:
+        g.sort(key=lambda p: p.x)
+        parts = [g[0].text]
+        end = g[0].end
+        for p in g[1:]:
+            if p.x - end > 1.5 * p.size:  # a real gap (another column): keep words apart
+                parts.append(" ")
+            parts.append(p.text)
+            end = max(end, p.end)
+        text = "".join(parts).strip()
+        if text:
+            lines.append(Line(text, g[0].x, end, g[0].y, max(p.size for p in g)))
+    return lines
+
+
+_MAX_PAGE_IMAGES = 200
+_META_KEYS = ("Title", "Author", "Subject", "Abstract", "Keywords", "DocUsage")
+
+
+class OfdExtractor(Extractor):
+    """OFD documents (GB/T 33190-2016)."""
+
+    name = "ofd"
+    mimetypes = ("application/ofd",)
+    priority = 50
+
+    @classmethod
+    def sniff(cls, data: bytes, mime: str) -> bool:
+        if mime in cls.mimetypes:
+            return True
+        names = zip_names(data) or []
+        return any(n.lstrip("/").lower() == "ofd.xml" for n in names)
+
+    def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
+        z = SafeZip.open(data, ctx)
+        if isinstance(z, ScanError):
+            yield z
+            return
+        yield from z.problems
+        entry = next((n for n in z.names if n.lower() == "ofd.xml"), None)
+        if entry is None:
+            yield ScanError(ErrorCode.CORRUPT, "OFD package without OFD.xml", ctx.member)
+            return
+        root, errs = z.xml(entry)
+        yield from errs
+        if root is None:
+            return
+        bodies = list(root.iter("{*}DocBody"))
+        for n, body in enumerate(bodies):
+            prefix = f"doc{n} " if len(bodies) > 1 else ""
+            yield from self._docinfo(body, ctx, entry)
+            doc_root = body.find("{*}DocRoot")
+            if doc_root is None or not (doc_root.text or "").strip():
+                continue
+            yield from self._document(z, ctx, resolve_part("", doc_root.text.strip()), prefix)
+
+    @staticmethod
+    def _docinfo(body: etree._Element, ctx: Context, entry: str) -> Iterator[ExtractItem]:
+        info = body.find("{*}DocInfo")
+        if info is None:
+            return
+        i = 0
+        for el in info:
+            if not isinstance(el.tag, str):
+                continue
+            local = etree.QName(el).localname
+            if local in _META_KEYS:
+                text = " ".join(t.strip() for t in el.itertext() if t.strip())
+                if text:
+                    yield Segment(text, ctx.sub(entry), "property", True, i, local)
+                    i += 1
+            elif local == "CustomDatas":
+                for cd in el:
+                    if not isinstance(cd.tag, str):
+                        continue
+                    text = (cd.text or "").strip()
+                    if text:
+                        yield Segment(text, ctx.sub(entry), "property", True, i, cd.get("Name") or "")
+                        i += 1
+
+    def _document(self, z: SafeZip, ctx: Context, doc_part: str, prefix: str) -> Iterator[ExtractItem]:
+        if z.find(doc_part) is None:
+            yield ScanError(ErrorCode.CORRUPT, f"missing {doc_part}", ctx.member)
+            return
+        doc, errs = z.xml(doc_part)
+        yield from errs
+        if doc is None:
+            return
+        folder = doc_part.rpartition("/")[0]
+        templates: dict[str, str] = {}
+        for tp in doc.iter("{*}TemplatePage"):
+            loc = tp.get("BaseLoc")
+            if loc:
+                templates[tp.get("ID") or ""] = resolve_part(folder, loc)
+        tcache: dict[str, list[Piece]] = {}
+
+        def template_pieces(tid: str) -> Iterator[ExtractItem | list[Piece]]:
+            part = templates.get(tid)
+            if part is None or z.find(part) is None:
+                return
+            if part not in tcache:
+                troot, terrs = z.xml(part)
+                yield from terrs
+                tcache[part] = _pieces(troot) if troot is not None else []
+            yield tcache[part]
+
+        pages: dict[str, int] = {}
+        media: dict[str, str] | None = None
+        sent: set[str] = set()
+        for num, page in enumerate(doc.iter("{*}Page"), 1):
+            pages[page.get("ID") or ""] = num
+            loc = page.get("BaseLoc")
+            if not loc:
+                continue
+            part = resolve_part(folder, loc)
+            if z.find(part) is None:
+                yield ScanError(ErrorCode.CORRUPT, f"missing page {part}", ctx.sub(f"{prefix}page {num}"))
+                continue
+            proot, perrs = z.xml(part)
+            yield from perrs
+            if proot is None:
+                continue
+            pieces = _pieces(proot)
+            for tref in proot.iter("{*}Template"):
+                for item in template_pieces(tref.get("TemplateID") or ""):
+                    if isinstance(item, list):
+                        pieces = pieces + item
+                    else:
+                        yield item
+            member = ctx.sub(f"{prefix}page {num}")
+            lines = _lines(pieces)
+            for i, line in enumerate(lines):
+                yield Segment(line.text, member, "body", True, i)
+            if not lines:  # a scanned page: its images go to OCR as members
+                if media is None:
+                    media = self._media(z, doc, folder)
+                for img in proot.iter("{*}ImageObject"):
+                    path = media.get(img.get("ResourceID") or "")
+                    if path and path not in sent and len(sent) < _MAX_PAGE_IMAGES:
+                        sent.add(path)
+                        blob = z.read(path)
+                        if isinstance(blob, ScanError):
+                            yield blob
+                        elif blob:
+                            yield Member(path, blob)
+        yield from self._annotations(z, ctx, doc, folder, pages, prefix)
+
+    @staticmethod
+    def _media(z: SafeZip, doc: etree._Element, folder: str) -> dict[str, str]:
+        """Resource ID -> part name of every MultiMedia in the document's resource files."""
+        out: dict[str, str] = {}
+        for tag in ("{*}PublicRes", "{*}DocumentRes"):
+            for ref in doc.iter(tag):
+                part = resolve_part(folder, (ref.text or "").strip())
+                if not ref.text or z.find(part) is None:
+                    continue
+                root, _errs = z.xml(part)
+                if root is None:
+                    continue
+                base = resolve_part(part.rpartition("/")[0], root.get("BaseLoc") or "")
+                for mm in root.iter("{*}MultiMedia"):
+                    mf = mm.find("{*}MediaFile")
+                    if mf is not None and mf.text and mf.text.strip():
+                        found = z.find(resolve_part(base, mf.text.strip()))
+                        if found:
+                            out[mm.get("ID") or ""] = found
+        return out
+
+    @staticmethod
+    def _annotations(z: SafeZip, ctx: Context, doc: etree._Element, folder: str,
+                     pages: dict[str, int], prefix: str) -> Iterator[ExtractItem]:
+        ann = doc.find("{*}Annotations")
+        if ann is None or not (ann.text or "").strip():
+            return
+        ann_part = resolve_part(folder, ann.text.strip())
+        if z.find(ann_part) is None:
+            return
+        aroot, errs = z.xml(ann_part)
+        yield from errs
+        if aroot is None:
+            return
+        afolder = ann_part.rpartition("/")[0]
+        for page in aroot.iter("{*}Page"):
+            num = pages.get(page.get("PageID") or "", 0)
+            fl = page.find("{*}FileLoc")
+            if fl is None or not (fl.text or "").strip():
+                continue
+            part = resolve_part(afolder, fl.text.strip())
+            if z.find(part) is None:
+                continue
+            r, errs = z.xml(part)
+            yield from errs
+            if r is None:
+                continue
+            member = ctx.sub(f"{prefix}page {num} annotations")
+            i = 0
+            for annot in r.iter("{*}Annot"):
+                for line in _lines(_pieces(annot)):
+                    yield Segment(line.text, member, "note", True, i)
+                    i += 1
+                remark = annot.find("{*}Remark")
+                if remark is not None and (remark.text or "").strip():
+                    yield Segment(remark.text.strip(), member, "note", True, i)
+                    i += 1

@@ -1,0 +1,976 @@
+"""Office Open XML (.docx/.docm/.xlsx/.xlsm/.pptx/.pptm): located text of every part a reader sees.
+
+Word: body, headers, footers, foot/endnotes, comments, text boxes (VML and DrawingML), table cells,
+SmartArt; runs, proofing marks, bookmarks and field results rejoined per paragraph, field codes
+(`w:instrText`) and deleted text left out. Excel: shared/inline/formula strings per cell
+(`Sheet1!B3`), page header/footer (`&L&C&R` codes stripped), comments, drawing text boxes.
+PowerPoint: slide text (title placeholders as `title`, tables as `cell`), notes, master/layout
+text. All: core and custom document properties, Word document variables, custom XML data items;
+embedded objects are handed back as `Member`s.
+
+This module also holds the hardened zip and XML helpers the other zip-of-XML readers (ODF, OFD)
+share: members are inflated in chunks under the size/ratio/total budget, and XML is parsed without
+DTD loading, network access or entity expansion.
+"""
+from __future__ import annotations
+
+import io
+import re
+import threading
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+
+from lxml import etree
+
+from scanner.extractors.base import Context, Extractor
+from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
+
+# --------------------------------------------------------------------------------------------
+# Hardened XML
+# --------------------------------------------------------------------------------------------
+
+_tls = threading.local()
+_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\]\s*)?>", re.DOTALL | re.IGNORECASE)
+
+
+def _parsers() -> tuple[etree.XMLParser, etree.XMLParser]:
+    # lxml parsers are not safe to share between threads: one pair per thread.
+    p = getattr(_tls, "parsers", None)
+    if p is None:
+        kw = {"resolve_entities": False, "no_network": True, "huge_tree": False, "load_dtd": False,
+                  "remove_comments": True, "remove_pis": True}
+        p = (etree.XMLParser(**kw), etree.XMLParser(recover=True, **kw))
+        _tls.parsers = p
+    return p
+
+
+class XmlTrouble(Exception):
+    """An XML part that could not be parsed (or was defused); carries the ScanError to report."""
+
+    def __init__(self, error: ScanError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+
+def parse_xml(data: bytes, member: str | None = None) -> tuple[etree._Element | None, ScanError | None]:
+    """Parse one XML document safely. Returns (root, error); root may be set along with an error
+    when a damaged or defused document was still partly read.
+
+    Entities are never expanded: a document declaring entities has its DTD removed and is read
+    without them (its entity references come back empty), which is reported, not hidden."""
+    strict, lenient = _parsers()
+    err: ScanError | None = None
+    head = data[:65536]
+    at = head.find(b"<!DOCTYPE")
+    if at < 0:
+        at = head.find(b"<!doctype")
+    if at >= 0:
+        if _ENTITY_DECL.search(data, at, at + (1 << 20)):
+            err = ScanError(ErrorCode.UNSUPPORTED, "XML declares entities: not expanded", member)
+        # One anchored match (never a search: hostile input may repeat the keyword endlessly).
+        m = _DOCTYPE.match(data, at, at + (1 << 20))
+        if m:
+            data = data[:at] + data[m.end():]
+    try:
+        return etree.fromstring(data, strict), err
+    except etree.XMLSyntaxError as exc:
+        try:
+            root = etree.fromstring(data, lenient)
+        except etree.XMLSyntaxError:
+            root = None
+        return root, err or ScanError(ErrorCode.CORRUPT, f"malformed XML: {exc}"[:300], member)
+
+
+def parse_xml_or_raise(data: bytes, member: str | None = None) -> tuple[etree._Element, list[ScanError]]:
+    root, err = parse_xml(data, member)
+    if root is None:
+        raise XmlTrouble(err or ScanError(ErrorCode.CORRUPT, "empty XML", member))
+    return root, [err] if err else []
+
+
+# --------------------------------------------------------------------------------------------
+# Hardened zip
+# --------------------------------------------------------------------------------------------
+
+_CHUNK = 1 << 16
+_RATIO_FLOOR = 1 << 20  # the ratio limit applies to members larger than this
+
+
+class SafeZip:
+    """A zip read entirely in memory with per-member limits and the shared budget.
+
+    When the central directory is missing or damaged (a truncated download, half a file on a
+    broken stick), the members are recovered from their local headers and `problems` says so:
+    what survives is still scanned."""
+
+    def __init__(self, zf: zipfile.ZipFile | None, ctx: Context) -> None:
+        self.zf = zf
+        self.ctx = ctx
+        self.problems: list[ScanError] = []
+        self.infos: dict[str, zipfile.ZipInfo] = {}
+        if zf is not None:
+            for info in zf.infolist():
+                self.infos.setdefault(info.filename.lstrip("/"), info)
+        self._lower = {n.lower(): n for n in self.infos}
+        self._data = b""
+        self._offsets: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, data: bytes, ctx: Context) -> SafeZip | ScanError:
+        try:
+            return cls(zipfile.ZipFile(io.BytesIO(data)), ctx)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+            err = ScanError(ErrorCode.CORRUPT, f"not a readable zip: {exc}"[:300], ctx.member)
+        z = cls(None, ctx)
+        z._salvage(data)
+        if not z.infos:
+            return err
+        z.problems.append(ScanError(ErrorCode.CORRUPT, f"{err.detail}; {len(z.infos)} member(s) recovered "
+                                    "from local headers", ctx.member))
+        return z
+
+    def _salvage(self, data: bytes) -> None:
+        self._data = data
+        pos = data.find(b"PK\x03\x04")
+        while pos != -1 and len(self.infos) < self.ctx.limits.max_members:
+            hdr = data[pos:pos + 30]
+            if len(hdr) < 30:
+                break
+            flags, method = int.from_bytes(hdr[6:8], "little"), int.from_bytes(hdr[8:10], "little")
+            csize, usize = int.from_bytes(hdr[18:22], "little"), int.from_bytes(hdr[22:26], "little")
+            nlen, xlen = int.from_bytes(hdr[26:28], "little"), int.from_bytes(hdr[28:30], "little")
+            raw_name = data[pos + 30:pos + 30 + nlen]
+            start = pos + 30 + nlen + xlen
+            nxt = pos + 4
+            if method in (0, 8) and 0 < nlen < 1024 and start <= len(data):
+                name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace").lstrip("/")
+                if method == 0 and flags & 0x8 and not csize:
+                    name = ""  # stored with a data descriptor: its length is unknowable
+                if name and name not in self.infos:
+                    info = zipfile.ZipInfo(name)
+                    info.flag_bits, info.compress_type = flags, method
+                    info.compress_size = csize if csize and not flags & 0x8 else len(data) - start
+                    info.file_size = usize if usize and not flags & 0x8 else 0
+                    self.infos[name] = info
+                    self._offsets[name] = start
+                if csize and not flags & 0x8:
+                    nxt = max(nxt, start + csize)
+            pos = data.find(b"PK\x03\x04", nxt)
+        self._lower = {n.lower(): n for n in self.infos}
+
+    def _chunks(self, real: str, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        if self.zf is not None:
+            with self.zf.open(info) as fh:
+                while chunk := fh.read(_CHUNK):
+                    yield chunk
+            return
+        start = self._offsets[real]
+        raw = memoryview(self._data)[start:start + info.compress_size]
+        if info.compress_type == 0:
+            for k in range(0, len(raw), _CHUNK):
+                yield bytes(raw[k:k + _CHUNK])
+            return
+        d = zlib.decompressobj(-15)
+        for k in range(0, len(raw), _CHUNK):
+            buf = bytes(raw[k:k + _CHUNK])
+            while buf and not d.eof:
+                out = d.decompress(buf, _CHUNK)
+                if out:
+                    yield out
+                buf = d.unconsumed_tail
+            if d.eof:
+                return
+        # truncated stream: what was inflated so far is all there is
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.infos)
+
+    def find(self, name: str) -> str | None:
+        """The stored name matching `name` (zip names in OOXML are case-insensitive)."""
+        if name in self.infos:
+            return name
+        return self._lower.get(name.lower())
+
+    def read(self, name: str) -> bytes | ScanError:
+        """Inflate one member in chunks; never more than the limits allow."""
+        real = self.find(name)
+        where = self.ctx.sub(name)
+        if real is None:
+            return ScanError(ErrorCode.CORRUPT, f"missing part {name}", where)
+        info = self.infos[real]
+        lim = self.ctx.limits
+        if info.flag_bits & 0x1:
+            return ScanError(ErrorCode.ENCRYPTED, f"encrypted zip entry {name}", where)
+        if info.file_size > lim.max_member_size:
+            return ScanError(ErrorCode.BOMB, f"{name} declares {info.file_size} bytes", where)
+        cap = lim.max_member_size
+        if info.compress_size:
+            cap = min(cap, max(_RATIO_FLOOR, int(info.compress_size * lim.max_ratio)))
+        out = bytearray()
+        try:
+            for chunk in self._chunks(real, info):
+                out += chunk
+                if not self.ctx.budget.take(len(chunk)):
+                    return ScanError(ErrorCode.BOMB, "decompression budget of the file exceeded", where)
+                if len(out) > cap:
+                    return ScanError(ErrorCode.BOMB, f"{name} inflates beyond {cap} bytes", where)
+        except NotImplementedError as exc:
+            return ScanError(ErrorCode.UNSUPPORTED, f"{name}: {exc}"[:300], where)
+        except RuntimeError as exc:  # zipfile: "File is encrypted, password required"
+            return ScanError(ErrorCode.ENCRYPTED, f"{name}: {exc}"[:300], where)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            return ScanError(ErrorCode.CORRUPT, f"{name}: {exc}"[:300], where)
+        return bytes(out)
+
+    def xml(self, name: str) -> tuple[etree._Element | None, list[ScanError]]:
+        """Read and parse one XML part; (None, errors) when it cannot be had."""
+        data = self.read(name)
+        if isinstance(data, ScanError):
+            return None, [data]
+        root, err = parse_xml(data, self.ctx.sub(name))
+        return root, [err] if err else []
+
+    def rels(self, part: str) -> dict[str, tuple[str, str]]:
+        """Relationships of `part`: Id -> (type, absolute target part name)."""
+        d, _, base = part.rpartition("/")
+        rels_name = f"{d}/_rels/{base}.rels" if d else f"_rels/{base}.rels"
+        if self.find(rels_name) is None:
+            return {}
+        root, _ = self.xml(rels_name)
+        out: dict[str, tuple[str, str]] = {}
+        if root is None:
+            return out
+        for rel in root.iter("{*}Relationship"):
+            if rel.get("TargetMode") == "External":
+                continue
+            target = rel.get("Target") or ""
+            out[rel.get("Id") or ""] = (rel.get("Type") or "", resolve_part(d, target))
+        return out
+
+
+def resolve_part(base_dir: str, target: str) -> str:
+    """Resolve a relationship target against the directory of its source part."""
+    if target.startswith("/"):
+        path = target[1:]
+    else:
+        path = f"{base_dir}/{target}" if base_dir else target
+    parts: list[str] = []
+    for seg in path.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(seg)
+    return "/".join(parts)
+
+
+def zip_names(data: bytes) -> list[str] | None:
+    """Names in a zip's central directory, None if it is not a zip (for sniffing)."""
+    if not data.startswith(b"PK"):
+        return None
+    try:
+        return zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# A small table-driven walker: paragraphs of runs, rejoined
+# --------------------------------------------------------------------------------------------
+
+# Actions of the walker per tag.
+PARA, TEXT, TAB, BREAK, SKIP, SYM, ALT, CELL, TEXTBOX, DASH, PAGE, PPR, TEXTPATH = range(13)
+Para = tuple[int, str, str, bool]  # (document order, role, text, starts a new page)
+
+
+class _Buf(list):  # type: ignore[type-arg]
+    """Text pieces of one paragraph, and whether the paragraph starts a page."""
+
+    __slots__ = ("newpage",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.newpage = False
+
+
+def _truthy(el: etree._Element) -> bool:
+    val = next((v for k, v in el.attrib.items() if k.endswith("}val")), "true")
+    return val not in ("0", "false", "off")
+
+
+class Walker:
+    """Collect paragraph texts from a tree: `actions` maps a tag to what it means.
+
+    Nested paragraphs (a text box inside a paragraph) become paragraphs of their own, numbered
+    by where they start; everything unknown is descended into. Page breaks (explicit, the last
+    rendered layout break, page-break-before, section ends) are noted so that indexes restart
+    at the top of each page."""
+
+    def __init__(self, actions: dict[str, int], shape_role: Callable[[etree._Element], str | None] | None = None,
+                 shape_tags: frozenset[str] = frozenset()) -> None:
+        self.actions = actions
+        self.shape_role = shape_role
+        self.shape_tags = shape_tags
+
+    def paragraphs(self, root: etree._Element, role: str) -> list[Para]:
+        out: list[Para] = []
+        state = [0, False]  # next paragraph number, page break pending for the next paragraph
+        self._walk(root, _Buf(), role, out, state)
+        out.sort(key=lambda p: p[0])
+        return out
+
+    def _walk(self, el: etree._Element, buf: _Buf, role: str, out: list[Para], state: list) -> None:  # type: ignore[type-arg]
+        actions = self.actions
+        for ch in el:
+            tag = ch.tag
+            if not isinstance(tag, str):
+                continue
+            act = actions.get(tag, -1)
+            if act == TEXT:
+                if ch.text:
+                    buf.append(ch.text)
+            elif act == PARA:
+                order = state[0]
+                state[0] += 1
+                sub = _Buf()
+                sub.newpage = state[1]
+                state[1] = False
+                self._walk(ch, sub, role, out, state)
+                out.append((order, role, "".join(sub), sub.newpage))
+            elif act == SKIP:
+                continue
+            elif act == TAB:
+                buf.append("\t")
+            elif act == BREAK:
+                typ = next((v for k, v in ch.attrib.items() if k.endswith("}type")), None)
+                if typ == "page":
+                    self._page(buf, state)
+                else:
+                    buf.append("\n")
+            elif act == PAGE:
+                self._page(buf, state)
+            elif act == PPR:
+                for prop in ch:
+                    if not isinstance(prop.tag, str):
+                        continue
+                    local = prop.tag.rpartition("}")[2]
+                    if local == "pageBreakBefore" and _truthy(prop):
+                        buf.newpage = True
+                    elif local == "sectPr":
+                        state[1] = True
+            elif act == DASH:
+                buf.append("-")
+            elif act == TEXTPATH:
+                # VML WordArt, which is how Word draws a text watermark ("机密" across every page,
+                # from the header): the text is an attribute and stands on its own.
+                text = ch.get("string")
+                if text:
+                    out.append((state[0], role, text, False))
+                    state[0] += 1
+            elif act == SYM:
+                buf.append(_sym_char(ch))
+            elif act == CELL:
+                self._walk(ch, buf, "cell", out, state)
+            elif act == TEXTBOX:
+                self._walk(ch, buf, "textbox", out, state)
+            elif act == ALT:
+                # mc:AlternateContent: the first Choice, else the Fallback (never both: a text box
+                # is stored twice, as DrawingML and as VML).
+                chosen = None
+                for alt in ch:
+                    if isinstance(alt.tag, str) and alt.tag.endswith("}Choice"):
+                        chosen = alt
+                        break
+                if chosen is None:
+                    for alt in ch:
+                        if isinstance(alt.tag, str) and alt.tag.endswith("}Fallback"):
+                            chosen = alt
+                            break
+                if chosen is not None:
+                    self._walk(chosen, buf, role, out, state)
+            elif tag in self.shape_tags and self.shape_role is not None:
+                r = self.shape_role(ch)
+                if r is not None:
+                    self._walk(ch, buf, r, out, state)
+            else:
+                self._walk(ch, buf, role, out, state)
+
+    @staticmethod
+    def _page(buf: _Buf, state: list) -> None:  # type: ignore[type-arg]
+        if any(t.strip() for t in buf):
+            state[1] = True  # text before the break: the next paragraph opens the page
+        else:
+            buf.newpage = True
+
+
+_SYMBOL_FONT_MAP = {0xAB: "★", 0xB5: "☆", 0x6C: "●", 0xA1: "○"}  # Wingdings stars/bullets
+
+
+def _sym_char(el: etree._Element) -> str:
+    code = None
+    font = ""
+    for k, v in el.attrib.items():
+        if k.endswith("}char"):
+            code = v
+        elif k.endswith("}font"):
+            font = v.lower()
+    if not code:
+        return ""
+    try:
+        n = int(code, 16)
+    except ValueError:
+        return ""
+    if n >= 0xF000:
+        low = n - 0xF000
+        if "wingdings" in font and low in _SYMBOL_FONT_MAP:
+            return _SYMBOL_FONT_MAP[low]
+        if font == "symbol" and low == 0x2A:
+            return "*"
+        return chr(n)
+    return chr(n) if n < 0x110000 else ""
+
+
+def _both(ns_a: str, ns_b: str, *local: str) -> list[str]:
+    return [f"{{{ns}}}{n}" for ns in (ns_a, ns_b) for n in local]
+
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+W_STRICT = "http://purl.oclc.org/ooxml/wordprocessingml/main"
+A = "http://schemas.openxmlformats.org/drawingml/2006/main"
+A_STRICT = "http://purl.oclc.org/ooxml/drawingml/main"
+P = "http://schemas.openxmlformats.org/presentationml/2006/main"
+P_STRICT = "http://purl.oclc.org/ooxml/presentationml/main"
+S = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+S_STRICT = "http://purl.oclc.org/ooxml/spreadsheetml/main"
+MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+DGM = "http://schemas.openxmlformats.org/drawingml/2006/diagram"
+
+
+def _acts(pairs: Iterable[tuple[list[str], int]]) -> dict[str, int]:
+    d: dict[str, int] = {}
+    for tags, act in pairs:
+        for t in tags:
+            d[t] = act
+    return d
+
+
+_DML_ACTS = [
+    (_both(A, A_STRICT, "p"), PARA),
+    (_both(A, A_STRICT, "t"), TEXT),
+    (_both(A, A_STRICT, "br"), BREAK),
+    (_both(A, A_STRICT, "tc"), CELL),
+    (_both(A, A_STRICT, "rPr", "pPr", "endParaRPr", "bodyPr", "lstStyle", "spPr", "xfrm",
+           "ln", "solidFill", "effectLst", "extLst"), SKIP),
+    ([f"{{{MC}}}AlternateContent"], ALT),
+]
+
+WORD_WALKER = Walker(_acts([
+    (_both(W, W_STRICT, "p"), PARA),
+    (_both(W, W_STRICT, "t"), TEXT),
+    (_both(W, W_STRICT, "tab", "ptab"), TAB),
+    (_both(W, W_STRICT, "br", "cr"), BREAK),
+    (_both(W, W_STRICT, "noBreakHyphen"), DASH),
+    (_both(W, W_STRICT, "sym"), SYM),
+    (_both(W, W_STRICT, "tc"), CELL),
+    (_both(W, W_STRICT, "txbxContent"), TEXTBOX),
+    (_both(W, W_STRICT, "lastRenderedPageBreak"), PAGE),
+    (["{urn:schemas-microsoft-com:vml}textpath"], TEXTPATH),
+    (_both(W, W_STRICT, "pPr"), PPR),
+    # field codes, deleted/moved-away text, phonetic guides and properties: not what a reader sees
+    (_both(W, W_STRICT, "instrText", "delInstrText", "delText", "moveFrom", "rt", "rPr",
+           "sectPr", "tblPr", "tcPr", "trPr", "tblGrid", "sdtPr", "sdtEndPr", "softHyphen",
+           "fldData", "bookmarkStart", "bookmarkEnd", "proofErr"), SKIP),
+    *_DML_ACTS,
+]))
+
+DML_WALKER = Walker(_acts(_DML_ACTS + [
+    ([f"{{{DGM}}}t"], TEXT),
+]))
+
+
+def _indexed(paras: list[Para]) -> Iterator[tuple[int, str, str]]:
+    """Non-empty paragraphs with their index among the non-empty ones of their page (empty
+    paragraphs do not count; a page break restarts the count)."""
+    i = 0
+    for _, role, text, newpage in paras:
+        if newpage:
+            i = 0
+        text = text.strip()
+        if text:
+            yield i, role, text
+            i += 1
+
+
+# --------------------------------------------------------------------------------------------
+# Properties (shared by every OOXML kind)
+# --------------------------------------------------------------------------------------------
+
+_CORE_KEYS = {"title", "subject", "keywords", "category", "description", "contentStatus"}
+
+
+def _properties(z: SafeZip, ctx: Context) -> Iterator[ExtractItem]:
+    i = 0
+    if z.find("docProps/core.xml"):
+        root, errs = z.xml("docProps/core.xml")
+        yield from errs
+        if root is not None:
+            for el in root:
+                if not isinstance(el.tag, str):
+                    continue
+                key = etree.QName(el).localname
+                text = (el.text or "").strip()
+                if key in _CORE_KEYS and text:
+                    yield Segment(text, ctx.sub("docProps/core.xml"), "property", True, i, key)
+                    i += 1
+    if z.find("docProps/custom.xml"):
+        root, errs = z.xml("docProps/custom.xml")
+        yield from errs
+        i = 0
+        if root is not None:
+            for prop in root:
+                if not isinstance(prop.tag, str):
+                    continue
+                name = prop.get("name") or ""
+                text = "".join(prop.itertext()).strip()
+                if text:
+                    yield Segment(text, ctx.sub("docProps/custom.xml"), "property", True, i, name)
+                    i += 1
+    # Custom XML data items: OA systems and SharePoint keep classification columns here.
+    for name in z.names:
+        low = name.lower()
+        if low.startswith("customxml/item") and low.endswith(".xml") and "props" not in low:
+            root, errs = z.xml(name)
+            yield from errs
+            if root is None:
+                continue
+            i = 0
+            for el in root.iter():
+                if not isinstance(el.tag, str) or len(el):
+                    continue
+                text = (el.text or "").strip()
+                if text:
+                    yield Segment(text, ctx.sub(name), "property", True, i, etree.QName(el).localname)
+                    i += 1
+
+
+# --------------------------------------------------------------------------------------------
+# Word
+# --------------------------------------------------------------------------------------------
+
+_WORD_PARTS = [  # (regex on the file name inside the main part's folder, role)
+    (re.compile(r"header\d*\.xml$"), "header"),
+    (re.compile(r"footer\d*\.xml$"), "footer"),
+    (re.compile(r"(footnotes|endnotes)\.xml$"), "note"),
+    (re.compile(r"comments\.xml$"), "comment"),
+]
+_NUM = re.compile(r"(\d+)")
+
+
+def _natural(name: str) -> list[object]:
+    return [int(t) if t.isdigit() else t for t in _NUM.split(name)]
+
+
+def _emit_paras(paras: list[Para], member: str | None) -> Iterator[Segment]:
+    for i, role, text in _indexed(paras):
+        yield Segment(text, member, role, True, i)
+
+
+def _word(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
+    folder = main.rpartition("/")[0]
+    root, errs = z.xml(main)
+    yield from errs
+    if root is not None:
+        yield from _emit_paras(WORD_WALKER.paragraphs(root, "body"), ctx.sub(main))
+    prefix = f"{folder}/" if folder else ""
+    others = sorted((n for n in z.names if n.startswith(prefix) and "/" not in n[len(prefix):]), key=_natural)
+    for name in others:
+        base = name[len(prefix):]
+        for rx, role in _WORD_PARTS:
+            if rx.match(base):
+                r, errs = z.xml(name)
+                yield from errs
+                if r is not None:
+                    yield from _emit_paras(WORD_WALKER.paragraphs(r, role), ctx.sub(name))
+                break
+    # Document variables (w:docVar): another place OA add-ins write 密级.
+    if z.find(f"{prefix}settings.xml"):
+        r, errs = z.xml(f"{prefix}settings.xml")
+        yield from errs
+        if r is not None:
+            i = 0
+            for dv in r.iter(f"{{{W}}}docVar", f"{{{W_STRICT}}}docVar"):
+                name = dv.get(f"{{{W}}}name") or dv.get(f"{{{W_STRICT}}}name") or ""
+                val = (dv.get(f"{{{W}}}val") or dv.get(f"{{{W_STRICT}}}val") or "").strip()
+                if val:
+                    yield Segment(val, ctx.sub(f"{prefix}settings.xml"), "property", True, i, name)
+                    i += 1
+    yield from _diagrams(z, ctx, prefix)
+
+
+_DRAWING_PART = re.compile(r"(diagrams/data|drawings/drawing)\d*\.xml$")
+
+
+def _diagrams(z: SafeZip, ctx: Context, prefix: str) -> Iterator[ExtractItem]:
+    """SmartArt data and drawing text boxes stored in their own parts."""
+    wanted = [n for n in z.names if n.startswith(prefix) and _DRAWING_PART.match(n, len(prefix))]
+    for name in sorted(wanted, key=_natural):
+        r, errs = z.xml(name)
+        yield from errs
+        if r is not None:
+            yield from _emit_paras(DML_WALKER.paragraphs(r, "textbox"), ctx.sub(name))
+
+
+# --------------------------------------------------------------------------------------------
+# Excel
+# --------------------------------------------------------------------------------------------
+
+_S_T = set(_both(S, S_STRICT, "t"))
+_S_R = set(_both(S, S_STRICT, "r"))
+_HF_CODE = re.compile(r'&(?:"[^"]*"|\d+|[A-Za-z])')
+_HF_SECTION = re.compile(r"&([LCR])")
+
+
+def _rich_text(el: etree._Element) -> str:
+    """Text of a shared/inline string: direct `t`, or `r/t` runs; phonetic runs left out."""
+    parts: list[str] = []
+    for ch in el:
+        if ch.tag in _S_T:
+            parts.append(ch.text or "")
+        elif ch.tag in _S_R:
+            for t in ch:
+                if t.tag in _S_T:
+                    parts.append(t.text or "")
+    return "".join(parts)
+
+
+def _iter_tag(data: bytes, tags: tuple[str, ...]) -> Iterator[etree._Element]:
+    """Stream `end` events of `tags` over a large part, clearing as it goes (bounded memory)."""
+    ctxp = etree.iterparse(io.BytesIO(data), events=("end",), tag=tags, resolve_entities=False,
+                           no_network=True, huge_tree=False, load_dtd=False, remove_comments=True)
+    for _, el in ctxp:
+        yield el
+        el.clear(keep_tail=False)
+        parent = el.getparent()
+        if parent is not None:
+            while el.getprevious() is not None:
+                del parent[0]
+
+
+def split_header_footer(code: str) -> list[str]:
+    """`&L左&C中&R右` -> sections with every formatting/field code removed (`&&` is `&`)."""
+    code = code.replace("&&", "\x00")
+    pieces = _HF_SECTION.split(code)
+    # pieces: [before, 'L', text, 'C', text, ...]
+    texts = [pieces[0]] + [pieces[k] for k in range(2, len(pieces), 2)]
+    out = []
+    for t in texts:
+        t = _HF_CODE.sub("", t).replace("\x00", "&").strip()
+        if t:
+            out.append(t)
+    return out
+
+
+def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
+    folder = main.rpartition("/")[0]
+    wb, errs = z.xml(main)
+    yield from errs
+    rels = z.rels(main)
+    sheets: list[tuple[str, str]] = []  # (sheet name, part)
+    shared_part = None
+    for (typ, target) in rels.values():
+        if typ.endswith("/sharedStrings"):
+            shared_part = target
+    if wb is not None:
+        for sh in wb.iter(f"{{{S}}}sheet", f"{{{S_STRICT}}}sheet"):
+            rid = next((v for k, v in sh.attrib.items() if k.endswith("}id")), None)
+            if rid and rid in rels and z.find(rels[rid][1]):
+                sheets.append((sh.get("name") or rels[rid][1], rels[rid][1]))
+    if not sheets:  # no usable workbook: read whatever worksheets there are
+        for n in sorted(z.names, key=_natural):
+            if re.match(rf"{re.escape(folder)}/worksheets/[^/]+\.xml$", n):
+                sheets.append((n.rpartition("/")[2][:-4], n))
+    if shared_part is None and z.find(f"{folder}/sharedStrings.xml"):
+        shared_part = f"{folder}/sharedStrings.xml"
+
+    shared: list[str] = []
+    if shared_part and z.find(shared_part):
+        data = z.read(shared_part)
+        if isinstance(data, ScanError):
+            yield data
+        else:
+            try:
+                shared = [_rich_text(si) for si in _iter_tag(data, tuple(_both(S, S_STRICT, "si")))]
+            except etree.XMLSyntaxError as exc:
+                yield ScanError(ErrorCode.CORRUPT, f"shared strings: {exc}"[:300], ctx.sub(shared_part))
+
+    c_tags = tuple(_both(S, S_STRICT, "c", "row"))  # rows too, so that finished rows are freed
+    hf_tags = tuple(_both(S, S_STRICT, "oddHeader", "oddFooter", "evenHeader", "evenFooter",
+                          "firstHeader", "firstFooter"))
+    for sheet_name, part in sheets:
+        data = z.read(part)
+        if isinstance(data, ScanError):
+            yield data
+            continue
+        i = 0
+        try:
+            for el in _iter_tag(data, c_tags + hf_tags):
+                local = el.tag.rpartition("}")[2]
+                if local == "row":
+                    continue
+                if local == "c":
+                    text = _cell_text(el, shared)
+                    if text and text.strip():
+                        ref = el.get("r") or f"#{i}"
+                        yield Segment(text.strip(), ctx.sub(f"{sheet_name}!{ref}"), "cell", True, i)
+                        i += 1
+                elif el.text:
+                    role = "header" if "Header" in local else "footer"
+                    for k, t in enumerate(split_header_footer(el.text)):
+                        yield Segment(t, ctx.sub(f"{sheet_name}!{role}"), role, True, k)
+        except etree.XMLSyntaxError as exc:
+            yield ScanError(ErrorCode.CORRUPT, f"{part}: {exc}"[:300], ctx.sub(part))
+        # comments of this sheet
+        for (typ, target) in z.rels(part).values():
+            if typ.endswith("/comments") and z.find(target):
+                r, errs = z.xml(target)
+                yield from errs
+                if r is None:
+                    continue
+                for k, cm in enumerate(r.iter(f"{{{S}}}comment", f"{{{S_STRICT}}}comment")):
+                    text = "".join(cm.itertext()).strip()
+                    if text:
+                        yield Segment(text, ctx.sub(f"{sheet_name}!{cm.get('ref') or k}"), "comment", True, k)
+    yield from _diagrams(z, ctx, f"{folder}/")
+
+
+def _cell_text(c: etree._Element, shared: list[str]) -> str | None:
+    t = c.get("t")
+    if t == "inlineStr":
+        for ch in c:
+            if ch.tag.endswith("}is"):
+                return _rich_text(ch)
+        return None
+    if t in ("s", "str"):
+        v = None
+        for ch in c:
+            if ch.tag.endswith("}v"):
+                v = ch.text
+        if v is None:
+            return None
+        if t == "str":
+            return v
+        try:
+            return shared[int(v)]
+        except (ValueError, IndexError):
+            return None
+    return None  # numbers, booleans, errors, dates: no words
+
+
+# --------------------------------------------------------------------------------------------
+# PowerPoint
+# --------------------------------------------------------------------------------------------
+
+_PH_ROLE = {"title": "title", "ctrTitle": "title", "ftr": "footer", "hdr": "header",
+            "sldNum": None, "dt": None, "sldImg": None}
+
+
+def _shape_role_factory(default: str) -> Callable[[etree._Element], str | None]:
+    def role(sp: etree._Element) -> str | None:
+        for ph in sp.iter(f"{{{P}}}ph", f"{{{P_STRICT}}}ph"):
+            typ = ph.get("type") or "body"
+            return _PH_ROLE.get(typ, default)
+        return default
+    return role
+
+
+_PPT_SHAPES = frozenset(_both(P, P_STRICT, "sp"))
+_PPT_ACTS = _acts(_DML_ACTS + [(_both(P, P_STRICT, "nvSpPr", "spPr", "style", "txStyles", "clrMap",
+                                        "sldLayoutIdLst", "timing", "transition", "extLst"), SKIP)])
+SLIDE_WALKER = Walker(_PPT_ACTS, _shape_role_factory("body"), _PPT_SHAPES)
+NOTES_WALKER = Walker(_PPT_ACTS, _shape_role_factory("note"), _PPT_SHAPES)
+
+
+def _master_role(sp: etree._Element) -> str | None:
+    # On masters and layouts, placeholders hold prompt text ("单击此处编辑母版标题样式"); only
+    # footer/header placeholders and free shapes (a banner drawn on every slide) are content.
+    for ph in sp.iter(f"{{{P}}}ph", f"{{{P_STRICT}}}ph"):
+        typ = ph.get("type")
+        return {"ftr": "footer", "hdr": "header"}.get(typ or "", None)
+    return "body"
+
+
+MASTER_WALKER = Walker(_PPT_ACTS, _master_role, _PPT_SHAPES)
+
+
+def _powerpoint(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
+    pres, errs = z.xml(main)
+    yield from errs
+    rels = z.rels(main)
+    slides: list[str] = []
+    if pres is not None:
+        for sid in pres.iter(f"{{{P}}}sldId", f"{{{P_STRICT}}}sldId"):
+            rid = next((v for k, v in sid.attrib.items() if k.endswith("}id")), None)
+            if rid and rid in rels and z.find(rels[rid][1]):
+                slides.append(rels[rid][1])
+    folder = main.rpartition("/")[0]
+    if not slides:
+        slides = sorted((n for n in z.names if re.match(rf"{re.escape(folder)}/slides/[^/]+\.xml$", n)),
+                        key=_natural)
+    for num, part in enumerate(slides, 1):
+        r, errs = z.xml(part)
+        yield from errs
+        if r is not None:
+            yield from _emit_paras(SLIDE_WALKER.paragraphs(r, "body"), ctx.sub(f"slide{num}"))
+        for (typ, target) in z.rels(part).values():
+            if typ.endswith("/notesSlide") and z.find(target):
+                nr, errs = z.xml(target)
+                yield from errs
+                if nr is not None:
+                    yield from _emit_paras(NOTES_WALKER.paragraphs(nr, "note"), ctx.sub(f"slide{num} notes"))
+            elif typ.endswith("/comments") and z.find(target):
+                cr, errs = z.xml(target)
+                yield from errs
+                if cr is not None:
+                    k = 0
+                    for t in cr.iter(f"{{{P}}}text", f"{{{P_STRICT}}}text"):
+                        if t.text and t.text.strip():
+                            yield Segment(t.text.strip(), ctx.sub(f"slide{num} comments"), "comment", True, k)
+                            k += 1
+    for name in sorted(z.names, key=_natural):
+        # Masters only: text drawn there stands on every slide; the many layouts hold prompts.
+        if re.match(rf"{re.escape(folder)}/slideMasters/[^/]+\.xml$", name):
+            r, errs = z.xml(name)
+            yield from errs
+            if r is not None:
+                yield from _emit_paras(MASTER_WALKER.paragraphs(r, "body"), ctx.sub(name))
+    yield from _diagrams(z, ctx, f"{folder}/")
+
+
+# --------------------------------------------------------------------------------------------
+# The extractor
+# --------------------------------------------------------------------------------------------
+
+_MAIN_HINTS = ("word/document.xml", "xl/workbook.xml", "ppt/presentation.xml")
+_OFFICE_DOC_REL = "/officeDocument"
+
+
+def _main_part(z: SafeZip) -> str | None:
+    for _rid, (typ, target) in z.rels("").items() if z.find("_rels/.rels") else []:
+        if typ.endswith(_OFFICE_DOC_REL) and z.find(target):
+            return z.find(target)
+    for hint in _MAIN_HINTS:
+        if z.find(hint):
+            return z.find(hint)
+    return None
+
+
+class OoxmlExtractor(Extractor):
+    """Word, Excel and PowerPoint 2007+ documents (and their macro-enabled variants)."""
+
+    name = "ooxml"
+    mimetypes = (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.template",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.openxmlformats-officedocument.presentationml.slideshow",
+        "application/vnd.openxmlformats-officedocument.presentationml.template",
+        "application/vnd.ms-word.document.macroEnabled.12",
+        "application/vnd.ms-word.template.macroEnabled.12",
+        "application/vnd.ms-excel.sheet.macroEnabled.12",
+        "application/vnd.ms-excel.template.macroEnabled.12",
+        "application/vnd.ms-powerpoint.presentation.macroEnabled.12",
+        "application/vnd.ms-powerpoint.slideshow.macroEnabled.12",
+        "application/vnd.ms-excel.addin.macroEnabled.12",
+    )
+    priority = 50
+
+    @classmethod
+    def sniff(cls, data: bytes, mime: str) -> bool:
+        if mime in cls.mimetypes:
+            return True
+        if mime.startswith("application/vnd.openxmlformats-officedocument."):
+            return True
+        if not data.startswith(b"PK"):
+            return False
+        names = zip_names(data)
+        if not names:
+            return False
+        low = {n.lower() for n in names}
+        return "[content_types].xml" in low and any(h in low for h in _MAIN_HINTS)
+
+    def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
+        z = SafeZip.open(data, ctx)
+        if isinstance(z, ScanError):
+            yield z
+            return
+        yield from z.problems
+        try:
+            yield from self._extract(z, ctx)
+        except XmlTrouble as exc:
+            yield exc.error
+
+    def _extract(self, z: SafeZip, ctx: Context) -> Iterator[ExtractItem]:
+        main = _main_part(z)
+        chars = 0
+        if main is None:
+            yield ScanError(ErrorCode.CORRUPT, "OOXML package without a main document part", ctx.member)
+        else:
+            top = main.split("/")[0].lower()
+            if top == "xl" or main.lower().endswith("workbook.xml"):
+                content = _excel(z, ctx, main)
+            elif top == "ppt" or main.lower().endswith("presentation.xml"):
+                content = _powerpoint(z, ctx, main)
+            else:
+                content = _word(z, ctx, main)
+            for item in content:
+                if isinstance(item, Segment):
+                    chars += len(item.text)
+                yield item
+        yield from _properties(z, ctx)
+        yield from _embedded(z, ctx)
+        if chars < _SCAN_TEXT_FLOOR:
+            yield from _page_images(z, ctx)
+
+
+_SCAN_TEXT_FLOOR = 20  # fewer characters than this: a scan wrapped in a document
+_MAX_IMAGES = 200
+_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+
+
+def _page_images(z: SafeZip, ctx: Context) -> Iterator[ExtractItem]:
+    """A document with (almost) no text is a scanned page pasted into Word/PowerPoint/Excel:
+    its pictures go to the engine as members, which reads them by OCR."""
+    sent = 0
+    for name in sorted(z.names, key=_natural):
+        low = name.lower()
+        if "/media/" in low and low.endswith(_IMAGE_EXT) and sent < _MAX_IMAGES:
+            data = z.read(name)
+            if isinstance(data, ScanError):
+                yield data
+            elif data:
+                sent += 1
+                yield Member(name, data)
+
+
+def _embedded(z: SafeZip, ctx: Context) -> Iterator[ExtractItem]:
+    """Embedded objects and imported chunks (altChunk): scanned recursively by the engine."""
+    for name in z.names:
+        low = name.lower()
+        if "/embeddings/" in low or "afchunk" in low:
+            if name.endswith("/"):
+                continue
+            if not ctx.budget.take_member():
+                yield ScanError(ErrorCode.BOMB, "too many members", ctx.sub(name))
+                return
+            data = z.read(name)
+            if isinstance(data, ScanError):
+                yield data
+            elif data:
+                yield Member(name, data)

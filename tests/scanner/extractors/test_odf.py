@@ -1,0 +1,109 @@
+"""ODF extractor: odt/ods/odp content, headers/footers from styles.xml, meta incl. user fields."""
+from __future__ import annotations
+
+from _docs_fixtures import ctx, errors, make_zip, run, segments, texts
+
+from scanner.extractors.base import Limits
+from scanner.extractors.odf import OdfExtractor
+from scanner.model import ErrorCode
+
+EX = OdfExtractor()
+NS = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+      'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+      'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+      'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+      'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+      'xmlns:presentation="urn:oasis:names:tc:opendocument:xmlns:presentation:1.0" '
+      'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" '
+      'xmlns:dc="http://purl.org/dc/elements/1.1/"')
+
+
+def odf(kind: str, body: str, styles: str = "", meta: str = "", manifest_extra: str = "") -> bytes:
+    mime = f"application/vnd.oasis.opendocument.{kind}"
+    office_kind = {"text": "text", "spreadsheet": "spreadsheet", "presentation": "presentation"}[kind]
+    parts: dict[str, bytes | str] = {
+        "mimetype": mime,
+        "META-INF/manifest.xml": ('<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+                                  f'<manifest:file-entry manifest:full-path="content.xml">{manifest_extra}'
+                                  "</manifest:file-entry></manifest:manifest>"),
+        "content.xml": (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {NS}><office:body>'
+                        f"<office:{office_kind}>{body}</office:{office_kind}></office:body></office:document-content>"),
+    }
+    if styles:
+        parts["styles.xml"] = (f'<office:document-styles {NS}><office:master-styles>{styles}'
+                               "</office:master-styles></office:document-styles>")
+    if meta:
+        parts["meta.xml"] = f"<office:document-meta {NS}><office:meta>{meta}</office:meta></office:document-meta>"
+    return make_zip(parts, stored=True)
+
+
+def test_odt_spans_spaces_headings_and_soft_page_break() -> None:
+    body = ('<text:h>标题</text:h><text:p>机<text:span>密</text:span>★<text:span>1</text:span>0年</text:p>'
+            '<text:p>秘<text:s/>密</text:p><text:soft-page-break/><text:p>附件</text:p>')
+    segs = segments(run(EX, odf("text", body)))
+    assert [(s.text, s.index, s.role, s.member) for s in segs] == [
+        ("标题", 0, "body", "content.xml"), ("机密★10年", 1, "body", "content.xml"),
+        ("秘 密", 2, "body", "content.xml"), ("附件", 0, "body", "content.xml")]
+
+
+def test_odt_table_frame_note_annotation_tracked_changes() -> None:
+    body = ('<table:table><table:table-row><table:table-cell><text:p>绝密★</text:p></table:table-cell>'
+            '</table:table-row></table:table>'
+            '<text:p>正文<draw:frame><draw:text-box><text:p>秘密★5年</text:p></draw:text-box></draw:frame>尾'
+            '<text:note><text:note-citation>1</text:note-citation><text:note-body><text:p>脚注</text:p>'
+            '</text:note-body></text:note><office:annotation><dc:creator>张</dc:creator><text:p>批注</text:p>'
+            '</office:annotation></text:p>'
+            '<text:tracked-changes><text:changed-region><text:deletion><text:p>删掉的机密★</text:p>'
+            '</text:deletion></text:changed-region></text:tracked-changes>')
+    got = {(s.text, s.role) for s in segments(run(EX, odf("text", body)))}
+    assert got == {("绝密★", "cell"), ("正文尾", "body"), ("秘密★5年", "textbox"), ("脚注", "note"),
+                   ("批注", "comment")}
+
+
+def test_headers_footers_and_meta() -> None:
+    styles = ('<style:master-page style:name="Standard"><style:header><text:p>机密★3年</text:p></style:header>'
+              '<style:footer><text:p>第<text:page-number>1</text:page-number>页</text:p></style:footer>'
+              "</style:master-page>")
+    meta = ('<dc:title>通知</dc:title><meta:keyword>保密</meta:keyword>'
+            '<meta:user-defined meta:name="密级">秘密</meta:user-defined>')
+    segs = segments(run(EX, odf("text", "<text:p>x</text:p>", styles, meta)))
+    got = {(s.text, s.role, s.key) for s in segs}
+    assert ("机密★3年", "header", None) in got
+    assert ("第1页", "footer", None) in got
+    assert ("秘密", "property", "密级") in got
+    assert ("通知", "property", "title") in got
+
+
+def test_ods_cells_with_addresses_and_repeats() -> None:
+    body = ('<table:table table:name="汇总"><table:table-row table:number-rows-repeated="2">'
+            '<table:table-cell/></table:table-row><table:table-row>'
+            '<table:table-cell table:number-columns-repeated="2"/><table:table-cell><text:p>机密★</text:p>'
+            '<text:p>第二段</text:p></table:table-cell></table:table-row></table:table>')
+    segs = segments(run(EX, odf("spreadsheet", body)))
+    assert [(s.member, s.text, s.role) for s in segs] == [("汇总!C3", "机密★\n第二段", "cell")]
+
+
+def test_odp_title_body_notes() -> None:
+    body = ('<draw:page draw:name="p1"><draw:frame presentation:class="title"><draw:text-box><text:p>绝密★1年'
+            '</text:p></draw:text-box></draw:frame><draw:frame presentation:class="outline"><draw:text-box>'
+            '<text:p>要点</text:p></draw:text-box></draw:frame><presentation:notes><draw:frame '
+            'presentation:class="notes"><draw:text-box><text:p>秘密★</text:p></draw:text-box></draw:frame>'
+            "</presentation:notes></draw:page>")
+    segs = segments(run(EX, odf("presentation", body)))
+    got = [(s.member, s.role, s.text, s.index) for s in segs]
+    assert ("slide1", "title", "绝密★1年", 0) in got
+    assert ("slide1 notes", "note", "秘密★", 0) in got
+    assert any(t == "要点" for _m, _r, t, _i in got)
+
+
+def test_sniff_and_hostile() -> None:
+    data = odf("text", "<text:p>x</text:p>")
+    assert OdfExtractor.sniff(data, "application/zip")
+    assert not OdfExtractor.sniff(make_zip({"a": "b"}), "application/zip")
+    enc = odf("text", "<text:p>x</text:p>", manifest_extra="<manifest:encryption-data/>")
+    assert [e.error for e in errors(run(EX, enc))] == [ErrorCode.ENCRYPTED]
+    assert [e.error for e in errors(run(EX, data[:50]))][:1] == [ErrorCode.CORRUPT]
+    big = odf("text", "<text:p>" + "x" * (3 << 20) + "</text:p>")
+    items = run(EX, big, ctx(limits=Limits(max_member_size=1 << 20)))
+    assert ErrorCode.BOMB in [e.error for e in errors(items)]
+    assert texts(items) == []

@@ -1,0 +1,141 @@
+"""OFD extractor: TextCode pieces back into lines per page, metadata, templates, hostile zips."""
+from __future__ import annotations
+
+import pytest
+from _docs_fixtures import (
+    CORPUS,
+    OFD_NS,
+    ctx,
+    errors,
+    make_zip,
+    ofd,
+    run,
+    segments,
+    text_object,
+    texts,
+)
+
+from scanner.extractors.base import Limits
+from scanner.extractors.ofd import OfdExtractor, _deltas
+from scanner.model import ErrorCode, Member
+
+EX = OfdExtractor()
+
+
+def test_lines_top_to_bottom_per_page() -> None:
+    page1 = text_object(20, 34, "东陵区人民政府办公室文件", oid=2) + text_object(20, 27, "机密★长期", oid=1)
+    page2 = text_object(20, 20, "第二页", oid=3)
+    segs = segments(run(EX, ofd([page1, page2])))
+    body = [(s.member, s.text, s.index, s.standalone) for s in segs if s.role == "body"]
+    assert body == [("page 1", "机密★长期", 0, True), ("page 1", "东陵区人民政府办公室文件", 1, True),
+                    ("page 2", "第二页", 0, True)]
+
+
+def test_characters_spread_over_textcodes_and_textobjects_rejoined() -> None:
+    # One TextObject with a TextCode per character, and a second object continuing the line.
+    codes = "".join(f'<ofd:TextCode X="{i * 4.2}" Y="4.5">{ch}</ofd:TextCode>' for i, ch in enumerate("机密★"))
+    obj1 = f'<ofd:TextObject ID="1" Boundary="20 20 170 6" Size="4.2">{codes}</ofd:TextObject>'
+    obj2 = text_object(20 + 3 * 4.2, 20, "10年", oid=2)
+    below = text_object(20, 27, "正文", oid=3)
+    assert texts(run(EX, ofd([obj2 + below + obj1]))) == ["通知", "机密★10年", "正文"]
+
+
+def test_baseline_tolerance_and_column_gap() -> None:
+    # Same line, baseline jitter of 0.3 mm; a far-right piece gets a space before it.
+    a = text_object(20, 20, "秘密", oid=1)
+    b = text_object(20 + 2 * 4.2, 20.3, "★5年", oid=2)
+    c = text_object(160, 20, "000123", oid=3)
+    assert texts(run(EX, ofd([a + b + c])))[1:] == ["秘密★5年 000123"]
+
+
+def test_deltax_g_compression() -> None:
+    assert _deltas("g 3 4.2 1 2") == [4.2, 4.2, 4.2, 1.0, 2.0]
+
+
+def test_custom_data_and_title_are_properties() -> None:
+    segs = segments(run(EX, ofd([text_object(20, 20, "正文")], custom={"密级": "秘密"})))
+    props = {(s.key, s.text) for s in segs if s.role == "property" and s.standalone}
+    assert props == {("Title", "通知"), ("密级", "秘密")}
+
+
+def test_template_text_merged_into_each_page() -> None:
+    data = ofd([text_object(20, 40, "正文一"), text_object(20, 40, "正文二")],
+               template=text_object(20, 10, "机密★5年", oid=9))
+    segs = [s for s in segments(run(EX, data)) if s.role == "body"]
+    assert [(s.member, s.text, s.index) for s in segs] == [
+        ("page 1", "机密★5年", 0), ("page 1", "正文一", 1), ("page 2", "机密★5年", 0), ("page 2", "正文二", 1)]
+
+
+def test_ctm_translation_applied() -> None:
+    obj = ('<ofd:TextObject ID="1" Boundary="0 0 170 6" CTM="1 0 0 1 20 100" Size="4.2">'
+           '<ofd:TextCode X="0" Y="4.5">末行</ofd:TextCode></ofd:TextObject>')
+    assert texts(run(EX, ofd([obj + text_object(20, 20, "首行")])))[1:] == ["首行", "末行"]
+
+
+def test_sniff() -> None:
+    data = ofd([text_object(20, 20, "x")])
+    assert OfdExtractor.sniff(data, "application/zip")
+    assert not OfdExtractor.sniff(make_zip({"a.txt": "x"}), "application/zip")
+
+
+def test_hostile_entity_bomb_page() -> None:
+    bomb = ('<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+            '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+            f'<ofd:Page xmlns:ofd="{OFD_NS}"><ofd:Content><ofd:Layer><ofd:TextObject Boundary="0 0 1 1" Size="4">'
+            '<ofd:TextCode X="0" Y="1">&d;</ofd:TextCode></ofd:TextObject></ofd:Layer></ofd:Content></ofd:Page>')
+    data = ofd([text_object(20, 20, "x")])
+    import io
+    import zipfile
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    parts = {n: zf.read(n) for n in zf.namelist()}
+    parts["Doc_0/Pages/Page_0/Content.xml"] = bomb.encode()
+    items = run(EX, make_zip(parts))
+    assert all("aaa" not in t for t in texts(items))
+    assert errors(items)
+
+
+def test_corrupt_and_bomb() -> None:
+    data = ofd([text_object(20, 20, "机密★1年")])
+    assert [e.error for e in errors(run(EX, data[:40]))][:1] == [ErrorCode.CORRUPT]
+    big = make_zip({"OFD.xml": b"<a>" + b" " * (3 << 20) + b"</a>"})
+    items = run(EX, big, ctx(limits=Limits(max_member_size=1 << 20)))
+    assert [e.error for e in errors(items)] == [ErrorCode.BOMB]
+
+
+def test_missing_page_reported() -> None:
+    data = ofd([text_object(20, 20, "x")])
+    import io
+    import zipfile
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    parts = {n: zf.read(n) for n in zf.namelist() if "Page_0" not in n}
+    assert [e.error for e in errors(run(EX, make_zip(parts)))] == [ErrorCode.CORRUPT]
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus not present")
+@pytest.mark.parametrize(("name", "marking", "index"), [
+    ("p-ofd-0063.ofd", "机密★长期", 1), ("p-ofd-0064.ofd", "绝密★", 1), ("p-ofd-0065.ofd", "机密★24年", 0)])
+def test_corpus(name: str, marking: str, index: int) -> None:
+    items = run(EX, (CORPUS / "P-ofd" / name).read_bytes())
+    assert not errors(items)
+    assert any(s.text == marking and s.index == index and s.member == "page 1" for s in segments(items))
+
+
+def test_scanned_page_images_become_members() -> None:
+    import io
+    import zipfile
+
+    page = '<ofd:ImageObject ID="7" Boundary="0 0 210 297" ResourceID="5"/>'
+    data = ofd([page, text_object(20, 20, "正文")])
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    parts: dict[str, bytes | str] = {n: zf.read(n) for n in zf.namelist()}
+    doc = parts["Doc_0/Document.xml"].decode()  # type: ignore[union-attr]
+    parts["Doc_0/Document.xml"] = doc.replace("</ofd:CommonData>", "<ofd:DocumentRes>DocumentRes.xml</ofd:DocumentRes></ofd:CommonData>")
+    parts["Doc_0/DocumentRes.xml"] = (f'<ofd:Res xmlns:ofd="{OFD_NS}" BaseLoc="Res"><ofd:MultiMedias>'
+                                      '<ofd:MultiMedia ID="5" Type="Image"><ofd:MediaFile>scan1.png</ofd:MediaFile>'
+                                      "</ofd:MultiMedia></ofd:MultiMedias></ofd:Res>")
+    parts["Doc_0/Res/scan1.png"] = b"\x89PNG fake"
+    items = run(EX, make_zip(parts))
+    members = [i for i in items if isinstance(i, Member)]
+    assert members == [Member("Doc_0/Res/scan1.png", b"\x89PNG fake")]
+    assert texts(items)[-1] == "正文"

@@ -1,0 +1,269 @@
+"""OOXML extractor: located, rejoined text from Word/Excel/PowerPoint packages; hostile zips."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from _docs_fixtures import (
+    CORPUS,
+    _sp,
+    apara,
+    ctx,
+    docx,
+    errors,
+    make_zip,
+    p,
+    pptx,
+    run,
+    segments,
+    texts,
+    word_part,
+    xlsx,
+)
+
+from scanner.extractors.base import Limits
+from scanner.extractors.ooxml import OoxmlExtractor, parse_xml, split_header_footer
+from scanner.model import ErrorCode, Member
+
+EX = OoxmlExtractor()
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def test_split_runs_proof_errors_bookmarks_rejoined() -> None:
+    body = ('<w:p><w:r><w:t>机</w:t></w:r><w:proofErr w:type="spellStart"/><w:r><w:t>密★1</w:t></w:r>'
+            '<w:bookmarkStart w:id="0" w:name="m"/><w:bookmarkEnd w:id="0"/>'
+            '<w:r><w:rPr><w:b/></w:rPr><w:t>1年</w:t></w:r></w:p>' + p("关于开展专项督查的通知"))
+    segs = segments(run(EX, docx(body)))
+    assert segs[0].text == "机密★11年"
+    assert (segs[0].role, segs[0].standalone, segs[0].index) == ("body", True, 0)
+    assert segs[0].member == "word/document.xml"
+    assert segs[1].index == 1
+
+
+def test_field_code_excluded_result_kept_soft_hyphen_and_deleted_text_dropped() -> None:
+    body = ('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r>'
+            '<w:r><w:instrText> DOCPROPERTY 密级 </w:instrText></w:r>'
+            '<w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>机密</w:t></w:r>'
+            '<w:r><w:fldChar w:fldCharType="end"/></w:r><w:r><w:softHyphen/><w:t>★5年</w:t></w:r>'
+            '<w:del><w:r><w:delText>作废</w:delText></w:r></w:del></w:p>')
+    assert texts(run(EX, docx(body))) == ["机密★5年"]
+
+
+def test_header_footer_notes_comments_have_their_roles() -> None:
+    parts = {
+        "word/header1.xml": word_part("hdr", p("机密★7年")),
+        "word/footer2.xml": word_part("ftr", p("秘密★")),
+        "word/footnotes.xml": word_part("footnotes", f"<w:footnote>{p('脚注')}</w:footnote>"),
+        "word/comments.xml": word_part("comments", f"<w:comment>{p('批注')}</w:comment>"),
+    }
+    segs = segments(run(EX, docx(p("正文"), parts=parts)))
+    by_text = {s.text: s for s in segs}
+    assert by_text["机密★7年"].role == "header"
+    assert by_text["机密★7年"].member == "word/header1.xml"
+    assert by_text["机密★7年"].standalone and by_text["机密★7年"].index == 0
+    assert by_text["秘密★"].role == "footer"
+    assert by_text["脚注"].role == "note"
+    assert by_text["批注"].role == "comment"
+
+
+def test_table_cells_and_text_boxes_vml_and_drawingml_once() -> None:
+    table = ("<w:tbl><w:tr><w:tc>" + p("绝密★22年") + "</w:tc><w:tc>" + p("文件编号") + "</w:tc></w:tr></w:tbl>")
+    txbx = ('<w:p><w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing><wps:wsp><wps:txbx>'
+            '<w:txbxContent>' + p("秘密★15年") + '</w:txbxContent></wps:txbx></wps:wsp></w:drawing>'
+            '</mc:Choice><mc:Fallback><w:pict><v:shape><v:textbox><w:txbxContent>' + p("秘密★15年")
+            + '</w:txbxContent></v:textbox></v:shape></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>')
+    vml_only = ('<w:p><w:r><w:pict><v:shape><v:textbox><w:txbxContent>' + p("机密★")
+                + '</w:txbxContent></v:textbox></v:shape></w:pict></w:r></w:p>')
+    segs = segments(run(EX, docx(txbx + table + vml_only)))
+    got = [(s.text, s.role, s.index) for s in segs]
+    assert got == [("秘密★15年", "textbox", 0), ("绝密★22年", "cell", 1), ("文件编号", "cell", 2),
+                   ("机密★", "textbox", 3)]
+
+
+def test_page_break_restarts_index() -> None:
+    body = (p("正文一") + p("正文二") + '<w:p><w:r><w:br w:type="page"/></w:r></w:p>' + p("附件") + p("机密★5年")
+            + '<w:p><w:pPr><w:pageBreakBefore/></w:pPr><w:r><w:t>秘密</w:t></w:r></w:p>')
+    segs = segments(run(EX, docx(body)))
+    assert [(s.text, s.index) for s in segs] == [("正文一", 0), ("正文二", 1), ("附件", 0), ("机密★5年", 1),
+                                                  ("秘密", 0)]
+
+
+def test_custom_property_core_properties_and_docvars() -> None:
+    settings = word_part("settings", '<w:docVars><w:docVar w:name="secret_level" w:val="机密"/></w:docVars>')
+    data = docx(p("正文"), custom={"密级": "机密"}, core={"dc:title": "关于X的通知", "cp:keywords": "秘密"},
+                parts={"word/settings.xml": settings})
+    segs = segments(run(EX, data))
+    props = {(s.key, s.text): s for s in segs if s.role == "property"}
+    prop = props[("密级", "机密")]
+    assert prop.standalone and prop.member == "docProps/custom.xml"
+    assert ("title", "关于X的通知") in props and ("keywords", "秘密") in props
+    assert ("secret_level", "机密") in props
+
+
+def test_wingdings_star_symbol() -> None:
+    body = '<w:p><w:r><w:t>机密</w:t></w:r><w:r><w:sym w:font="Wingdings" w:char="F0AB"/></w:r><w:r><w:t>5年</w:t></w:r></w:p>'
+    assert texts(run(EX, docx(body))) == ["机密★5年"]
+
+
+def test_embedded_objects_are_members() -> None:
+    data = docx(p("正文"), parts={"word/embeddings/oleObject1.bin": "inner bytes"})  # type: ignore[dict-item]
+    members = [i for i in run(EX, data) if isinstance(i, Member)]
+    assert members == [Member("word/embeddings/oleObject1.bin", b"inner bytes")]
+
+
+def test_sniff_zip_with_content_types_not_first() -> None:
+    data = docx(p("机密★1年"), content_types_first=False)
+    assert OoxmlExtractor.sniff(data, "application/zip")
+    assert OoxmlExtractor.sniff(data, DOCX_MIME)
+    assert not OoxmlExtractor.sniff(make_zip({"a.txt": "x"}), "application/zip")
+
+
+def test_member_prefix_from_context() -> None:
+    segs = segments(run(EX, docx(p("机密★1年")), ctx(member="a.zip!b.docx")))
+    assert segs[0].member == "a.zip!b.docx!word/document.xml"
+
+
+# ------------------------------------------------------------------ Excel
+
+def test_xlsx_shared_inline_formula_cells_and_header_footer() -> None:
+    rows = ('<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1"><v>42</v></c></row>'
+            '<row r="3"><c r="B3" t="inlineStr"><is><r><t>机</t></r><r><t>密★5年</t></r>'
+            '<rPh><t>ジ</t></rPh></is></c><c r="C3" t="str"><f>A1</f><v>秘密</v></c></row>')
+    hf = '<headerFooter><oddHeader>&amp;L&amp;"宋体,加粗"&amp;12秘密★17年&amp;R第&amp;P页</oddHeader></headerFooter>'
+    segs = segments(run(EX, xlsx(rows, shared=["绝密★2029年7月27日"], header_footer=hf)))
+    got = {(s.member, s.text, s.role) for s in segs}
+    assert ("汇总!A1", "绝密★2029年7月27日", "cell") in got
+    assert ("汇总!B3", "机密★5年", "cell") in got
+    assert ("汇总!C3", "秘密", "cell") in got
+    assert ("汇总!header", "秘密★17年", "header") in got
+    assert all(s.text != "42" for s in segs)
+    assert all(s.standalone for s in segs)
+
+
+def test_header_footer_codes() -> None:
+    assert split_header_footer('&L&"Arial,Bold"&14机密★&C&D&RA&&B') == ["机密★", "A&B"]
+    assert split_header_footer("&C秘密") == ["秘密"]
+
+
+# ------------------------------------------------------------------ PowerPoint
+
+def test_pptx_slide_title_and_notes() -> None:
+    data = pptx(_sp(apara("机密★2048年5月20日"), "title") + _sp(apara("正文", "内容")),
+                notes_shapes=_sp(apara("秘密★16年"), "body"))
+    segs = segments(run(EX, data))
+    got = [(s.member, s.role, s.text, s.index) for s in segs]
+    assert ("slide1", "title", "机密★2048年5月20日", 0) in got
+    assert ("slide1", "body", "正文内容", 1) in got
+    assert ("slide1 notes", "note", "秘密★16年", 0) in got
+
+
+# ------------------------------------------------------------------ hostile
+
+def test_billion_laughs_docx_is_instant_and_not_expanded() -> None:
+    lol = '<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
+    doc = (f'<?xml version="1.0"?><!DOCTYPE lolz [{lol}]><w:document xmlns:w="http://schemas.openxmlformats.org/'
+           f'wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>&lol9;</w:t></w:r></w:p>'
+           f"<w:p><w:r><w:t>机密★3年</w:t></w:r></w:p></w:body></w:document>")
+    data = make_zip({"[Content_Types].xml": "<Types/>", "word/document.xml": doc})
+    t = time.perf_counter()
+    items = run(EX, data)
+    assert time.perf_counter() - t < 1.0
+    assert all("lol" not in s for s in texts(items))
+    assert "机密★3年" in texts(items)
+    assert any(e.error is ErrorCode.UNSUPPORTED for e in errors(items))
+
+
+def test_parse_xml_never_expands_external_entities(tmp_path: pytest.TempPathFactory) -> None:
+    doc = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+    root, err = parse_xml(doc)
+    assert err is not None
+    assert root is None or "root:" not in "".join(root.itertext())
+
+
+def test_zip_bomb_member_is_reported_not_inflated() -> None:
+    zeros = b"\0" * (8 * 1024 * 1024)
+    data = make_zip({"[Content_Types].xml": "<Types/>", "word/document.xml": zeros})
+    lim = Limits(max_member_size=4 * 1024 * 1024)
+    items = run(EX, data, ctx(limits=lim))
+    assert [e.error for e in errors(items)] == [ErrorCode.BOMB]
+
+
+def test_ratio_limit() -> None:
+    zeros = b"<a>" + b" " * (4 * 1024 * 1024) + b"</a>"
+    data = make_zip({"[Content_Types].xml": "<Types/>", "word/document.xml": zeros})
+    items = run(EX, data, ctx(limits=Limits(max_ratio=50)))
+    assert ErrorCode.BOMB in [e.error for e in errors(items)]
+
+
+def test_total_budget_shared() -> None:
+    big = "<w:p/>" * 300_000
+    data = docx(big)
+    items = run(EX, data, ctx(limits=Limits(max_total_size=100_000)))
+    assert ErrorCode.BOMB in [e.error for e in errors(items)]
+
+
+def test_truncated_and_garbage_are_corrupt_not_exceptions() -> None:
+    data = docx(p("机密★1年"))
+    for bad in (data[: len(data) // 2], data[:-30], b"PK\x03\x04" + b"\xff" * 100, b""):
+        items = run(EX, bad)
+        assert errors(items)[0].error is ErrorCode.CORRUPT
+
+
+def test_truncated_zip_members_salvaged_from_local_headers() -> None:
+    # Central directory gone (half a download): the document part survives and is still read.
+    data = docx(p("机密★1年") + p("正文" * 2000), parts={"word/zz.bin": "x" * 5000})
+    cut = data[: data.index(b"word/zz.bin")]
+    items = run(EX, cut)
+    assert errors(items)[0].error is ErrorCode.CORRUPT
+    assert "recovered" in errors(items)[0].detail
+    assert texts(items)[0] == "机密★1年"
+
+
+def test_malformed_document_xml_reports_corrupt_and_keeps_what_it_can() -> None:
+    doc = '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>' + p("机密★1年") + "<w:p>"
+    items = run(EX, make_zip({"[Content_Types].xml": "<Types/>", "word/document.xml": doc}))
+    assert ErrorCode.CORRUPT in [e.error for e in errors(items)]
+    assert "机密★1年" in texts(items)
+
+
+def test_encrypted_zip_entry() -> None:
+    data = docx(p("机密"))
+    data = make_zip({"[Content_Types].xml": "<Types/>", "word/document.xml": "x"}, encrypted=("word/document.xml",))
+    items = run(EX, data)
+    assert [e.error for e in errors(items)] == [ErrorCode.ENCRYPTED]
+
+
+# ------------------------------------------------------------------ corpus
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus not present")
+@pytest.mark.parametrize(("path", "text", "role", "member"), [
+    ("P-docx/p-docx-0045.docx", "机密★11年", "body", "word/document.xml"),
+    ("P-docx/p-docx-0037.docx", "机密★7年", "header", "word/header1.xml"),
+    ("P-docx/p-docx-0043.docx", "秘密★15年", "textbox", "word/document.xml"),
+    ("P-docx/p-docx-0047.docx", "秘密", "property", "docProps/custom.xml"),
+    ("P-xlsx/p-xlsx-0051.xlsx", "秘密★17年", "header", "汇总!header"),
+    ("P-pptx/p-pptx-0055.pptx", "秘密★16年", "note", "slide1 notes"),
+])
+def test_corpus_files(path: str, text: str, role: str, member: str) -> None:
+    items = run(EX, (CORPUS / path).read_bytes())
+    assert not errors(items)
+    assert any(s.text == text and s.role == role and s.member == member for s in segments(items))
+
+
+def test_image_only_document_hands_its_images_over_for_ocr() -> None:
+    scan = '<w:p><w:r><w:drawing/></w:r></w:p>'
+    data = docx(scan, parts={"word/media/image1.png": "PNGDATA", "word/media/notes.emf": "x"})  # type: ignore[dict-item]
+    members = [i for i in run(EX, data) if isinstance(i, Member)]
+    assert members == [Member("word/media/image1.png", b"PNGDATA")]
+    with_text = docx(p("这是一份有正文的普通文件，配图只是插图而已。" * 2), parts={"word/media/image1.png": "PNGDATA"})
+    assert not [i for i in run(EX, with_text) if isinstance(i, Member)]
+
+
+def test_vml_watermark_text_in_header() -> None:
+    wm = ('<w:p><w:r><w:pict><v:shape xmlns:v="urn:schemas-microsoft-com:vml" type="#_x0000_t136">'
+          '<v:textpath style="font-family:&quot;宋体&quot;" string="机密"/></v:shape></w:pict></w:r></w:p>')
+    hdr = word_part("hdr", wm).replace("<w:hdr ", '<w:hdr xmlns:v="urn:schemas-microsoft-com:vml" ')
+    segs = segments(run(EX, docx(p("正文"), parts={"word/header2.xml": hdr})))
+    assert ("机密", "header", "word/header2.xml", True) in {(s.text, s.role, s.member, s.standalone) for s in segs}

@@ -1,0 +1,103 @@
+"""RTF extractor: code-page bytes, \\uN with \\ucN, skipped destinations, roles, properties."""
+from __future__ import annotations
+
+import time
+
+from _docs_fixtures import ctx, errors, segments, texts
+
+from scanner.extractors.rtf import RtfExtractor
+from scanner.model import ErrorCode
+
+EX = RtfExtractor()
+
+
+def gbk_escape(s: str, enc: str = "gbk") -> str:
+    return "".join(f"\\'{b:02x}" for b in s.encode(enc))
+
+
+def rtf(body: str, head: str = r"\ansi\ansicpg936\deff0", fonts: str = r"{\f0\fnil\fcharset134 \'cb\'ce\'cc\'e5;}") -> bytes:
+    return ("{\\rtf1" + head + "{\\fonttbl" + fonts + "}{\\colortbl;\\red0\\green0\\blue0;}" + body + "}").encode("gbk")
+
+
+def run(data: bytes) -> list[object]:
+    return list(EX.extract(data, ctx("text/rtf")))
+
+
+def test_ansicpg936_bytes_decoded_as_one_text() -> None:
+    data = rtf(r"\pard\f0 " + gbk_escape("机密★10年") + r"\par\pard " + gbk_escape("正文") + r"\par")
+    segs = segments(run(data))
+    assert [(s.text, s.index, s.role, s.standalone) for s in segs] == [
+        ("机密★10年", 0, "body", True), ("正文", 1, "body", True)]
+
+
+def test_font_charset_wins_over_ansi_codepage() -> None:
+    fonts = r"{\f0\fswiss\fcharset0 Arial;}{\f1\fnil\fcharset136 PMingLiU;}"
+    data = rtf(r"\pard\f1 " + gbk_escape("機密★5年", "big5") + r"\par", head=r"\ansi\ansicpg1252", fonts=fonts)
+    assert texts(run(data)) == ["機密★5年"]
+
+
+def test_unicode_escapes_skip_fallback_per_uc() -> None:
+    body = (r"\pard\uc1\u26426?\u23494?\u9733?5\u24180?\par"
+            r"\pard\uc2\u-30237\'bd\'e2\u23494\'c3\'dc\par")  # 解 (U+89E3) as a negative 16-bit value
+    assert texts(run(rtf(body))) == ["机密★5年", "解密"]
+
+
+def test_destinations_skipped_and_field_result_kept() -> None:
+    body = (r"{\*\generator Riched20 绝密;}{\stylesheet{\s0 Normal 绝密;}}{\pict\wmetafile8 abcdef0123}"
+            r"{\*\bkmkstart 绝密}{\*\unknowndest secret}\pard{\field{\*\fldinst DOCPROPERTY 绝密}"
+            r"{\fldrslt " + gbk_escape("机密") + r"}}" + gbk_escape("★1年") + r"\par{\*\bkmkend x}")
+    assert texts(run(rtf(body))) == ["机密★1年"]
+
+
+def test_header_footer_footnote_roles() -> None:
+    body = (r"{\header\pard " + gbk_escape("秘密★") + r"\par}{\footerf\pard " + gbk_escape("机密★3年") + r"\par}"
+            r"\pard " + gbk_escape("正文") + r"{\footnote\pard " + gbk_escape("注") + r"}\par")
+    segs = segments(run(rtf(body)))
+    got = {(s.text, s.role, s.member) for s in segs}
+    assert ("秘密★", "header", "header") in got
+    assert ("机密★3年", "footer", "footerf") in got
+    assert ("正文", "body", None) in got
+    assert ("注", "note", "footnotes") in got
+
+
+def test_table_cells_textbox_and_page_break_index() -> None:
+    body = (r"\trowd\cellx1000\cellx2000\pard\intbl " + gbk_escape("机密★") + r"\cell " + gbk_escape("编号")
+            + r"\cell\row\pard " + gbk_escape("正文") + r"\par\page\pard " + gbk_escape("附件") + r"\par"
+            r"{\shp{\*\shpinst{\sp{\sn fillColor}{\sv 0}}{\shptxt\pard " + gbk_escape("秘密★5年")
+            + r"\par}}{\shprslt{\pict abc}" + gbk_escape("秘密★5年") + "}}")
+    segs = segments(run(rtf(body)))
+    assert [(s.text, s.role, s.index) for s in segs] == [
+        ("机密★", "cell", 0), ("编号", "cell", 1), ("正文", "body", 2), ("附件", "body", 0),
+        ("秘密★5年", "textbox", 0)]
+
+
+def test_info_and_userprops_are_properties() -> None:
+    body = (r"{\info{\title " + gbk_escape("通知") + r"}{\author 张三}{\keywords " + gbk_escape("秘密") + "}}"
+            r"{\*\userprops{\propname " + gbk_escape("密级") + r"}\proptype30{\staticval " + gbk_escape("机密")
+            + r"}}\pard x\par")
+    props = {(s.key, s.text) for s in segments(run(rtf(body))) if s.role == "property"}
+    assert props == {("title", "通知"), ("keywords", "秘密"), ("密级", "机密")}
+
+
+def test_upr_reads_unicode_form_only() -> None:
+    body = r"\pard{\upr{" + gbk_escape("机密") + r"}{\*\ud{\u26426?\u23494?}}}\par"
+    assert texts(run(rtf(body))) == ["机密"]
+
+
+def test_bin_data_skipped() -> None:
+    data = b"{\\rtf1\\ansi\\pard a{\\pict\\bin4 }{}}}b\\par}"
+    assert texts(run(data)) == ["ab"]
+
+
+def test_hostile_deep_nesting_and_garbage() -> None:
+    t = time.perf_counter()
+    items = run(b"{\\rtf1" + b"{" * 200_000 + b"x")
+    assert time.perf_counter() - t < 5
+    assert [e.error for e in errors(items)] == [ErrorCode.CORRUPT]
+    assert errors(run(b"not rtf at all"))
+    run(b"{\\rtf1\\u\\'zz\\'\\ansicpg99999\\f999 \\bin99999999")  # must not raise
+
+
+def test_sniff() -> None:
+    assert RtfExtractor.sniff(b"{\\rtf1\\ansi", "text/plain")
+    assert not RtfExtractor.sniff(b"{\"json\": 1}", "text/plain")
