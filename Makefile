@@ -15,6 +15,7 @@ $(STAMP): setup.cfg pyproject.toml .ci/debian-packages.txt
 	@bash .ci/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[dev]'
+	@$(BIN)/python -m compileall -q scanner rules policies agents reports >/dev/null
 	@touch $(STAMP)
 
 demo: install

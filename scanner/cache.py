@@ -20,7 +20,12 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from scanner.model import SCHEMA_VERSION
+
 _TRANSIENT = {"timeout", "crash", "unreadable"}
+#: Compact form of a clean file's record: `clean:SIZE\tMIME\tSHA256`.
+_CLEAN = "clean:"
+_CLEAN_KEYS = {"schema", "level", "findings", "errors", "size", "mime", "sha256"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL,
@@ -81,18 +86,28 @@ class ScanCache:
                 "SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files WHERE config = ?", (self.config,))}
         return self._known
 
-    def lookup(self, key: StatKey) -> dict[str, Any] | None:
+    def lookup(self, key: StatKey, path: str | None = None) -> dict[str, Any] | None:
+        """The cached record for a file with this stat key (`path` filled in), or None."""
         row = self._load().get((key[0], key[1]))
-        if row is None or row[:3] != key[2:]:
+        if row is None or row[0] != key[2] or row[1] != key[3] or row[2] != key[4]:
             return None
-        rec: dict[str, Any] = json.loads(row[3])
-        return rec
+        text = row[3]
+        if text.startswith(_CLEAN):  # most files: no JSON to parse
+            size, mime, sha = text[6:].split("\t")
+            return {"schema": SCHEMA_VERSION, "path": path, "level": None, "findings": [], "errors": [],
+                    "size": int(size), "mime": mime or None, "sha256": sha or None}
+        rec: dict[str, Any] = json.loads(text)
+        return {"schema": rec.pop("schema", SCHEMA_VERSION), "path": path, **rec}
 
     def store(self, key: StatKey, record: dict[str, Any]) -> None:
         if any(e.get("error") in _TRANSIENT for e in record.get("errors") or []):
             return
         rec = {k: v for k, v in record.items() if k != "path"}
-        self._pending.append((*key, self.config, record.get("sha256"), json.dumps(rec, ensure_ascii=False)))
+        if set(rec) <= _CLEAN_KEYS and not rec.get("findings") and not rec.get("errors") and rec.get("level") is None:
+            text = f"{_CLEAN}{rec.get('size', 0)}\t{rec.get('mime') or ''}\t{rec.get('sha256') or ''}"
+        else:
+            text = json.dumps(rec, ensure_ascii=False)
+        self._pending.append((*key, self.config, record.get("sha256"), text))
         if len(self._pending) >= 1000:
             self.flush()
 

@@ -70,9 +70,9 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
                     on_skip(e)
                 continue
             if cache is not None and e.key is not None:
-                rec = cache.lookup(e.key)
+                rec = cache.lookup(e.key, e.display)
                 if rec is not None:
-                    ready.append({"schema": rec.pop("schema", SCHEMA_VERSION), "path": e.display, **rec})
+                    ready.append(rec)
                     continue
                 keys[i] = e.key
             yield i, e.path, e.display

@@ -10,11 +10,12 @@ import fnmatch
 import os
 import stat
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One walked path. A NamedTuple, not a dataclass: a tree walk creates one per file."""
+
     path: str  # path to open
     display: str  # path as reported
     size: int = 0
@@ -73,8 +74,7 @@ def _walk_dir(root: str, opts: WalkOptions, dev: int) -> Iterator[Entry]:
             continue
         subdirs = []
         for e in entries:
-            rel = os.path.relpath(e.path, root)
-            if opts.excludes and _excluded(rel, e.name, opts.excludes):
+            if opts.excludes and _excluded(os.path.relpath(e.path, root), e.name, opts.excludes):
                 continue
             try:
                 st = e.stat(follow_symlinks=False)
@@ -88,7 +88,8 @@ def _walk_dir(root: str, opts: WalkOptions, dev: int) -> Iterator[Entry]:
                     continue
                 subdirs.append(e.path)
             elif stat.S_ISREG(st.st_mode):
-                yield Entry(e.path, e.path, st.st_size, _key(st))
+                p = e.path
+                yield Entry(p, p, st.st_size, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
             else:
                 yield Entry(e.path, e.path, skip=_special(st.st_mode) or "special")
         stack.extend(reversed(subdirs))
