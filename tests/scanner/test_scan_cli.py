@@ -161,3 +161,19 @@ def test_large_text_file_streams_and_finds_a_tail_marking(tmp_path: Path) -> Non
         fh.write("\n机密★1年\n".encode())
     code, recs, _ = run(str(big))
     assert code == 1 and recs[0]["level"] == "secret"
+
+
+def test_policy_adds_violations_to_scan_output(tree: Path) -> None:
+    code, recs, err = run(str(tree / "a" / "marked.txt"), "--policy", "cn-secrecy", "--host-role", "unclassified")
+    assert code == 1, err
+    v = recs[0]["violations"]
+    assert any(x["rule"] == "CN-SEC-001" for x in v), v
+    assert all(x["rationale_zh"] and x["rationale_en"] for x in v)
+    # the same file on a host approved for 机密 violates nothing of that rule
+    code, recs, err = run(str(tree / "a" / "marked.txt"), "--policy", "cn-secrecy", "--host-role", "classified:secret")
+    assert not any(x["rule"] in ("CN-SEC-001", "CN-SEC-002") for x in recs[0].get("violations", []))
+
+
+def test_unknown_policy_is_a_usage_error(tree: Path) -> None:
+    p = subprocess.run(BAOMI + ["scan", "--policy", "no-such-pack", str(tree)], capture_output=True, timeout=60)
+    assert p.returncode == 2 and b"Traceback" not in p.stderr
