@@ -14,6 +14,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from rules.loader import NS_KEYWORD, RuleSet
 from scanner.classify import TOP_LINES, classify
@@ -142,33 +143,71 @@ class Scanner:
 
     # -- large plain text ----------------------------------------------------------------------
     def _scan_large(self, fh, shown: str, size: int) -> FileResult:  # type: ignore[no-untyped-def]
-        head = fh.read(STREAM_CHUNK)
+        """Stream a large plain-text file chunk by chunk, data regions only.
+
+        Chunks are cut at line ends, so no marking is split. Holes of a sparse file read as
+        zeros and cannot hold text: they are skipped (SEEK_DATA/SEEK_HOLE), so a 3 GiB sparse
+        file costs what its data costs. Files above HASH_LIMIT, or sparse, are not hashed."""
+        fd = fh.fileno()
+        regions = list(_data_regions(fd, size))
+        head = os.pread(fd, STREAM_CHUNK, regions[0][0]) if regions else b""
         mime = identify(head)
-        if pick(head, mime) is None or pick(head, mime).name != "text":  # type: ignore[union-attr]
+        ex = pick(head, mime)
+        if ex is None or ex.name != "text":
             return FileResult(shown, size=size, mime=mime, errors=(ScanError(
                 ErrorCode.TOO_LARGE, f"{size} bytes: only plain text is streamed above {STREAM_CHUNK} bytes"),))
-        sha = hashlib.sha256() if self.config.hash_files else None
+        dense = sum(n for _, n in regions) == size
+        sha = hashlib.sha256() if self.config.hash_files and dense and size <= HASH_LIMIT else None
         findings: list[Finding] = []
-        carry = b""
-        chunk, first = head, True
-        while chunk:
-            if sha is not None:
-                sha.update(chunk)
-            buf = carry + chunk
-            chunk = fh.read(STREAM_CHUNK)
-            if chunk:
-                cut = buf.rfind(b"\n") + 1 or len(buf)
-                if cut < len(buf) - 4096 and buf[cut - 2 : cut] == b"\n\x00":
-                    cut += 1  # keep UTF-16LE code units whole
-                buf, carry = buf[:cut], buf[cut:]
-            else:
-                carry = b""
-            if self.rules.triage(buf).needs_decoding:
-                text, _ = decode(buf)
-                findings.extend(classify([Segment(text, None, "body", index=0 if first else TOP_LINES)]))
-            first = False
+        first = True
+        for start, length in regions:
+            off, end, carry = start, start + length, b""
+            while off < end:
+                chunk = os.pread(fd, min(STREAM_CHUNK, end - off), off)
+                if not chunk:
+                    break
+                off += len(chunk)
+                if sha is not None:
+                    sha.update(chunk)
+                buf = carry + chunk
+                if off < end:
+                    cut = buf.rfind(b"\n") + 1 or len(buf)
+                    if cut < len(buf) and buf[cut : cut + 1] == b"\x00":
+                        cut += 1  # keep UTF-16LE code units whole
+                    buf, carry = buf[:cut], buf[cut:]
+                else:
+                    carry = b""
+                if self.rules.triage(buf).needs_decoding:
+                    text, _ = decode(buf)
+                    findings.extend(classify([Segment(text, None, "body", index=0 if first else TOP_LINES)]))
+                first = False
         return FileResult(shown, tuple(_dedupe(findings)), (), size=size, mime=mime,
                           sha256=sha.hexdigest() if sha is not None else None)
+
+
+#: Larger files are not hashed (a content hash of a multi-GB file is not worth its read time).
+HASH_LIMIT = 1024 ** 3
+
+
+def _data_regions(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of the data regions of a file; the whole file where holes are unknown."""
+    off = 0
+    while off < size:
+        try:
+            start = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nothing but a hole up to the end
+                return
+            yield off, size - off  # the file system cannot tell: read everything
+            return
+        try:
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+        except OSError:
+            end = size
+        if end <= start:
+            return
+        yield start, min(end, size) - start
+        off = end
 
 
 _DOC_PREFIXES = ("application/vnd.", "application/msword", "application/pdf", "application/zip",
