@@ -21,7 +21,7 @@ from scanner.classify import TOP_LINES, classify
 from scanner.decode import decode
 from scanner.extractors.base import Budget, Context, Limits
 from scanner.extractors.registry import pick
-from scanner.identify import identify
+from scanner.identify import identify, is_plain_text
 from scanner.model import ErrorCode, FileResult, Finding, Kind, Member, ScanError, Segment
 
 #: Plain-text files above this size are streamed in chunks of this size.
@@ -83,6 +83,10 @@ class Scanner:
 
     def scan_bytes(self, data: bytes, name: str = "") -> tuple[list[Finding], list[ScanError], str]:
         """Findings and errors of an in-memory item (and everything nested in it)."""
+        if is_plain_text(data[:8192]) and not self.rules.triage(data).needs_decoding:
+            # The common case of a tree walk, short-cut: plain text with no marking-shaped
+            # bytes in any encoding (what identify → text extractor → prefilter would conclude).
+            return [], [], "text/plain"
         findings: list[Finding] = []
         errors: list[ScanError] = []
         budget = Budget(self.config.limits)

@@ -13,15 +13,16 @@ import collections
 import multiprocessing as mp
 import os
 import resource
+import selectors
 import signal
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any, Iterable, Iterator
 
 from scanner.engine import ScanConfig, Scanner
 from scanner.extractors.registry import extractors
-from scanner.model import ErrorCode, FileResult, ScanError
+from scanner.model import SCHEMA_VERSION, ErrorCode, FileResult, ScanError
 
 Task = tuple[int, str, str]  # (index, path to open, path as displayed)
 #: Tasks handed to a worker at once (results still come back per file).
@@ -51,7 +52,12 @@ def _worker(conn: Connection, scanner: Scanner, max_memory: int) -> None:
             return
         for idx, path, display in batch:
             try:
-                rec = scanner.scan_path(path, display).to_record()
+                res = scanner.scan_path(path, display)
+                if not res.findings and not res.errors and not res.extra:
+                    # A clean file travels as a small tuple; the parent rebuilds its record.
+                    conn.send((idx, (res.size, res.mime, res.sha256)))
+                    continue
+                rec = res.to_record()
             except MemoryError:
                 rec = FileResult(display, errors=(ScanError(ErrorCode.TOO_LARGE, "out of memory"),)).to_record()
             except Exception as exc:  # a bug must cost one file, not the scan
@@ -61,6 +67,17 @@ def _worker(conn: Connection, scanner: Scanner, max_memory: int) -> None:
                 conn.send((idx, rec))
             except (OSError, ValueError):
                 return
+
+
+def _clean_record(display: str, size: int | None, mime: str | None, sha256: str | None) -> dict[str, Any]:
+    rec: dict[str, Any] = {"schema": SCHEMA_VERSION, "path": display, "level": None, "findings": [], "errors": []}
+    if size is not None:
+        rec["size"] = size
+    if mime:
+        rec["mime"] = mime
+    if sha256:
+        rec["sha256"] = sha256
+    return rec
 
 
 class _Slot:
@@ -113,49 +130,73 @@ class WorkerPool:
                     exhausted = True
             return out
 
+        sel = selectors.DefaultSelector()  # one selector for the whole run, not one per wait
+
+        def watch(i: int, slot: _Slot) -> None:
+            sel.register(slot.parent.fileno(), selectors.EVENT_READ, i)
+            sel.register(slot.proc.sentinel, selectors.EVENT_READ, i)
+
+        def replace(i: int) -> _Slot:
+            old = slots[i]
+            for fd in (old.parent.fileno(), old.proc.sentinel):
+                try:
+                    sel.unregister(fd)
+                except (KeyError, ValueError, OSError):
+                    pass
+            old.kill()
+            slots[i] = self._spawn()
+            watch(i, slots[i])
+            return slots[i]
+
+        for i, slot in enumerate(slots):
+            watch(i, slot)
         try:
             while True:
                 for i, s in enumerate(slots):
-                    if not s.tasks:
+                    # Keep a second batch queued in the pipe so a worker never waits for the parent.
+                    if len(s.tasks) <= BATCH // 2:
                         batch = take(BATCH)
                         if batch:
+                            if not s.tasks:
+                                s.deadline = time.monotonic() + self.opts.timeout
                             try:
                                 s.parent.send(batch)
                             except (OSError, ValueError):
-                                s.kill()
-                                slots[i] = s = self._spawn()
-                                s.parent.send(batch)
+                                requeued.extendleft(reversed(batch))
+                                continue  # the dead worker is noticed below
                             s.tasks.extend(batch)
-                            s.deadline = time.monotonic() + self.opts.timeout
                 busy = [s for s in slots if s.tasks]
                 if not busy:
                     return
                 wait_for = max(0.0, min(s.deadline for s in busy) - time.monotonic())
-                ready = wait([s.parent for s in busy] + [s.proc.sentinel for s in busy], timeout=wait_for)
+                ready = {key.data for key, _ in sel.select(timeout=wait_for)}
                 for i, s in enumerate(slots):
                     if not s.tasks:
                         continue
                     failed: tuple[ErrorCode, str] | None = None
-                    if s.parent in ready:
+                    if i in ready:
                         try:
                             while s.tasks and s.parent.poll():
                                 idx, rec = s.parent.recv()
-                                s.tasks.popleft()
+                                task = s.tasks.popleft()
                                 s.deadline = time.monotonic() + self.opts.timeout
+                                if isinstance(rec, tuple):
+                                    rec = _clean_record(task[2], *rec)
                                 yield idx, rec
-                            continue
+                            if s.proc.is_alive() or not s.tasks:
+                                continue
+                            failed = (ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})")
                         except (EOFError, OSError):
                             failed = (ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})")
-                    elif s.proc.sentinel in ready or not s.proc.is_alive():
-                        failed = (ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})")
                     elif time.monotonic() >= s.deadline:
                         failed = (ErrorCode.TIMEOUT, f"no result within {self.opts.timeout:g} s")
                     if failed is not None:
                         yield self._failed(s, *failed)
                         requeued.extendleft(reversed(s.tasks))  # the rest of its batch goes on elsewhere
                         s.tasks.clear()
-                        slots[i] = self._spawn()
+                        replace(i)
         finally:
+            sel.close()
             for s in slots:
                 try:
                     s.parent.send(None)
@@ -169,5 +210,4 @@ class WorkerPool:
     @staticmethod
     def _failed(slot: _Slot, code: ErrorCode, detail: str) -> tuple[int, dict[str, Any]]:
         idx, _path, display = slot.tasks.popleft()
-        slot.kill()
         return idx, FileResult(display, errors=(ScanError(code, detail),)).to_record()
