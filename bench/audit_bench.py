@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Load benchmark of the audit collector on loopback: N concurrent simulated agents.
+
+    .venv/bin/python bench/audit_bench.py [--agents 200] [--events 100] [--batch 50]
+                                          [--backend sqlite|postgresql|both]
+
+For each backend: initialise a collector data dir, start `baomi server run` (TLS, 127.0.0.1,
+ephemeral port) as a subprocess, enrol the agents, pre-sign every event and batch envelope (so
+the load generator measures the collector, not itself), then let all agents send their batches
+concurrently over HTTPS. Prints sustained events/s (first request sent to last answer) and the
+p50/p99 latency of one batch, then checks that the store holds every event exactly once and
+that the chain verifies. PostgreSQL is a throw-away cluster (reports.testing.TempPostgres).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx
+
+from policies.keys import canonical_json, generate_private_key, public_key_b64, sign
+from reports.chain import verify_entries
+from reports.events import GENESIS, make_event, utcnow
+from reports.server import init_data, load_data, new_enroll_token, parse_duration
+from reports.testing import TempPostgres
+from reports.tls import client_context
+
+BAOMI = [sys.executable, "-c", "from agents.main import cli; cli()"]
+
+
+def start_server(data: Path, db: str | None, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = data / "port"
+    args = [*BAOMI, "server", "run", "--data", str(data), "--listen", "127.0.0.1:0",
+            "--port-file", str(port_file), "--workers", str(workers)]
+    if db:
+        args += ["--db", db]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(data / "server.log", "wb"))  # noqa: SIM115
+    deadline = time.monotonic() + 30
+    while not port_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((data / "server.log").read_text())
+        time.sleep(0.05)
+    return proc, int(port_file.read_text())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live children (the pre-forked workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True, check=False).stdout.split()]
+    total = 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def prepare(url: str, ctx: Any, data: Path, db: str | None, agents: int, events: int,
+            batch: int) -> list[list[bytes]]:
+    """Enrol the agents and pre-build their signed batches (JSON bodies)."""
+    store = load_data(data).open_store(db)
+    tokens = [new_enroll_token(store, parse_duration("1h")) for _ in range(agents)]
+    store.close()
+    bodies: list[list[bytes]] = []
+    with httpx.Client(base_url=url, verify=ctx, timeout=60) as http:
+        for i, token in enumerate(tokens):
+            key = generate_private_key()
+            r = http.post("/v1/enroll", json={"token": token, "public_key": public_key_b64(key),
+                                              "hostname": f"ws-{i:03d}"})
+            r.raise_for_status()
+            agent = r.json()["agent"]
+            prev, seq, mine = GENESIS, 0, []
+            for start in range(0, events, batch):
+                evs = []
+                for _ in range(min(batch, events - start)):
+                    seq += 1
+                    ev = make_event(key, agent, seq, prev, "finding", {
+                        "path": f"/home/u{i}/文档/{seq}.docx", "sha256": f"{seq:064x}",
+                        "marking": "机密★10年", "level": "secret", "rule": "BM-M001"})
+                    prev = ev.hash
+                    evs.append(ev.to_dict())
+                env = {"agent": agent, "nonce": str(uuid.uuid4()), "sent_at": utcnow(), "events": evs,
+                       "gap": None}
+                mine.append(json.dumps({"envelope": env, "sig": sign(key, canonical_json(env))},
+                                       ensure_ascii=False).encode())
+            bodies.append(mine)
+    return bodies
+
+
+class Conn:
+    """A minimal keep-alive HTTP/1.1 client over TLS: the load generator must cost far less CPU
+    than the collector it measures (httpx costs about as much per request as the server)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, port: int, ctx: Any) -> Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
+                                                       server_hostname="127.0.0.1", limit=2**20)
+        return cls(reader, writer, f"127.0.0.1:{port}")
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def load(port: int, ctx: Any, bodies: list[list[bytes]], rate: float = 0,
+               batch: int = 50) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    accepted = 0
+    # Connect (TLS handshakes) before the clock starts: agents keep their connection open.
+    conns = await asyncio.gather(*(Conn.open(port, ctx) for _ in bodies))
+
+    # With a rate, each agent sends a batch every `period` seconds from a random offset (an open
+    # loop, as real agents do); without, every agent sends as fast as it is answered.
+    period = len(bodies) * batch / rate if rate else 0.0
+
+    async def agent(conn: Conn, mine: list[bytes]) -> None:
+        nonlocal accepted
+        due = time.perf_counter() + random.random() * period
+        for body in mine:
+            if period:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                due += period
+            t0 = time.perf_counter()
+            status, reply = await conn.post("/v1/events", body)
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                raise RuntimeError(f"collector answered {status}: {reply[:200]!r}")
+            accepted += json.loads(reply)["accepted"]
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(agent(c, m) for c, m in zip(conns, bodies)))
+    elapsed = time.perf_counter() - t0
+    for c in conns:
+        c.close()
+    return elapsed, latencies, accepted
+
+
+def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    pg = TempPostgres().start() if backend == "postgresql" else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="baomi-bench-") as tmp:
+            data = Path(tmp) / "srv"
+            db = pg.new_database() if pg else None
+            init_data(data, db_url=db)
+            proc, port = start_server(data, db, args.workers)
+            url = f"https://127.0.0.1:{port}"
+            ctx = client_context(data / "tls" / "ca.pem")
+            try:
+                t0 = time.perf_counter()
+                bodies = prepare(url, ctx, data, db, args.agents, args.events, args.batch)
+                prep = time.perf_counter() - t0
+                cpu0 = cpu_seconds(proc.pid)
+                elapsed, lat, accepted = asyncio.run(load(port, ctx, bodies, args.rate, args.batch))
+                server_cpu = cpu_seconds(proc.pid) - cpu0
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            store = load_data(data).open_store(db)
+            try:
+                report = verify_entries(store.entries(), load_data(data).key.public_key(), store.checkpoints())
+            finally:
+                store.close()
+    finally:
+        if pg:
+            pg.stop()
+    total = args.agents * args.events
+    lat.sort()
+    return {"backend": backend, "workers": args.workers, "offered_rate": args.rate, "agents": args.agents, "events": total, "batch": args.batch,
+            "accepted": accepted, "seconds": round(elapsed, 2), "events_per_s": round(total / elapsed),
+            "p50_ms": round(statistics.median(lat) * 1000, 1),
+            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 1),
+            "verified": report.ok and report.entries == total + args.agents, "prepare_s": round(prep, 1),
+            "server_cpu_us_per_event": round(server_cpu / total * 1e6),
+            "load_average": round(os.getloadavg()[0], 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--agents", type=int, default=200)
+    ap.add_argument("--events", type=int, default=100, help="events per agent")
+    ap.add_argument("--batch", type=int, default=50, help="events per batch")
+    ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--workers", type=int, default=1, help="collector processes (server run --workers)")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="offered events/s over all agents (0: as fast as the collector answers)")
+    args = ap.parse_args()
+    os.environ.setdefault("BAOMI_LANG", "en")
+    ok = True
+    for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
+        res = run(backend, args)
+        ok &= res["verified"] and res["accepted"] == res["events"]
+        offered = f"offered {args.rate:.0f}/s" if args.rate else "closed loop"
+        print(f"{backend:<10} workers={args.workers} {offered}: {res['agents']} agents, {res['events']} events in batches of {res['batch']}: "
+              f"{res['events_per_s']} events/s, batch latency p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms, "
+              f"accepted {res['accepted']}, chain verified: {res['verified']}; server CPU "
+              f"{res['server_cpu_us_per_event']} us/event, load average {res['load_average']}", flush=True)
+        print(json.dumps(res), flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

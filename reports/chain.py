@@ -1,0 +1,223 @@
+"""The collector's global hash chain, its signed checkpoints, and the verifier.
+
+Every record the collector accepts becomes an `Entry` with a global sequence number `gseq`
+(1, 2, 3…) and `hash = SHA-256(canonical [prev, gseq, kind, received] ‖ canonical record)`, where
+`prev` is the hash of entry `gseq - 1`. Kinds:
+
+- `event`: an agent's signed `AuditEvent` (its own per-agent chain lives inside),
+- `enrol`: the server's signed statement that agent X holds public key K,
+- `gap`: an agent-signed `GapNotice` the server accepted,
+- `gap_refused`: the server's note that an agent tried to skip sequence numbers.
+
+A `Checkpoint` (size, root = hash of entry `size`) is signed with the server's Ed25519 key;
+exported checkpoints held by a second party make truncation and wholesale rewriting evident.
+`verify_entries` walks a log once and names the first bad entry.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from policies.keys import canonical_json, key_id, load_public_key, sign, verify
+from reports.events import GENESIS, AuditEvent, GapNotice, SchemaError
+
+KINDS = ("event", "enrol", "gap", "gap_refused")
+
+
+def entry_hash(prev: str, gseq: int, kind: str, received: str, record: Mapping[str, Any] | bytes) -> str:
+    """SHA-256 of the canonical JSON array [prev, gseq, kind, received] followed by the canonical
+    JSON of the record (the array is self-delimiting, so the concatenation is unambiguous).
+    `record` may be given as its canonical bytes, which the store has at hand anyway."""
+    rec = record if isinstance(record, bytes) else canonical_json(record)
+    return hashlib.sha256(canonical_json([prev, gseq, kind, received]) + rec).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the global chain, as stored and exported (one JSONL line)."""
+
+    gseq: int
+    kind: str
+    received: str
+    record: Mapping[str, Any]
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gseq": self.gseq, "kind": self.kind, "received": self.received,
+                "record": self.record, "hash": self.hash}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Entry:
+        return cls(gseq=int(d["gseq"]), kind=str(d["kind"]), received=str(d["received"]),
+                   record=d["record"], hash=str(d["hash"]))
+
+
+def server_signed(key: Ed25519PrivateKey, record: dict[str, Any]) -> dict[str, Any]:
+    """A server-authored record with `server_sig` over the rest of it."""
+    return {**record, "server_sig": sign(key, canonical_json(record))}
+
+
+def check_server_signed(key: Ed25519PublicKey, record: Mapping[str, Any]) -> bool:
+    body = {k: v for k, v in record.items() if k != "server_sig"}
+    return verify(key, canonical_json(body), str(record.get("server_sig", "")))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The server's signed statement: the log had `size` entries and entry `size` hashed `root`."""
+
+    size: int
+    root: str
+    time: str
+    server_key: str  # key id of the signing key
+    sig: str = ""
+
+    def body(self) -> dict[str, Any]:
+        return {"size": self.size, "root": self.root, "time": self.time, "server_key": self.server_key}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body(), "sig": self.sig}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Checkpoint:
+        return cls(size=int(d["size"]), root=str(d["root"]), time=str(d["time"]),
+                   server_key=str(d["server_key"]), sig=str(d.get("sig", "")))
+
+    @classmethod
+    def make(cls, key: Ed25519PrivateKey, size: int, root: str, time: str) -> Checkpoint:
+        cp = cls(size=size, root=root, time=time, server_key=key_id(key))
+        return cls(**{**cp.__dict__, "sig": sign(key, canonical_json(cp.body()))})
+
+    def verify(self, key: Ed25519PublicKey) -> bool:
+        return verify(key, canonical_json(self.body()), self.sig)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of a verification; `first_bad` is the gseq of the first bad entry, if any."""
+
+    ok: bool
+    entries: int
+    agents: int
+    checkpoints: int
+    first_bad: int | None = None
+    problem: str = ""
+
+
+@dataclass
+class _AgentState:
+    key: Ed25519PublicKey
+    seq: int = 0
+    hash: str = GENESIS
+
+
+@dataclass
+class _Walk:
+    server_key: Ed25519PublicKey
+    checkpoints: dict[int, list[Checkpoint]]
+    agents: dict[str, _AgentState] = field(default_factory=dict)
+    prev: str = GENESIS
+    n: int = 0
+    cps_checked: int = 0
+
+
+def _fail(w: _Walk, gseq: int | None, problem: str) -> VerifyReport:
+    return VerifyReport(ok=False, entries=w.n, agents=len(w.agents), checkpoints=w.cps_checked,
+                        first_bad=gseq, problem=problem)
+
+
+def _check_entry(w: _Walk, e: Entry) -> str | None:
+    """Problem with entry `e` (already in place in the chain), or None."""
+    rec = e.record
+    if e.kind == "enrol":
+        if not check_server_signed(w.server_key, rec):
+            return "enrolment record not signed by the server key"
+        try:
+            key = load_public_key(str(rec["public_key"]))
+        except (KeyError, ValueError):
+            return "enrolment record without a valid public key"
+        agent = str(rec.get("agent"))
+        if agent in w.agents:
+            return f"agent {agent} enrolled twice"
+        w.agents[agent] = _AgentState(key)
+        return None
+    if e.kind == "event":
+        try:
+            ev = AuditEvent.from_dict(rec)
+        except (SchemaError, TypeError) as exc:
+            return f"malformed event: {exc}"
+        st = w.agents.get(ev.agent)
+        if st is None:
+            return f"event of unknown agent {ev.agent}"
+        if not ev.verify(st.key):
+            return f"signature of agent {ev.agent} seq {ev.seq} does not verify with its enrolled key"
+        if ev.seq != st.seq + 1:
+            return (f"agent {ev.agent}: expected seq {st.seq + 1}, found {ev.seq} "
+                    "(entries deleted, inserted or reordered)")
+        if ev.prev != st.hash:
+            return f"agent {ev.agent} seq {ev.seq}: prev hash does not match the agent's chain"
+        st.seq, st.hash = ev.seq, ev.hash
+        return None
+    if e.kind in ("gap", "gap_refused"):
+        if not check_server_signed(w.server_key, rec):
+            return f"{e.kind} record not signed by the server key"
+        if e.kind == "gap":
+            try:
+                notice = GapNotice.from_dict(rec["notice"])
+            except (KeyError, SchemaError, TypeError):
+                return "gap record without a valid notice"
+            st = w.agents.get(notice.agent)
+            if st is None or not notice.verify(st.key):
+                return f"gap notice not signed by agent {notice.agent}"
+            if notice.first != st.seq + 1:
+                return f"gap notice of {notice.agent} starts at {notice.first}, expected {st.seq + 1}"
+            st.seq, st.hash = notice.last, notice.last_hash
+        return None
+    return f"unknown entry kind {e.kind!r}"
+
+
+def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
+                   checkpoints: Iterable[Checkpoint] = ()) -> VerifyReport:
+    """Walk the whole log in gseq order; stop at the first bad entry or checkpoint."""
+    if isinstance(server_key, str):
+        server_key = load_public_key(server_key)
+    cps: dict[int, list[Checkpoint]] = {}
+    for cp in checkpoints:
+        cps.setdefault(cp.size, []).append(cp)
+    w = _Walk(server_key, cps)
+    for size in sorted(cps):
+        for cp in cps[size]:
+            if not cp.verify(server_key):
+                return _fail(w, None, f"checkpoint at size {size} is not signed by the server key")
+    for e in entries:
+        expected = w.n + 1
+        if e.gseq != expected:
+            if e.gseq > expected:
+                return _fail(w, expected, f"entry {expected} is missing (deleted)")
+            return _fail(w, e.gseq, f"entry {e.gseq} appears out of order or twice")
+        if entry_hash(w.prev, e.gseq, e.kind, e.received, e.record) != e.hash:
+            return _fail(w, e.gseq, f"entry {e.gseq} does not hash to its chain value "
+                                    "(modified, inserted or reordered)")
+        problem = _check_entry(w, e)
+        if problem:
+            return _fail(w, e.gseq, f"entry {e.gseq}: {problem}")
+        w.prev, w.n = e.hash, e.gseq
+        for cp in cps.get(e.gseq, ()):
+            if cp.root != e.hash:
+                earlier = [s for s in cps if s < e.gseq]
+                start = max(earlier) + 1 if earlier else 1
+                return _fail(w, start, f"log differs from the server's checkpoint at size {cp.size} "
+                                       f"(signed {cp.time}): entries {start}..{cp.size} were rewritten")
+            w.cps_checked += 1
+    beyond = [s for s in cps if s > w.n]
+    if beyond:
+        return _fail(w, w.n + 1, f"log truncated: it ends at entry {w.n} but a checkpoint signed "
+                                 f"by the server attests {max(beyond)} entries")
+    return VerifyReport(ok=True, entries=w.n, agents=len(w.agents), checkpoints=w.cps_checked)

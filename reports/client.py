@@ -1,0 +1,331 @@
+"""Client library of the audit log: what the agent (and `baomi audit enroll|send`) calls.
+
+    from reports.client import AuditClient
+
+    client = AuditClient.enroll(state_dir, "https://collector:8443", token, ca="ca.pem")
+    client = AuditClient(state_dir)            # later runs: the identity is in state_dir
+    client.submit("finding", {"path": "/home/u/a.docx", "sha256": "…", "marking": "机密★10年",
+                              "level": "secret", "rule": "BM-M001"})
+    result = client.flush(timeout=60)          # FlushResult(acked=…, pending=…)
+
+`submit` signs the event, chains it to the agent's previous one and commits it to a durable
+SQLite spool (`state_dir/spool.sqlite`, WAL, synchronous) before returning, so it survives a
+crash or a power cut. `flush` delivers spooled events in signed batches with at-least-once
+semantics: on a network error or a 5xx it retries with exponential backoff and jitter; the
+collector stores a redelivered event once. Events leave the spool only when acknowledged, so
+delivery resumes after any restart. The spool is bounded (`max_events`): when full, the oldest
+undelivered events are dropped and a signed gap notice tells the collector exactly which ones.
+A refused batch that retrying cannot fix raises `DeliveryError`, except two cases handled here:
+too large a request (413: the batch is halved) and a clock off by more than the replay window
+(the collector's time in its answer sets `skew` for envelope times; event times stay local).
+
+Thread-safe: one lock around the spool; `flush` may run in a background thread.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+from policies.keys import (
+    canonical_json,
+    generate_private_key,
+    load_private_key,
+    public_key_b64,
+    save_private_key,
+    sign,
+)
+from reports.events import GENESIS, MAX_BATCH, AuditEvent, GapNotice, make_event
+from reports.tls import client_context
+
+DEFAULT_MAX_EVENTS = 200_000
+DEFAULT_BATCH = 200
+
+
+class DeliveryError(RuntimeError):
+    """The collector refused a batch for a reason retrying cannot fix (4xx)."""
+
+    def __init__(self, status: int, body: Any):
+        super().__init__(f"collector answered {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    #: Events the collector acknowledged during this flush (stored now or earlier).
+    acked: int
+    #: Events still in the spool.
+    pending: int
+    #: Delivery attempts that failed and were retried.
+    retries: int = 0
+    #: Events the collector already had (a redelivery after a lost answer).
+    duplicates: int = 0
+
+
+@dataclass(frozen=True)
+class ClientState:
+    server: str
+    agent: str
+    ca: str | None
+    server_key: str
+    hostname: str
+
+
+def _now(skew: float = 0.0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=skew)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AuditClient:
+    """An enrolled agent identity with its spool (see the module docstring)."""
+
+    def __init__(self, state_dir: str | Path, *, max_events: int = DEFAULT_MAX_EVENTS,
+                 batch_size: int = DEFAULT_BATCH, timeout: float = 30.0):
+        self.dir = Path(state_dir)
+        cfg = json.loads((self.dir / "state.json").read_text())
+        self.state = ClientState(**cfg)
+        self.key = load_private_key(self.dir / "agent.key")
+        self.max_events = max_events
+        self.batch_size = max(1, min(batch_size, MAX_BATCH))
+        #: Seconds to add to this clock for envelope times, learnt from a "stale" refusal.
+        self.skew = 0.0
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.dir / "spool.sqlite", isolation_level=None,
+                                   check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, record TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, lines INTEGER NOT NULL)")
+        verify: Any = True
+        if self.state.server.startswith("https:"):
+            verify = client_context(self.dir / "ca.pem" if self.state.ca else None)
+        self._http = httpx.Client(base_url=self.state.server, verify=verify, timeout=timeout)
+
+    # enrolment
+    @classmethod
+    def enroll(cls, state_dir: str | Path, server: str, token: str, *, ca: str | Path | None = None,
+               hostname: str | None = None, **kwargs: Any) -> AuditClient:
+        """Create a key, enrol it with a one-time token and write the identity to `state_dir`."""
+        d = Path(state_dir)
+        if (d / "state.json").exists():
+            raise FileExistsError(f"{d} already holds an enrolled identity")
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        key = generate_private_key()
+        verify: Any = client_context(ca) if server.startswith("https:") else True
+        host = hostname or socket.gethostname()
+        with httpx.Client(base_url=server, verify=verify, timeout=30) as http:
+            resp = http.post("/v1/enroll", json={"token": token, "public_key": public_key_b64(key),
+                                                 "hostname": host})
+        if resp.status_code != 201:
+            raise DeliveryError(resp.status_code, _body(resp))
+        reply = resp.json()
+        save_private_key(key, d / "agent.key")
+        if ca:
+            (d / "ca.pem").write_bytes(Path(ca).read_bytes())
+        state = {"server": server, "agent": reply["agent"], "ca": "ca.pem" if ca else None,
+                 "server_key": reply["server_key"], "hostname": host}
+        tmp = d / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        os.replace(tmp, d / "state.json")
+        return cls(d, **kwargs)
+
+    @property
+    def agent(self) -> str:
+        return self.state.agent
+
+    def close(self) -> None:
+        self._http.close()
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # spooling
+    def _meta(self, k: str, default: str) -> str:
+        row = self._db.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()
+        return row[0] if row else default
+
+    def _set(self, k: str, v: str | int) -> None:
+        self._db.execute("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                         (k, str(v)))
+
+    def _append(self, etype: str, payload: Mapping[str, Any], when: str | None) -> AuditEvent:
+        seq = int(self._meta("last_seq", "0")) + 1
+        ev = make_event(self.key, self.agent, seq, self._meta("last_hash", GENESIS), etype, payload,
+                        time=when)
+        (count,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()
+        if count >= self.max_events:
+            self._drop_oldest(count - self.max_events + 1)
+        self._db.execute("INSERT INTO outbox (seq, record) VALUES (?, ?)",
+                         (seq, json.dumps(ev.to_dict(), ensure_ascii=False)))
+        self._set("last_seq", seq)
+        self._set("last_hash", ev.hash)
+        return ev
+
+    def _drop_oldest(self, n: int) -> None:
+        rows = self._db.execute("SELECT seq, record FROM outbox ORDER BY seq LIMIT ?", (n,)).fetchall()
+        if not rows:
+            return
+        last = AuditEvent.from_dict(json.loads(rows[-1][1]))
+        first = int(self._meta("gap_first", str(rows[0][0])))
+        self._set("gap_first", first)
+        self._set("gap_last", last.seq)
+        self._set("gap_last_hash", last.hash)
+        self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last.seq,))
+
+    def submit(self, etype: str, payload: Mapping[str, Any], *, time: str | None = None) -> AuditEvent:
+        """Sign, chain and durably spool one event; returns it. Raises SchemaError on bad input."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                ev = self._append(etype, payload, time)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return ev
+
+    def submit_source(self, source: str, items: Iterable[tuple[str, Mapping[str, Any], str | None]],
+                      chunk: int = 500) -> tuple[int, int]:
+        """Spool the items of a named source (e.g. a file's hash) once, even across crashes.
+
+        Items already spooled in an earlier run of the same source are skipped: progress is
+        committed in the same transaction as the events. Returns (spooled now, skipped).
+        """
+        with self._lock:
+            row = self._db.execute("SELECT lines FROM sources WHERE source = ?", (source,)).fetchone()
+            done = int(row[0]) if row else 0
+            new = 0
+            batch: list[tuple[str, Mapping[str, Any], str | None]] = []
+            index = 0
+
+            def commit() -> None:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for etype, payload, when in batch:
+                        self._append(etype, payload, when)
+                    self._db.execute("INSERT INTO sources (source, lines) VALUES (?, ?) ON CONFLICT"
+                                     " (source) DO UPDATE SET lines = excluded.lines", (source, index))
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                batch.clear()
+
+            for item in items:
+                index += 1
+                if index <= done:
+                    continue
+                batch.append(item)
+                new += 1
+                if len(batch) >= chunk:
+                    commit()
+            if batch:
+                commit()
+            return new, min(done, index)
+
+    def pending(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    # delivery
+    def _envelope(self, rows: list[tuple[int, str]]) -> tuple[dict[str, Any], int]:
+        gap = None
+        gap_last = 0
+        if self._meta("gap_first", ""):
+            gap_last = int(self._meta("gap_last", "0"))
+            gap = GapNotice(agent=self.agent, first=int(self._meta("gap_first", "0")), last=gap_last,
+                            last_hash=self._meta("gap_last_hash", GENESIS),
+                            reason="spool_full").signed(self.key).to_dict()
+        env = {"agent": self.agent, "nonce": str(uuid.uuid4()), "sent_at": _now(self.skew),
+               "events": [json.loads(r) for _, r in rows], "gap": gap}
+        return {"envelope": env, "sig": sign(self.key, canonical_json(env))}, gap_last
+
+    def flush(self, timeout: float | None = 60.0, *, max_backoff: float = 10.0) -> FlushResult:
+        """Deliver everything spooled; retry transient failures until `timeout` seconds pass."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        acked = retries = dups = 0
+        delay = 0.1
+        size = self.batch_size
+        skew_learnt = False
+        while True:
+            with self._lock:
+                rows = self._db.execute("SELECT seq, record FROM outbox ORDER BY seq LIMIT ?",
+                                        (size,)).fetchall()
+                if not rows and not self._meta("gap_first", ""):
+                    return FlushResult(acked, 0, retries, dups)
+                body, _gap_last = self._envelope(rows)
+            try:
+                resp = self._http.post("/v1/events", json=body)
+            except httpx.TransportError:
+                resp = None
+            if resp is not None and resp.status_code == 200:
+                reply = resp.json()
+                last_seq = int(reply["last_seq"])
+                dups += int(reply.get("duplicates", 0))
+                with self._lock:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    cur = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
+                    progressed = cur.rowcount
+                    acked += cur.rowcount
+                    if self._meta("gap_first", ""):
+                        # The gap may have been widened by a drop while this batch was in flight.
+                        if last_seq >= int(self._meta("gap_last", "0")):
+                            self._db.execute("DELETE FROM meta WHERE k LIKE 'gap_%'")
+                            progressed += 1
+                        elif last_seq >= int(self._meta("gap_first", "0")):
+                            self._set("gap_first", last_seq + 1)
+                    self._db.execute("COMMIT")
+                if not progressed:
+                    raise DeliveryError(200, f"collector is at seq {last_seq}, behind this spool")
+                delay = 0.1
+                continue
+            if resp is not None and resp.status_code == 413 and size > 1:
+                size = max(1, size // 2)  # big payloads: smaller batches
+                continue
+            if resp is not None and resp.status_code == 401 and not skew_learnt:
+                reply = _body(resp)
+                if isinstance(reply, dict) and reply.get("error") == "stale" and reply.get("server_time"):
+                    # This machine's clock is off: send envelope times in the collector's clock.
+                    server = datetime.fromisoformat(str(reply["server_time"]))
+                    self.skew = (server - datetime.now(UTC)).total_seconds()
+                    skew_learnt = True
+                    continue
+            if resp is not None and resp.status_code < 500 and resp.status_code != 429:
+                raise DeliveryError(resp.status_code, _body(resp))
+            retries += 1
+            if deadline is not None and time.monotonic() + delay > deadline:
+                return FlushResult(acked, self.pending(), retries, dups)
+            time.sleep(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, max_backoff)
+
+    def signed_headers(self, method: str, path: str) -> dict[str, str]:
+        """Headers identifying this agent on a non-batch request (reads are refused to agents)."""
+        when = _now(self.skew)
+        sig = sign(self.key, canonical_json({"method": method, "path": path, "time": when}))
+        return {"X-Baomi-Agent": self.agent, "X-Baomi-Time": when, "X-Baomi-Signature": sig}
+
+
+def _body(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text[:500]

@@ -1,0 +1,559 @@
+"""The collector: `baomi server init|run|enroll-token` - an ASGI app (starlette) served by uvicorn.
+
+Data directory (`--data DIR`), written by `init_data`:
+
+    config.json      backend URL (when PostgreSQL), officer token hash, checkpoint interval
+    server.key/.pub  the server's Ed25519 key: signs enrolments, gap records and checkpoints
+    officer.token    the officer's bearer token (0600); only its SHA-256 is in config.json
+    tls/             private CA and server certificate (agents pin tls/ca.pem)
+    audit.sqlite     the embedded store (unless config.json names a PostgreSQL URL)
+
+HTTP API (JSON; TLS unless `--insecure-http` on loopback):
+
+    GET  /v1/health                       anyone
+    POST /v1/enroll   {token, public_key, hostname} -> 201 {agent, server_key}
+    POST /v1/events   {envelope, sig}     agents: signed batch of their own events
+    GET  /v1/entries?after=N&limit=M      officer: raw chain entries (for verify/export)
+    GET  /v1/checkpoints, POST /v1/checkpoints, GET /v1/agents, GET /v1/query?…   officer
+
+Roles: an officer presents `Authorization: Bearer <officer token>`; an agent is identified by
+its Ed25519 signature (on the batch envelope, or on `X-Baomi-*` headers for other requests) and
+may only append its own events - read endpoints answer 403 to an agent, 401 to nobody.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import ipaddress
+import json
+import os
+import queue
+import re
+import secrets
+import socket
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from policies.keys import (
+    canonical_json,
+    generate_private_key,
+    key_id,
+    load_private_key,
+    load_public_key,
+    public_key_b64,
+    public_key_pem,
+    save_private_key,
+    verify,
+)
+from reports.chain import Checkpoint, server_signed
+from reports.events import MAX_BATCH, AuditEvent, GapNotice, SchemaError, utcnow
+from reports.store import AgentInfo, AuditStore, IngestResult, Query, open_store
+from reports.tls import make_ca_and_server_cert
+
+#: A batch whose `sent_at` is further than this from the server clock is refused (replay window).
+REPLAY_WINDOW = timedelta(minutes=5)
+MAX_BODY = 8 * 1024 * 1024
+
+
+def sha256_text(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `30m`, `24h`, `7d` → timedelta."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not m:
+        raise ValueError(f"bad duration {text!r} (use e.g. 30m, 24h, 7d)")
+    n, unit = int(m.group(1)), m.group(2)
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class ServerData:
+    """A collector's data directory, loaded."""
+
+    path: Path
+    key: Ed25519PrivateKey
+    officer_token_sha256: str
+    db_url: str | None
+    checkpoint_interval: float
+
+    @property
+    def public_key_b64(self) -> str:
+        return public_key_b64(self.key)
+
+    def open_store(self, db_url: str | None = None) -> AuditStore:
+        return open_store(self.path, db_url or self.db_url)
+
+
+def init_data(data_dir: str | Path, names: list[str] | None = None, db_url: str | None = None,
+              checkpoint_interval: float = 30.0) -> str:
+    """Create keys, CA, certificate, config and an empty store; return the officer token."""
+    path = Path(data_dir)
+    if (path / "config.json").exists():
+        raise FileExistsError(f"{path} is already initialised")
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    key = generate_private_key()
+    save_private_key(key, path / "server.key")
+    (path / "server.pub").write_bytes(public_key_pem(key))
+    make_ca_and_server_cert(path / "tls", (names or []) + ["localhost", "127.0.0.1", "::1"])
+    token = "officer-" + secrets.token_urlsafe(32)
+    fd = os.open(path / "officer.token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    config = {"version": 1, "db": db_url, "officer_token_sha256": sha256_text(token),
+              "checkpoint_interval": checkpoint_interval, "server_key_id": key_id(key)}
+    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    open_store(path, db_url).close()
+    return token
+
+
+def load_data(data_dir: str | Path) -> ServerData:
+    path = Path(data_dir)
+    cfg = json.loads((path / "config.json").read_text())
+    return ServerData(path=path, key=load_private_key(path / "server.key"),
+                      officer_token_sha256=cfg["officer_token_sha256"], db_url=cfg.get("db"),
+                      checkpoint_interval=float(cfg.get("checkpoint_interval", 30.0)))
+
+
+def new_enroll_token(store: AuditStore, expires: timedelta) -> str:
+    token = "enrol-" + secrets.token_urlsafe(24)
+    store.add_token(sha256_text(token), iso(datetime.now(UTC) + expires))
+    return token
+
+
+def make_checkpoint(store: AuditStore, key: Ed25519PrivateKey, force: bool = False) -> Checkpoint | None:
+    """Sign the current head, unless the last checkpoint already covers it."""
+    size, root = store.head()
+    cps = store.checkpoints()
+    if not force and cps and max(c.size for c in cps) >= size:
+        return None
+    cp = Checkpoint.make(key, size, root, utcnow())
+    store.add_checkpoint(cp)
+    return cp
+
+
+class GroupWriter:
+    """One thread that appends batches for the whole process, several per transaction.
+
+    A commit costs a disk flush (milliseconds); batches that arrive while one commits are
+    appended together in the next transaction (each in its own savepoint), so the flush cost is
+    shared instead of queued. Answers go back through futures, after the commit.
+    """
+
+    MAX_GROUP = 64
+
+    def __init__(self, store: AuditStore):
+        self.store = store
+        self.queue: queue.Queue[tuple[tuple[Any, ...], concurrent.futures.Future[IngestResult]] | None] = (
+            queue.Queue())
+        self.thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, *batch: Any) -> concurrent.futures.Future[IngestResult]:
+        fut: concurrent.futures.Future[IngestResult] = concurrent.futures.Future()
+        self.queue.put((batch, fut))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            group = [item]
+            while len(group) < self.MAX_GROUP:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self.queue.put(None)
+                    break
+                group.append(nxt)
+            try:
+                results = self.store.ingest_many([b for b, _ in group])
+            except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
+                for _, fut in group:
+                    fut.set_exception(exc)
+                continue
+            for (_, fut), res in zip(group, results, strict=True):
+                fut.set_result(res)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+
+def _err(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+@dataclass
+class _Collector:
+    data: ServerData
+    store: AuditStore
+    keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    refused: set[tuple[str, int, int]] = field(default_factory=set)
+
+    def agent_key(self, agent: str) -> Ed25519PublicKey | None:
+        key = self.keys.get(agent)
+        if key is None:
+            info = self.store.agent(agent)
+            if info is None:
+                return None
+            key = self.keys[agent] = load_public_key(info.public_key)
+        return key
+
+    def role(self, request: Request) -> tuple[str, str] | None:
+        """(role, id) of the caller: officer by bearer token, agent by signed headers."""
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            if secrets.compare_digest(sha256_text(auth[7:].strip()), self.data.officer_token_sha256):
+                return ("officer", "officer")
+            return None
+        agent = request.headers.get("x-baomi-agent")
+        if agent:
+            key = self.agent_key(agent)
+            when = request.headers.get("x-baomi-time", "")
+            body = canonical_json({"method": request.method, "path": request.url.path, "time": when})
+            if key is not None and _fresh(when) and verify(key, body,
+                                                           request.headers.get("x-baomi-signature", "")):
+                return ("agent", agent)
+        return None
+
+
+def _fresh(when: str) -> bool:
+    try:
+        t = datetime.fromisoformat(when)
+    except ValueError:
+        return False
+    return abs(datetime.now(UTC) - t) <= REPLAY_WINDOW
+
+
+class BodyTooLarge(ValueError):
+    pass
+
+
+async def _json(request: Request) -> Any:
+    """The JSON body, read up to MAX_BODY bytes (ValueError beyond, or when not JSON)."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        raise BodyTooLarge("body too large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BodyTooLarge("body too large")
+        chunks.append(chunk)
+    return json.loads(b"".join(chunks))
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    try:
+        return int(request.query_params.get(name, default))
+    except ValueError:
+        return default
+
+
+def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | None = None,
+               checkpoint_interval: float | None = None) -> Starlette:
+    c = _Collector(data, store or data.open_store(db_url))
+    interval = checkpoint_interval if checkpoint_interval is not None else data.checkpoint_interval
+    # Signature checks run on two dedicated threads rather than the default pool of 40: many
+    # threads doing CPU work starve the event loop of the GIL, and throughput collapsed with 200
+    # concurrent agents. Appends go through the group writer.
+    workers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
+
+    writer = GroupWriter(c.store)
+
+    async def on_workers(fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(workers, fn, *args)
+
+    def officer_only(request: Request) -> JSONResponse | None:
+        who = c.role(request)
+        if who is None:
+            return _err(401, "unauthenticated", "officer credentials required")
+        if who[0] != "officer":
+            return _err(403, "forbidden", "agents may only append their own events")
+        return None
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "server_key": data.public_key_b64})
+
+    async def enroll(request: Request) -> Response:
+        try:
+            body = await _json(request)
+            token, pub, host = str(body["token"]), str(body["public_key"]), str(body["hostname"])[:255]
+            load_public_key(pub)
+        except (ValueError, KeyError, TypeError):
+            return _err(400, "bad_request", "need token, public_key (base64 Ed25519) and hostname")
+        now = utcnow()
+        agent = "a-" + key_id(pub)
+        if await run_in_threadpool(c.store.agent, agent):  # checked first: keeps the token usable
+            return _err(409, "already_enrolled", f"{agent} is already enrolled")
+        if not await run_in_threadpool(c.store.consume_token, sha256_text(token), now):
+            return _err(401, "bad_token", "enrolment token unknown, used or expired")
+        record = server_signed(data.key, {"kind": "enrol", "agent": agent, "public_key": pub,
+                                          "hostname": host, "time": now})
+        info = AgentInfo(agent, pub, host, now, 0, "")
+        await run_in_threadpool(c.store.enrol, info, record, now)
+        return JSONResponse({"agent": agent, "server_key": data.public_key_b64}, status_code=201)
+
+    def check_batch(body: Any) -> tuple[int, dict[str, Any]] | tuple[str, list[AuditEvent],
+                                                                     dict[str, Any] | None, str]:
+        """CPU part of ingest (run in a worker thread): shape, signatures, ownership."""
+        try:
+            env, sig = body["envelope"], str(body["sig"])
+            agent, nonce, sent_at = str(env["agent"]), str(env["nonce"]), str(env["sent_at"])
+            raw_events = env["events"]
+            if not isinstance(raw_events, list):
+                raise TypeError
+        except (KeyError, TypeError):
+            return 400, {"error": "bad_request", "message": "need {envelope: {agent, nonce, sent_at,"
+                                                             " events}, sig}"}
+        if len(raw_events) > MAX_BATCH:
+            return 413, {"error": "too_large", "message": f"at most {MAX_BATCH} events a batch"}
+        key = c.agent_key(agent)
+        if key is None:
+            return 401, {"error": "unknown_agent", "message": f"{agent} is not enrolled"}
+        if not verify(key, canonical_json(env), sig):
+            return 401, {"error": "bad_signature", "message": "batch signature does not verify"}
+        if not _fresh(sent_at):
+            return 401, {"error": "stale", "message": "batch outside the replay window",
+                         "server_time": utcnow()}
+        events: list[AuditEvent] = []
+        try:
+            for raw in raw_events:
+                ev = AuditEvent.from_dict(raw)
+                if ev.agent != agent:
+                    return 403, {"error": "cross_agent",
+                                 "message": f"{agent} may not submit events of {ev.agent}"}
+                if not ev.verify(key):
+                    return 401, {"error": "bad_signature",
+                                 "message": f"event seq {ev.seq} signature does not verify"}
+                events.append(ev)
+            gap_record = None
+            if env.get("gap") is not None:
+                notice = GapNotice.from_dict(env["gap"])
+                if notice.agent != agent or not notice.verify(key):
+                    return 401, {"error": "bad_signature", "message": "gap notice does not verify"}
+                gap_record = server_signed(data.key, {"kind": "gap", "agent": agent,
+                                                      "notice": notice.to_dict(), "time": utcnow()})
+        except SchemaError as exc:
+            return 422, {"error": "schema", "message": str(exc)}
+        if [e.seq for e in events] != sorted({e.seq for e in events}):
+            return 422, {"error": "schema", "message": "events must be in increasing seq order"}
+        return agent, events, gap_record, nonce
+
+    async def events(request: Request) -> Response:
+        try:
+            body = await _json(request)
+        except BodyTooLarge:
+            return _err(413, "too_large", f"at most {MAX_BODY} bytes a request")
+        except ValueError:
+            return _err(400, "bad_request", "body is not JSON")
+        checked = await on_workers(check_batch, body)
+        if isinstance(checked[0], int):
+            return JSONResponse(checked[1], status_code=checked[0])
+        agent, evs, gap_record, nonce = checked  # type: ignore[misc]
+        res = await asyncio.wrap_future(writer.submit(agent, evs, gap_record, nonce, utcnow()))
+        if res.status == "ok":
+            return JSONResponse({"accepted": res.accepted, "duplicates": res.duplicates,
+                                 "last_seq": res.last_seq})
+        if res.status == "gap" and evs:
+            key = (agent, res.expected or 0, evs[0].seq)
+            if key not in c.refused:
+                c.refused.add(key)
+                rec = server_signed(data.key, {"kind": "gap_refused", "agent": agent,
+                                               "expected": res.expected, "got": evs[0].seq,
+                                               "time": utcnow()})
+                await run_in_threadpool(c.store.append_record, "gap_refused", rec, utcnow())
+        return _err(409, res.status, res.message, last_seq=res.last_seq, expected=res.expected)
+
+    async def entries(request: Request) -> Response:
+        if (denied := officer_only(request)) is not None:
+            return denied
+        after = _int_param(request, "after", 0)
+        limit = max(1, min(_int_param(request, "limit", 5000), 20000))
+        rows = await run_in_threadpool(lambda: [e.to_dict() for e in c.store.entries(after, limit)])
+        return JSONResponse({"entries": rows})
+
+    async def checkpoints(request: Request) -> Response:
+        if (denied := officer_only(request)) is not None:
+            return denied
+        if request.method == "POST":
+            await run_in_threadpool(make_checkpoint, c.store, data.key)
+        cps = await run_in_threadpool(c.store.checkpoints)
+        return JSONResponse({"checkpoints": [cp.to_dict() for cp in cps]})
+
+    async def agents(request: Request) -> Response:
+        if (denied := officer_only(request)) is not None:
+            return denied
+        infos = await run_in_threadpool(c.store.agents)
+        return JSONResponse({"agents": [{"agent": a.agent, "hostname": a.hostname,
+                                         "enrolled": a.enrolled, "last_seq": a.last_seq}
+                                        for a in infos]})
+
+    async def query(request: Request) -> Response:
+        if (denied := officer_only(request)) is not None:
+            return denied
+        p = request.query_params
+        q = Query(since=p.get("since"), until=p.get("until"), host=p.get("host"),
+                  level=p.get("level"), rule=p.get("rule"), type=p.get("type"),
+                  agent=p.get("agent"), limit=_int_param(request, "limit", 0) or None)
+        try:
+            rows = await run_in_threadpool(lambda: list(c.store.query(q)))
+        except ValueError as exc:
+            return _err(400, "bad_request", str(exc))
+        return JSONResponse({"rows": rows})
+
+    async def housekeeping() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await run_in_threadpool(make_checkpoint, c.store, data.key)
+                cutoff = iso(datetime.now(UTC) - 2 * REPLAY_WINDOW)
+                await run_in_threadpool(c.store.prune_nonces, cutoff)
+            except Exception as exc:  # noqa: BLE001 - a transient DB error must not stop checkpoints
+                print(f"baomi server: housekeeping failed: {exc}", file=sys.stderr)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(housekeeping()) if interval > 0 else None
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+            workers.shutdown(wait=True)
+            writer.close()
+            try:
+                await run_in_threadpool(make_checkpoint, c.store, data.key)
+            finally:
+                c.store.close()
+
+    routes = [Route("/v1/health", health), Route("/v1/enroll", enroll, methods=["POST"]),
+              Route("/v1/events", events, methods=["POST"]), Route("/v1/entries", entries),
+              Route("/v1/checkpoints", checkpoints, methods=["GET", "POST"]),
+              Route("/v1/agents", agents), Route("/v1/query", query)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    m = re.fullmatch(r"\[?([^\]]*?)\]?:(\d+)", listen.strip())
+    if not m:
+        raise ValueError(f"bad --listen {listen!r}; use HOST:PORT")
+    return m.group(1) or "127.0.0.1", int(m.group(2))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this worker when the supervising process dies (even by
+    SIGKILL), so no orphan keeps serving the port."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure_http: bool = False,
+          port_file: str | Path | None = None, checkpoint_interval: float | None = None,
+          workers: int = 1) -> None:
+    """Run the collector until SIGINT/SIGTERM.
+
+    `workers > 1` pre-forks that many processes accepting on one socket, each with its own store
+    connection (the chain head lock in the database serialises their appends); signature checks
+    then use every core. Only the first process writes periodic checkpoints.
+    """
+    import signal
+
+    import uvicorn
+
+    data = load_data(data_dir)
+    host, port = parse_listen(listen)
+    if insecure_http and not is_loopback(host):
+        raise ValueError("--insecure-http is allowed on loopback addresses only")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    actual = sock.getsockname()[1]
+    tls = {} if insecure_http else {"ssl_certfile": str(data.path / "tls" / "server.pem"),
+                                    "ssl_keyfile": str(data.path / "tls" / "server.key")}
+
+    def run(interval: float | None) -> None:
+        # The app (and its database connections) is created after any fork.
+        app = create_app(data, db_url, checkpoint_interval=interval)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=5, backlog=1024,
+                                timeout_keep_alive=60, **tls)  # type: ignore[arg-type]
+        uvicorn.Server(config).run(sockets=[sock])
+
+    children: list[int] = []
+    parent = os.getpid()
+    for _ in range(max(workers, 1) - 1):
+        pid = os.fork()
+        if pid == 0:
+            _die_with_parent(parent)
+            try:
+                run(0)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    scheme = "http" if insecure_http else "https"
+    url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{actual}"
+    if port_file:
+        tmp = Path(str(port_file) + ".tmp")
+        tmp.write_text(f"{actual}\n")
+        os.replace(tmp, port_file)
+    print(f"baomi server: listening on {url}", flush=True)
+    try:
+        run(checkpoint_interval)
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            os.waitpid(pid, 0)
+
+
+def new_nonce() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,451 @@
+"""The audit log store: one interface, two backends (SQLite by default, PostgreSQL at scale).
+
+`AuditStore` owns the global chain (see `reports.chain`): appends happen in one transaction that
+locks the chain head, so several collector processes can share one database. `SqlStore` holds
+the SQL common to both backends (written with `?` placeholders); `SQLiteStore` runs it on an
+embedded WAL database with synchronous writes, `reports.store_pg.PostgresStore` on PostgreSQL.
+An acknowledgement is sent only after the commit returned, so an acknowledged event survives
+`kill -9` of the collector.
+
+Use `open_store(data_dir, db_url)` rather than the classes.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from policies.keys import canonical_json
+from reports.chain import Checkpoint, Entry, entry_hash
+from reports.events import GENESIS, AuditEvent, GapNotice
+from scanner.model import level_rank
+
+SCHEMA = [
+    ("CREATE TABLE IF NOT EXISTS head (id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL,"
+    " root TEXT NOT NULL)"),
+    ("CREATE TABLE IF NOT EXISTS entries (gseq BIGINT PRIMARY KEY, kind TEXT NOT NULL,"
+    " received TEXT NOT NULL, record TEXT NOT NULL, hash TEXT NOT NULL, agent TEXT, aseq BIGINT,"
+    " event_id TEXT UNIQUE, etype TEXT, etime TEXT, host TEXT, level INTEGER, rule TEXT, ehash TEXT)"),
+    "CREATE UNIQUE INDEX IF NOT EXISTS entries_agent_seq ON entries (agent, aseq)",
+    "CREATE INDEX IF NOT EXISTS entries_etime ON entries (etime)",
+    "CREATE INDEX IF NOT EXISTS entries_etype ON entries (etype)",
+    ("CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, public_key TEXT NOT NULL,"
+    " hostname TEXT NOT NULL, enrolled TEXT NOT NULL, last_seq BIGINT NOT NULL, last_hash TEXT NOT NULL)"),
+    "CREATE TABLE IF NOT EXISTS tokens (token_hash TEXT PRIMARY KEY, expires TEXT NOT NULL, used TEXT)",
+    "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, agent TEXT NOT NULL, seen TEXT NOT NULL)",
+    ("CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT NOT NULL, root TEXT NOT NULL,"
+    " time TEXT NOT NULL, server_key TEXT NOT NULL, sig TEXT NOT NULL, PRIMARY KEY (size, time))"),
+]
+
+_ENTRY_COLS = "gseq, kind, received, record, hash"
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    agent: str
+    public_key: str
+    hostname: str
+    enrolled: str
+    last_seq: int
+    last_hash: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one batch. `status` is ok, replay, conflict or gap."""
+
+    status: str
+    accepted: int = 0
+    duplicates: int = 0
+    last_seq: int = 0
+    expected: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Query:
+    """Filters of `baomi audit query|export`; None means no filter."""
+
+    since: str | None = None
+    until: str | None = None
+    host: str | None = None
+    level: str | None = None  # at least this level
+    rule: str | None = None
+    type: str | None = None
+    agent: str | None = None
+    after: int | None = None  # gseq cursor (forwarding)
+    limit: int | None = None
+
+
+def entry_columns(ev: AuditEvent, host: str) -> tuple[Any, ...]:
+    """Query columns derived from an event (never chained: the record is the truth)."""
+    p = ev.payload
+    try:
+        level = level_rank(p.get("level")) or None
+    except ValueError:
+        level = None
+    rule = p.get("rule") or p.get("rule_id")
+    return (ev.agent, ev.seq, ev.id, ev.type, ev.time, host, level,
+            str(rule) if rule is not None else None, ev.hash)
+
+
+class AuditStore(ABC):
+    """Storage interface of the collector and the officer's tools."""
+
+    backend: str = ""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def add_token(self, token_hash: str, expires: str) -> None: ...
+
+    @abstractmethod
+    def consume_token(self, token_hash: str, now: str) -> bool:
+        """Mark an unexpired, unused token used; False if it was not valid."""
+
+    @abstractmethod
+    def enrol(self, info: AgentInfo, record: dict[str, Any], received: str) -> Entry: ...
+
+    @abstractmethod
+    def agent(self, agent_id: str) -> AgentInfo | None: ...
+
+    @abstractmethod
+    def agents(self) -> list[AgentInfo]: ...
+
+    @abstractmethod
+    def ingest(self, agent: str, events: Sequence[AuditEvent], gap_record: dict[str, Any] | None,
+               nonce: str, received: str) -> IngestResult: ...
+
+    @abstractmethod
+    def ingest_many(self, batches: Sequence[tuple[str, Sequence[AuditEvent], dict[str, Any] | None,
+                                                  str, str]]) -> list[IngestResult]:
+        """Several `ingest` calls in one transaction, each result independent of the others."""
+
+    @abstractmethod
+    def append_record(self, kind: str, record: dict[str, Any], received: str) -> Entry:
+        """Append a server-authored record (gap_refused…) to the chain."""
+
+    @abstractmethod
+    def entries(self, after: int = 0, limit: int | None = None) -> Iterator[Entry]: ...
+
+    @abstractmethod
+    def head(self) -> tuple[int, str]: ...
+
+    @abstractmethod
+    def add_checkpoint(self, cp: Checkpoint) -> None: ...
+
+    @abstractmethod
+    def checkpoints(self) -> list[Checkpoint]: ...
+
+    @abstractmethod
+    def query(self, q: Query) -> Iterator[dict[str, Any]]: ...
+
+    @abstractmethod
+    def prune_nonces(self, before: str) -> int: ...
+
+
+class SqlStore(AuditStore):
+    """SQL shared by both backends; subclasses provide connections and transactions."""
+
+    #: appended to the head SELECT in a write transaction (PostgreSQL row lock).
+    lock_clause = ""
+
+    @abstractmethod
+    def _tx(self) -> Any:
+        """Context manager: a cursor inside a write transaction, committed on exit."""
+
+    @abstractmethod
+    def _read(self) -> Any:
+        """Context manager: a cursor for reading."""
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def init_schema(self) -> None:
+        with self._tx() as cur:
+            for stmt in SCHEMA:
+                cur.execute(self._sql(stmt))
+            cur.execute(self._sql("SELECT size FROM head WHERE id = 1"))
+            if cur.fetchone() is None:
+                cur.execute(self._sql("INSERT INTO head (id, size, root) VALUES (1, 0, ?)"), (GENESIS,))
+
+    # tokens and agents
+    def add_token(self, token_hash: str, expires: str) -> None:
+        with self._tx() as cur:
+            cur.execute(self._sql("INSERT INTO tokens (token_hash, expires) VALUES (?, ?)"),
+                        (token_hash, expires))
+
+    def consume_token(self, token_hash: str, now: str) -> bool:
+        with self._tx() as cur:
+            cur.execute(self._sql("UPDATE tokens SET used = ? WHERE token_hash = ? AND used IS NULL"
+                                  " AND expires > ?"), (now, token_hash, now))
+            return bool(cur.rowcount == 1)
+
+    def enrol(self, info: AgentInfo, record: dict[str, Any], received: str) -> Entry:
+        with self._tx() as cur:
+            size, root = self._lock_head(cur)
+            cur.execute(self._sql("INSERT INTO agents (agent, public_key, hostname, enrolled, last_seq,"
+                                  " last_hash) VALUES (?, ?, ?, ?, ?, ?)"),
+                        (info.agent, info.public_key, info.hostname, info.enrolled, 0, GENESIS))
+            entry = self._append(cur, size, root, "enrol", record, received, None)
+            return entry
+
+    def agent(self, agent_id: str) -> AgentInfo | None:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT agent, public_key, hostname, enrolled, last_seq, last_hash"
+                                  " FROM agents WHERE agent = ?"), (agent_id,))
+            row = cur.fetchone()
+        return AgentInfo(*row) if row else None
+
+    def agents(self) -> list[AgentInfo]:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT agent, public_key, hostname, enrolled, last_seq, last_hash"
+                                  " FROM agents ORDER BY enrolled"))
+            return [AgentInfo(*r) for r in cur.fetchall()]
+
+    # the chain
+    def _lock_head(self, cur: Any) -> tuple[int, str]:
+        cur.execute(self._sql("SELECT size, root FROM head WHERE id = 1" + self.lock_clause))
+        size, root = cur.fetchone()
+        return int(size), str(root)
+
+    def _append(self, cur: Any, size: int, root: str, kind: str, record: dict[str, Any],
+                received: str, cols: tuple[Any, ...] | None) -> Entry:
+        gseq = size + 1
+        rec = canonical_json(record)
+        h = entry_hash(root, gseq, kind, received, rec)
+        cur.execute(self._sql(
+            "INSERT INTO entries (gseq, kind, received, record, hash, agent, aseq, event_id, etype,"
+            " etime, host, level, rule, ehash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            (gseq, kind, received, rec.decode(), h, *(cols or (None,) * 9)))
+        cur.execute(self._sql("UPDATE head SET size = ?, root = ? WHERE id = 1"), (gseq, h))
+        return Entry(gseq, kind, received, record, h)
+
+    def append_record(self, kind: str, record: dict[str, Any], received: str) -> Entry:
+        with self._tx() as cur:
+            size, root = self._lock_head(cur)
+            return self._append(cur, size, root, kind, record, received, None)
+
+    def ingest(self, agent: str, events: Sequence[AuditEvent], gap_record: dict[str, Any] | None,
+               nonce: str, received: str) -> IngestResult:
+        return self.ingest_many([(agent, events, gap_record, nonce, received)])[0]
+
+    def ingest_many(self, batches: Sequence[tuple[str, Sequence[AuditEvent], dict[str, Any] | None,
+                                                  str, str]]) -> list[IngestResult]:
+        """Ingest several batches in one transaction (group commit: one disk flush for all).
+
+        Each batch runs inside its own savepoint, so a refused batch leaves the others intact.
+        """
+        results: list[IngestResult] = []
+        with self._tx() as cur:
+            size, root = self._lock_head(cur)
+            for agent, events, gap_record, nonce, received in batches:
+                cur.execute("SAVEPOINT batch")
+                try:
+                    res, size, root = self._ingest(cur, size, root, agent, events, gap_record, nonce,
+                                                   received)
+                except _Rollback as rb:
+                    cur.execute("ROLLBACK TO SAVEPOINT batch")
+                    res = rb.result
+                cur.execute("RELEASE SAVEPOINT batch")
+                results.append(res)
+        return results
+
+    def _ingest(self, cur: Any, size: int, root: str, agent: str, events: Sequence[AuditEvent],
+                gap_record: dict[str, Any] | None, nonce: str,
+                received: str) -> tuple[IngestResult, int, str]:
+        cur.execute(self._sql("SELECT 1 FROM nonces WHERE nonce = ?"), (nonce,))
+        if cur.fetchone() is not None:
+            raise _Rollback(IngestResult("replay", message="batch already received"))
+        cur.execute(self._sql("INSERT INTO nonces (nonce, agent, seen) VALUES (?, ?, ?)"),
+                    (nonce, agent, received))
+        cur.execute(self._sql("SELECT hostname, last_seq, last_hash FROM agents WHERE agent = ?"),
+                    (agent,))
+        host, last_seq, last_hash = cur.fetchone()
+        rows: list[tuple[Any, ...]] = []
+        if gap_record is not None:
+            notice = GapNotice.from_dict(gap_record["notice"])
+            if notice.first == last_seq + 1:
+                rows.append(self._row(size + len(rows), root if not rows else rows[-1][4],
+                                      "gap", gap_record, received, None))
+                last_seq, last_hash = notice.last, notice.last_hash
+            elif notice.last > last_seq:
+                raise _Rollback(IngestResult(
+                    "gap", last_seq=last_seq, expected=last_seq + 1,
+                    message=f"gap notice starts at {notice.first}, expected {last_seq + 1}"))
+        dups = 0
+        for ev in events:
+            if ev.seq <= last_seq:
+                cur.execute(self._sql("SELECT ehash FROM entries WHERE agent = ? AND aseq = ?"),
+                            (agent, ev.seq))
+                found = cur.fetchone()
+                if found is not None and found[0] == ev.hash:
+                    dups += 1
+                    continue
+                raise _Rollback(IngestResult(
+                    "conflict", last_seq=last_seq, expected=last_seq + 1,
+                    message=f"seq {ev.seq} differs from the event already stored"))
+            if ev.seq != last_seq + 1:
+                raise _Rollback(IngestResult(
+                    "gap", last_seq=last_seq, expected=last_seq + 1,
+                    message=f"seq {ev.seq} skips from {last_seq}"))
+            if ev.prev != last_hash:
+                raise _Rollback(IngestResult(
+                    "conflict", last_seq=last_seq, expected=last_seq + 1,
+                    message=f"seq {ev.seq} does not chain to seq {last_seq}"))
+            rows.append(self._row(size + len(rows), root if not rows else rows[-1][4], "event",
+                                  ev.to_dict(), received, entry_columns(ev, host)))
+            last_seq, last_hash = ev.seq, ev.hash
+        if rows:
+            cur.executemany(self._sql(
+                "INSERT INTO entries (gseq, kind, received, record, hash, agent, aseq, event_id,"
+                " etype, etime, host, level, rule, ehash) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"), rows)
+            cur.execute(self._sql("UPDATE head SET size = ?, root = ? WHERE id = 1"),
+                        (rows[-1][0], rows[-1][4]))
+            cur.execute(self._sql("UPDATE agents SET last_seq = ?, last_hash = ? WHERE agent = ?"),
+                        (last_seq, last_hash, agent))
+        accepted = sum(1 for r in rows if r[1] == "event")
+        if rows:
+            size, root = rows[-1][0], rows[-1][4]
+        return IngestResult("ok", accepted=accepted, duplicates=dups, last_seq=last_seq), size, root
+
+    @staticmethod
+    def _row(size: int, root: str, kind: str, record: dict[str, Any], received: str,
+             cols: tuple[Any, ...] | None) -> tuple[Any, ...]:
+        gseq = size + 1
+        rec = canonical_json(record)
+        return (gseq, kind, received, rec.decode(), entry_hash(root, gseq, kind, received, rec),
+                *(cols or (None,) * 9))
+
+    def entries(self, after: int = 0, limit: int | None = None) -> Iterator[Entry]:
+        """Entries with gseq > after, in order, read in pages (constant memory)."""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            page = 2000 if remaining is None else min(2000, remaining)
+            with self._read() as cur:
+                cur.execute(self._sql(f"SELECT {_ENTRY_COLS} FROM entries WHERE gseq > ?"
+                                      " ORDER BY gseq LIMIT ?"), (after, page))
+                rows = cur.fetchall()
+            for gseq, kind, received, record, h in rows:
+                yield Entry(int(gseq), kind, received, json.loads(record), h)
+            if len(rows) < page:
+                return
+            after = int(rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def head(self) -> tuple[int, str]:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT size, root FROM head WHERE id = 1"))
+            size, root = cur.fetchone()
+        return int(size), str(root)
+
+    def add_checkpoint(self, cp: Checkpoint) -> None:
+        with self._tx() as cur:
+            cur.execute(self._sql("INSERT INTO checkpoints (size, root, time, server_key, sig)"
+                                  " VALUES (?, ?, ?, ?, ?)"),
+                        (cp.size, cp.root, cp.time, cp.server_key, cp.sig))
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT size, root, time, server_key, sig FROM checkpoints"
+                                  " ORDER BY size, time"))
+            return [Checkpoint(int(s), r, t, k, g) for s, r, t, k, g in cur.fetchall()]
+
+    def query(self, q: Query) -> Iterator[dict[str, Any]]:
+        where, args = ["kind = 'event'"], []
+        for col, op, val in (("etime", ">=", q.since), ("etime", "<", q.until), ("host", "=", q.host),
+                             ("rule", "=", q.rule), ("etype", "=", q.type), ("agent", "=", q.agent),
+                             ("gseq", ">", q.after)):
+            if val is not None:
+                where.append(f"{col} {op} ?")
+                args.append(val)
+        if q.level is not None:
+            where.append("level >= ?")
+            args.append(level_rank(q.level))
+        sql = ("SELECT gseq, received, etime, agent, host, aseq, event_id, etype, rule, record"
+               f" FROM entries WHERE {' AND '.join(where)} ORDER BY gseq")
+        if q.limit:
+            sql += f" LIMIT {int(q.limit)}"
+        with self._read() as cur:
+            cur.execute(self._sql(sql), args)
+            rows = cur.fetchall()
+        for gseq, received, etime, agent, host, aseq, event_id, etype, rule, record in rows:
+            payload = json.loads(record)["payload"]
+            yield {"gseq": int(gseq), "received": received, "time": etime, "agent": agent,
+                   "host": host, "seq": int(aseq), "event_id": event_id, "type": etype,
+                   "level": payload.get("level"), "rule": rule, "path": payload.get("path"),
+                   "marking": payload.get("marking"), "payload": payload}
+
+    def prune_nonces(self, before: str) -> int:
+        with self._tx() as cur:
+            cur.execute(self._sql("DELETE FROM nonces WHERE seen < ?"), (before,))
+            return int(cur.rowcount)
+
+
+class _Rollback(Exception):
+    """Raised inside a write transaction to roll it back and return a result."""
+
+    def __init__(self, result: IngestResult):
+        super().__init__(result.message)
+        self.result = result
+
+
+class SQLiteStore(SqlStore):
+    """Embedded store: one file, WAL, `synchronous=FULL` so a commit is on disk when it returns."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._conn = self._connect()
+        self.init_schema()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            # IMMEDIATE takes the write lock now: other collector processes wait (busy_timeout).
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            yield self._conn.cursor()
+
+
+def open_store(data_dir: str | Path | None = None, db_url: str | None = None) -> AuditStore:
+    """The store of a collector: PostgreSQL when `db_url` is given, else `DATA/audit.sqlite`."""
+    if db_url:
+        from reports.store_pg import PostgresStore
+
+        return PostgresStore(db_url)
+    if data_dir is None:
+        raise ValueError("need a data directory or a database URL")
+    return SQLiteStore(Path(data_dir) / "audit.sqlite")

@@ -1,0 +1,118 @@
+"""Helpers of the audit-log tests: real collectors (subprocesses on 127.0.0.1, ephemeral ports),
+a real PostgreSQL started from the Debian binaries in a temp dir, the `baomi` command."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reports.client import AuditClient
+from reports.server import load_data, new_enroll_token, parse_duration
+from reports.testing import TempPostgres
+from reports.tls import client_context
+
+BAOMI = [sys.executable, "-c", "from agents.main import cli; cli()"]
+
+
+def baomi(*args: str, check: bool = True, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BAOMI_LANG": "en"}
+    res = subprocess.run([*BAOMI, *args], check=False, capture_output=True, text=True, timeout=timeout,  # type: ignore[call-overload]
+                         env=env, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"baomi {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+class Collector:
+    """`baomi server run` in a subprocess; restartable, killable."""
+
+    def __init__(self, data: Path, db_url: str | None = None, insecure: bool = False,
+                 checkpoint_interval: float = 0.5, workers: int = 1):
+        self.data, self.db_url, self.insecure, self.workers = data, db_url, insecure, workers
+        self.checkpoint_interval = checkpoint_interval
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.token = (data / "officer.token").read_text().strip()
+
+    @property
+    def url(self) -> str:
+        return f"{'http' if self.insecure else 'https'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> Path:
+        return self.data / "tls" / "ca.pem"
+
+    def start(self, port: int = 0) -> Collector:
+        port_file = self.data / f"port-{uuid.uuid4().hex}"
+        args = [*BAOMI, "server", "run", "--data", str(self.data), "--listen", f"127.0.0.1:{port}",
+                "--port-file", str(port_file), "--checkpoint-interval", str(self.checkpoint_interval),
+                "--workers", str(self.workers)]
+        if self.db_url:
+            args += ["--db", self.db_url]
+        if self.insecure:
+            args.append("--insecure-http")
+        log = open(self.data / "server.log", "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while not port_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("collector did not start: " + (self.data / "server.log").read_text())
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        with self.http() as h:
+            while True:
+                try:
+                    if h.get("/v1/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("collector not healthy")
+                time.sleep(0.05)
+        return self
+
+    def http(self, officer: bool = False) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if officer else {}
+        verify = True if self.insecure else client_context(self.ca)
+        return httpx.Client(base_url=self.url, verify=verify, headers=headers, timeout=30)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def enroll_token(self, expires: str = "1h") -> str:
+        store = load_data(self.data).open_store(self.db_url)
+        try:
+            return new_enroll_token(store, parse_duration(expires))
+        finally:
+            store.close()
+
+    def enroll(self, state: Path, **kw: object) -> AuditClient:
+        return AuditClient.enroll(state, self.url, self.enroll_token(), ca=self.ca, **kw)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ PostgreSQL
+class Postgres(TempPostgres):
+    """The shared temp cluster; skips the test when the Debian binaries are absent."""
+
+    def __init__(self) -> None:
+        try:
+            super().__init__()
+        except FileNotFoundError as exc:
+            pytest.skip(str(exc))
