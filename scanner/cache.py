@@ -88,15 +88,21 @@ class ScanCache:
 
     def lookup(self, key: StatKey, path: str | None = None) -> dict[str, Any] | None:
         """The cached record for a file with this stat key (`path` filled in), or None."""
+        rec: dict[str, Any]
         row = self._load().get((key[0], key[1]))
         if row is None or row[0] != key[2] or row[1] != key[3] or row[2] != key[4]:
             return None
         text = row[3]
         if text.startswith(_CLEAN):  # most files: no JSON to parse
             size, mime, sha = text[6:].split("\t")
-            return {"schema": SCHEMA_VERSION, "path": path, "level": None, "findings": [], "errors": [],
-                    "size": int(size), "mime": mime or None, "sha256": sha or None}
-        rec: dict[str, Any] = json.loads(text)
+            rec = {"schema": SCHEMA_VERSION, "path": path, "level": None, "findings": [], "errors": [],
+                   "size": int(size)}
+            if mime:
+                rec["mime"] = mime
+            if sha:
+                rec["sha256"] = sha
+            return rec
+        rec = json.loads(text)
         return {"schema": rec.pop("schema", SCHEMA_VERSION), "path": path, **rec}
 
     def store(self, key: StatKey, record: dict[str, Any]) -> None:

@@ -34,8 +34,10 @@ class ScanConfig:
     rules_dir: str | None = None
     keywords_file: str | None = None
     rules_cache: str | None = None
-    #: Compute the SHA-256 of every top-level file (for copy tracking and the audit log).
-    hash_files: bool = True
+    #: Which top-level files get a SHA-256 (copy tracking, audit log): `flagged` — files with
+    #: findings or errors, the ones copy tracking is about (default; hashing every clean file
+    #: of a tree costs a third of a text scan); `all`; `none`.
+    hash_files: str = "flagged"
 
 
 class Scanner:
@@ -78,7 +80,8 @@ class Scanner:
         finally:
             os.close(fd)
         findings, errors, mime = self.scan_bytes(data, os.path.basename(shown))
-        sha = hashlib.sha256(data).hexdigest() if self.config.hash_files else None
+        hash_it = self.config.hash_files == "all" or (self.config.hash_files == "flagged" and (findings or errors))
+        sha = hashlib.sha256(data).hexdigest() if hash_it else None
         return FileResult(shown, tuple(findings), tuple(errors), size=len(data), mime=mime, sha256=sha)
 
     def scan_bytes(self, data: bytes, name: str = "") -> tuple[list[Finding], list[ScanError], str]:
@@ -161,7 +164,7 @@ class Scanner:
             return FileResult(shown, size=size, mime=mime, errors=(ScanError(
                 ErrorCode.TOO_LARGE, f"{size} bytes: only plain text is streamed above {STREAM_CHUNK} bytes"),))
         dense = sum(n for _, n in regions) == size
-        sha = hashlib.sha256() if self.config.hash_files and dense and size <= HASH_LIMIT else None
+        sha = hashlib.sha256() if self.config.hash_files != "none" and dense and size <= HASH_LIMIT else None
         findings: list[Finding] = []
         first = True
         for start, length in regions:
@@ -185,8 +188,10 @@ class Scanner:
                     text, _ = decode(buf)
                     findings.extend(classify([Segment(text, None, "body", index=0 if first else TOP_LINES)]))
                 first = False
-        return FileResult(shown, tuple(_dedupe(findings)), (), size=size, mime=mime,
-                          sha256=sha.hexdigest() if sha is not None else None)
+        findings = _dedupe(findings)
+        keep = sha is not None and (self.config.hash_files == "all" or findings)
+        return FileResult(shown, tuple(findings), (), size=size, mime=mime,
+                          sha256=sha.hexdigest() if keep else None)
 
 
 #: Larger files are not hashed (a content hash of a multi-GB file is not worth its read time).

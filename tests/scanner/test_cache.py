@@ -93,7 +93,7 @@ def test_transient_errors_are_not_cached(tmp_path: Path) -> None:
     c = ScanCache(tmp_path / "c.sqlite", "cfg")
     assert c.lookup(key) is None
     assert c.lookup((1, 3, 3, 4, 5), "y") == {"schema": 1, "path": "y", "errors": [], "findings": [],
-                                              "level": None, "size": 0, "mime": None, "sha256": None}
+                                              "level": None, "size": 0}
     assert ScanCache(tmp_path / "c.sqlite", "other-config").lookup((1, 3, 3, 4, 5)) is None
 
 
