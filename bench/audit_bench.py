@@ -160,7 +160,7 @@ async def load(port: int, ctx: Any, bodies: list[list[bytes]], rate: float = 0,
             accepted += json.loads(reply)["accepted"]
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(agent(c, m) for c, m in zip(conns, bodies)))
+    await asyncio.gather(*(agent(c, m) for c, m in zip(conns, bodies, strict=True)))
     elapsed = time.perf_counter() - t0
     for c in conns:
         c.close()

@@ -86,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     base = load_policy(args.packs.split(","))
     reg = ApprovalRegister.of([Approval(f"A{i}", k, f"{i:064x}", "*", "*", "2099-12-31", "bench")
-                               for i, k in zip(range(0, 50, 3), ["copy", "transfer", "destroy"] * 20)])
+                               for i, k in zip(range(0, 50, 3), ["copy", "transfer", "destroy"] * 20, strict=False)])
     policy = PolicySet(base.composed, reg)
     events = make_events(args.events)
     ctx = policy.context("2026-06-01")

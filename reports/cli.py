@@ -349,7 +349,7 @@ def audit_export(data_dir: str | None, db_url: str | None, server: str | None, t
             Path(checkpoints_out).write_text("".join(json.dumps(c.to_dict()) + "\n" for c in cps))
         if fmt == "jsonl" and not any(v is not None for v in filters.values()):
             n = 0
-            for n, e in enumerate(src.entries(), 1):
+            for _n, e in enumerate(src.entries(), 1):
                 fh.write(json.dumps(e.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
         else:
             n = write_rows(src.query(_make_query(**filters)), fmt, fh)

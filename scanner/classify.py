@@ -12,11 +12,10 @@ cell, property, subject…), its position from the top of the page/part, and its
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
 
-from scanner.grammar import (STARS, Hit, find_star_forms, paragraph_mark, parse_line_form, parse_marking,
-                             strip_decor)
+from scanner.grammar import STARS, Hit, find_star_forms, paragraph_mark, parse_line_form, parse_marking, strip_decor
 from scanner.model import Finding, Kind, Level, Marking, Segment
 from scanner.normalize import normalize
 

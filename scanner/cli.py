@@ -6,7 +6,8 @@ import itertools
 import json
 import sqlite3
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import click
 

@@ -13,8 +13,8 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from rules.loader import NS_KEYWORD, RuleSet
 from scanner.classify import TOP_LINES, classify
@@ -191,7 +191,7 @@ class Scanner:
         findings = _dedupe(findings)
         keep = sha is not None and (self.config.hash_files == "all" or findings)
         return FileResult(shown, tuple(findings), (), size=size, mime=mime,
-                          sha256=sha.hexdigest() if keep else None)
+                          sha256=sha.hexdigest() if keep and sha is not None else None)
 
 
 #: Larger files are not hashed (a content hash of a multi-GB file is not worth its read time).

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 
-_LANG: ContextVar[str] = ContextVar("baomi_lang", default=os.environ.get("BAOMI_LANG", "zh"))
+_DEFAULT_LANG: str = os.environ.get("BAOMI_LANG", "zh")
+_LANG: ContextVar[str] = ContextVar("baomi_lang", default=_DEFAULT_LANG)
 LANGS = ("zh", "en")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 #: Version of the JSONL record written by `baomi scan`. Bump on any incompatible change.
 SCHEMA_VERSION = 1
@@ -232,4 +232,4 @@ class FileResult:
         return rec
 
 
-ExtractItem = Union[Segment, Member, ScanError, Finding]
+ExtractItem = Segment | Member | ScanError | Finding

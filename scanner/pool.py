@@ -16,9 +16,10 @@ import resource
 import selectors
 import signal
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from scanner.engine import ScanConfig, Scanner
 from scanner.extractors.registry import extractors
@@ -152,7 +153,7 @@ class WorkerPool:
             watch(i, slot)
         try:
             while True:
-                for i, s in enumerate(slots):
+                for s in slots:
                     # Keep a second batch queued in the pipe so a worker never waits for the parent.
                     if len(s.tasks) <= BATCH // 2:
                         batch = take(BATCH)

@@ -14,8 +14,9 @@ without forking; `scanner.extractors.registry` picks one by content type.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator
+from typing import ClassVar
 
 from rules.loader import Triage
 from scanner.model import ExtractItem

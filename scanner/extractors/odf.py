@@ -260,7 +260,7 @@ class OdfExtractor(Extractor):
                     if isinstance(frame.tag, str) and frame.get(f"{{{PRES}}}class") == "notes":
                         nw.walk_one(frame, "note")
                 nw.out.sort(key=lambda p: p[0])
-                for i, role, text in _indexed(nw.out):
+                for i, _role, text in _indexed(nw.out):
                     yield Segment(text, ctx.sub(f"slide{n} notes"), "note", True, i)
 
     @staticmethod

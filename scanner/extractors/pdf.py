@@ -264,8 +264,8 @@ def _meta_text(pdf: object, pdfium_c: object, key: str) -> str:
 
 
 def _display_height(page: object) -> float:
-    l, b, r, t = page.get_bbox()  # type: ignore[attr-defined]
-    return (r - l) if page.get_rotation() in (90, 270) else (t - b)  # type: ignore[attr-defined]
+    left, b, r, t = page.get_bbox()  # type: ignore[attr-defined]
+    return (r - left) if page.get_rotation() in (90, 270) else (t - b)  # type: ignore[attr-defined]
 
 
 def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[float, str]]:

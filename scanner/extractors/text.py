@@ -1,7 +1,8 @@
 """Plain text in any Chinese encoding (the fallback for every text-like item)."""
 from __future__ import annotations
 
-from typing import ClassVar, Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 from scanner.decode import decode
 from scanner.extractors.base import Context, Extractor

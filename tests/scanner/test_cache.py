@@ -69,7 +69,7 @@ def test_same_size_same_mtime_different_ctime_is_rescanned(tree: Path, tmp_path:
     scan(tree, cache)
     b = tree / "b.txt"
     st = b.stat()
-    b.write_bytes("秘密★1年\n标题\n".encode("utf-8")[: st.st_size].ljust(st.st_size, b" "))
+    b.write_bytes("秘密★1年\n标题\n".encode()[: st.st_size].ljust(st.st_size, b" "))
     os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))  # mtime restored: only ctime tells
     recs = {Path(r["path"]).name: r for r in scan(tree, cache)}
     assert recs["b.txt"]["level"] == "confidential"

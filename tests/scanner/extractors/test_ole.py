@@ -141,8 +141,9 @@ def _workbook(encrypted: bool = False) -> bytes:
     cut = sst.index("开展".encode("utf-16-le"), 200)  # inside the long string's characters
     first, rest = sst[:cut], sst[cut:]
     sheet_name = "汇总"
-    bound = lambda off: rec(0x0085, struct.pack("<IBB", off, 0, 0) + struct.pack("<BB", len(sheet_name), 1)
-                            + sheet_name.encode("utf-16-le"))
+    def bound(off: int) -> bytes:
+        return rec(0x0085, struct.pack("<IBB", off, 0, 0) + struct.pack("<BB", len(sheet_name), 1)
+                   + sheet_name.encode("utf-16-le"))
     globals_ = [rec(0x0809, struct.pack("<HHHHII", 0x0600, 0x0005, 0, 0, 0, 0)), rec(0x0042, struct.pack("<H", 1200))]
     if encrypted:
         globals_.append(rec(0x002F, b"\0" * 54))
