@@ -86,11 +86,16 @@ def measure_rss_and_io(cmd: list[str]) -> tuple[float, int, float]:
     io: dict[int, int] = {}
     stop = threading.Event()
 
+    main_read = 0
+
     def poll() -> None:
-        nonlocal peak
+        # The parent's /proc/PID/io absorbs its children's counts once they are reaped, so the
+        # parent's own reads are taken from the last sample in which its workers were alive.
+        nonlocal peak, main_read
         while not stop.is_set():
             total = 0
-            for pid in _tree_pids(proc.pid):
+            pids = _tree_pids(proc.pid)
+            for pid in pids:
                 try:
                     with open(f"/proc/{pid}/status") as fh:
                         for line in fh:
@@ -99,7 +104,11 @@ def measure_rss_and_io(cmd: list[str]) -> tuple[float, int, float]:
                     with open(f"/proc/{pid}/io") as fh:
                         for line in fh:
                             if line.startswith("rchar:"):
-                                io[pid] = int(line.split()[1])
+                                if pid == proc.pid:
+                                    if len(pids) > 1:
+                                        main_read = int(line.split()[1])
+                                else:
+                                    io[pid] = int(line.split()[1])
                 except OSError:
                     pass
             peak = max(peak, total)
@@ -112,7 +121,7 @@ def measure_rss_and_io(cmd: list[str]) -> tuple[float, int, float]:
     wall = time.perf_counter() - t
     stop.set()
     th.join()
-    return peak / 1024 / 1024, sum(io.values()), wall
+    return peak / 1024 / 1024, sum(io.values()) + main_read, wall
 
 
 def count_files(d: Path) -> tuple[int, int]:
