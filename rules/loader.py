@@ -211,6 +211,12 @@ _INTERNAL = ["内部资料", "內部資料", "内部★", "\n内部\n", "\n内�
 _LABELS = [w + c for w in ("密级", "密級") for c in ("：", ":", " ：")]
 
 
+def _lead_word(c: str, enc: str) -> int:
+    """The two bytes of `c`'s encoding that end right before 密, as a YARA uint16 reads them."""
+    b = c.encode(enc)[-2:]
+    return int.from_bytes(b, "little" if enc == "utf-16-le" else "big")
+
+
 def prefilter_source() -> str:
     """The shipped prefilter (rules/yara/levels.yar): marking-shaped bytes in every encoding.
 
@@ -229,8 +235,7 @@ def prefilter_source() -> str:
     for enc in ENCODINGS:
         mi = "密".encode(enc)
         # One string per byte form (no alternations): each gets a selective atom of its own.
-        forms = ["密" + f for f in _AFTER_MI] + [c + "密" + b for c in _LEVEL_FIRST for b in _CLOSERS]
-        forms += _LABELS + _INTERNAL
+        forms = ["密" + f for f in _AFTER_MI] + _LABELS + _INTERNAL
         for f in forms:
             if _encodable(f, enc):
                 lines.append(f"    $s{n} = {{ {_hex(f.encode(enc))} }}  // {f!r} {enc}")
@@ -238,6 +243,19 @@ def prefilter_source() -> str:
         # 密 as the very last character of the file (a bare level on the last line)
         ends.append(" and ".join(f"uint8(filesize - {len(mi) - i}) == 0x{b:02X}" for i, b in enumerate(mi)))
     lines.append("  condition:\n    any of them or\n    " + " or\n    ".join(f"({e})" for e in ends) + "\n}\n")
+    # 密 + a closing bracket (paragraph mark `（秘密）`) is common in prose (（以下简称保密）): the
+    # string is only 密+bracket (a selective atom) and the condition checks the level character
+    # before it, two bytes at a time, at each hit.
+    for enc in ENCODINGS:
+        tag = enc.replace("-", "")
+        lines.append(f"rule shape_close_{tag}\n{{\n  strings:")
+        cs = [c for c in _CLOSERS if _encodable("密" + c, enc)]
+        for k, c in enumerate(cs):
+            lines.append(f"    $c{k} = {{ {_hex(('密' + c).encode(enc))} }}  // 密{c} {enc}")
+        leads = sorted({_lead_word(c, enc) for c in _LEVEL_FIRST if _encodable(c, enc)})
+        reader = "uint16" if enc == "utf-16-le" else "uint16be"
+        test = " or ".join(f"{reader}(@[i] - 2) == 0x{w:04X}" for w in leads)
+        lines.append(f"  condition:\n    for any of ($c*) : ( for any i in (1..#) : ( {test} ) )\n}}\n")
     lines.append("rule shape_english\n{\n  strings:\n"
                  "    $b0 = /(^|\\n)[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start")
     n = 1

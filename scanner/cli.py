@@ -164,7 +164,7 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
 @click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False), help="Site YARA rules dir")
 @click.option("--keywords", "keywords_file", type=click.Path(exists=True, dir_okay=False),
               help="Keyword list, one per line (UTF-8)")
-@click.option("--jobs", "-j", default=0, show_default=True, help="Worker processes (0: all cores; -1: in-process)")
+@click.option("--jobs", "-j", default=0, show_default=True, help="Worker processes (0: cores+1; -1: in-process)")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds per top-level file")
 @click.option("--sort", "sort_output", is_flag=True, help="Deterministic output order (by path)")
 @click.option("--hash", "hash_files", type=click.Choice(["flagged", "all", "none"]), default="flagged",

@@ -32,7 +32,7 @@ BATCH = 16
 
 @dataclass(frozen=True)
 class PoolOptions:
-    jobs: int = 0  # 0: all cores
+    jobs: int = 0  # 0: one worker per core, plus one to overlap file reads with scanning
     timeout: float = 60.0  # seconds per top-level file
     max_memory: int = 3 * 1024 ** 3  # address space per worker (bytes); 0: unlimited
 
@@ -104,7 +104,7 @@ class WorkerPool:
 
     def __init__(self, config: ScanConfig, opts: PoolOptions | None = None) -> None:
         self.opts = opts or PoolOptions()
-        self.jobs = self.opts.jobs or os.cpu_count() or 1
+        self.jobs = self.opts.jobs or (os.cpu_count() or 1) + 1
         # Load rules and every extractor module before forking: workers inherit them.
         self.scanner = Scanner(config)
         extractors()
