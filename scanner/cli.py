@@ -169,6 +169,10 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
 @click.option("--sort", "sort_output", is_flag=True, help="Deterministic output order (by path)")
 @click.option("--hash", "hash_files", type=click.Choice(["flagged", "all", "none"]), default="flagged",
               show_default=True, help="SHA-256 of files with findings/errors, of all files, or none")
+@click.option("--ocr", "ocr_mode", type=click.Choice(["off", "auto", "full"]), default="auto", show_default=True,
+              help="OCR of images and scanned PDF pages: top band of document-like images (auto), whole pages (full)")
+@click.option("--ocr-budget", type=float, default=600.0, show_default=True,
+              help="Seconds of OCR for the whole scan (unread pages beyond it are timeout errors)")
 @click.option("--no-cache", is_flag=True, help="Scan every file again (no incremental cache)")
 @click.option("--cache", "cache_path", type=click.Path(dir_okay=False), help="Cache file (default: per user)")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr")
@@ -179,14 +183,16 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
 @lang_option
 def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple[str, ...],
          one_file_system: bool, max_file_size: str, max_depth: int, rules_dir: str | None,
-         keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, hash_files: str, no_cache: bool,
+         keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, hash_files: str, ocr_mode: str,
+         ocr_budget: float, no_cache: bool,
          cache_path: str | None, no_progress: bool, policies: tuple[str, ...], host_role: str,
          location: str) -> None:
     """扫描文件和目录中的国家秘密标志 / Scan files and trees for classification markings."""
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     try:
         config = ScanConfig(limits=Limits(max_depth=max_depth, max_file_size=parse_size(max_file_size)),
-                            rules_dir=rules_dir, keywords_file=keywords_file, hash_files=hash_files)
+                            rules_dir=rules_dir, keywords_file=keywords_file, hash_files=hash_files,
+                            ocr_mode=ocr_mode, ocr_budget=ocr_budget if ocr_budget > 0 else None)
         Scanner(config)  # compile rules now: a bad rule file is a usage error, before any work
     except click.BadParameter:
         raise

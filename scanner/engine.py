@@ -38,12 +38,20 @@ class ScanConfig:
     #: findings or errors, the ones copy tracking is about (default; hashing every clean file
     #: of a tree costs a third of a text scan); `all`; `none`.
     hash_files: str = "flagged"
+    #: OCR of page images and image-only PDF pages: `off`, `auto` (top band, document-like
+    #: images only), `full`.
+    ocr_mode: str = "auto"
+    #: Seconds of OCR this scanner (one process) may spend; None: unlimited.
+    ocr_budget: float | None = None
 
 
 class Scanner:
     def __init__(self, config: ScanConfig | None = None) -> None:
         self.config = config or ScanConfig()
         self.rules = RuleSet(self.config.rules_dir, self.config.keywords_file, self.config.rules_cache)
+        from scanner.ocr import OcrBudget, OcrMode, OcrSettings
+
+        self.ocr = OcrSettings(OcrMode.parse(self.config.ocr_mode), OcrBudget(self.config.ocr_budget))
 
     @property
     def config_digest(self) -> str:
@@ -51,7 +59,8 @@ class Scanner:
         from scanner.cache import code_digest
 
         c = self.config
-        h = hashlib.sha256("\0".join([code_digest(), self.rules.digest, repr(c.limits), str(c.hash_files)]).encode())
+        h = hashlib.sha256("\0".join([code_digest(), self.rules.digest, repr(c.limits), str(c.hash_files),
+                                      c.ocr_mode]).encode())
         return h.hexdigest()
 
     # -- top level -------------------------------------------------------------------------
@@ -104,7 +113,7 @@ class Scanner:
         segments: list[Segment] = []
         if ex is not None:
             ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
-                          name=name, prefilter=self.rules.prefilter, triage=self.rules.triage)
+                          name=name, prefilter=self.rules.prefilter, triage=self.rules.triage, ocr=self.ocr)
             try:
                 for item in ex.extract(data, ctx):
                     if isinstance(item, Segment):

@@ -10,6 +10,7 @@ pipe round trip and the deadline still applies to each file.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import multiprocessing as mp
 import os
 import resource
@@ -105,6 +106,8 @@ class WorkerPool:
     def __init__(self, config: ScanConfig, opts: PoolOptions | None = None) -> None:
         self.opts = opts or PoolOptions()
         self.jobs = self.opts.jobs or (os.cpu_count() or 1) + 1
+        if config.ocr_budget is not None:  # each worker spends its share of the scan's OCR budget
+            config = dataclasses.replace(config, ocr_budget=config.ocr_budget / self.jobs)
         # Load rules and every extractor module before forking: workers inherit them.
         self.scanner = Scanner(config)
         extractors()

@@ -70,6 +70,8 @@ class Context:
     prefilter: Callable[[bytes], bool] | None = None
     #: The full YARA triage of raw bytes (marking-shaped hit, level words present, user rules).
     triage: Callable[[bytes], Triage] | None = None
+    #: The scan's OCR settings (`scanner.ocr.OcrSettings`: mode and this process's budget).
+    ocr: object | None = None
 
     def sub(self, part: str | None) -> str | None:
         """Join a location inside the current item (`word/header1.xml`) to its container path."""

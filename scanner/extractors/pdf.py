@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
+from scanner import ocr
 from scanner.extractors.base import Context, Extractor
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
 
@@ -34,6 +35,8 @@ _META_KEYS = ("Title", "Subject", "Keywords")
 #: Custom Info-dictionary keys OA systems use for a classification (PDFium cannot list keys).
 _CUSTOM_KEYS = ("密级", "Classification", "SecurityClassification", "Security Classification",
                 "Confidentiality", "ClassificationLevel", "MJ")
+#: In `--ocr auto`, scanned (image-only) pages OCR'd per document; later ones are reported.
+OCR_AUTO_PAGES = 10
 #: Report at most this many image-only pages one by one, then a summary.
 _MAX_PAGE_ERRORS = 20
 _FPDF_ERR_PASSWORD = 4
@@ -165,6 +168,8 @@ class PdfExtractor(Extractor):
 
         assert isinstance(pdf, pdfium_mod.PdfDocument)
         image_only: list[int] = []
+        settings = ocr.settings_for(ctx)
+        ocr_pages = 0
         try:
             n_pages = len(pdf)
         except pdfium_mod.PdfiumError as exc:
@@ -188,6 +193,14 @@ class PdfExtractor(Extractor):
                 finally:
                     textpage.close()
                 if not lines and _has_images(page, pdfium_c):
+                    # A scanned page: OCR reads it (auto: the top band of the first
+                    # OCR_AUTO_PAGES such pages, where markings stand); otherwise it is reported.
+                    limit = OCR_AUTO_PAGES if settings.mode is ocr.OcrMode.AUTO else None
+                    if settings.mode is not ocr.OcrMode.OFF and (limit is None or ocr_pages < limit):
+                        ocr_pages += 1
+                        res = ocr.ocr_pdf_page(page, mode=settings.mode, budget=settings.budget)
+                        yield from ocr.result_items(res, where, f"image-only page {num}", unread_is_error=True)
+                        continue
                     image_only.append(num)
                 height = _display_height(page)
                 for idx, (base, text) in enumerate(lines):
@@ -203,8 +216,10 @@ class PdfExtractor(Extractor):
                 yield ScanError(ErrorCode.CORRUPT, f"page {num}: {exc}", where)
             finally:
                 page.close()
+        why = "OCR off" if settings.mode is ocr.OcrMode.OFF else \
+            f"--ocr auto reads the first {OCR_AUTO_PAGES}; --ocr full reads all"
         for num in image_only[:_MAX_PAGE_ERRORS]:
-            yield ScanError(ErrorCode.UNSUPPORTED, f"image-only page {num} (no text layer; OCR needed)",
+            yield ScanError(ErrorCode.UNSUPPORTED, f"image-only page {num} (no text layer; {why})",
                             ctx.sub(f"page {num}"))
         if len(image_only) > _MAX_PAGE_ERRORS:
             rest = image_only[_MAX_PAGE_ERRORS:]

@@ -11,8 +11,10 @@ import pytest
 from tests.conftest import need_shared
 
 BAOMI = str(Path(sys.executable).parent / "baomi")
-#: Families whose formats the scanner reads today. P-image needs OCR (its own issue).
-FAMILIES = {"P-plain", "P-enc", "P-typo", "N-prose", "N-quoted", "N-english", "N-binary"}
+#: Every family of the public corpus (P-image through OCR).
+FAMILIES = {"P-plain", "P-enc", "P-typo", "P-docx", "P-xlsx", "P-pptx", "P-legacy", "P-pdf", "P-ofd", "P-markup",
+            "P-mail", "P-archive", "P-disguise", "P-english", "P-multi", "P-image",
+            "N-prose", "N-quoted", "N-english", "N-binary"}
 
 
 @pytest.fixture(scope="module")

@@ -171,7 +171,17 @@ def test_annotations_text_boxes_and_comments() -> None:
 
 # ---------------------------------------------------------------------- unsupported & hostile
 
-def test_image_only_page_is_unsupported() -> None:
+@pytest.fixture()
+def ocr_off(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from scanner import ocr
+
+    monkeypatch.setenv(ocr.ENV_MODE, "off")
+    ocr.reset_env_settings()
+    yield
+    ocr.reset_env_settings()
+
+
+def test_image_only_page_is_unsupported_with_ocr_off(ocr_off: None) -> None:
     data = reportlab_pdf([[(60, 700, "第一页有文字")], []], image_pages=(2,))
     items = run(PdfExtractor(), data)
     [err] = errors(items)
@@ -259,6 +269,19 @@ def test_corpus_multipage() -> None:
 
 
 @pytest.mark.corpus
-def test_corpus_image_pdf_is_unsupported() -> None:
+def test_corpus_image_pdf_is_unsupported_with_ocr_off(ocr_off: None) -> None:
     items = run(PdfExtractor(), corpus_file("P-image/p-image-0108.pdf"))
     assert [e.error for e in errors(items)] == [ErrorCode.UNSUPPORTED]
+    assert "OCR off" in errors(items)[0].detail
+
+
+@pytest.mark.corpus
+def test_corpus_image_pdf_is_read_by_ocr() -> None:
+    from scanner import ocr
+
+    if not ocr.available():
+        pytest.skip("OCR engine not installed")
+    items = run(PdfExtractor(), corpus_file("P-image/p-image-0108.pdf"))
+    assert not errors(items)
+    texts = [s.text.replace(" ", "") for s in segments(items) if s.member == "page 1"]
+    assert any("绝密★2041年8月8日" in t for t in texts), texts
