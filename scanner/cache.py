@@ -76,23 +76,23 @@ class ScanCache:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(_SCHEMA)
-        self._known: dict[tuple[int, int], tuple[int, int, int, str]] | None = None
+        self._known: dict[StatKey, str] | None = None
         self._pending: list[tuple[Any, ...]] = []
 
-    def _load(self) -> dict[tuple[int, int], tuple[int, int, int, str]]:
-        # One query for every entry of this configuration: lookups are then dict hits.
+    def _load(self) -> dict[StatKey, str]:
+        # One query for every entry of this configuration; keyed by the whole stat key, so a
+        # lookup is one dict hit and any change of size, mtime or ctime is a miss.
         if self._known is None:
-            self._known = {(d, i): (s, m, c, r) for d, i, s, m, c, r in self.db.execute(
+            self._known = {(d, i, s, m, c): r for d, i, s, m, c, r in self.db.execute(
                 "SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files WHERE config = ?", (self.config,))}
         return self._known
 
     def lookup(self, key: StatKey, path: str | None = None) -> dict[str, Any] | None:
         """The cached record for a file with this stat key (`path` filled in), or None."""
         rec: dict[str, Any]
-        row = self._load().get((key[0], key[1]))
-        if row is None or row[0] != key[2] or row[1] != key[3] or row[2] != key[4]:
+        text = (self._known if self._known is not None else self._load()).get(key)
+        if text is None:
             return None
-        text = row[3]
         if text.startswith(_CLEAN):  # most files: no JSON to parse
             size, mime, sha = text[6:].split("\t")
             rec = {"schema": SCHEMA_VERSION, "path": path, "level": None, "findings": [], "errors": [],

@@ -11,13 +11,16 @@ from typing import Any
 
 import click
 
+from rules.loader import RuleSet
 from scanner.cache import CacheRefused, ScanCache, default_cache_path
-from scanner.engine import ScanConfig, Scanner
+from scanner.config import PoolOptions, ScanConfig, config_digest
 from scanner.extractors.base import Limits
 from scanner.i18n import lang_option, tr
 from scanner.model import SCHEMA_VERSION, level_rank
-from scanner.pool import PoolOptions, WorkerPool
 from scanner.walk import Entry, WalkOptions, walk
+
+# The engine, the worker pool and the extractors are imported when a file must be scanned:
+# a rescan answered from the cache never loads them.
 
 EXIT_CLEAN, EXIT_CLASSIFIED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -90,11 +93,15 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
         return
     todo = itertools.chain([first], todo)
     if pool_opts.jobs < 0:  # in-process (debugging): no deadline, no isolation
+        from scanner.engine import Scanner
+
         scanner = Scanner(config)
         for idx, path, display in todo:
             yield finish(idx, scanner.scan_path(path, display).to_record())
             yield from _drain(ready)
         return
+    from scanner.pool import WorkerPool
+
     for idx, rec in WorkerPool(config, pool_opts).run(todo):
         yield finish(idx, rec)
         yield from _drain(ready)
@@ -108,7 +115,7 @@ def _drain(q: collections.deque[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def open_cache(path: str | None, config: ScanConfig) -> ScanCache | None:
     """The user's scan cache, or None (with a warning) when it cannot be trusted or opened."""
-    digest = Scanner(config).config_digest
+    digest = config_digest(config, RuleSet(config.rules_dir, config.keywords_file, config.rules_cache))
     try:
         return ScanCache(path or default_cache_path(), digest)
     except (CacheRefused, OSError, sqlite3.Error) as exc:
@@ -193,7 +200,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         config = ScanConfig(limits=Limits(max_depth=max_depth, max_file_size=parse_size(max_file_size)),
                             rules_dir=rules_dir, keywords_file=keywords_file, hash_files=hash_files,
                             ocr_mode=ocr_mode, ocr_budget=ocr_budget if ocr_budget > 0 else None)
-        Scanner(config)  # compile rules now: a bad rule file is a usage error, before any work
+        RuleSet(rules_dir, keywords_file)  # compile rules now: a bad rule file is a usage error
     except click.BadParameter:
         raise
     except Exception as exc:

@@ -14,35 +14,20 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from rules.loader import NS_KEYWORD, RuleSet
 from scanner.classify import TOP_LINES, classify
+from scanner.config import ScanConfig, config_digest
 from scanner.decode import decode
-from scanner.extractors.base import Budget, Context, Limits
+from scanner.extractors.base import Budget, Context
 from scanner.extractors.registry import pick
 from scanner.identify import identify, is_plain_text
 from scanner.model import ErrorCode, FileResult, Finding, Kind, Member, ScanError, Segment
 
+__all__ = ["STREAM_CHUNK", "ScanConfig", "Scanner"]
+
 #: Plain-text files above this size are streamed in chunks of this size.
 STREAM_CHUNK = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ScanConfig:
-    limits: Limits = field(default_factory=Limits)
-    rules_dir: str | None = None
-    keywords_file: str | None = None
-    rules_cache: str | None = None
-    #: Which top-level files get a SHA-256 (copy tracking, audit log): `flagged` — files with
-    #: findings or errors, the ones copy tracking is about (default; hashing every clean file
-    #: of a tree costs a third of a text scan); `all`; `none`.
-    hash_files: str = "flagged"
-    #: OCR of page images and image-only PDF pages: `off`, `auto` (top band, document-like
-    #: images only), `full`.
-    ocr_mode: str = "auto"
-    #: Seconds of OCR this scanner (one process) may spend; None: unlimited.
-    ocr_budget: float | None = None
 
 
 class Scanner:
@@ -55,13 +40,8 @@ class Scanner:
 
     @property
     def config_digest(self) -> str:
-        """Everything a file's verdict depends on besides the file: rules, limits, code."""
-        from scanner.cache import code_digest
-
-        c = self.config
-        h = hashlib.sha256("\0".join([code_digest(), self.rules.digest, repr(c.limits), str(c.hash_files),
-                                      c.ocr_mode]).encode())
-        return h.hexdigest()
+        """Everything a file's verdict depends on besides the file (see `scanner.config`)."""
+        return config_digest(self.config, self.rules)
 
     # -- top level -------------------------------------------------------------------------
     def scan_path(self, path: str | bytes, display: str | None = None) -> FileResult:

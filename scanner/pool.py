@@ -18,24 +18,17 @@ import selectors
 import signal
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from scanner.engine import ScanConfig, Scanner
+from scanner.config import PoolOptions, ScanConfig
+from scanner.engine import Scanner
 from scanner.extractors.registry import extractors
 from scanner.model import SCHEMA_VERSION, ErrorCode, FileResult, ScanError
 
 Task = tuple[int, str, str]  # (index, path to open, path as displayed)
 #: Tasks handed to a worker at once (results still come back per file).
 BATCH = 16
-
-
-@dataclass(frozen=True)
-class PoolOptions:
-    jobs: int = 0  # 0: one worker per core, plus one to overlap file reads with scanning
-    timeout: float = 60.0  # seconds per top-level file
-    max_memory: int = 3 * 1024 ** 3  # address space per worker (bytes); 0: unlimited
 
 
 def _worker(conn: Connection, scanner: Scanner, max_memory: int) -> None:

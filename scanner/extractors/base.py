@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from rules.loader import Triage
 from scanner.model import ExtractItem
+
+if TYPE_CHECKING:
+    from rules.loader import Triage
 
 
 @dataclass(frozen=True)

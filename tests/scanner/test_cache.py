@@ -35,8 +35,7 @@ def tree(tmp_path: Path) -> Path:
 def test_rescan_is_answered_from_cache_and_identical(tree: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from scanner import cli, engine
-    from scanner.engine import ScanConfig
-    from scanner.pool import PoolOptions
+    from scanner.config import PoolOptions, ScanConfig
     from scanner.walk import WalkOptions
 
     cache = tmp_path / "c.sqlite"

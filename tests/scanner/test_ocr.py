@@ -267,7 +267,7 @@ def test_scanner_finds_the_marking_in_an_image(monkeypatch: pytest.MonkeyPatch) 
         assert mime == "image/jpeg" and not errors
         marks = [f for f in findings if f.kind is Kind.MARKING]
         assert [(f.level, f.text) for f in marks] == [(Level.TOP_SECRET, "绝密★30年")]
-        from scanner.engine import ScanConfig
+        from scanner.config import ScanConfig
 
         assert Scanner(ScanConfig(ocr_mode="off")).scan_bytes(data, "scan.jpg")[:2] == ([], [])
     finally:

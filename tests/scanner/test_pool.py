@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from scanner import engine
-from scanner.engine import ScanConfig
-from scanner.pool import PoolOptions, WorkerPool
+from scanner.config import PoolOptions, ScanConfig
+from scanner.pool import WorkerPool
 
 
 @pytest.fixture()
