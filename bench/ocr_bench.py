@@ -211,6 +211,7 @@ def bench_documents(args: argparse.Namespace) -> None:
 
 def _scan_tree(root: Path, jobs: int, tmp: str) -> None:
     """Scan `root` with OCR off and auto, in-process and with `baomi scan`; print the overhead."""
+    from scanner.config import ScanConfig
     from scanner.engine import Scanner
 
     files = sorted(root.iterdir())
@@ -219,9 +220,7 @@ def _scan_tree(root: Path, jobs: int, tmp: str) -> None:
     print(f"pre-check skips {skipped}/{n}")
     times: dict[str, float] = {}
     for mode in ("off", "auto", "off", "auto"):  # twice, interleaved: warm page cache
-        os.environ[ocr.ENV_MODE] = mode
-        ocr.reset_env_settings()
-        scanner = Scanner()
+        scanner = Scanner(ScanConfig(ocr_mode=mode))
         t0 = time.perf_counter()
         for f in files:
             scanner.scan_path(str(f))
@@ -235,9 +234,9 @@ def _scan_tree(root: Path, jobs: int, tmp: str) -> None:
         cli: dict[str, float] = {}
         for run, mode in enumerate(("off", "auto", "off", "auto")):
             # a fresh scan cache per run: an incremental cache would answer the second run
-            env = {**os.environ, ocr.ENV_MODE: mode, "XDG_CACHE_HOME": str(Path(tmp) / f"cache-{root.name}-{run}")}
+            env = {**os.environ, "XDG_CACHE_HOME": str(Path(tmp) / f"cache-{root.name}-{run}")}
             t0 = time.perf_counter()
-            p = subprocess.run([baomi, "scan", "--format", "jsonl", "--no-progress", "--all",
+            p = subprocess.run([baomi, "scan", "--format", "jsonl", "--no-progress", "--all", "--ocr", mode,
                                 "-j", str(jobs), str(root)], env=env, capture_output=True, check=False)
             dt = time.perf_counter() - t0
             cli[mode] = min(cli.get(mode, dt), dt)

@@ -177,6 +177,7 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
 @click.option("--hash", "hash_files", type=click.Choice(["flagged", "all", "none"]), default="flagged",
               show_default=True, help="SHA-256 of files with findings/errors, of all files, or none")
 @click.option("--ocr", "ocr_mode", type=click.Choice(["off", "auto", "full"]), default="auto", show_default=True,
+              envvar="BAOMI_OCR",
               help="OCR of images and scanned PDF pages: top band of document-like images (auto), whole pages (full)")
 @click.option("--ocr-budget", type=float, default=600.0, show_default=True,
               help="Seconds of OCR for the whole scan (unread pages beyond it are timeout errors)")
