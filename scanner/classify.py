@@ -226,6 +226,8 @@ def _judge_star(hit: Hit, ln: _Line, others: list[Hit]) -> tuple[Kind, float, bo
     struck = _struck(before, after)
     if _quoted(before, after) and (b or a):
         return Kind.MENTION, 0.9, False, False
+    if not a and _BULLET.match(before.strip()):
+        return Kind.MENTION, 0.7, False, False  # an item of a list of examples, not a mark on the page
     if not b and not a:
         return Kind.MARKING, 0.98, False, struck
     rest = f"{b} {a}"
@@ -377,15 +379,30 @@ def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_me
     return word_mentions
 
 
+_CELL_REF = re.compile(r"!\$?([A-Z]{1,3})\$?(\d{1,7})$")
+#: Rows at the top of a sheet where a sheet's own marking stands.
+_SHEET_HEAD_ROWS = 3
+
+
 def _post(findings: list[Finding]) -> list[Finding]:
-    """Item-level context: portion marks need a banner; a column of bare levels is a table."""
+    """Item-level context: portion marks need a banner; a column of levels is a register.
+
+    A register of classified documents (涉密文件登记表) lists the level of each document in a
+    column: three or more marking-shaped cells of one sheet below its head rows describe other
+    documents, not this one; they are kept as mentions. A marking in the head rows still counts."""
     has_banner = any(f.kind is Kind.MARKING and f.rule == RULE_BANNER for f in findings)
     bare_cells = [f for f in findings if f.kind is Kind.MARKING and f.rule == RULE_BARE and f.confidence == 0.75]
+    sheet_cells: dict[str, list[Finding]] = {}
+    for f in findings:
+        m = _CELL_REF.search(f.member or "") if f.kind is Kind.MARKING else None
+        if m and int(m.group(2)) > _SHEET_HEAD_ROWS:
+            sheet_cells.setdefault((f.member or "")[: m.start()], []).append(f)
+    register = {id(f) for cells in sheet_cells.values() if len(cells) >= 3 for f in cells}
     out = []
     for f in findings:
         if f.kind is Kind.MARKING and f.rule == RULE_PORTION and not has_banner:
             f = replace(f, kind=Kind.MENTION, rule=RULE_MENTION)
-        elif len(bare_cells) >= 3 and f in bare_cells:
+        elif (len(bare_cells) >= 3 and f in bare_cells) or id(f) in register:
             f = replace(f, kind=Kind.MENTION, rule=RULE_MENTION, confidence=0.6)
         out.append(f)
     return out

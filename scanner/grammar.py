@@ -39,7 +39,7 @@ _STAR = f"[{re.escape(STARS)}]"
 _ALTSEP = "[·•・∙]"
 
 _D3 = rf"\d(?:{_S}\d){{0,2}}"  # a number of 1-3 digits, spaces tolerated between them (`1 2 年`)
-_PERIOD = re.compile(rf"(?:(?P<years>{_D3}){_S}年(?!{_S}\d{{1,2}}{_S}月)|(?P<months>{_D3}){_S}个{_S}月"
+_PERIOD = re.compile(rf"(?:(?P<years>{_D3}){_S}年(?:{_S}(?P<ymonths>{_D3}){_S}个{_S}月)?|(?P<months>{_D3}){_S}个{_S}月"
                      rf"|(?P<lt>长{_S}期))")
 _DATE = re.compile(rf"(?P<y>(?:19|20|21)\d{{2}}){_S}(?:年{_S}(?P<m>\d{{1,2}}){_S}月(?:{_S}(?P<d>\d{{1,2}}){_S}日)?"
                    rf"|[.\-/](?P<m2>\d{{1,2}})[.\-/](?P<d2>\d{{1,2}}))(?:{_S}(?:解{_S}密|前))?")
@@ -87,7 +87,10 @@ def _period_or_date(line: str, pos: int) -> tuple[int, dict[str, object]] | None
     m = _PERIOD.match(line, pos)
     if m:
         if m.group("years"):
-            return m.end(), {"period": {"years": int(_squash(m.group("years")))}}
+            period = {"years": int(_squash(m.group("years")))}
+            if m.group("ymonths"):  # 1年6个月
+                period["months"] = int(_squash(m.group("ymonths")))
+            return m.end(), {"period": period}
         if m.group("months"):
             return m.end(), {"period": {"months": int(_squash(m.group("months")))}}
         return m.end(), {"period": "long_term"}

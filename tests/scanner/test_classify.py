@@ -148,3 +148,26 @@ def test_real_prose_paragraphs_as_docx_elements_yield_no_marking() -> None:
         segs = [Segment(t, member="word/document.xml", standalone=True, index=i) for i, t in enumerate(paras)]
         marks = [f.text for f in classify(segs) if f.kind is Kind.MARKING]
         assert not marks, f"{p.name}: {marks}"
+
+
+def test_period_in_years_and_months() -> None:
+    from scanner.grammar import parse_marking
+
+    m = parse_marking("机密★1年6个月")
+    assert m is not None and m.period == {"years": 1, "months": 6}
+    assert level_of("000012\n机密★1年6个月\n特急\n标题") is Level.SECRET
+
+
+def test_bulleted_example_markings_are_mentions() -> None:
+    text = "标志示例：\n- 机密★5年\n- 秘密★10年\n• 绝密★长期\n以上为示例。"
+    assert level_of(text) is None
+
+
+def test_register_of_classified_documents_is_not_classified_by_its_column() -> None:
+    rows = [Segment("涉密文件登记表", member="登记!A1", role="cell", standalone=True, index=0)]
+    for r, mark in enumerate(["机密★10年", "秘密★5年", "绝密★长期", "秘密★2030年1月1日"], start=4):
+        rows.append(Segment(mark, member=f"登记!C{r}", role="cell", standalone=True, index=r))
+    assert FileResult("x", tuple(classify(rows))).level is None
+    # the sheet's own marking in its head row still classifies it
+    rows.append(Segment("秘密", member="登记!F1", role="cell", standalone=True, index=1))
+    assert FileResult("x", tuple(classify(rows))).level is Level.CONFIDENTIAL
