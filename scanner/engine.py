@@ -60,10 +60,10 @@ class Scanner:
             if st.st_size > limits.max_file_size:
                 return FileResult(shown, size=st.st_size, errors=(ScanError(
                     ErrorCode.TOO_LARGE, f"{st.st_size} bytes > --max-file-size {limits.max_file_size}"),))
-            with os.fdopen(fd, "rb", closefd=False) as fh:
-                if st.st_size > STREAM_CHUNK:
+            if st.st_size > STREAM_CHUNK:
+                with os.fdopen(fd, "rb", closefd=False) as fh:
                     return self._scan_large(fh, shown, st.st_size)
-                data = fh.read()
+            data = _read_all(fd, st.st_size)
         except OSError as exc:
             return FileResult(shown, errors=(ScanError(ErrorCode.UNREADABLE, exc.strerror or str(exc)),))
         finally:
@@ -181,6 +181,14 @@ class Scanner:
         keep = sha is not None and (self.config.hash_files == "all" or findings)
         return FileResult(shown, tuple(findings), (), size=size, mime=mime,
                           sha256=sha.hexdigest() if keep and sha is not None else None)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The whole file, normally in one read (no buffered-reader object per file)."""
+    parts = [os.read(fd, size + 1)]
+    while chunk := os.read(fd, 1 << 20):  # a short read, or the file grew while scanned
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 #: Larger files are not hashed (a content hash of a multi-GB file is not worth its read time).

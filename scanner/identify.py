@@ -30,8 +30,11 @@ def _handle() -> magic.Magic:
 
 
 def is_plain_text(head: bytes) -> bool:
-    """True for bytes that are plain text needing no format-specific reader."""
-    if not head or _BINARY.search(head[:8192]):
+    """True for bytes that are plain text needing no format-specific reader.
+
+    NUL anywhere in the head (memchr speed) or another C0 control byte in its first 2 KiB
+    means binary; a regex over the whole 8 KiB cost ~15 µs a file on a text tree."""
+    if not head or b"\x00" in head[:8192] or _BINARY.search(head[:2048]):
         return False
     start = head[:2048].lstrip()
     if start[:3] == b"\xef\xbb\xbf":
