@@ -3,9 +3,10 @@
 yara-python timeouts are soft and a C parser can hang or balloon, so every file is scanned in a
 worker process: a worker past its deadline is killed (`timeout` error record) and replaced; a
 worker that dies (segfault, OOM) yields a `crash` error record for the file it held. Workers are
-forked once (after the extractors and rules are loaded, so they share them) and reused; tasks go
-out in small batches and results come back one by one, so per-file overhead is a fraction of a
-pipe round trip and the deadline still applies to each file.
+forked once (after the extractors and rules are loaded, so they share them) and reused. Tasks go
+out and results come back in batches (one pipe message per 16 files); each worker publishes in
+shared memory which file it is scanning since when, so the deadline and the blame for a hang or a
+crash still apply to that one file, and the rest of its batch is handed to another worker.
 """
 from __future__ import annotations
 
@@ -27,11 +28,14 @@ from scanner.extractors.registry import extractors
 from scanner.model import SCHEMA_VERSION, ErrorCode, FileResult, ScanError
 
 Task = tuple[int, str, str]  # (index, path to open, path as displayed)
-#: Tasks handed to a worker at once (results still come back per file).
+#: Tasks handed to a worker at once; their results come back in one message.
 BATCH = 16
 
 
-def _worker(conn: Connection, scanner: Scanner, max_memory: int) -> None:
+def _worker(conn: Connection, scanner: Scanner, max_memory: int, progress: Any) -> None:
+    """Scan batches of files. `progress` (shared memory: task index, start time) tells the parent
+    which file is being scanned since when, so results can travel per batch while the deadline
+    and the blame for a hang or a crash still apply to the one file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the scan ends
     if max_memory:
         try:
@@ -45,12 +49,15 @@ def _worker(conn: Connection, scanner: Scanner, max_memory: int) -> None:
             return
         if batch is None:
             return
+        out: list[tuple[int, Any]] = []
         for idx, path, display in batch:
+            progress[1] = time.monotonic()  # start first, then the index: the parent reads the index first
+            progress[0] = idx
             try:
                 res = scanner.scan_path(path, display)
                 if not res.findings and not res.errors and not res.extra:
                     # A clean file travels as a small tuple; the parent rebuilds its record.
-                    conn.send((idx, (res.size, res.mime, res.sha256)))
+                    out.append((idx, (res.size, res.mime, res.sha256)))
                     continue
                 rec = res.to_record()
             except MemoryError:
@@ -58,10 +65,12 @@ def _worker(conn: Connection, scanner: Scanner, max_memory: int) -> None:
             except Exception as exc:  # a bug must cost one file, not the scan
                 rec = FileResult(display, errors=(ScanError(ErrorCode.CRASH, f"{type(exc).__name__}: {exc}"[:300]),)
                                  ).to_record()
-            try:
-                conn.send((idx, rec))
-            except (OSError, ValueError):
-                return
+            out.append((idx, rec))
+        progress[0] = -1
+        try:
+            conn.send(out)
+        except (OSError, ValueError):
+            return
 
 
 def _clean_record(display: str, size: int | None, mime: str | None, sha256: str | None) -> dict[str, Any]:
@@ -78,11 +87,17 @@ def _clean_record(display: str, size: int | None, mime: str | None, sha256: str 
 class _Slot:
     def __init__(self, ctx: Any, scanner: Scanner, opts: PoolOptions) -> None:
         self.parent, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker, args=(child, scanner, opts.max_memory), daemon=True)
+        self.progress = ctx.RawArray("d", 2)
+        self.progress[0] = -1
+        self.proc = ctx.Process(target=_worker, args=(child, scanner, opts.max_memory, self.progress), daemon=True)
         self.proc.start()
         child.close()
-        self.tasks: collections.deque[Task] = collections.deque()
-        self.deadline = 0.0
+        self.tasks: dict[int, Task] = {}
+
+    def current(self) -> tuple[int | None, float]:
+        """(index of the file being scanned, its start time), or (None, 0) between batches."""
+        idx = int(self.progress[0])
+        return (None, 0.0) if idx < 0 or idx not in self.tasks else (idx, self.progress[1])
 
     def kill(self) -> None:
         try:
@@ -114,6 +129,7 @@ class WorkerPool:
         requeued: collections.deque[Task] = collections.deque()
         slots = [self._spawn() for _ in range(self.jobs)]
         exhausted = False
+        timeout = self.opts.timeout
 
         def take(n: int) -> list[Task]:
             nonlocal exhausted
@@ -133,7 +149,7 @@ class WorkerPool:
             sel.register(slot.parent.fileno(), selectors.EVENT_READ, i)
             sel.register(slot.proc.sentinel, selectors.EVENT_READ, i)
 
-        def replace(i: int) -> _Slot:
+        def replace(i: int) -> None:
             old = slots[i]
             for fd in (old.parent.fileno(), old.proc.sentinel):
                 try:
@@ -143,7 +159,17 @@ class WorkerPool:
             old.kill()
             slots[i] = self._spawn()
             watch(i, slots[i])
-            return slots[i]
+
+        def fail(i: int, code: ErrorCode, detail: str, idx: int | None) -> tuple[int, dict[str, Any]]:
+            """Blame the file being scanned (or the first outstanding one); the rest go on elsewhere."""
+            s = slots[i]
+            if idx is None:
+                idx = next(iter(s.tasks))
+            task = s.tasks.pop(idx)
+            requeued.extendleft(reversed(list(s.tasks.values())))
+            s.tasks.clear()
+            replace(i)
+            return idx, FileResult(task[2], errors=(ScanError(code, detail),)).to_record()
 
         for i, slot in enumerate(slots):
             watch(i, slot)
@@ -151,47 +177,43 @@ class WorkerPool:
             while True:
                 for s in slots:
                     # Keep a second batch queued in the pipe so a worker never waits for the parent.
-                    if len(s.tasks) <= BATCH // 2:
+                    if len(s.tasks) <= BATCH:
                         batch = take(BATCH)
                         if batch:
-                            if not s.tasks:
-                                s.deadline = time.monotonic() + self.opts.timeout
                             try:
                                 s.parent.send(batch)
                             except (OSError, ValueError):
                                 requeued.extendleft(reversed(batch))
                                 continue  # the dead worker is noticed below
-                            s.tasks.extend(batch)
+                            s.tasks.update((t[0], t) for t in batch)
                 busy = [s for s in slots if s.tasks]
                 if not busy:
                     return
-                wait_for = max(0.0, min(s.deadline for s in busy) - time.monotonic())
-                ready = {key.data for key, _ in sel.select(timeout=wait_for)}
+                now = time.monotonic()
+                starts = [st for s in busy for idx, st in [s.current()] if idx is not None]
+                wait_for = min([timeout] + [max(0.0, st + timeout - now) for st in starts]) + 0.01
+                ready = {key.data for key, _ in sel.select(timeout=min(wait_for, 1.0))}
                 for i, s in enumerate(slots):
                     if not s.tasks:
                         continue
-                    failed: tuple[ErrorCode, str] | None = None
                     if i in ready:
                         try:
                             while s.tasks and s.parent.poll():
-                                idx, rec = s.parent.recv()
-                                task = s.tasks.popleft()
-                                s.deadline = time.monotonic() + self.opts.timeout
-                                if isinstance(rec, tuple):
-                                    rec = _clean_record(task[2], *rec)
-                                yield idx, rec
+                                for idx, rec in s.parent.recv():
+                                    task = s.tasks.pop(idx)
+                                    if isinstance(rec, tuple):
+                                        rec = _clean_record(task[2], *rec)
+                                    yield idx, rec
                             if s.proc.is_alive() or not s.tasks:
                                 continue
-                            failed = (ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})")
                         except (EOFError, OSError):
-                            failed = (ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})")
-                    elif time.monotonic() >= s.deadline:
-                        failed = (ErrorCode.TIMEOUT, f"no result within {self.opts.timeout:g} s")
-                    if failed is not None:
-                        yield self._failed(s, *failed)
-                        requeued.extendleft(reversed(s.tasks))  # the rest of its batch goes on elsewhere
-                        s.tasks.clear()
-                        replace(i)
+                            pass
+                        idx, _ = s.current()
+                        yield fail(i, ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})", idx)
+                        continue
+                    idx, started = s.current()
+                    if idx is not None and time.monotonic() - started >= timeout:
+                        yield fail(i, ErrorCode.TIMEOUT, f"no result within {timeout:g} s", idx)
         finally:
             sel.close()
             for s in slots:
@@ -203,8 +225,3 @@ class WorkerPool:
                 s.proc.join(0.5)
                 if s.proc.is_alive():
                     s.kill()
-
-    @staticmethod
-    def _failed(slot: _Slot, code: ErrorCode, detail: str) -> tuple[int, dict[str, Any]]:
-        idx, _path, display = slot.tasks.popleft()
-        return idx, FileResult(display, errors=(ScanError(code, detail),)).to_record()
