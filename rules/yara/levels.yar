@@ -4,60 +4,60 @@
 rule shape_cn
 {
   strings:
-    $s0 = { E5 AF 86 E2 98 85 }  // '密★' utf-8
-    $s1 = { E5 AF 86 E2 98 86 }  // '密☆' utf-8
-    $s2 = { E5 AF 86 2A }  // '密*' utf-8
-    $s3 = { E5 AF 86 EF BC 8A }  // '密＊' utf-8
-    $s4 = { E5 AF 86 E2 9C B1 }  // '密✱' utf-8
-    $s5 = { E5 AF 86 E2 9C B3 }  // '密✳' utf-8
-    $s6 = { E5 AF 86 E2 9C B6 }  // '密✶' utf-8
-    $s7 = { E5 AF 86 E2 AD 90 }  // '密⭐' utf-8
-    $s8 = { E5 AF 86 20 E2 98 85 }  // '密 ★' utf-8
-    $s9 = { E5 AF 86 20 E2 98 86 }  // '密 ☆' utf-8
-    $s10 = { E5 AF 86 20 2A }  // '密 *' utf-8
-    $s11 = { E5 AF 86 E3 80 80 E2 98 85 }  // '密\u3000★' utf-8
-    $s12 = { E5 AF 86 C2 B7 }  // '密·' utf-8
-    $s13 = { E5 AF 86 E2 80 A2 }  // '密•' utf-8
-    $s14 = { E5 AF 86 E3 83 BB }  // '密・' utf-8
-    $s15 = { E5 AF 86 0A }  // '密\n' utf-8
-    $s16 = { E5 AF 86 0D }  // '密\r' utf-8
-    $s17 = { E5 AF 86 20 0A }  // '密 \n' utf-8
-    $s18 = { E5 AF 86 E3 80 80 0A }  // '密\u3000\n' utf-8
-    $s19 = { E5 AF 86 EF BC 88 31 }  // '密（1' utf-8
-    $s20 = { E5 AF 86 EF BC 88 32 }  // '密（2' utf-8
-    $s21 = { E5 AF 86 EF BC 88 33 }  // '密（3' utf-8
-    $s22 = { E5 AF 86 EF BC 88 34 }  // '密（4' utf-8
-    $s23 = { E5 AF 86 EF BC 88 35 }  // '密（5' utf-8
-    $s24 = { E5 AF 86 EF BC 88 36 }  // '密（6' utf-8
-    $s25 = { E5 AF 86 EF BC 88 37 }  // '密（7' utf-8
-    $s26 = { E5 AF 86 EF BC 88 38 }  // '密（8' utf-8
-    $s27 = { E5 AF 86 EF BC 88 39 }  // '密（9' utf-8
-    $s28 = { E5 AF 86 EF BC 88 E9 95 BF }  // '密（长' utf-8
-    $s29 = { E5 AF 86 EF BC 88 EF BC 91 }  // '密（１' utf-8
-    $s30 = { E5 AF 86 EF BC 88 EF BC 92 }  // '密（２' utf-8
-    $s31 = { E5 AF 86 EF BC 88 EF BC 93 }  // '密（３' utf-8
-    $s32 = { E5 AF 86 28 31 }  // '密(1' utf-8
-    $s33 = { E5 AF 86 28 32 }  // '密(2' utf-8
-    $s34 = { E5 AF 86 28 33 }  // '密(3' utf-8
-    $s35 = { E5 AF 86 28 34 }  // '密(4' utf-8
-    $s36 = { E5 AF 86 28 35 }  // '密(5' utf-8
-    $s37 = { E5 AF 86 28 36 }  // '密(6' utf-8
-    $s38 = { E5 AF 86 28 37 }  // '密(7' utf-8
-    $s39 = { E5 AF 86 28 38 }  // '密(8' utf-8
-    $s40 = { E5 AF 86 28 39 }  // '密(9' utf-8
-    $s41 = { E5 AF 86 28 E9 95 BF }  // '密(长' utf-8
-    $s42 = { E5 AF 86 28 EF BC 91 }  // '密(１' utf-8
-    $s43 = { E5 AF 86 28 EF BC 92 }  // '密(２' utf-8
-    $s44 = { E5 AF 86 28 EF BC 93 }  // '密(３' utf-8
-    $s45 = { E5 AF 86 E7 BA A7 EF BC 9A }  // '密级：' utf-8
-    $s46 = { E5 AF 86 E7 BA A7 3A }  // '密级:' utf-8
-    $s47 = { E5 AF 86 E7 BA A7 20 EF BC 9A }  // '密级 ：' utf-8
-    $s48 = { E5 AF 86 E7 B4 9A EF BC 9A }  // '密級：' utf-8
-    $s49 = { E5 AF 86 E7 B4 9A 3A }  // '密級:' utf-8
-    $s50 = { E5 AF 86 E7 B4 9A 20 EF BC 9A }  // '密級 ：' utf-8
-    $s51 = { E5 86 85 E9 83 A8 E8 B5 84 E6 96 99 }  // '内部资料' utf-8
-    $s52 = { E5 85 A7 E9 83 A8 E8 B3 87 E6 96 99 }  // '內部資料' utf-8
-    $s53 = { E5 86 85 E9 83 A8 E2 98 85 }  // '内部★' utf-8
+    $s0 = { AF 86 E2 98 85 }  // '密★' utf-8
+    $s1 = { AF 86 E2 98 86 }  // '密☆' utf-8
+    $s2 = { AF 86 2A }  // '密*' utf-8
+    $s3 = { AF 86 EF BC 8A }  // '密＊' utf-8
+    $s4 = { AF 86 E2 9C B1 }  // '密✱' utf-8
+    $s5 = { AF 86 E2 9C B3 }  // '密✳' utf-8
+    $s6 = { AF 86 E2 9C B6 }  // '密✶' utf-8
+    $s7 = { AF 86 E2 AD 90 }  // '密⭐' utf-8
+    $s8 = { AF 86 20 E2 98 85 }  // '密 ★' utf-8
+    $s9 = { AF 86 20 E2 98 86 }  // '密 ☆' utf-8
+    $s10 = { AF 86 20 2A }  // '密 *' utf-8
+    $s11 = { AF 86 E3 80 80 E2 98 85 }  // '密\u3000★' utf-8
+    $s12 = { AF 86 C2 B7 }  // '密·' utf-8
+    $s13 = { AF 86 E2 80 A2 }  // '密•' utf-8
+    $s14 = { AF 86 E3 83 BB }  // '密・' utf-8
+    $s15 = { AF 86 0A }  // '密\n' utf-8
+    $s16 = { AF 86 0D }  // '密\r' utf-8
+    $s17 = { AF 86 20 0A }  // '密 \n' utf-8
+    $s18 = { AF 86 E3 80 80 0A }  // '密\u3000\n' utf-8
+    $s19 = { AF 86 EF BC 88 31 }  // '密（1' utf-8
+    $s20 = { AF 86 EF BC 88 32 }  // '密（2' utf-8
+    $s21 = { AF 86 EF BC 88 33 }  // '密（3' utf-8
+    $s22 = { AF 86 EF BC 88 34 }  // '密（4' utf-8
+    $s23 = { AF 86 EF BC 88 35 }  // '密（5' utf-8
+    $s24 = { AF 86 EF BC 88 36 }  // '密（6' utf-8
+    $s25 = { AF 86 EF BC 88 37 }  // '密（7' utf-8
+    $s26 = { AF 86 EF BC 88 38 }  // '密（8' utf-8
+    $s27 = { AF 86 EF BC 88 39 }  // '密（9' utf-8
+    $s28 = { AF 86 EF BC 88 E9 95 BF }  // '密（长' utf-8
+    $s29 = { AF 86 EF BC 88 EF BC 91 }  // '密（１' utf-8
+    $s30 = { AF 86 EF BC 88 EF BC 92 }  // '密（２' utf-8
+    $s31 = { AF 86 EF BC 88 EF BC 93 }  // '密（３' utf-8
+    $s32 = { AF 86 28 31 }  // '密(1' utf-8
+    $s33 = { AF 86 28 32 }  // '密(2' utf-8
+    $s34 = { AF 86 28 33 }  // '密(3' utf-8
+    $s35 = { AF 86 28 34 }  // '密(4' utf-8
+    $s36 = { AF 86 28 35 }  // '密(5' utf-8
+    $s37 = { AF 86 28 36 }  // '密(6' utf-8
+    $s38 = { AF 86 28 37 }  // '密(7' utf-8
+    $s39 = { AF 86 28 38 }  // '密(8' utf-8
+    $s40 = { AF 86 28 39 }  // '密(9' utf-8
+    $s41 = { AF 86 28 E9 95 BF }  // '密(长' utf-8
+    $s42 = { AF 86 28 EF BC 91 }  // '密(１' utf-8
+    $s43 = { AF 86 28 EF BC 92 }  // '密(２' utf-8
+    $s44 = { AF 86 28 EF BC 93 }  // '密(３' utf-8
+    $s45 = { AF 86 E7 BA A7 EF BC 9A }  // '密级：' utf-8
+    $s46 = { AF 86 E7 BA A7 3A }  // '密级:' utf-8
+    $s47 = { AF 86 E7 BA A7 20 EF BC 9A }  // '密级 ：' utf-8
+    $s48 = { AF 86 E7 B4 9A EF BC 9A }  // '密級：' utf-8
+    $s49 = { AF 86 E7 B4 9A 3A }  // '密級:' utf-8
+    $s50 = { AF 86 E7 B4 9A 20 EF BC 9A }  // '密級 ：' utf-8
+    $s51 = { 86 85 E9 83 A8 E8 B5 84 E6 96 99 }  // '内部资料' utf-8
+    $s52 = { 85 A7 E9 83 A8 E8 B3 87 E6 96 99 }  // '內部資料' utf-8
+    $s53 = { 86 85 E9 83 A8 E2 98 85 }  // '内部★' utf-8
     $s54 = { 0A E5 86 85 E9 83 A8 0A }  // '\n内部\n' utf-8
     $s55 = { 0A E5 86 85 E9 83 A8 0D }  // '\n内部\r' utf-8
     $s56 = { 0A E5 85 A7 E9 83 A8 0A }  // '\n內部\n' utf-8
@@ -292,13 +292,13 @@ rule shape_cn
 rule shape_close_utf8
 {
   strings:
-    $c0 = { E5 AF 86 EF BC 89 }  // 密） utf-8
-    $c1 = { E5 AF 86 29 }  // 密) utf-8
-    $c2 = { E5 AF 86 E3 80 91 }  // 密】 utf-8
-    $c3 = { E5 AF 86 5D }  // 密] utf-8
-    $c4 = { E5 AF 86 E3 80 95 }  // 密〕 utf-8
+    $c0 = { AF 86 EF BC 89 }  // 密） utf-8
+    $c1 = { AF 86 29 }  // 密) utf-8
+    $c2 = { AF 86 E3 80 91 }  // 密】 utf-8
+    $c3 = { AF 86 5D }  // 密] utf-8
+    $c4 = { AF 86 E3 80 95 }  // 密〕 utf-8
   condition:
-    for any of ($c*) : ( for any i in (1..#) : ( uint16be(@[i] - 2) == 0x9CBA or uint16be(@[i] - 2) == 0xA595 or uint16be(@[i] - 2) == 0xA798 or uint16be(@[i] - 2) == 0xA99F or uint16be(@[i] - 2) == 0xB595 or uint16be(@[i] - 2) == 0xB5B6 or uint16be(@[i] - 2) == 0xBB9D ) )
+    for any of ($c*) : ( for any i in (1..#) : ( uint16be(@[i] - 3) == 0x9CBA or uint16be(@[i] - 3) == 0xA595 or uint16be(@[i] - 3) == 0xA798 or uint16be(@[i] - 3) == 0xA99F or uint16be(@[i] - 3) == 0xB595 or uint16be(@[i] - 3) == 0xB5B6 or uint16be(@[i] - 3) == 0xBB9D ) )
 }
 
 rule shape_close_gb18030
