@@ -25,6 +25,8 @@ from scanner.model import SCHEMA_VERSION
 _TRANSIENT = {"timeout", "crash", "unreadable"}
 #: Compact form of a clean file's record: `clean:SIZE\tMIME\tSHA256`.
 _CLEAN = "clean:"
+#: The shared record of a clean cached file when the caller does not need its own (read-only).
+CLEAN: dict[str, Any] = {"schema": SCHEMA_VERSION, "path": None, "level": None, "findings": [], "errors": []}
 _CLEAN_KEYS = {"schema", "level", "findings", "errors", "size", "mime", "sha256"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -87,13 +89,18 @@ class ScanCache:
                 "SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files WHERE config = ?", (self.config,))}
         return self._known
 
-    def lookup(self, key: StatKey, path: str | None = None) -> dict[str, Any] | None:
-        """The cached record for a file with this stat key (`path` filled in), or None."""
+    def lookup(self, key: StatKey, path: str | None = None, *, clean_record: bool = True) -> dict[str, Any] | None:
+        """The cached record for a file with this stat key (`path` filled in), or None.
+
+        With `clean_record=False` a clean file's record is the shared, read-only `CLEAN`: a
+        caller that prints only files with findings or errors need not build 100,000 dicts."""
         rec: dict[str, Any]
         text = (self._known if self._known is not None else self._load()).get(key)
         if text is None:
             return None
         if text.startswith(_CLEAN):  # most files: no JSON to parse
+            if not clean_record:
+                return CLEAN
             size, mime, sha = text[6:].split("\t")
             rec = {"schema": SCHEMA_VERSION, "path": path, "level": None, "findings": [], "errors": [],
                    "size": int(size)}

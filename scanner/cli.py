@@ -59,7 +59,8 @@ def _skip_record(e: Entry) -> dict[str, Any]:
 
 
 def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_opts: PoolOptions,
-             *, on_skip: Any = None, cache: ScanCache | None = None) -> Iterator[dict[str, Any]]:
+             *, on_skip: Any = None, cache: ScanCache | None = None,
+             clean_records: bool = True) -> Iterator[dict[str, Any]]:
     """Scan `paths`; yields the record of every regular file (skipped entries go to `on_skip`).
 
     With a cache, unchanged files are answered from it at stat speed and the worker pool is
@@ -74,7 +75,7 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
                     on_skip(e)
                 continue
             if cache is not None and e.key is not None:
-                rec = cache.lookup(e.key, e.display)
+                rec = cache.lookup(e.key, e.display, clean_record=clean_records)
                 if rec is not None:
                     ready.append(rec)
                     continue
@@ -224,8 +225,11 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         progress.start()
         bar = progress.add_task(tr("扫描中", "scanning"), total=None)
     try:
+        # Printing only files with findings or errors, clean cached files need no record of their own.
+        lean = stream and not show_all and policy is None
         for rec in run_scan(list(paths), config, WalkOptions(tuple(exclude), one_file_system),
-                            PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append, cache=cache):
+                            PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append, cache=cache,
+                            clean_records=not lean):
             if policy is not None:
                 rec["violations"] = _violations(policy, rec, host_role, location)
             records.append(rec)

@@ -131,3 +131,19 @@ def test_concurrent_scans_share_the_cache(tree: Path, tmp_path: Path) -> None:
     assert all(p.returncode == 1 for p in procs), [o[1] for o in outs]
     counts = {len(o[0].splitlines()) for o in outs}
     assert counts == {11}
+
+
+def test_cached_rescan_without_all_prints_the_same_lines_and_exit_code(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+    for i in range(20):
+        (tree / f"clean{i}.txt").write_text("内容\n", encoding="utf-8")
+
+    def run() -> tuple[int, list[str]]:
+        p = subprocess.run([BAOMI, "scan", "--format", "jsonl", "--sort", "--cache", str(cache), str(tree)],
+                           capture_output=True, timeout=120, check=False)
+        return p.returncode, p.stdout.decode().splitlines()
+
+    first = run()
+    second = run()  # answered from the cache; clean files share one read-only record
+    assert first == second
+    assert first[0] == 1 and len(first[1]) == 1 and json.loads(first[1][0])["level"] == "secret"
