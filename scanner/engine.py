@@ -62,7 +62,10 @@ class Scanner:
                     ErrorCode.TOO_LARGE, f"{st.st_size} bytes > --max-file-size {limits.max_file_size}"),))
             if st.st_size > STREAM_CHUNK:
                 with os.fdopen(fd, "rb", closefd=False) as fh:
-                    return self._scan_large(fh, shown, st.st_size)
+                    large = self._scan_large(fh, shown, st.st_size)
+                if large is not None:
+                    return large
+                os.lseek(fd, 0, os.SEEK_SET)
             data = _read_all(fd, st.st_size)
         except OSError as exc:
             return FileResult(shown, errors=(ScanError(ErrorCode.UNREADABLE, exc.strerror or str(exc)),))
@@ -138,8 +141,9 @@ class Scanner:
                                     rule=f"{m.namespace}:{m.rule}", confidence=1.0))
 
     # -- large plain text ----------------------------------------------------------------------
-    def _scan_large(self, fh, shown: str, size: int) -> FileResult:  # type: ignore[no-untyped-def]
-        """Stream a large plain-text file chunk by chunk, data regions only.
+    def _scan_large(self, fh, shown: str, size: int) -> FileResult | None:  # type: ignore[no-untyped-def]
+        """Stream a large plain-text file chunk by chunk, data regions only; None for a large
+        file of another type that is read whole (documents and archives up to the member limit).
 
         Chunks are cut at line ends, so no marking is split. Holes of a sparse file read as
         zeros and cannot hold text: they are skipped (SEEK_DATA/SEEK_HOLE), so a 3 GiB sparse
@@ -150,8 +154,11 @@ class Scanner:
         mime = identify(head)
         ex = pick(head, mime)
         if ex is None or ex.name != "text":
+            if size <= self.config.limits.max_member_size:
+                return None  # a large document or archive: parsed whole, like a member of that size
             return FileResult(shown, size=size, mime=mime, errors=(ScanError(
-                ErrorCode.TOO_LARGE, f"{size} bytes: only plain text is streamed above {STREAM_CHUNK} bytes"),))
+                ErrorCode.TOO_LARGE, f"{size} bytes of {mime}: above {self.config.limits.max_member_size} bytes only "
+                "plain text is streamed"),))
         dense = sum(n for _, n in regions) == size
         sha = hashlib.sha256() if self.config.hash_files != "none" and dense and size <= HASH_LIMIT else None
         findings: list[Finding] = []

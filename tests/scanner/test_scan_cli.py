@@ -177,3 +177,17 @@ def test_policy_adds_violations_to_scan_output(tree: Path) -> None:
 def test_unknown_policy_is_a_usage_error(tree: Path) -> None:
     p = subprocess.run(BAOMI + ["scan", "--policy", "no-such-pack", str(tree)], capture_output=True, timeout=60)
     assert p.returncode == 2 and b"Traceback" not in p.stderr
+
+
+def test_large_document_is_parsed_whole_not_refused(tmp_path: Path) -> None:
+    """A 20 MB archive (above the text streaming chunk) is read like any document."""
+    import os as _os
+    import zipfile
+
+    z = tmp_path / "big.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("padding.bin", _os.urandom(20 * 1024 * 1024))
+        zf.writestr("通知.txt", MARKED)
+    code, recs, err = run(str(z))
+    assert code == 1, err
+    assert recs[0]["level"] == "secret" and recs[0]["errors"] == []
