@@ -696,12 +696,12 @@ def ocr_image(data: bytes, *, mode: OcrMode | str = OcrMode.AUTO, budget: OcrBud
     mode = OcrMode.parse(mode)
     if mode is OcrMode.OFF:
         return [OcrResult(skipped="off")]
-    if not available():
-        return [OcrResult(skipped="unavailable")]
     if precheck:
         why = looks_like_document(data)
         if why is not None:
             return [OcrResult(skipped=why)]
+    if not available():  # a page image that cannot be read here: reported, never clean
+        return [OcrResult(skipped="unavailable")]
     results = []
     try:
         for frame in iter_frames(data):

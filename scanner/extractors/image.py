@@ -35,4 +35,6 @@ class ImageExtractor(Extractor):
         multi = len(results) > 1
         for num, res in enumerate(results, 1):
             where = ctx.sub(f"page {num}") if multi else ctx.member
-            yield from ocr.result_items(res, where, f"page {num}" if multi else "image", unread_is_error=False)
+            # OCR missing for a document-like image is an error; OCR off is the user's choice.
+            yield from ocr.result_items(res, where, f"page {num}" if multi else "image",
+                                        unread_is_error=res.skipped == "unavailable")

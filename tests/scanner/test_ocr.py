@@ -454,3 +454,17 @@ def test_cli_ocr_modes_and_the_cache_keep_them_apart(tmp_path: Path) -> None:
     assert level("off") is None
     assert level("auto") == "secret"
     assert level("off") is None
+
+
+def test_document_image_without_an_ocr_engine_is_an_error_not_clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.config import ScanConfig
+    from scanner.engine import Scanner
+
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    page = degrade(render_page("机密★5年", width=700, body_lines=3), jpeg=70)
+    findings, errors, _ = Scanner(ScanConfig(ocr_mode="auto")).scan_bytes(page, "scan.jpg")
+    assert [e.error.value for e in errors] == ["unsupported"] and not findings
+    photo = photo_like(1)
+    assert Scanner(ScanConfig(ocr_mode="auto")).scan_bytes(photo, "p.jpg")[:2] == ([], [])
+    # OCR switched off by the user: no error for either
+    assert Scanner(ScanConfig(ocr_mode="off")).scan_bytes(page, "scan.jpg")[:2] == ([], [])
