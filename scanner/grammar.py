@@ -53,6 +53,9 @@ _HEAD = re.compile(rf"(?<!工作)(?<!商业)(?<!技术){_LEVEL}{_S}(?:(?P<star>{
 _DECOR = " \t\"'“”‘’「」『』《》<>[]【】()#*_~|>-=+.:：、，,。;；!！?？·•…"
 _BARE = re.compile(rf"^(?:密{_S}级{_S}[:：]?{_S})?{_LEVEL}$")
 _LABEL = re.compile(rf"^(?:密{_S}级|保{_S}密{_S}等{_S}级|classification){_S}[:：]?{_S}(?P<rest>.+)$", re.I)
+#: A level opening a label's value and followed by other fields of a form row (not by more words).
+_LABEL_LEVEL = re.compile(rf"{_LEVEL}(?=[ \t]+\S|[ \t]*[;；,，|])")
+_LABEL_PERIOD = re.compile(rf"保{_S}密{_S}期{_S}限{_S}[:：]?{_S}")
 _PARA = re.compile(rf"^[(\[【]{_S}{_LEVEL}{_S}[)\]】]{_S}(?P<body>\S.*)?$")
 _INTERNAL = re.compile(rf"^(?:工{_S}作{_S}秘{_S}密|内{_S}部(?:{_S}资{_S}料)?(?:{_S}注{_S}意{_S}保{_S}存)?)"
                        rf"(?:{_S}{_STAR}{_S}.{{0,20}})?$")
@@ -168,9 +171,13 @@ def parse_line_form(line: str) -> Marking | None:
             hits = find_star_forms(rest)
             if hits and hits[0].start == 0:
                 return replace(hits[0].marking, form="label")
-            b = _BARE.match(rest)
+            b = _BARE.match(rest) or _LABEL_LEVEL.match(rest)
             if b:
-                return Marking(level=_level(b), text=_squash(core), form="label")
+                # 密级：秘密, or a form row 密级：秘密  保密期限：5年 / 份数：5 (the level opens the value)
+                period = _LABEL_PERIOD.search(rest)
+                pd = _period_or_date(rest, period.end()) if period else None
+                return Marking(level=_level(b), text=_squash(core[: len(core) - len(rest)] + b.group(0)),
+                               form="label", **(pd[1] if pd else {}))  # type: ignore[arg-type]
             if _INTERNAL.match(rest):
                 return Marking(level=Level.INTERNAL, text=_squash(core), form="label")
             return None

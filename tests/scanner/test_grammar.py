@@ -102,3 +102,18 @@ def test_work_secret_is_not_confidential() -> None:
 def test_invalid_date_is_not_a_date() -> None:
     m = parse_marking("机密★2030年13月40日")
     assert m is None or m.declassify_date is None
+
+
+@pytest.mark.parametrize("text,level,period", [
+    ("密级：秘密  保密期限：5年", C, {"years": 5}),
+    ("密级：机密 份数：5", S, None),
+    ("密级：秘密；保密期限：10年", C, {"years": 10}),
+    ("密级: 绝密★20年 紧急程度：特急", T, {"years": 20}),
+])
+def test_label_in_a_form_row(text: str, level: Level, period: dict | None) -> None:
+    m = parse_marking(text)
+    assert m is not None and m.level is level and m.period == period
+
+
+def test_label_followed_by_words_is_not_a_marking() -> None:
+    assert parse_marking("密级：秘密文件的管理") is None
