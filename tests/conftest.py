@@ -18,9 +18,17 @@ def need_shared(sub: str) -> Path:
     return p
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    # compiled-rules and scan caches go to a per-session temp dir, never the user's home
-    cache = tmp_path_factory.getbasetemp() / "xdg-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    os.makedirs(cache, exist_ok=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Compiled-rules and scan caches of every test — module-scoped fixtures and the `baomi`
+    # subprocesses they start included — go to a private temp dir, never the user's home.
+    import tempfile
+
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="baomi-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    d = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.basename(d).startswith("baomi-test-cache-"):
+        shutil.rmtree(d, ignore_errors=True)
