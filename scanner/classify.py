@@ -15,7 +15,16 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from scanner.grammar import STARS, Hit, find_star_forms, paragraph_mark, parse_line_form, parse_marking, strip_decor
+from scanner.grammar import (
+    LEVEL_WORDS,
+    STARS,
+    Hit,
+    find_star_forms,
+    paragraph_mark,
+    parse_line_form,
+    parse_marking,
+    strip_decor,
+)
 from scanner.model import Finding, Kind, Level, Marking, Segment
 from scanner.normalize import normalize
 
@@ -344,7 +353,7 @@ def _judge_in_prose(seg: Segment, off: int, line_no: int, findings: list[Finding
     if word_mentions < MAX_WORD_MENTIONS:
         wm = _LEVEL_WORD.match(window)
         if wm:
-            lv = {"绝密": Level.TOP_SECRET, "机密": Level.SECRET, "秘密": Level.CONFIDENTIAL}[wm.group(0)]
+            lv = LEVEL_WORDS[wm.group(0)]
             findings.append(_finding(Marking(level=lv, text=wm.group(0), form="word"), ln, Kind.MENTION, 0.95))
             word_mentions += 1
     return word_mentions
@@ -371,7 +380,7 @@ def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_me
         for wm in _LEVEL_WORD.finditer(s):
             if s[max(0, wm.start() - 2): wm.start()] in ("工作", "商业", "技术"):
                 continue
-            lv = {"绝密": Level.TOP_SECRET, "机密": Level.SECRET, "秘密": Level.CONFIDENTIAL}[wm.group(0)]
+            lv = LEVEL_WORDS[wm.group(0)]
             findings.append(_finding(Marking(level=lv, text=wm.group(0), form="word"), ln, Kind.MENTION, 0.95))
             word_mentions += 1
             if word_mentions >= MAX_WORD_MENTIONS:

@@ -78,7 +78,7 @@ class Scanner:
 
     def scan_bytes(self, data: bytes, name: str = "") -> tuple[list[Finding], list[ScanError], str]:
         """Findings and errors of an in-memory item (and everything nested in it)."""
-        if is_plain_text(data[:8192]) and not self.rules.triage(data).needs_decoding:
+        if is_plain_text(data[:8192]) and not self.rules.prefilter(data):
             # The common case of a tree walk, short-cut: plain text with no marking-shaped
             # bytes in any encoding (what identify → text extractor → prefilter would conclude).
             return [], [], "text/plain"
@@ -96,7 +96,7 @@ class Scanner:
         segments: list[Segment] = []
         if ex is not None:
             ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
-                          name=name, prefilter=self.rules.prefilter, triage=self.rules.triage, ocr=self.ocr)
+                          name=name, prefilter=self.rules.prefilter, ocr=self.ocr)
             try:
                 for item in ex.extract(data, ctx):
                     if isinstance(item, Segment):
@@ -180,7 +180,7 @@ class Scanner:
                     buf, carry = buf[:cut], buf[cut:]
                 else:
                     carry = b""
-                if self.rules.triage(buf).needs_decoding:
+                if self.rules.prefilter(buf):
                     text, _ = decode(buf)
                     findings.extend(classify([Segment(text, None, "body", index=0 if first else TOP_LINES)]))
                 first = False

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from scanner.model import ExtractItem
-
-if TYPE_CHECKING:
-    from rules.loader import Triage
 
 
 @dataclass(frozen=True)
@@ -70,8 +67,6 @@ class Context:
     #: The YARA level-word prefilter: False means the bytes cannot hold a marking in any
     #: encoding, so a text extractor need not decode them. None: no prefilter (decode always).
     prefilter: Callable[[bytes], bool] | None = None
-    #: The full YARA triage of raw bytes (marking-shaped hit, level words present, user rules).
-    triage: Callable[[bytes], Triage] | None = None
     #: The scan's OCR settings (`scanner.ocr.OcrSettings`: mode and this process's budget).
     ocr: object | None = None
 
