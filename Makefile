@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint system-deps clean
+.PHONY: install demo test bench bench-audit bench-ocr lint system-deps clean
 
 install: $(STAMP)
 
@@ -26,6 +26,13 @@ test: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/policy_bench.py
+
+bench-audit: install
+	$(BIN)/python bench/audit_bench.py
+
+bench-ocr: install
+	$(BIN)/python bench/ocr_bench.py
 
 lint: install
 	$(BIN)/ruff check scanner rules policies agents reports tests bench
