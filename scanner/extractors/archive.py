@@ -41,7 +41,7 @@ _ZIP_SPANNED = b"PK\x07\x08"
 _LOCAL_HDR = struct.Struct("<4sHHHHHLLLHH")
 
 
-class _Stop(Exception):
+class LimitHit(Exception):
     """A limit was hit: carries the error to report."""
 
     def __init__(self, code: ErrorCode, detail: str) -> None:
@@ -50,11 +50,11 @@ class _Stop(Exception):
         self.detail = detail
 
 
-class _Meter:
+class Meter:
     """Counts the real decompressed output of one member (or one compressed stream)."""
 
     def __init__(self, ctx: Context, compressed: int, what: str, *, charge: bool = True,
-                 max_size: int | None = None) -> None:
+                 max_size: int | None = None, oversize: ErrorCode = ErrorCode.TOO_LARGE) -> None:
         self.limits = ctx.limits
         self.budget = ctx.budget
         self.compressed = max(compressed, 1)
@@ -63,33 +63,35 @@ class _Meter:
         self.charge = charge
         self.max_size = ctx.limits.max_member_size if max_size is None else max_size
         self.out = 0
+        #: What exceeding `max_size` is called (an archive member: too_large).
+        self.oversize = oversize
 
     def add(self, n: int) -> None:
         self.out += n
         lim = self.limits
         ratio = self.out / self.compressed
         if self.out > _RATIO_FLOOR and ratio > lim.max_ratio:
-            raise _Stop(ErrorCode.BOMB, f"{self.what}: expands more than {lim.max_ratio:g}:1 "
+            raise LimitHit(ErrorCode.BOMB, f"{self.what}: expands more than {lim.max_ratio:g}:1 "
                         f"({self.compressed} compressed bytes gave over {self.out})")
         if self.out > self.max_size:
-            raise _Stop(ErrorCode.TOO_LARGE, f"{self.what}: larger than {self.max_size} bytes "
+            raise LimitHit(self.oversize, f"{self.what}: larger than {self.max_size} bytes "
                         "decompressed")
         if self.charge and not self.budget.take(n):
-            raise _Stop(ErrorCode.BOMB, f"{self.what}: decompressed data of the file exceeds "
+            raise LimitHit(ErrorCode.BOMB, f"{self.what}: decompressed data of the file exceeds "
                         f"{lim.max_total_size} bytes in total")
 
     def check_declared(self, size: int) -> None:
         """Reject on the declared size before spending any time on it."""
         lim = self.limits
         if size > _RATIO_FLOOR and size / self.compressed > lim.max_ratio:
-            raise _Stop(ErrorCode.BOMB, f"{self.what}: declared {size} bytes from "
+            raise LimitHit(ErrorCode.BOMB, f"{self.what}: declared {size} bytes from "
                         f"{self.compressed} compressed (ratio over {lim.max_ratio:g})")
         if size > self.max_size:
-            raise _Stop(ErrorCode.TOO_LARGE, f"{self.what}: declared {size} bytes, limit "
+            raise LimitHit(self.oversize, f"{self.what}: declared {size} bytes, limit "
                         f"{self.max_size}")
 
 
-def _inflate_raw(raw: bytes | memoryview, method: int, meter: _Meter) -> tuple[bytes, bool]:
+def inflate_raw(raw: bytes | memoryview, method: int, meter: Meter) -> tuple[bytes, bool]:
     """Decompress one zip member's raw bytes; returns (data, reached the end of the stream)."""
     out: list[bytes] = []
     if method == zipfile.ZIP_STORED:
@@ -118,20 +120,20 @@ def _inflate_raw(raw: bytes | memoryview, method: int, meter: _Meter) -> tuple[b
     if method == zipfile.ZIP_LZMA:
         # zip's LZMA: 2 bytes version, 2 bytes properties size, properties, then raw LZMA1.
         if len(raw) < 4:
-            raise _Stop(ErrorCode.CORRUPT, f"{meter.what}: truncated LZMA header")
+            raise LimitHit(ErrorCode.CORRUPT, f"{meter.what}: truncated LZMA header")
         (psize,) = struct.unpack("<H", raw[2:4])
         try:
             filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, bytes(raw[4:4 + psize]))  # type: ignore[attr-defined]
             dec = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
         except (lzma.LZMAError, ValueError) as exc:
-            raise _Stop(ErrorCode.CORRUPT, f"{meter.what}: bad LZMA properties ({exc})") from None
+            raise LimitHit(ErrorCode.CORRUPT, f"{meter.what}: bad LZMA properties ({exc})") from None
         data, _ = _inflate_bounded(dec, raw[4 + psize:], meter)
         return data, True  # raw LZMA1 in zip often has no end marker
     if method == 9:  # Deflate64
         try:
             import inflate64
         except ImportError:
-            raise _Stop(ErrorCode.UNSUPPORTED, f"{meter.what}: Deflate64 without inflate64") from None
+            raise LimitHit(ErrorCode.UNSUPPORTED, f"{meter.what}: Deflate64 without inflate64") from None
         inf = inflate64.Inflater()
         for pos in range(0, len(raw), 4096):  # no output cap per call: keep input small
             piece = inf.inflate(raw[pos:pos + 4096])
@@ -140,11 +142,11 @@ def _inflate_raw(raw: bytes | memoryview, method: int, meter: _Meter) -> tuple[b
             if inf.eof:
                 break
         return b"".join(out), bool(inf.eof)
-    raise _Stop(ErrorCode.UNSUPPORTED, f"{meter.what}: zip compression method {method}")
+    raise LimitHit(ErrorCode.UNSUPPORTED, f"{meter.what}: zip compression method {method}")
 
 
 def _inflate_bounded(dec: bz2.BZ2Decompressor | lzma.LZMADecompressor, raw: bytes | memoryview,
-                     meter: _Meter) -> tuple[bytes, bool]:
+                     meter: Meter) -> tuple[bytes, bool]:
     """Drive a bz2/lzma decompressor with an output cap per call."""
     out: list[bytes] = []
     pos = 0
@@ -243,7 +245,7 @@ class ZipExtractor(Extractor):
                 return
             try:
                 yield from _zip_member(data, info, name, ctx)
-            except _Stop as stop:
+            except LimitHit as stop:
                 yield _err(ctx, stop.code, stop.detail, name)
                 if stop.detail.endswith("in total"):
                     return
@@ -254,18 +256,15 @@ def _zip_member(data: bytes, info: zipfile.ZipInfo, name: str, ctx: Context) -> 
         kind = "AES" if info.compress_type == 99 else "ZipCrypto"
         yield _err(ctx, ErrorCode.ENCRYPTED, f"{kind}-encrypted zip member", name)
         return
-    off = info.header_offset
-    hdr = data[off:off + _LOCAL_HDR.size]
-    if len(hdr) < _LOCAL_HDR.size or hdr[:4] != _ZIP_LOCAL:
+    start = local_data_start(data, info.header_offset)
+    if start is None:
         yield _err(ctx, ErrorCode.CORRUPT, "zip member: local header missing (truncated?)", name)
         return
-    fields = _LOCAL_HDR.unpack(hdr)
-    start = off + _LOCAL_HDR.size + fields[9] + fields[10]
     raw = data[start:start + info.compress_size]
-    meter = _Meter(ctx, len(raw), f"zip member {name}")
+    meter = Meter(ctx, len(raw), f"zip member {name}")
     meter.check_declared(info.file_size)
     try:
-        content, complete = _inflate_raw(raw, info.compress_type, meter)
+        content, complete = inflate_raw(raw, info.compress_type, meter)
     except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
         yield _err(ctx, ErrorCode.CORRUPT, f"zip member: bad compressed data ({exc})", name)
         return
@@ -281,6 +280,15 @@ def _zip_member(data: bytes, info: zipfile.ZipInfo, name: str, ctx: Context) -> 
     yield Member(name, content)
     if problems:
         yield _err(ctx, ErrorCode.CORRUPT, "zip member: " + "; ".join(problems), name)
+
+
+def local_data_start(data: bytes, header_offset: int) -> int | None:
+    """Where a zip member's compressed bytes begin, from its local header (None: no header)."""
+    hdr = data[header_offset:header_offset + _LOCAL_HDR.size]
+    if len(hdr) < _LOCAL_HDR.size or hdr[:4] != _ZIP_LOCAL:
+        return None
+    fields = _LOCAL_HDR.unpack(hdr)
+    return int(header_offset + _LOCAL_HDR.size + fields[9] + fields[10])
 
 
 def _salvage_zip(data: bytes, ctx: Context, why: str) -> Iterator[ExtractItem]:
@@ -317,10 +325,10 @@ def _salvage_zip(data: bytes, ctx: Context, why: str) -> Iterator[ExtractItem]:
             raw = view[start:]
         else:
             raw = view[start:start + csize]
-        meter = _Meter(ctx, len(raw), f"zip member {name}")
+        meter = Meter(ctx, len(raw), f"zip member {name}")
         try:
-            content, complete = _inflate_raw(raw, method, meter)
-        except _Stop as stop:
+            content, complete = inflate_raw(raw, method, meter)
+        except LimitHit as stop:
             yield _err(ctx, stop.code, stop.detail, name)
             pos = start + 1
             continue
@@ -372,7 +380,7 @@ class _StreamReader(io.RawIOBase):
 
     Handles concatenated gzip/bz2/xz streams (multi-member files), as gzip(1) does."""
 
-    def __init__(self, raw: bytes, kind: str, meter: _Meter) -> None:
+    def __init__(self, raw: bytes, kind: str, meter: Meter) -> None:
         self._raw = raw
         self._pos = 0
         self._make = _new_decompressor(kind)
@@ -489,7 +497,7 @@ def _tar_members(stream: io.BufferedReader | io.BytesIO, ctx: Context) -> Iterat
                            f"tar member: {ti.size} bytes, limit {ctx.limits.max_member_size}", name)
                 continue
             if not ctx.budget.take(ti.size):
-                raise _Stop(ErrorCode.BOMB, f"decompressed data of the file exceeds "
+                raise LimitHit(ErrorCode.BOMB, f"decompressed data of the file exceeds "
                             f"{ctx.limits.max_total_size} bytes in total")
             f = tf.extractfile(ti)
             if f is None:
@@ -514,7 +522,7 @@ class TarExtractor(Extractor):
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
         try:
             yield from _tar_members(io.BytesIO(data), ctx)
-        except _Stop as stop:
+        except LimitHit as stop:
             yield _err(ctx, stop.code, stop.detail)
         except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
             yield _err(ctx, ErrorCode.CORRUPT, f"bad tar: {exc}")
@@ -557,7 +565,7 @@ class CompressedExtractor(Extractor):
         is_tar = _is_tar_header(head)
         # A tar's members are charged to the budget and size-checked one by one as they are
         # read; the stream itself is metered for its ratio (skipped data is decompressed too).
-        meter = _Meter(ctx, len(data), f"{kind} stream", charge=not is_tar,
+        meter = Meter(ctx, len(data), f"{kind} stream", charge=not is_tar,
                        max_size=ctx.limits.max_total_size if is_tar else None)
         reader = _StreamReader(data, kind, meter)
         try:
@@ -568,7 +576,7 @@ class CompressedExtractor(Extractor):
                 if not reader.complete:
                     yield _err(ctx, ErrorCode.CORRUPT, f"{kind} stream truncated")
                 yield Member(self._inner_name(data, kind, ctx), content)
-        except _Stop as stop:
+        except LimitHit as stop:
             yield _err(ctx, stop.code, stop.detail)
         except (tarfile.TarError, zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
             yield _err(ctx, ErrorCode.CORRUPT, f"bad {kind} data: {exc}")
@@ -615,7 +623,7 @@ class SevenZipExtractor(Extractor):
                 yield from _sevenzip_members(sz, data, ctx)
         except PasswordRequired:
             yield _err(ctx, ErrorCode.ENCRYPTED, "7z with encrypted headers")
-        except _Stop as stop:
+        except LimitHit as stop:
             yield _err(ctx, stop.code, stop.detail)
         except (ArchiveError, lzma.LZMAError, zlib.error, OSError, EOFError, ValueError,
                 KeyError, IndexError, TypeError, AttributeError, struct.error) as exc:
@@ -644,18 +652,18 @@ def _sevenzip_members(sz: object, data: bytes, ctx: Context) -> Iterator[Extract
         size = f.uncompressed or 0
         declared += size
         if size > ctx.limits.max_member_size:
-            raise _Stop(ErrorCode.TOO_LARGE, f"7z member declared {size} bytes")
-    stream = _Meter(ctx, len(data), "7z archive", charge=False, max_size=ctx.limits.max_total_size)
+            raise LimitHit(ErrorCode.TOO_LARGE, f"7z member declared {size} bytes")
+    stream = Meter(ctx, len(data), "7z archive", charge=False, max_size=ctx.limits.max_total_size)
     stream.check_declared(declared)
     for _ in files:
         if not ctx.budget.take_member():
-            raise _Stop(ErrorCode.BOMB, f"more than {ctx.limits.max_members} members")
+            raise LimitHit(ErrorCode.BOMB, f"more than {ctx.limits.max_members} members")
 
     class _Writer(Py7zIO):
         def __init__(self, key: str) -> None:
             self.key = key
             self.buf = io.BytesIO()
-            self.meter = _Meter(ctx, len(data), f"7z member {names.get(key, key)}")
+            self.meter = Meter(ctx, len(data), f"7z member {names.get(key, key)}")
 
         def write(self, s: bytes | bytearray) -> int:
             stream.add(len(s))

@@ -15,6 +15,7 @@ DTD loading, network access or entity expansion.
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import threading
 import zipfile
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from lxml import etree
 
+from scanner.extractors.archive import LimitHit, Meter, inflate_raw, local_data_start
 from scanner.extractors.base import Context, Extractor
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
 
@@ -94,8 +96,6 @@ def parse_xml_or_raise(data: bytes, member: str | None = None) -> tuple[etree._E
 # Hardened zip
 # --------------------------------------------------------------------------------------------
 
-_CHUNK = 1 << 16
-_RATIO_FLOOR = 1 << 20  # the ratio limit applies to members larger than this
 
 
 class SafeZip:
@@ -105,7 +105,7 @@ class SafeZip:
     broken stick), the members are recovered from their local headers and `problems` says so:
     what survives is still scanned."""
 
-    def __init__(self, zf: zipfile.ZipFile | None, ctx: Context) -> None:
+    def __init__(self, zf: zipfile.ZipFile | None, ctx: Context, data: bytes = b"") -> None:
         self.zf = zf
         self.ctx = ctx
         self.problems: list[ScanError] = []
@@ -114,13 +114,13 @@ class SafeZip:
             for info in zf.infolist():
                 self.infos.setdefault(info.filename.lstrip("/"), info)
         self._lower = {n.lower(): n for n in self.infos}
-        self._data = b""
+        self._data = data
         self._offsets: dict[str, int] = {}
 
     @classmethod
     def open(cls, data: bytes, ctx: Context) -> SafeZip | ScanError:
         try:
-            return cls(zipfile.ZipFile(io.BytesIO(data)), ctx)
+            return cls(zipfile.ZipFile(io.BytesIO(data)), ctx, data)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
             err = ScanError(ErrorCode.CORRUPT, f"not a readable zip: {exc}"[:300], ctx.member)
         z = cls(None, ctx)
@@ -160,29 +160,12 @@ class SafeZip:
             pos = data.find(b"PK\x03\x04", nxt)
         self._lower = {n.lower(): n for n in self.infos}
 
-    def _chunks(self, real: str, info: zipfile.ZipInfo) -> Iterator[bytes]:
-        if self.zf is not None:
-            with self.zf.open(info) as fh:
-                while chunk := fh.read(_CHUNK):
-                    yield chunk
-            return
-        start = self._offsets[real]
-        raw = memoryview(self._data)[start:start + info.compress_size]
-        if info.compress_type == 0:
-            for k in range(0, len(raw), _CHUNK):
-                yield bytes(raw[k:k + _CHUNK])
-            return
-        d = zlib.decompressobj(-15)
-        for k in range(0, len(raw), _CHUNK):
-            buf = bytes(raw[k:k + _CHUNK])
-            while buf and not d.eof:
-                out = d.decompress(buf, _CHUNK)
-                if out:
-                    yield out
-                buf = d.unconsumed_tail
-            if d.eof:
-                return
-        # truncated stream: what was inflated so far is all there is
+    def _raw(self, real: str, info: zipfile.ZipInfo) -> memoryview | None:
+        """The member's compressed bytes, located by its local header (salvaged: by the walk)."""
+        start = self._offsets.get(real) if self.zf is None else local_data_start(self._data, info.header_offset)
+        if start is None:
+            return None
+        return memoryview(self._data)[start:start + info.compress_size]
 
     @property
     def names(self) -> list[str]:
@@ -201,29 +184,23 @@ class SafeZip:
         if real is None:
             return ScanError(ErrorCode.CORRUPT, f"missing part {name}", where)
         info = self.infos[real]
-        lim = self.ctx.limits
-        if info.flag_bits & 0x1:
+        if info.flag_bits & 0x1 or info.compress_type == 99:
             return ScanError(ErrorCode.ENCRYPTED, f"encrypted zip entry {name}", where)
-        if info.file_size > lim.max_member_size:
-            return ScanError(ErrorCode.BOMB, f"{name} declares {info.file_size} bytes", where)
-        cap = lim.max_member_size
-        if info.compress_size:
-            cap = min(cap, max(_RATIO_FLOOR, int(info.compress_size * lim.max_ratio)))
-        out = bytearray()
+        raw = self._raw(real, info)
+        if raw is None:
+            return ScanError(ErrorCode.CORRUPT, f"{name}: local header missing (truncated?)", where)
+        # The archive reader's bounded inflater: real output is counted (a central directory that
+        # lies about sizes neither cuts the part short nor slips past the limits).
+        # A package part beyond the member limit is no document part: it is reported as a bomb.
+        meter = Meter(self.ctx, len(raw), name, oversize=ErrorCode.BOMB)
         try:
-            for chunk in self._chunks(real, info):
-                out += chunk
-                if not self.ctx.budget.take(len(chunk)):
-                    return ScanError(ErrorCode.BOMB, "decompression budget of the file exceeded", where)
-                if len(out) > cap:
-                    return ScanError(ErrorCode.BOMB, f"{name} inflates beyond {cap} bytes", where)
-        except NotImplementedError as exc:
-            return ScanError(ErrorCode.UNSUPPORTED, f"{name}: {exc}"[:300], where)
-        except RuntimeError as exc:  # zipfile: "File is encrypted, password required"
-            return ScanError(ErrorCode.ENCRYPTED, f"{name}: {exc}"[:300], where)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            meter.check_declared(info.file_size)
+            out, _complete = inflate_raw(raw, info.compress_type, meter)
+        except LimitHit as hit:
+            return ScanError(hit.code, hit.detail, where)
+        except (zlib.error, lzma.LZMAError, EOFError, OSError, ValueError) as exc:
             return ScanError(ErrorCode.CORRUPT, f"{name}: {exc}"[:300], where)
-        return bytes(out)
+        return out
 
     def xml(self, name: str) -> tuple[etree._Element | None, list[ScanError]]:
         """Read and parse one XML part; (None, errors) when it cannot be had."""

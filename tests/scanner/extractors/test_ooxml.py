@@ -267,3 +267,17 @@ def test_vml_watermark_text_in_header() -> None:
     hdr = word_part("hdr", wm).replace("<w:hdr ", '<w:hdr xmlns:v="urn:schemas-microsoft-com:vml" ')
     segs = segments(run(EX, docx(p("正文"), parts={"word/header2.xml": hdr})))
     assert ("机密", "header", "word/header2.xml", True) in {(s.text, s.role, s.member, s.standalone) for s in segs}
+
+
+def test_central_directory_lying_about_size_does_not_hide_the_text() -> None:
+    """A part whose central-directory entry declares 10 bytes is inflated in full (real bytes counted)."""
+    data = bytearray(docx(p("正文" * 500) + p("机密★1年")))
+    cd = data.index(b"PK\x01\x02")
+    while cd != -1:
+        name_len = int.from_bytes(data[cd + 28:cd + 30], "little")
+        if bytes(data[cd + 46:cd + 46 + name_len]) == b"word/document.xml":
+            data[cd + 24:cd + 28] = (10).to_bytes(4, "little")  # uncompressed size in the directory
+            break
+        cd = data.find(b"PK\x01\x02", cd + 4)
+    items = run(EX, bytes(data))
+    assert "机密★1年" in texts(items)
