@@ -76,21 +76,6 @@ def read_keywords(path: str | Path) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Triage:
-    """What one YARA pass over raw bytes says about them."""
-
-    #: A marking-shaped hit: a level word next to ★/☆/*/·/brackets/a line end, a 密级 label,
-    #: an English banner at a line start, an internal mark. Such bytes must be decoded and judged.
-    shape: bool
-    #: A site rule or keyword matched.
-    user: bool
-
-    @property
-    def needs_decoding(self) -> bool:
-        return self.shape or self.user
-
-
-@dataclass(frozen=True)
 class RuleMatch:
     namespace: str
     rule: str
@@ -106,14 +91,12 @@ class RuleSet:
         sources: dict[str, str] = {}
         for p in sorted(SHIPPED_DIR.glob("*.yar")):
             sources[f"{NS_PREFILTER}:{p.name}"] = p.read_text(encoding="utf-8")
-        self.has_site_rules = False
         if rules_dir:
             files = sorted(p for p in Path(rules_dir).rglob("*") if p.suffix in (".yar", ".yara") and p.is_file())
             if not files:
                 raise ValueError(f"no .yar/.yara files in {rules_dir}")
             for p in files:
                 sources[f"{NS_RULE}:{p}"] = p.read_text(encoding="utf-8")
-            self.has_site_rules = True
         self.keywords: list[str] = read_keywords(keywords_file) if keywords_file else []
         if self.keywords:
             sources[f"{NS_KEYWORD}:list"] = keyword_rule_source(self.keywords)
@@ -127,19 +110,13 @@ class RuleSet:
                                      cache_dir) if kw_only else None
 
     def prefilter(self, data: bytes) -> bool:
-        """True when `data` may hold a marking (or a site rule/keyword matches)."""
-        return self.triage(data).needs_decoding
+        """True when `data` may hold a marking (a marking-shaped hit) or a site rule/keyword matches."""
+        return bool(self._rules.match(data=data, fast=True, timeout=60))
 
-    def triage(self, data: bytes) -> Triage:
-        """One fast YARA pass: marking-shaped hits, level words present, site rules/keywords."""
-        shape, user = False, False
-        for m in self._rules.match(data=data, fast=True, timeout=60):
-            ns = m.namespace.split(":", 1)[0]
-            if ns != NS_PREFILTER:
-                user = True
-            elif m.rule.startswith("shape_"):
-                shape = True
-        return Triage(shape, user)
+    @property
+    def has_user_rules(self) -> bool:
+        """Site rules or keywords were given (`--rules`, `--keywords`)."""
+        return self._user is not None
 
     def user_matches(self, data: bytes) -> list[RuleMatch]:
         """Site-rule and keyword matches in `data` (raw bytes or UTF-8 of extracted text)."""

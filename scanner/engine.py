@@ -129,7 +129,7 @@ class Scanner:
 
     def _user_matches(self, data: bytes, segments: list[Segment], member: str | None,
                       findings: list[Finding]) -> None:
-        if self.rules._user is None:
+        if not self.rules.has_user_rules:
             return
         matches = self.rules.user_matches(data)
         if segments:

@@ -29,9 +29,6 @@ class Level(str, enum.Enum):
     def zh(self) -> str:
         return _ZH[self]
 
-    @property
-    def is_state_secret(self) -> bool:
-        return self is not Level.INTERNAL
 
 
 _RANK = {Level.INTERNAL: 1, Level.CONFIDENTIAL: 2, Level.SECRET: 3, Level.TOP_SECRET: 4}
