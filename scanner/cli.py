@@ -16,7 +16,7 @@ from scanner.cache import CacheRefused, ScanCache, default_cache_path
 from scanner.config import PoolOptions, ScanConfig, config_digest
 from scanner.extractors.base import Limits
 from scanner.i18n import lang_option, tr
-from scanner.model import SCHEMA_VERSION, level_rank
+from scanner.model import SCHEMA_VERSION, Level, level_rank
 from scanner.walk import Entry, WalkOptions, walk
 
 # The engine, the worker pool and the extractors are imported when a file must be scanned:
@@ -24,7 +24,6 @@ from scanner.walk import Entry, WalkOptions, walk
 
 EXIT_CLEAN, EXIT_CLASSIFIED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
-_LEVEL_ZH = {"top_secret": "绝密", "secret": "机密", "confidential": "秘密", "internal": "内部"}
 
 
 def parse_size(text: str) -> int:
@@ -142,7 +141,7 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
         if not marks and not others and not r["errors"]:
             continue
         lv = r.get("level")
-        level = (_LEVEL_ZH.get(lv, lv) if tr("zh", "en") == "zh" else lv) if lv else "—"
+        level = (Level(lv).zh if tr("zh", "en") == "zh" else lv) if lv else "—"
         first = (marks or others or [None])[0]
         text = ", ".join(dict.fromkeys(f["text"] for f in (marks or others)))[:60] if first else ""
         where = (first.get("member") or "") if first else ""

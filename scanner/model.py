@@ -30,7 +30,6 @@ class Level(str, enum.Enum):
         return _ZH[self]
 
 
-
 _RANK = {Level.INTERNAL: 1, Level.CONFIDENTIAL: 2, Level.SECRET: 3, Level.TOP_SECRET: 4}
 _ZH = {Level.INTERNAL: "内部", Level.CONFIDENTIAL: "秘密", Level.SECRET: "机密", Level.TOP_SECRET: "绝密"}
 
