@@ -178,14 +178,15 @@ def _alts(items: list[str], enc: str) -> str:
 
 #: What can follow 密 in a marking: a star (one space may stand before it), a nonstandard
 #: separator, the bracket of a parenthesised period with its first character, a line end.
-_AFTER_MI = ["★", "☆", "*", "＊", "✱", "✳", "✶", "⭐", " ★", " ☆", " *", "\u3000★", "·", "•", "・",
+_AFTER_MI = ["★", "☆", "*", "＊", "✱", "✳", "✶", "⭐", " ★", " ☆", " *", "\u3000★", "  ★", "\t★", "\u00a0★",
+             "·", "•", "・",
              "\n", "\r", " \n", "\u3000\n"] + [b + d for b in ("（", "(") for d in "123456789长１２３"]
 #: The closing bracket of a paragraph mark is common after 密 in prose too (（以下简称保密）), so it
 #: counts only after a level character.
 _CLOSERS = ["）", ")", "】", "]", "〕"]
 _LEVEL_FIRST = "绝絕絶机機秘祕"
 _INTERNAL = ["内部资料", "內部資料", "内部★", "\n内部\n", "\n内部\r", "\n內部\n", "\n內部\r"]
-_LABELS = [w + c for w in ("密级", "密級") for c in ("：", ":", " ：")]
+_LABELS = [w + c for w in ("密级", "密級", "密 级") for c in ("：", ":", " ：")]
 
 
 def _atom_friendly(b: bytes, enc: str) -> bytes:
@@ -252,7 +253,7 @@ def prefilter_source() -> str:
         test = " or ".join(f"{reader}(@[i] - {2 + cut}) == 0x{w:04X}" for w in leads)
         lines.append(f"  condition:\n    for any of ($c*) : ( for any i in (1..#) : ( {test} ) )\n}}\n")
     lines.append("rule shape_english\n{\n  strings:\n"
-                 "    $b0 = /(^|\\n)[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start")
+                 "    $b0 = /(^|\\n|\\xEF\\xBB\\xBF)[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start")
     n = 1
     for enc in ("utf-16-le", "utf-16-be"):
         for w in ("SECRET", "CONFIDENTIAL"):

@@ -51,7 +51,7 @@ def test_prefilter_lets_running_text_with_level_words_pass_undecoded(prose: str,
 @pytest.mark.parametrize("text", [
     "机密★10年", "秘　密\n", "文末\n秘密", "（秘密）本段", "密级：机密", "秘 密 ★ 1 2 年", "机密（10年）",
     "绝密★(30年)", "机密·10年", "机\u200b密★5年", "秘密 \n", "机密 ★ 5年", "x\n内部\n", "内部资料 注意保存",
-    "x\nTOP SECRET", "SECRET//NOFORN",
+    "x\nTOP SECRET", "SECRET//NOFORN", "机密  ★10年", "机密\t★10年", "密 级：机密",
 ])
 @pytest.mark.parametrize("enc", ["utf-8", "gb18030", "utf-16-le", "utf-16-be"])
 def test_prefilter_sees_every_marking_shape(text: str, enc: str) -> None:
@@ -98,3 +98,7 @@ def test_site_rules_and_cache(tmp_path: Path) -> None:
 def test_bad_rules_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         RuleSet(rules_dir=tmp_path)
+
+
+def test_prefilter_sees_a_banner_after_a_utf8_bom() -> None:
+    assert RuleSet().prefilter("\ufeffTOP SECRET//NOFORN\nmemo".encode("utf-8"))
