@@ -186,7 +186,7 @@ _AFTER_MI = ["★", "☆", "*", "＊", "✱", "✳", "✶", "⭐", " ★", " ☆
 _CLOSERS = ["）", ")", "】", "]", "〕"]
 _LEVEL_FIRST = "绝絕絶机機秘祕"
 _INTERNAL = ["内部资料", "內部資料", "内部★", "\n内部\n", "\n内部\r", "\n內部\n", "\n內部\r"]
-_LABELS = [w + c for w in ("密级", "密級", "密 级") for c in ("：", ":", " ：")]
+_LABELS = [w + c for w in ("密级", "密級") for c in ("：", ":", " ：")]
 
 
 def _atom_friendly(b: bytes, enc: str) -> bytes:
@@ -228,6 +228,10 @@ def prefilter_source() -> str:
         mi = "密".encode(enc)
         # One string per byte form (no alternations): each gets a selective atom of its own.
         forms = ["密" + f for f in _AFTER_MI] + _LABELS + _INTERNAL
+        if enc == "utf-8":
+            # In UTF-8 a star itself is the cheapest selective atom and is rare in prose: one
+            # string per star covers every gap before it (spaces, tabs, NBSP, ideographic space).
+            forms = [f for f in forms if "★" not in f and "☆" not in f] + ["★", "☆"]
         for f in forms:
             if _encodable(f, enc):
                 lines.append(f"    $s{n} = {{ {_hex(_atom_friendly(f.encode(enc), enc))} }}  // {f!r} {enc}")
