@@ -191,3 +191,26 @@ def test_large_document_is_parsed_whole_not_refused(tmp_path: Path) -> None:
     code, recs, err = run(str(z))
     assert code == 1, err
     assert recs[0]["level"] == "secret" and recs[0]["errors"] == []
+
+
+def test_demo_builds_samples_and_finds_their_markings(tmp_path: Path) -> None:
+    d = tmp_path / "samples"
+    p = subprocess.run(BAOMI + ["--lang", "en", "demo", "--dir", str(d)], capture_output=True, timeout=300,
+                       check=False)
+    out = p.stdout.decode()
+    assert p.returncode == 0, p.stderr.decode()[-500:]
+    assert "10 carry a classification marking" in out, out[-600:]
+    code, recs, _ = run(str(d), "--no-cache")
+    assert code == 1 and sum(1 for r in recs if r["level"]) == 10
+
+
+def test_hash_all_hashes_clean_files_too(tree: Path) -> None:
+    import hashlib
+
+    clean = tree / "clean.txt"
+    _, recs, _ = run(str(clean), "--all", "--no-cache")
+    assert "sha256" not in recs[0], "by default only flagged files are hashed"
+    _, recs, _ = run(str(clean), "--all", "--no-cache", "--hash", "all")
+    assert recs[0]["sha256"] == hashlib.sha256(clean.read_bytes()).hexdigest()
+    _, recs, _ = run(str(tree / "a" / "marked.txt"), "--no-cache", "--hash", "none")
+    assert "sha256" not in recs[0]
