@@ -78,25 +78,27 @@ class Scanner:
 
     def scan_bytes(self, data: bytes, name: str = "") -> tuple[list[Finding], list[ScanError], str]:
         """Findings and errors of an in-memory item (and everything nested in it)."""
-        if is_plain_text(data[:8192]) and not self.rules.prefilter(data):
+        plain = is_plain_text(data[:8192])
+        if plain and not self.rules.prefilter(data):
             # The common case of a tree walk, short-cut: plain text with no marking-shaped
             # bytes in any encoding (what identify → text extractor → prefilter would conclude).
             return [], [], "text/plain"
         findings: list[Finding] = []
         errors: list[ScanError] = []
         budget = Budget(self.config.limits)
-        mime = self._scan_item(data, None, 0, budget, name, findings, errors)
+        # Plain text that passed the prefilter above is not run through it a second time.
+        mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain)
         return _dedupe(findings), errors, mime
 
     # -- recursion ---------------------------------------------------------------------------
     def _scan_item(self, data: bytes, member: str | None, depth: int, budget: Budget, name: str,
-                   findings: list[Finding], errors: list[ScanError]) -> str:
+                   findings: list[Finding], errors: list[ScanError], prefiltered: bool = False) -> str:
         mime = identify(data)
         ex = pick(data, mime)
         segments: list[Segment] = []
         if ex is not None:
             ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
-                          name=name, prefilter=self.rules.prefilter, ocr=self.ocr)
+                          name=name, prefilter=None if prefiltered else self.rules.prefilter, ocr=self.ocr)
             try:
                 for item in ex.extract(data, ctx):
                     if isinstance(item, Segment):
