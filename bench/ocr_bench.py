@@ -2,18 +2,19 @@
 """OCR cost and recall: ms per page image in `auto` and `full`, and what `auto` adds to a scan of
 a tree of non-document photos.
 
-    .venv/bin/python bench/ocr_bench.py [--photos 200] [--camera 20] [--pages 15] [--phone 4]
-                                        [--hard] [--tesseract] [--jobs 1] [--skip-documents]
+    .venv/bin/python bench/ocr_bench.py [--photos 100] [--camera 100] [--copies 10] [--pages 15]
+                                        [--phone 4] [--hard] [--tesseract] [--jobs 0] [--cold]
+                                        [--skip-documents]
 
 1. Document images: the corpus image family (../shared/corpus/P-image: png, jpg, and the
    image-only PDF page through `ocr_pdf_page`) and generated 公文 pages (upright, 90°, 180°+JPEG,
    270°+skew+grey, skew+JPEG+red marking) and phone photos of pages on a desk (perspective,
    uneven light, blur; every other one turned in the frame): marking text found and ms per
    image, auto and full. `--hard` adds 29 harder pages (see `hard_documents`).
-2. Photo tree: `--photos` photo-like JPEGs without text (800×600 … 3264×2448, half of them with
-   an EXIF thumbnail as cameras write), scanned with `Scanner` in-process and with `baomi scan`,
-   OCR off vs auto: the overhead of auto's pre-check; and `--camera` 4032×3024 photos with EXIF
-   thumbnails, as phones write them.
+2. Photo trees of 1,000 files (`--photos` distinct photo-like JPEGs without text × `--copies`,
+   800×600 … 3264×2448, half of them with an EXIF thumbnail as cameras write; and `--camera`
+   distinct 4032×3024 photos with EXIF thumbnails, as phones write them), scanned with
+   `Scanner` in-process and with `baomi scan`, OCR off vs auto: what auto's pre-check adds.
 3. `--tesseract`: the same document images through Debian's tesseract (chi_sim), when installed.
 
 Machine-dependent figures; run on an otherwise idle machine for the closing note.
@@ -252,34 +253,39 @@ def _scan_tree(root: Path, jobs: int, tmp: str, cold: bool = False) -> None:
     ocr.reset_env_settings()
 
 
+def _write_tree(root: Path, images: list[bytes], copies: int) -> int:
+    """`copies` files per image (a copy costs a scan what the original costs: typed, read and
+    pre-checked again; no cache is used); total bytes."""
+    root.mkdir()
+    total = 0
+    for c in range(copies):
+        for i, data in enumerate(images):
+            (root / f"IMG_{c:02d}{i:04d}.jpg").write_bytes(data)
+            total += len(data)
+    return total
+
+
 def bench_photos(args: argparse.Namespace) -> None:
     sizes = [(800, 600), (1600, 1200), (1024, 768), (1280, 960), (3264, 2448)]
     with tempfile.TemporaryDirectory(prefix="ocr-bench-") as tmp:
         if args.photos:
-            root = Path(tmp) / "photos"
-            root.mkdir()
-            total = 0
+            images = []
             for i in range(args.photos):
                 data = photo_like(10_000 + i, sizes[i % len(sizes)])
-                if i % 2:
-                    data = with_exif_thumbnail(data)
-                (root / f"IMG_{i:04d}.jpg").write_bytes(data)
-                total += len(data)
-            print(f"\n## photo tree: {args.photos} photo-like JPEGs 800×600…3264×2448, {total / 1e6:.1f} MB "
-                  f"(half with an EXIF thumbnail)")
+                images.append(with_exif_thumbnail(data) if i % 2 else data)
+            root = Path(tmp) / "photos"
+            total = _write_tree(root, images, args.copies)
+            print(f"\n## photo tree: {args.photos * args.copies} photo-like JPEGs ({args.photos} distinct × "
+                  f"{args.copies}) 800×600…3264×2448, {total / 1e6:.1f} MB (half with an EXIF thumbnail)")
             _scan_tree(root, args.jobs, tmp)
             if args.cold:
                 _scan_tree(root, args.jobs, tmp, cold=True)
         if args.camera:
+            images = [with_exif_thumbnail(photo_like(20_000 + i, (4032, 3024), quality=92)) for i in range(args.camera)]
             root = Path(tmp) / "camera"
-            root.mkdir()
-            total = 0
-            for i in range(args.camera):
-                data = with_exif_thumbnail(photo_like(20_000 + i, (4032, 3024), quality=95))
-                (root / f"IMG_{i:04d}.jpg").write_bytes(data)
-                total += len(data)
-            print(f"\n## camera tree: {args.camera} 4032×3024 JPEGs with EXIF thumbnails (as phones write), "
-                  f"{total / 1e6:.1f} MB")
+            total = _write_tree(root, images, args.copies)
+            print(f"\n## camera tree: {args.camera * args.copies} 4032×3024 JPEGs with EXIF thumbnails, as phones "
+                  f"write them ({args.camera} distinct × {args.copies}), {total / 1e6:.1f} MB")
             _scan_tree(root, args.jobs, tmp)
             if args.cold:
                 _scan_tree(root, args.jobs, tmp, cold=True)
@@ -287,13 +293,14 @@ def bench_photos(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", type=int, default=200, help="photo-like images in the tree")
-    ap.add_argument("--camera", type=int, default=20, help="camera-size photos in a second tree")
+    ap.add_argument("--photos", type=int, default=100, help="distinct photo-like images in the tree")
+    ap.add_argument("--camera", type=int, default=100, help="distinct camera-size photos in a second tree")
+    ap.add_argument("--copies", type=int, default=10, help="files per distinct image (100 × 10 = 1,000 photos)")
     ap.add_argument("--pages", type=int, default=15, help="generated document pages")
     ap.add_argument("--phone", type=int, default=4, help="generated phone photos of pages")
     ap.add_argument("--hard", action="store_true", help="add the harder generated set (29 pages)")
     ap.add_argument("--tesseract", action="store_true", help="also measure Debian tesseract chi_sim")
-    ap.add_argument("--jobs", type=int, default=1, help="baomi scan -j for the photo tree")
+    ap.add_argument("--jobs", type=int, default=0, help="baomi scan -j for the photo trees (0: cores+1)")
     ap.add_argument("--skip-documents", action="store_true")
     ap.add_argument("--cold", action="store_true",
                     help="also time baomi scan with the page cache dropped before each run (root)")

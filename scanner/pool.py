@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+from scanner import ocr
 from scanner.config import PoolOptions, ScanConfig
 from scanner.engine import Scanner
 from scanner.extractors.registry import extractors
@@ -127,7 +128,6 @@ class WorkerPool:
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[int, dict[str, Any]]]:
         it = iter(tasks)
         requeued: collections.deque[Task] = collections.deque()
-        slots = [self._spawn() for _ in range(self.jobs)]
         exhausted = False
         timeout = self.opts.timeout
 
@@ -143,6 +143,13 @@ class WorkerPool:
                     exhausted = True
             return out
 
+        # The first batches decide what the workers inherit: Pillow imported once here, not in
+        # every worker, when they will pre-check images (a name hint; files are typed by content).
+        requeued.extend(take(BATCH * self.jobs))
+        if self.scanner.ocr.mode is not ocr.OcrMode.OFF and any(
+                t[1].lower().endswith(ocr.IMAGE_SUFFIXES) for t in requeued):
+            ocr.preload()
+        slots = [self._spawn() for _ in range(self.jobs)]
         sel = selectors.DefaultSelector()  # one selector for the whole run, not one per wait
 
         def watch(i: int, slot: _Slot) -> None:

@@ -316,6 +316,67 @@ def test_exif_thumbnail_decides_for_camera_photos(monkeypatch: pytest.MonkeyPatc
     assert ocr.looks_like_document(photo) == "not_document"
 
 
+def test_jpeg_header_reads_size_and_thumbnail_like_pillow() -> None:
+    base = photo_like(4, (640, 480))
+    prog = io.BytesIO()
+    Image.open(io.BytesIO(base)).save(prog, "JPEG", progressive=True, quality=80)
+    grey = io.BytesIO()
+    Image.open(io.BytesIO(base)).convert("L").save(grey, "JPEG")
+    cmyk = io.BytesIO()
+    Image.open(io.BytesIO(base)).convert("CMYK").save(cmyk, "JPEG")
+    filled = base[:2] + b"\xff\xff" + base[2:]  # fill bytes before a marker are legal
+    for data in (base, prog.getvalue(), grey.getvalue(), cmyk.getvalue(), filled, with_exif_thumbnail(base)):
+        w, h, thumb = ocr._jpeg_header(data) or (0, 0, None)
+        assert (w, h) == Image.open(io.BytesIO(data)).size
+    assert ocr._jpeg_header(with_exif_thumbnail(base)).thumbnail == ocr._exif_thumbnail(with_exif_thumbnail(base))
+    assert ocr._jpeg_header(base).thumbnail is None
+    # not a JPEG, cut short, or markers that do not parse: None, and Pillow decides
+    for bad in (b"", b"\x89PNG\r\n\x1a\n", base[:40], b"\xff\xd8\x00\x00garbage", b"\xff\xd8\xff\xe0\x00\x01"):
+        assert ocr._jpeg_header(bad) is None
+    assert ocr.looks_like_document(base[:40]).startswith("unreadable")
+
+
+def test_tophat_is_a_closing_with_a_5x5_window() -> None:
+    """The shifted-copy closing equals Pillow's rank-filter closing away from the border."""
+    from PIL import ImageChops
+
+    rng = random.Random(7)
+    for size in ((40, 30), (160, 120), (97, 131)):
+        im = Image.new("L", size)
+        im.putdata([rng.choice((0, 60, 128, 200, 255)) if rng.random() < 0.3 else 230
+                    for _ in range(size[0] * size[1])])
+        im = im.filter(ImageFilter.GaussianBlur(0.6))
+        b = ocr._BORDER
+        for dark_ink in (True, False):
+            if dark_ink:
+                ref = ImageChops.subtract(im.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.MinFilter(5)), im)
+            else:
+                ref = ImageChops.subtract(im, im.filter(ImageFilter.MinFilter(5)).filter(ImageFilter.MaxFilter(5)))
+            got = ocr._tophat(im, dark_ink)
+            assert got.size == (size[0] - 2 * b, size[1] - 2 * b)
+            assert got.tobytes() == ref.crop((b, b, size[0] - b, size[1] - b)).tobytes()
+            assert max(got.tobytes()) > ocr._STROKE  # the test image has strokes to find
+
+
+def test_precheck_of_skipped_images_loads_neither_numpy_nor_the_model(tmp_path: Path) -> None:
+    """Pre-checking photos costs a thumbnail decode: numpy (~50 ms per process) and the model
+    are imported only for an image that may be a page."""
+    import subprocess
+    import sys
+
+    (tmp_path / "a.jpg").write_bytes(photo_like(5, (1280, 960)))
+    (tmp_path / "b.jpg").write_bytes(with_exif_thumbnail(photo_like(6, (1600, 1200))))
+    code = (
+        "import sys; from pathlib import Path; from scanner import ocr\n"
+        f"for f in sorted(Path({str(tmp_path)!r}).iterdir()):\n"
+        "    assert ocr.ocr_image(f.read_bytes())[0].skipped == 'not_document'\n"
+        "print(sorted(m for m in ('numpy', 'onnxruntime', 'rapidocr_onnxruntime', 'cv2') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
+
+
 @needs_engine
 def test_budget_spent_is_reported_not_silent() -> None:
     from scanner.extractors.image import ImageExtractor
