@@ -43,12 +43,15 @@ median 2.0 s, max 7.2 s; the corpus pages, full of text, 5.5-7.2 s). A harder ge
 `TOP SECRET//NOFORN`, slides flat and photographed; `--hard`): 29/29 in `auto` (mean 0.46 s)
 and in `full` (mean 1.8 s).
 
-Cost control, in order: `OcrMode`; `looks_like_document` (header size, then a ≤200 px
-thumbnail — the EXIF thumbnail of a camera JPEG when it has one, else a DCT-scaled draft
-decode: +0.8 ms per 12 MP camera photo, +1.8 ms per photo of a mixed tree without thumbnails
-for half of them, 220 of 220 photo-like images skipped); the caller's `OcrBudget` (seconds of OCR
-per scan, checked before each model call); the model loaded once per process, lazily, on the
-first page that needs it (~0.2 s, ~100 MB; ~300 MB peak reading a full page).
+Cost control, in order: `OcrMode`; `looks_like_document`, Pillow only (numpy and the model are
+imported for pages, never for skipped images): header size (JPEG markers parsed in Python), then
+a ≤160 px thumbnail — a camera JPEG's EXIF thumbnail when it has one (~0.22 ms per photo, the
+photo itself not opened), else a DCT-scaled draft decode, whose entropy decoding (~10 ms per MB
+of JPEG on this machine) is the floor: 1,000 camera photos with thumbnails add +44 % to a scan
+from the page cache and +9 % from storage, 1,000 photos half without thumbnails +302 % / +152 %
+(bench/ocr_bench.py); the caller's `OcrBudget` (seconds of OCR per scan, checked before each
+model call); the model loaded once per process, lazily, on the first page that needs it (~0.2 s,
+~100 MB; ~300 MB peak reading a full page).
 
 Image-only PDF pages: `ocr_pdf_page(page, mode=..., budget=...)` renders a pypdfium2 page and
 reads it like an image; `result_items` turns any page's result into segments and error records

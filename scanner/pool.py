@@ -33,16 +33,23 @@ Task = tuple[int, str, str]  # (index, path to open, path as displayed)
 BATCH = 16
 
 
+def cap_memory(max_memory: int) -> int:
+    """Cap this process's address space at `max_memory` bytes, or at the hard limit it already
+    has when that is lower (a hard limit cannot be raised: asking for more would fail and leave
+    no cap at all). The cap applied."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = max_memory if hard == resource.RLIM_INFINITY else min(max_memory, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))  # lowering is always allowed
+    return cap
+
+
 def _worker(conn: Connection, scanner: Scanner, max_memory: int, progress: Any) -> None:
     """Scan batches of files. `progress` (shared memory: task index, start time) tells the parent
     which file is being scanned since when, so results can travel per batch while the deadline
     and the blame for a hang or a crash still apply to the one file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the scan ends
     if max_memory:
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
-        except (ValueError, OSError):
-            pass
+        cap_memory(max_memory)
     while True:
         try:
             batch = conn.recv()

@@ -57,3 +57,20 @@ def test_memory_cap_turns_a_balloon_into_an_error(files: list[Path], monkeypatch
     recs = {Path(r["path"]).name: r for _i, r in pool.run((i, str(p), str(p)) for i, p in enumerate(files))}
     assert recs["hang.txt"]["errors"][0]["error"] == "too_large"
     assert recs["b.txt"]["level"] == "confidential", "the scan goes on after the failure"
+
+
+def test_memory_cap_respects_a_lower_hard_limit() -> None:
+    """Under a hard limit below --max-memory (a service manager's, a ulimit -Hv) the worker is
+    capped at that limit instead of failing to set its own and running uncapped."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource; from scanner.pool import cap_memory\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 * 1024 ** 3, 2 * 1024 ** 3))\n"
+        "print(cap_memory(3 * 1024 ** 3), cap_memory(1024 ** 3), resource.getrlimit(resource.RLIMIT_AS))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    two, one = 2 * 1024 ** 3, 1024 ** 3
+    assert out.stdout.split(None, 2) == [str(two), str(one), f"({one}, {one})\n"]
