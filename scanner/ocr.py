@@ -335,30 +335,22 @@ def _exif_thumbnail(data: bytes) -> bytes | None:
     return head.thumbnail if head else None
 
 
-def _extreme(im: Image.Image, op: Any) -> Image.Image:
+def _extreme(im: Image.Image, op: Any, step: int = 1) -> Image.Image:
     """5×5 max (`op` = ImageChops.lighter) or min (`darker`) filter from shifted copies, by
     doubling (window 2, 4, 5 per axis: a dozen C calls, ten times faster than Pillow's rank
-    filter). The window is anchored at its corner, not its centre: a max then a min over the same
-    anchored window is still a closing (a structuring element's translation cancels out). Shifts
-    wrap around, so values within 4 px of an edge are not trustworthy (callers drop the border)."""
+    filter). The window is anchored at a corner, not centred: the pixels up to 4 before
+    (`step` 1) or after (`step` -1) on each axis. A max with one anchoring then a min with the
+    other is still a closing (a structuring element's translation cancels out). Shifts wrap
+    around, so values within 4 px of an edge are not trustworthy (callers drop the border)."""
     from PIL import ImageChops
 
-    off = ImageChops.offset
-    two = op(im, off(im, 1, 0))
-    row = op(op(two, off(two, 2, 0)), off(im, 4, 0))
-    two = op(row, off(row, 0, 1))
-    return op(op(two, off(two, 0, 2)), off(row, 0, 4))
+    def shift(x: Image.Image, dx: int, dy: int) -> Image.Image:
+        return ImageChops.offset(x, dx * step, dy * step)
 
-
-def _anchored_back(im: Image.Image, op: Any) -> Image.Image:
-    """The second pass of a closing/opening: the same 5×5 window as `_extreme`, reflected."""
-    from PIL import ImageChops
-
-    off = ImageChops.offset
-    two = op(im, off(im, -1, 0))
-    row = op(op(two, off(two, -2, 0)), off(im, -4, 0))
-    two = op(row, off(row, 0, -1))
-    return op(op(two, off(two, 0, -2)), off(row, 0, -4))
+    two = op(im, shift(im, 1, 0))
+    row = op(op(two, shift(two, 2, 0)), shift(im, 4, 0))
+    two = op(row, shift(row, 0, 1))
+    return op(op(two, shift(two, 0, 2)), shift(row, 0, 4))
 
 
 #: Width of the image border `_tophat` drops (shifts wrap around; a closing is two passes).
@@ -386,9 +378,9 @@ def _tophat(grey: Image.Image, dark_ink: bool) -> Image.Image:
     from PIL import ImageChops
 
     if dark_ink:
-        hat = ImageChops.subtract(_anchored_back(_extreme(grey, ImageChops.lighter), ImageChops.darker), grey)
+        hat = ImageChops.subtract(_extreme(_extreme(grey, ImageChops.lighter), ImageChops.darker, -1), grey)
     else:
-        hat = ImageChops.subtract(grey, _anchored_back(_extreme(grey, ImageChops.darker), ImageChops.lighter))
+        hat = ImageChops.subtract(grey, _extreme(_extreme(grey, ImageChops.darker), ImageChops.lighter, -1))
     w, h = grey.size
     return hat.crop((_BORDER, _BORDER, w - _BORDER, h - _BORDER))
 
