@@ -51,12 +51,17 @@ TOP_LINES = 8
 _OPEN_Q = "“\"‘'「『《<"
 _CLOSE_Q = "”\"’'」』》>"
 _HEADER_TOKEN = re.compile(
-    r"^(?:\s|[|/,，、;；]|份号[:：]?\s*\d{1,8}|第?\s*\d{1,8}\s*份|共\s*\d+\s*份|\d{6}|"
-    r"特\s*急|加\s*急|特\s*提|平\s*急|急\s*件|紧急程度[:：]?|密级[:：]?|保密期限[:：]?|"
+    r"^(?:\s|[|/,，、;；]|份号[:：]?(?:\s*\d{1,8})?|第?\s*\d{1,8}\s*份|共\s*\d+\s*份|\d{6}|"
+    r"特\s*急|加\s*急|特\s*提|平\s*急|急\s*件|紧急程度[:：]?|"
+    r"(?:文件)?密级(?:\s*(?:和|及|与|/)?\s*[(（]?\s*保密期限\s*[)）]?)?\s*[:：]?|保密期限[:：]?|"
+    r"保密期限[\s|:：]*(?:\d{1,3}\s*(?:年|个月)|长期)|"  # a 保密期限 field with its value
+    r"第\s*\d{1,4}\s*页|共\s*\d{1,4}\s*页|[-—–]\s*\d{1,4}\s*[-—–]|"  # page numbers of a header/footer line
     r"(?:已|予以)?解\s*密|作\s*废|★)*$")
 _ANNOTATION = re.compile(r"(?:已|予以)?解\s*密")
 _SENTENCE = re.compile(r"[，。；！？,;!?]")
 _SUBJECT_PREFIX = re.compile(r"^(?:(?:re|fw|fwd|回复|答复|转发)\s*[:：]\s*)+", re.I)
+#: A bare level opening a subject, set apart from the title by a space or a colon.
+_SUBJECT_LEVEL = re.compile(r"^(?P<lv>[绝机秘]\s*密)(?:\s+|\s*[:：]\s*)(?=\S)")
 _PROPERTY_KEYS = re.compile(r"^(?:密\s*级|保密等级|保密级别|密级标志|classification|security[ _-]?level|"
                             r"security[ _-]?classification|sensitivity)$", re.I)
 _LEVEL_WORD = re.compile(r"绝密|机密|秘密")
@@ -119,7 +124,22 @@ def _line_at(text: str, offset: int) -> tuple[int, int]:
     if end == -1:
         end = len(text)
     cr = text.find("\r", offset, end)
-    return start, (cr if cr != -1 else end)
+    if cr != -1:
+        end = cr
+    if end - start > LONG_LINE:
+        # Other line terminators (U+2028/U+2029 from Word exports, VT, FF page breaks of
+        # pdftotext) are looked for only in a long line, so short lines cost nothing more.
+        for sep in _OTHER_EOL:
+            k = text.rfind(sep, start, offset)
+            if k != -1:
+                start = k + 1
+            k = text.find(sep, offset, end)
+            if k != -1:
+                end = k
+    return start, end
+
+
+_OTHER_EOL = ("\u2028", "\u2029", "\x0b", "\x0c", "\x85")
 
 
 def _nonempty_before(text: str, start: int) -> int:
@@ -151,7 +171,7 @@ def _make_line(seg: Segment, si: int, start: int, end: int, counter: _LineCounte
     raw = text[start:end]
     pos = seg.index + (_nonempty_before(text, start) if start < _HEAD_CHARS else TOP_LINES)
     no = counter.at(start) if counter is not None else text.count("\n", 0, start) + 1
-    big = len(text) > _HEAD_CHARS or text.count("\n", 0, _HEAD_CHARS) > TOP_LINES
+    big = len(text) > _HEAD_CHARS or max(text.count("\n", 0, _HEAD_CHARS), text.count("\r", 0, _HEAD_CHARS)) > TOP_LINES
     return _Line(normalize(raw).strip(), seg, pos, no, big and _is_last(text, end), si, start, end)
 
 
@@ -204,6 +224,15 @@ def _quoted(before: str, after: str) -> bool:
     return bool(b) and bool(a) and b[-1] in _OPEN_Q and a[0] in _CLOSE_Q
 
 
+def _real_quotes(before: str, after: str) -> bool:
+    """Quotation marks proper (not angle brackets) right around a candidate."""
+    b, a = before.rstrip(), after.lstrip()
+    return bool(b) and bool(a) and b[-1] in _QUOTE_MARKS and a[0] in _QUOTE_MARKS
+
+
+_QUOTE_MARKS = "“”\"‘’'「」『』"
+
+
 def _struck(before: str, after: str) -> bool:
     return before.rstrip().endswith("~~") and after.lstrip().startswith("~~")
 
@@ -233,8 +262,11 @@ def _judge_star(hit: Hit, ln: _Line, others: list[Hit]) -> tuple[Kind, float, bo
     b, a = strip_decor(before), strip_decor(after)
     role = ln.seg.role
     struck = _struck(before, after)
-    if _quoted(before, after) and (b or a):
-        return Kind.MENTION, 0.9, False, False
+    if _quoted(before, after) and (b or a or _real_quotes(before, after)):
+        return Kind.MENTION, 0.9, False, False  # quoted: an example of a mark, not a mark
+    if (b or a) and _HEADER_TOKEN.match(f"{before} {after}"):
+        # head/foot tokens as written (`- 2 -` page numbers would lose their dashes to strip_decor)
+        return Kind.MARKING, 0.95, bool(_ANNOTATION.search(f"{before} {after}")), struck
     if not a and _BULLET.match(before.strip()):
         return Kind.MENTION, 0.7, False, False  # an item of a list of examples, not a mark on the page
     if not b and not a:
@@ -365,8 +397,17 @@ def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_me
     if hits:
         for h in hits:
             kind, conf, declassified, superseded = _judge_star(h, ln, hits)
+            if kind is Kind.MARKING and not superseded and _in_level_list(h, ln, segs):
+                kind, conf = Kind.MENTION, 0.7
             findings.append(_finding(h.marking, ln, kind, conf, declassified=declassified, superseded=superseded))
         return word_mentions
+    if ln.seg.role == "subject":
+        s = _SUBJECT_PREFIX.sub("", s)  # `Re: [机密] …`: the mark is the subject's prefix
+        sm = _SUBJECT_LEVEL.match(s)
+        pm = parse_line_form(sm.group("lv")) if sm else None
+        if pm is not None:  # `绝密 关于……的通知`: a level set apart at the head of a subject
+            findings.append(_finding(pm, ln, Kind.MARKING, 0.9))
+            return word_mentions
     m = parse_line_form(s)
     declassified = False
     if m is None and "解" in s:
@@ -375,6 +416,11 @@ def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_me
     if m is not None:
         kind, conf = _judge_line_form(m, ln, lambda: _neighbour(segs, ln, -1), lambda: _neighbour(segs, ln, 1))
         findings.append(_finding(m, ln, kind, conf, declassified=declassified))
+        return word_mentions
+    hm = _bare_among_header_tokens(s)
+    if hm is not None:
+        m, declassified = hm
+        findings.append(_finding(m, ln, Kind.MARKING, 0.9, declassified=declassified))
         return word_mentions
     if word_mentions < MAX_WORD_MENTIONS:
         for wm in _LEVEL_WORD.finditer(s):
@@ -386,6 +432,63 @@ def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_me
             if word_mentions >= MAX_WORD_MENTIONS:
                 break
     return word_mentions
+
+
+_SPACED_LEVEL = re.compile(r"(?:绝|机|秘)[ \t]*密")
+
+
+def _bare_among_header_tokens(s: str) -> tuple[Marking, bool] | None:
+    """A bare level sharing its line only with head/foot tokens (份号, 紧急程度, page numbers):
+    `000012　机密　特急`, `机密　　第 1 页 共 3 页`. Returns (marking, declassified)."""
+    for wm in _SPACED_LEVEL.finditer(s):
+        rest = f"{s[: wm.start()]} {s[wm.end():]}"
+        if not strip_decor(rest) or not _HEADER_TOKEN.match(rest):
+            continue
+        m = parse_line_form(wm.group(0))
+        if m is not None and m.form == "bare":
+            return m, bool(_ANNOTATION.search(rest))
+    return None
+
+
+def _standalone_level(ln: _Line | None) -> Level | None:
+    """The level of a line that is nothing but a marking-shaped element (★ form or bare level)."""
+    if ln is None:
+        return None
+    hits = find_star_forms(ln.text)
+    if len(hits) == 1:
+        h = hits[0]
+        if strip_decor(ln.text[: h.start]) or strip_decor(ln.text[h.end:]):
+            return None
+        return h.marking.level
+    m = parse_line_form(ln.text) if not hits else None
+    return m.level if m is not None and m.form == "bare" else None
+
+
+def _in_level_list(hit: Hit, ln: _Line, segs: list[Segment]) -> bool:
+    """A whole-line ★ form in a list of example marks of several levels (a handout's 标志示例):
+    three or more such lines in a row, or two under an intro line ending in a colon, with at
+    least two different levels. A document carries one mark (a changed level stands on the
+    same line as the struck old one), so such a run describes markings, it does not mark."""
+    if strip_decor(ln.text[: hit.start]) or strip_decor(ln.text[hit.end:]):
+        return False
+    run = [hit.marking.level]
+    intro = _neighbour(segs, ln, -1)
+    for _ in range(2):
+        lv = _standalone_level(intro)
+        if lv is None or intro is None:
+            break
+        run.append(lv)
+        intro = _neighbour(segs, intro, -1)
+    nxt = _neighbour(segs, ln, 1)
+    for _ in range(2):
+        lv = _standalone_level(nxt)
+        if lv is None or nxt is None:
+            break
+        run.append(lv)
+        nxt = _neighbour(segs, nxt, 1)
+    if len(run) < 2 or len(set(run)) < 2:
+        return False
+    return len(run) >= 3 or (intro is not None and intro.text.endswith((":", "：")))
 
 
 _CELL_REF = re.compile(r"!\$?([A-Z]{1,3})\$?(\d{1,7})$")

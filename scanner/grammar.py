@@ -50,14 +50,21 @@ _CLOSE = re.compile(rf"{_S}\)")
 
 _HEAD = re.compile(rf"(?<!工作)(?<!商业)(?<!技术){_LEVEL}{_S}(?:(?P<star>{_STAR})(?!{_STAR})|(?P<alt>{_ALTSEP})|(?P<paren>\())")
 
-_DECOR = " \t\"'“”‘’「」『』《》<>[]【】()#*_~|>-=+.:：、，,。;；!！?？·•…"
+_DECOR = " \t\"'“”‘’「」『』《》<>[]【】〔〕〖〗()#*_~|>-=+.:：、，,。;；!！?？·•…"
 _BARE = re.compile(rf"^(?:密{_S}级{_S}[:：]?{_S})?{_LEVEL}$")
-_LABEL = re.compile(rf"^(?:密{_S}级|保{_S}密{_S}等{_S}级|classification){_S}[:：]?{_S}(?P<rest>.+)$", re.I)
+#: A label naming the level field: 密级, 文件密级, the GB/T 9704 field name 密级和保密期限 (or
+#: 密级（保密期限）), 保密等级; separated from its value by a colon, spaces or a table rule `|`.
+_LABEL = re.compile(rf"^(?:(?:文{_S}件|文{_S}档|资{_S}料){_S})?(?:密{_S}级(?:{_S}(?:和|及|与|/){_S}保{_S}密{_S}期{_S}限"
+                    rf"|{_S}\({_S}保{_S}密{_S}期{_S}限{_S}\))?|保{_S}密{_S}等{_S}级|classification)"
+                    rf"{_S}[:：|]?{_S}(?P<rest>.+)$", re.I)
 #: A level opening a label's value and followed by other fields of a form row (not by more words).
 _LABEL_LEVEL = re.compile(rf"{_LEVEL}(?=[ \t]+\S|[ \t]*[;；,，|])")
 _LABEL_PERIOD = re.compile(rf"保{_S}密{_S}期{_S}限{_S}[:：]?{_S}")
-_PARA = re.compile(rf"^[(\[【]{_S}{_LEVEL}{_S}[)\]】]{_S}(?P<body>\S.*)?$")
-_INTERNAL = re.compile(rf"^(?:工{_S}作{_S}秘{_S}密|内{_S}部(?:{_S}资{_S}料)?(?:{_S}注{_S}意{_S}保{_S}存)?)"
+_PARA = re.compile(rf"^[(\[【〔〖]{_S}{_LEVEL}{_S}[)\]】〕〗]{_S}(?P<body>\S.*)?$")
+#: The keeping instruction that may follow an internal mark: 注意保存 / 妥善保管 / 注意保密 ….
+_KEEP = rf"(?:注{_S}意|妥{_S}善){_S}(?:保{_S}存|保{_S}管|保{_S}密)"
+_INTERNAL = re.compile(rf"^(?:工{_S}作{_S}秘{_S}密|内{_S}部(?:{_S}资{_S}料)?(?:{_S}[,，、]?{_S}{_KEEP})?"
+                       rf"|内{_S}部{_S}(?:文{_S}件|材{_S}料|刊{_S}物){_S}[,，、]?{_S}{_KEEP})"
                        rf"(?:{_S}{_STAR}{_S}.{{0,20}})?$")
 _BANNER = re.compile(r"^(?P<en>TOP SECRET|SECRET|CONFIDENTIAL)(?P<cav>(?:\s*//\s*[A-Z0-9][A-Z0-9 ,\-/]*)?)$")
 _PORTION = re.compile(r"^\((?P<pm>TS|S|C)(?://[A-Z0-9 ,\-]+)?\)\s+(?!Copyright\b)[A-Z\"“]")
@@ -81,6 +88,19 @@ def _level(m: re.Match[str]) -> Level:
 
 
 def _period_or_date(line: str, pos: int) -> tuple[int, dict[str, object]] | None:
+    pd = _period_or_date_core(line, pos)
+    if pd is not None:
+        t = _TAIL.match(line, pd[0])
+        if t:  # 长期有效, 10年以内: a few more words of the same token belong to the period
+            return t.end(), pd[1]
+    return pd
+
+
+#: Up to four CJK characters closing a period's token (then a space, punctuation or the line end).
+_TAIL = re.compile(r"[\u4e00-\u9fff]{1,4}(?=$|[\s,，。;；:：)\]】|])")
+
+
+def _period_or_date_core(line: str, pos: int) -> tuple[int, dict[str, object]] | None:
     m = _DATE.match(line, pos)
     if m:
         y, mo, d = int(m.group("y")), m.group("m") or m.group("m2"), m.group("d") or m.group("d2")
@@ -126,6 +146,8 @@ def find_star_forms(line: str) -> list[Hit]:
                     if c:
                         end, fields = c.end(), {"declassify_condition": c.group(0)}
         else:
+            if m.group("paren") and line.startswith(tuple(STARS), pos):
+                pos = _SP.match(line, pos + 1).end()  # type: ignore[union-attr]  # 机密（★10年）
             pd = _period_or_date(line, pos)
             if pd is None:
                 continue
@@ -149,14 +171,20 @@ def strip_decor(s: str) -> str:
     return s.strip(_DECOR)
 
 
+#: Punctuation that closes a clause, separates the items of an enumeration or opens a list.
+_CLAUSE_END = ("。", "；", ";", "，", ",", "、", "．", "：", ":")
+
+
 def parse_line_form(line: str) -> Marking | None:
     """A whole-line marking form (bare, label, paragraph, internal, banner, portion), else None."""
     s = line.strip()
     if not s:
         return None
-    if "密" in s or "内" in s:
+    if "密" in s or "内" in s or s[:14].lower() == "classification":
         core = strip_decor(s)
-        m = _BARE.match(core)
+        # `秘密。` / `绝密、`: a level word closing a clause or listed in an enumeration (a line
+        # of hard-wrapped prose, a cell of a list) is a word of the text, not a mark on it.
+        m = _BARE.match(core) if not s.endswith(_CLAUSE_END) else None
         if m:
             lv = m.group("lv")
             return Marking(level=_level(m), text=_squash(core), form="bare",
@@ -180,6 +208,10 @@ def parse_line_form(line: str) -> Marking | None:
                                form="label", **(pd[1] if pd else {}))  # type: ignore[arg-type]
             if _INTERNAL.match(rest):
                 return Marking(level=Level.INTERNAL, text=_squash(core), form="label")
+            e = _BANNER.match(rest)
+            if e:  # Classification: SECRET//NOFORN
+                cav = tuple(c.strip() for c in e.group("cav").split("//") if c.strip())
+                return Marking(level=_EN_LEVEL[e.group("en")], text=core, form="label", caveats=cav)
             return None
         if _INTERNAL.match(core):
             return Marking(level=Level.INTERNAL, text=_squash(core), form="internal")

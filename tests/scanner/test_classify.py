@@ -171,3 +171,88 @@ def test_register_of_classified_documents_is_not_classified_by_its_column() -> N
     # the sheet's own marking in its head row still classifies it
     rows.append(Segment("秘密", member="登记!F1", role="cell", standalone=True, index=1))
     assert FileResult("x", tuple(classify(rows))).level is Level.CONFIDENTIAL
+
+
+# -- generalisation sweep: positions and layouts seen in unseen files -----------------------------
+@pytest.mark.parametrize("line,level", [
+    ("000012　机密　特急", Level.SECRET),  # a bare level in a one-line 公文 head
+    ("| 份号 | 000012 | 密级 | 秘密★5年 |", Level.CONFIDENTIAL),  # a head laid out as a text table
+    ("| 份号 | 000012 | 密级 | 秘密 |", Level.CONFIDENTIAL),
+    ("| 密级 | 机密★5年 | 保密期限 | 5年 |", Level.SECRET),
+    ("- 1 -　绝密★5年", Level.TOP_SECRET),  # page header with the page number first
+])
+def test_marking_sharing_its_line_with_head_tokens(line: str, level: Level) -> None:
+    assert level_of(line + "\n东陵区人民政府办公室文件\n关于加强办公室工作的通知\n正文。\n") is level
+
+
+@pytest.mark.parametrize("footer,level", [
+    ("机密　　　　第 1 页 共 3 页", Level.SECRET),
+    ("秘密★5年　　　- 2 -", Level.CONFIDENTIAL),
+])
+def test_footer_line_with_page_number(footer: str, level: Level) -> None:
+    assert level_of("标题\n" + "正文段落，各单位认真落实。\n" * 30 + footer + "\n") is level
+
+
+def test_period_value_alone_is_not_a_head_token() -> None:
+    """A table of levels with their maximum periods (a handout) is not a marking."""
+    text = "密级\t最长期限\n绝密\t30年\n机密\t20年\n秘密\t10年\n"
+    assert level_of("保密知识讲义\n" + text) is None
+    assert level_of("保密知识讲义\n| 密级 | 期限 |\n|---|---|\n| 绝密 | 30年 |\n| 机密 | 20年 |\n| 秘密 | 10年 |\n") is None
+
+
+@pytest.mark.parametrize("text", [
+    "标志示例：\n绝密★30年\n机密★20年\n秘密★10年\n",  # a handout's list, no bullets
+    "正文。\n绝密★长期\n机密★10年\n秘密★5年\n正文。",
+    "例如：\n机密★20年\n秘密★10年\n",
+])
+def test_list_of_example_marks_of_several_levels_is_a_mention(text: str) -> None:
+    assert level_of(text) is None
+
+
+def test_two_marks_without_intro_still_classify() -> None:
+    """A changed level (old mark above the new one) is not a handout list."""
+    assert level_of("机密★20年\n秘密★10年\n标题\n正文。") is Level.SECRET
+
+
+@pytest.mark.parametrize("line", ["“绝密★10年”", "「机密★5年」", "‘秘密★长期’"])
+def test_quoted_marking_alone_on_its_line_is_a_mention(line: str) -> None:
+    fs = classify([Segment("正文。\n" + line + "\n正文。")])
+    assert fs and all(f.kind is Kind.MENTION for f in fs)
+
+
+def test_cr_only_line_ends_keep_the_end_of_the_file() -> None:
+    text = "标题\r" + "正文段落，各单位认真落实。\r" * 30 + "机密\r"
+    assert level_of(text) is Level.SECRET
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x0b"])
+def test_other_line_terminators_split_lines(sep: str) -> None:
+    text = sep.join(["秘密★5年", "东陵区人民政府办公室文件", "关于加强办公室工作的通知"] + ["正文段落，各单位认真落实。"] * 8)
+    assert level_of(text) is Level.CONFIDENTIAL
+
+
+def test_subject_prefix_after_reply_marker() -> None:
+    assert level_of("Re: [机密] 关于预算的通知", role="subject", standalone=True) is Level.SECRET
+    assert level_of("回复：【秘密】关于预算", role="subject", standalone=True) is Level.CONFIDENTIAL
+
+
+def test_bare_level_set_apart_at_the_head_of_a_subject() -> None:
+    assert level_of("绝密 关于年度工作的通知", role="subject", standalone=True) is Level.TOP_SECRET
+    assert level_of("Re: 机密：关于预算", role="subject", standalone=True) is Level.SECRET
+    # a level word that begins the title itself is not set apart
+    assert level_of("机密文件管理培训的通知", role="subject", standalone=True) is None
+
+
+@pytest.mark.parametrize("lines", [
+    # hard-wrapped law text: a line ends where the page did, next to a level word
+    ["第二十条 任何组织和个人不得在互联网及其他公共信息网络中存储、处理国家", "秘密。", "第二十一条 ……"],
+    ["（一）买卖、转送或者私自销毁国家秘密载体的；（二）泄露国家", "秘密；"],
+    ["下列事项应当确定为国家", "秘密：", "（一）国家事务重大决策中的秘密事项；"],
+    # a list of levels cell by cell
+    ["密级分为", "绝密、", "机密、", "秘密三级。"],
+])
+def test_level_word_closing_a_wrapped_clause_is_a_mention(lines: list[str]) -> None:
+    segs = [Segment(t, "page 1", role="body", standalone=True, index=i) for i, t in enumerate(lines)]
+    found = classify(segs)
+    assert FileResult("x", tuple(found)).level is None
+    assert any(f.kind is Kind.MENTION for f in found)

@@ -117,3 +117,68 @@ def test_label_in_a_form_row(text: str, level: Level, period: dict | None) -> No
 
 def test_label_followed_by_words_is_not_a_marking() -> None:
     assert parse_marking("密级：秘密文件的管理") is None
+
+
+# -- generalisation sweep: label field names, brackets, nonstandard forms ------------------------
+@pytest.mark.parametrize("text,level", [
+    ("| 密级 | 机密 |", S),  # a text-table row: label cell, value cell
+    ("密级 | 秘密", C),
+    ("文件密级：绝密", T),
+    ("密级和保密期限：机密★10年", S),  # the GB/T 9704 field name
+    ("密级（保密期限）：秘密★5年", C),
+    ("密级: 工作秘密", I),
+])
+def test_label_field_names_and_table_rules(text: str, level: Level) -> None:
+    m = parse_marking(text)
+    assert m is not None and m.level is level, text
+
+
+@pytest.mark.parametrize("text,level", [("〔机密〕", S), ("〖秘密〗", C)])
+def test_tortoise_shell_brackets_around_a_bare_level(text: str, level: Level) -> None:
+    m = parse_marking(text)
+    assert m is not None and m.level is level and m.form == "bare"
+
+
+def test_tortoise_shell_paragraph_mark() -> None:
+    from scanner.grammar import paragraph_mark
+
+    m = paragraph_mark("〔绝密〕本段涉及项目预算安排。")
+    assert m is not None and m.level is T and m.form == "paragraph"
+
+
+@pytest.mark.parametrize("text,level,fields", [
+    ("机密（★10年）", S, {"period": {"years": 10}, "nonstandard": True}),
+    ("秘密(★6个月)", C, {"period": {"months": 6}, "nonstandard": True}),
+    ("绝密★长期有效", T, {"period": "long_term"}),
+    ("机密★10年以内", S, {"period": {"years": 10}}),
+])
+def test_star_inside_the_bracket_and_period_tails(text: str, level: Level, fields: dict) -> None:
+    m = parse_marking(text)
+    assert m is not None and m.level is level, text
+    for k, v in fields.items():
+        assert getattr(m, k) == v, (text, k)
+
+
+def test_period_tail_does_not_swallow_running_text() -> None:
+    hits = find_star_forms("机密★5年的文件要按规定管理")
+    assert hits and hits[0].marking.period == {"years": 5}
+    assert hits[0].marking.text == "机密★5年"
+
+
+@pytest.mark.parametrize("text", [
+    "内部资料，注意保存", "内部资料　妥善保管", "内部文件 注意保存", "【内部】", "内部材料、注意保密",
+])
+def test_internal_marks_with_keeping_instructions(text: str) -> None:
+    m = parse_marking(text)
+    assert m is not None and m.level is I, text
+
+
+@pytest.mark.parametrize("text", ["内部文件", "内部控制", "内部审计制度", "内部资料管理办法"])
+def test_internal_words_in_headings_are_not_marks(text: str) -> None:
+    assert parse_marking(text) is None
+
+
+def test_english_classification_label() -> None:
+    m = parse_marking("Classification: SECRET//NOFORN")
+    assert m is not None and m.level is S and m.caveats == ("NOFORN",)
+    assert parse_marking("Classification: public") is None
