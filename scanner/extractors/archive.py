@@ -220,7 +220,8 @@ class ZipExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        return mime in cls.mimetypes or data[:4] in (_ZIP_LOCAL, _ZIP_EMPTY, _ZIP_SPANNED)
+        return mime in cls.mimetypes or data[:4] in (_ZIP_LOCAL, _ZIP_EMPTY, _ZIP_SPANNED) \
+            or (data[:2] == b"MZ" and appended_zip(data))
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
         try:
@@ -249,6 +250,22 @@ class ZipExtractor(Extractor):
                 yield _err(ctx, stop.code, stop.detail, name)
                 if stop.detail.endswith("in total"):
                     return
+
+
+_EOCD = struct.Struct("<4s4H2LH")
+
+
+def appended_zip(data: bytes) -> bool:
+    """Is there a whole zip at the end of `data` (a self-extracting archive: an .exe stub with the
+    zip after it)? True when the end-of-central-directory record at the tail is preceded by the
+    central directory it describes. Bounded: looks at the last 64 KiB only."""
+    tail_start = max(0, len(data) - (_EOCD.size + 0xFFFF))
+    at = data.rfind(_ZIP_EMPTY, tail_start)
+    if at < 0 or at + _EOCD.size > len(data):
+        return False
+    _sig, _disk, _cd_disk, _n_here, n_total, cd_size, _cd_off, _clen = _EOCD.unpack_from(data, at)
+    cd_start = at - cd_size
+    return n_total > 0 and cd_start > 0 and data[cd_start:cd_start + 4] == b"PK\x01\x02"
 
 
 def _zip_member(data: bytes, info: zipfile.ZipInfo, name: str, ctx: Context) -> Iterator[ExtractItem]:

@@ -4,8 +4,8 @@ Yields the Subject (a marking in the subject line classifies the message) and cl
 headers as standalone segments, every inline text part decoded in its declared charset (lying or
 unknown charsets fall back to the project's one decoder; GB2312/GBK are read as their superset
 GB18030), HTML parts as members for the HTML extractor, and attachments and attached messages
-(`message/rfc822`) as members for recursive scanning. S/MIME- or PGP-encrypted content is
-reported as `encrypted`.
+(`message/rfc822`) as members for recursive scanning, uuencoded files inside a plain-text body
+too. S/MIME- or PGP-encrypted content is reported as `encrypted`.
 
 libmagic calls most mail `text/plain`, so `sniff` recognises real RFC 822 header blocks and the
 extractor outranks the plain-text reader.
@@ -278,6 +278,11 @@ class _Walker:
         data = _payload(part)
         attach = _is_attachment(part)
         if ctype == "text/plain" and (not attach or not _filename(part)):
+            blocks = _uu_blocks(data, _charset(part)) if b"begin " in data else []
+            for uu_name, blob, _, _ in blocks:  # uuencoded attachments in the body (older clients)
+                yield from self._member(uu_name, blob)
+            for _, _, start, end in reversed(blocks):
+                data = data[:start] + data[end:]
             text = _charset_decode(data, _charset(part))
             if _PGP_MESSAGE in text:
                 yield ScanError(ErrorCode.ENCRYPTED, "PGP-encrypted body", self.ctx.sub(f"part {num}"))
@@ -307,3 +312,40 @@ class _Walker:
 
 
 _PGP_MESSAGE = "-----BEGIN PGP MESSAGE-----"
+_UU_BEGIN = re.compile(rb"^begin [0-7]{3,4} ([^\r\n]{1,255})\r?$", re.MULTILINE)
+_UU_END = re.compile(rb"^end\r?$", re.MULTILINE)
+_MAX_UU_BLOCKS = 100
+
+
+def _uu_blocks(data: bytes, charset: str | None) -> list[tuple[str, bytes, int, int]]:
+    """(file name, content, start, end) of each uuencoded file (`begin 644 name` … `end`) in a
+    plain-text body, as Outlook Express and other older clients attach files; the name is in the
+    body's charset. Lines that do not decode are skipped (never an exception); decoding never
+    grows the data."""
+    import binascii
+
+    out: list[tuple[str, bytes, int, int]] = []
+    pos = 0
+    while len(out) < _MAX_UU_BLOCKS:
+        m = _UU_BEGIN.search(data, pos)
+        if m is None:
+            break
+        end = _UU_END.search(data, m.end())
+        stop = end.start() if end else len(data)
+        chunks: list[bytes] = []
+        for line in data[m.end():stop].splitlines():
+            line = line.rstrip(b"\r")
+            if not line or line in (b"`", b" "):
+                continue
+            try:
+                chunks.append(binascii.a2b_uu(line))
+            except binascii.Error:
+                n = (((line[0] - 32) & 63) * 4 + 5) // 3  # some encoders pad lines: cut to length
+                try:
+                    chunks.append(binascii.a2b_uu(line[:n]))
+                except binascii.Error:
+                    continue
+        name = _charset_decode(m.group(1).strip(), charset).strip() or "uuencoded"
+        out.append((name, b"".join(chunks), m.start(), end.end() if end else len(data)))
+        pos = end.end() if end else len(data)
+    return out

@@ -40,6 +40,7 @@ _ACTS = {
     f"{{{TEXT}}}soft-page-break": PAGE,
     f"{{{PRES}}}notes": SKIP, f"{{{DRAW}}}image": SKIP, f"{{{OFFICE}}}event-listeners": SKIP,
     f"{{{OFFICE}}}annotation-end": SKIP,
+    f"{{{TEXT}}}ruby-text": SKIP,  # phonetic guide over the base text (as Word's w:rt): not the text
 }
 _ROLE_OF = {CELL: "cell", TEXTBOX: "textbox", NOTE: "note", COMMENT: "comment"}
 Para = tuple[int, str, str, bool]
@@ -266,8 +267,19 @@ class OdfExtractor(Extractor):
     @staticmethod
     def _styles(root: etree._Element, ctx: Context) -> Iterator[ExtractItem]:
         for mp in root.iter(f"{{{STYLE}}}master-page"):
+            shapes = _Walk(shapes_keep_role=True)
             for part in mp:
                 if not isinstance(part.tag, str):
+                    continue
+                if part.tag.startswith(f"{{{DRAW}}}"):
+                    # A presentation/drawing master: shapes drawn on it stand on every slide.
+                    # Placeholders (title, outline…) hold only prompt text; footer/header ones and
+                    # free shapes are content.
+                    cls = part.get(f"{{{PRES}}}class")
+                    if cls is None:
+                        shapes.walk_one(part, "body")
+                    elif cls in ("footer", "header"):
+                        shapes.walk_one(part, cls)
                     continue
                 local = part.tag.rpartition("}")[2]
                 if not local.startswith(("header", "footer")) or local.endswith("-style"):
@@ -275,6 +287,10 @@ class OdfExtractor(Extractor):
                 role = "header" if local.startswith("header") else "footer"
                 for i, _r, text in _indexed(_Walk().run(part, role)):
                     yield Segment(text, ctx.sub(f"styles.xml!{role}"), role, True, i)
+            shapes.out.sort(key=lambda p: p[0])
+            name = mp.get(f"{{{STYLE}}}name") or ""
+            for i, role, text in _indexed(shapes.out):
+                yield Segment(text, ctx.sub(f"styles.xml!master {name}".rstrip()), role, True, i)
 
     @staticmethod
     def _meta(root: etree._Element, ctx: Context) -> Iterator[ExtractItem]:

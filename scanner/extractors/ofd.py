@@ -8,7 +8,8 @@ that use them (a header drawn by a template stands on every page); annotations (
 stamps) are read per page; a page with no text at all (a scan) hands its images to the engine as
 members, for OCR. Each line is one standalone segment, indexed from the top of its page
 (lines are not rejoined into paragraphs: a marking after a full line of prose must stay on its
-own). DocInfo metadata and CustomDatas become property segments.
+own). DocInfo metadata and CustomDatas become property segments; attached files (the
+`Attachments` list, e.g. the Word original of an issued document) are members.
 """
 from __future__ import annotations
 
@@ -286,6 +287,40 @@ class OfdExtractor(Extractor):
                         elif blob:
                             yield Member(path, blob)
         yield from self._annotations(z, ctx, doc, folder, pages, prefix)
+        yield from self._attachments(z, ctx, doc, folder)
+
+    @staticmethod
+    def _attachments(z: SafeZip, ctx: Context, doc: etree._Element, folder: str) -> Iterator[ExtractItem]:
+        """Files attached to the document (GB/T 33190 §18: `Attachments` list, each `FileLoc`),
+        such as the Word original of an issued document: handed back as members."""
+        att = doc.find("{*}Attachments")
+        if att is None or not (att.text or "").strip():
+            return
+        att_part = resolve_part(folder, att.text.strip())
+        if z.find(att_part) is None:
+            return
+        aroot, errs = z.xml(att_part)
+        yield from errs
+        if aroot is None:
+            return
+        afolder = att_part.rpartition("/")[0]
+        seen: set[str] = set()
+        for a in aroot.iter("{*}Attachment"):
+            fl = a.find("{*}FileLoc")
+            if fl is None or not (fl.text or "").strip():
+                continue
+            part = z.find(resolve_part(afolder, fl.text.strip()))
+            if part is None or part in seen or part.endswith("/"):
+                continue
+            seen.add(part)
+            if not ctx.budget.take_member():
+                yield ScanError(ErrorCode.BOMB, "too many members", ctx.sub(part))
+                return
+            blob = z.read(part)
+            if isinstance(blob, ScanError):
+                yield blob
+            elif blob:
+                yield Member(part, blob)
 
     @staticmethod
     def _media(z: SafeZip, doc: etree._Element, folder: str) -> dict[str, str]:

@@ -1,11 +1,13 @@
 """Office Open XML (.docx/.docm/.xlsx/.xlsm/.pptx/.pptm): located text of every part a reader sees.
 
-Word: body, headers, footers, foot/endnotes, comments, text boxes (VML and DrawingML), table cells,
-SmartArt; runs, proofing marks, bookmarks and field results rejoined per paragraph, field codes
-(`w:instrText`) and deleted text left out. Excel: shared/inline/formula strings per cell
-(`Sheet1!B3`), page header/footer (`&L&C&R` codes stripped), comments, drawing text boxes.
-PowerPoint: slide text (title placeholders as `title`, tables as `cell`), notes, master/layout
-text. All: core and custom document properties, Word document variables, custom XML data items;
+Word: body, headers, footers, foot/endnotes, comments (found through the main part's
+relationships, whatever their part names, and by the usual names), text boxes (VML and DrawingML),
+table cells, SmartArt, chart titles; runs, proofing marks, bookmarks and field results rejoined per
+paragraph, field codes (`w:instrText`) and deleted text left out. Excel: shared/inline/formula
+strings per cell (`Sheet1!B3`), page header/footer (`&L&C&R` codes stripped), comments and threaded
+comments, drawing text boxes, chart titles. PowerPoint: slide text (title placeholders as `title`,
+tables as `cell`), notes, legacy and modern comments, free shapes on the masters and on the layouts
+the slides use. All: core and custom document properties, Word document variables, custom XML data items;
 embedded objects are handed back as `Member`s.
 
 This module also holds the hardened zip and XML helpers the other zip-of-XML readers (ODF, OFD)
@@ -426,6 +428,7 @@ S = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 S_STRICT = "http://purl.oclc.org/ooxml/spreadsheetml/main"
 MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 DGM = "http://schemas.openxmlformats.org/drawingml/2006/diagram"
+TC = "http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"
 
 
 def _acts(pairs: Iterable[tuple[list[str], int]]) -> dict[str, int]:
@@ -465,9 +468,9 @@ WORD_WALKER = Walker(_acts([
     *_DML_ACTS,
 ]))
 
-DML_WALKER = Walker(_acts(_DML_ACTS + [
-    ([f"{{{DGM}}}t"], TEXT),
-]))
+# SmartArt data (`dgm:t`) and chart titles/labels (`c:rich`) hold DrawingML text bodies
+# (`a:bodyPr`, `a:p`…): walked like any other, as containers.
+DML_WALKER = Walker(_acts(_DML_ACTS))
 
 
 def _indexed(paras: list[Para]) -> Iterator[tuple[int, str, str]]:
@@ -557,6 +560,33 @@ def _emit_paras(paras: list[Para], member: str | None) -> Iterator[Segment]:
         yield Segment(text, member, role, True, i)
 
 
+_WORD_REL_ROLES = {"header": "header", "footer": "footer", "footnotes": "note", "endnotes": "note",
+                   "comments": "comment"}
+
+
+def _word_story_parts(z: SafeZip, main: str, prefix: str) -> list[tuple[str, str]]:
+    """(part, role) of the headers, footers, notes and comments: those the main part's
+    relationships name (whatever their file names: producers other than Word do not always call
+    them `header1.xml`), then any left by the usual names (a package with damaged relationships)."""
+    found: dict[str, str] = {}
+    for (typ, target) in z.rels(main).values():
+        role = _WORD_REL_ROLES.get(typ.rpartition("/")[2])
+        real = z.find(target) if role else None
+        if role and real and real != main and real not in found:
+            found[real] = role
+    by_name = sorted((n for n in z.names if n.startswith(prefix) and "/" not in n[len(prefix):]), key=_natural)
+    for name in by_name:
+        if name in found:
+            continue
+        base = name[len(prefix):]
+        for rx, role in _WORD_PARTS:
+            if rx.match(base):
+                found[name] = role
+                break
+    order = {name: i for i, name in enumerate(by_name)}
+    return sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), _natural(kv[0])))
+
+
 def _word(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
     folder = main.rpartition("/")[0]
     root, errs = z.xml(main)
@@ -564,16 +594,11 @@ def _word(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
     if root is not None:
         yield from _emit_paras(WORD_WALKER.paragraphs(root, "body"), ctx.sub(main))
     prefix = f"{folder}/" if folder else ""
-    others = sorted((n for n in z.names if n.startswith(prefix) and "/" not in n[len(prefix):]), key=_natural)
-    for name in others:
-        base = name[len(prefix):]
-        for rx, role in _WORD_PARTS:
-            if rx.match(base):
-                r, errs = z.xml(name)
-                yield from errs
-                if r is not None:
-                    yield from _emit_paras(WORD_WALKER.paragraphs(r, role), ctx.sub(name))
-                break
+    for name, role in _word_story_parts(z, main, prefix):
+        r, errs = z.xml(name)
+        yield from errs
+        if r is not None:
+            yield from _emit_paras(WORD_WALKER.paragraphs(r, role), ctx.sub(name))
     # Document variables (w:docVar): another place OA add-ins write 密级.
     if z.find(f"{prefix}settings.xml"):
         r, errs = z.xml(f"{prefix}settings.xml")
@@ -589,11 +614,11 @@ def _word(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
     yield from _diagrams(z, ctx, prefix)
 
 
-_DRAWING_PART = re.compile(r"(diagrams/data|drawings/drawing)\d*\.xml$")
+_DRAWING_PART = re.compile(r"(diagrams/data|drawings/drawing|charts/chart)\d*\.xml$")
 
 
 def _diagrams(z: SafeZip, ctx: Context, prefix: str) -> Iterator[ExtractItem]:
-    """SmartArt data and drawing text boxes stored in their own parts."""
+    """SmartArt data, drawing text boxes and chart titles stored in their own parts."""
     wanted = [n for n in z.names if n.startswith(prefix) and _DRAWING_PART.match(n, len(prefix))]
     for name in sorted(wanted, key=_natural):
         r, errs = z.xml(name)
@@ -722,6 +747,19 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
                     text = "".join(cm.itertext()).strip()
                     if text:
                         yield Segment(text, ctx.sub(f"{sheet_name}!{cm.get('ref') or k}"), "comment", True, k)
+            elif typ.endswith("/threadedComment") and z.find(target):
+                # Excel 365 threaded comments (and their replies): `threadedComment/text`.
+                r, errs = z.xml(target)
+                yield from errs
+                if r is None:
+                    continue
+                k = 0
+                for tc in r.iter(f"{{{TC}}}threadedComment"):
+                    for t in tc.iter(f"{{{TC}}}text"):
+                        if t.text and t.text.strip():
+                            yield Segment(t.text.strip(), ctx.sub(f"{sheet_name}!{tc.get('ref') or k}"),
+                                          "comment", True, k)
+                            k += 1
     yield from _diagrams(z, ctx, f"{folder}/")
 
 
@@ -798,6 +836,7 @@ def _powerpoint(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
     if not slides:
         slides = sorted((n for n in z.names if re.match(rf"{re.escape(folder)}/slides/[^/]+\.xml$", n)),
                         key=_natural)
+    layouts: dict[str, None] = {}  # the layouts the slides use, in order (then the masters)
     for num, part in enumerate(slides, 1):
         r, errs = z.xml(part)
         yield from errs
@@ -809,7 +848,11 @@ def _powerpoint(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
                 yield from errs
                 if nr is not None:
                     yield from _emit_paras(NOTES_WALKER.paragraphs(nr, "note"), ctx.sub(f"slide{num} notes"))
+            elif typ.endswith("/slideLayout") and z.find(target):
+                layouts.setdefault(z.find(target) or target, None)
             elif typ.endswith("/comments") and z.find(target):
+                # Legacy comments (`p:cm/p:text`) and PowerPoint 365 modern comments
+                # (`p188:cm/p188:txBody/a:p`, a relationship type that also ends in /comments).
                 cr, errs = z.xml(target)
                 yield from errs
                 if cr is not None:
@@ -818,13 +861,20 @@ def _powerpoint(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
                         if t.text and t.text.strip():
                             yield Segment(t.text.strip(), ctx.sub(f"slide{num} comments"), "comment", True, k)
                             k += 1
+                    for _, _, text in _indexed(DML_WALKER.paragraphs(cr, "comment")):
+                        yield Segment(text, ctx.sub(f"slide{num} comments"), "comment", True, k)
+                        k += 1
     for name in sorted(z.names, key=_natural):
-        # Masters only: text drawn there stands on every slide; the many layouts hold prompts.
+        # Masters: text drawn there stands on every slide. Of the layouts, only those a slide uses
+        # (most layouts of a template are never shown); on both, placeholders hold prompt text and
+        # only free shapes and footer/header placeholders are read.
         if re.match(rf"{re.escape(folder)}/slideMasters/[^/]+\.xml$", name):
-            r, errs = z.xml(name)
-            yield from errs
-            if r is not None:
-                yield from _emit_paras(MASTER_WALKER.paragraphs(r, "body"), ctx.sub(name))
+            layouts[name] = None
+    for name in layouts:
+        r, errs = z.xml(name)
+        yield from errs
+        if r is not None:
+            yield from _emit_paras(MASTER_WALKER.paragraphs(r, "body"), ctx.sub(name))
     yield from _diagrams(z, ctx, f"{folder}/")
 
 

@@ -4,7 +4,9 @@ Each text line becomes a standalone segment located at `page N`, with role `head
 baseline is in the top 8 % of the page as displayed (rotation honoured), `footer` in the bottom
 8 %, else `body`, and
 `index` = line order from the top of the page, so that the classifier sees a marking standing on
-its own line at the top of a page as such. Title/Subject/Keywords (and a few custom Info keys
+its own line at the top of a page as such; a run drawn at a slant (a diagonal watermark) is a line
+of its own with role `textbox`. A page holding one-character text objects in a CJK font the file
+does not embed is read again with the system fonts (PDFium cannot place such glyphs without them). Title/Subject/Keywords (and a few custom Info keys
 OA systems use for the classification, such as `密级`) are property segments; embedded files
 (attachments, portfolios) are members. Pages with images but no text layer are reported
 `unsupported` (until OCR lands); encrypted PDFs are opened with the empty user password, else
@@ -19,11 +21,13 @@ considered: its licence is not acceptable to a government deployment.
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 from scanner import ocr
 from scanner.extractors.base import Context, Extractor
@@ -146,7 +150,7 @@ class PdfExtractor(Extractor):
             return
         try:
             yield from self._metadata(pdf, pdfium_c, ctx)
-            yield from self._pages(pdf, pdfium_c, ctx)
+            yield from self._pages(pdf, pdfium_c, ctx, data)
             yield from self._attachments(pdf, ctx)
         finally:
             pdf.close()
@@ -163,13 +167,14 @@ class PdfExtractor(Extractor):
                 yield Segment(value, ctx.sub(f"metadata {key}"), role="property", standalone=True, key=key)
 
     @staticmethod
-    def _pages(pdf: object, pdfium_c: object, ctx: Context) -> Iterator[ExtractItem]:
+    def _pages(pdf: object, pdfium_c: object, ctx: Context, data: bytes = b"") -> Iterator[ExtractItem]:
         import pypdfium2 as pdfium_mod
 
         assert isinstance(pdf, pdfium_mod.PdfDocument)
         image_only: list[int] = []
         settings = ocr.settings_for(ctx)
         ocr_pages = 0
+        reread: _FontedReader | None = None
         try:
             n_pages = len(pdf)
         except pdfium_mod.PdfiumError as exc:
@@ -192,6 +197,15 @@ class PdfExtractor(Extractor):
                     lines = _page_lines(page, textpage, pdfium_c)
                 finally:
                     textpage.close()
+                if data and _glyphless_text(page, pdfium_c):
+                    # Text PDFium could not place without the font's glyphs (a one-character
+                    # text object in a CJK font the file does not embed is left out of the text
+                    # page): read this page again with the system fonts.
+                    if reread is None:
+                        reread = _FontedReader(data, pdfium_c)
+                    better = reread.lines(i)
+                    if better is not None and sum(len(ln[1]) for ln in better) > sum(len(ln[1]) for ln in lines):
+                        lines = better
                 if not lines and _has_images(page, pdfium_c):
                     # A scanned page: OCR reads it (auto: the top band of the first
                     # OCR_AUTO_PAGES such pages, where markings stand); otherwise it is reported.
@@ -203,9 +217,11 @@ class PdfExtractor(Extractor):
                         continue
                     image_only.append(num)
                 height = _display_height(page)
-                for idx, (base, text) in enumerate(lines):
+                for idx, (base, text, slanted) in enumerate(lines):
                     role = "body"
-                    if height > 0 and base <= BAND * height:
+                    if slanted:  # a diagonal watermark stands on its own, like a text box
+                        role = "textbox"
+                    elif height > 0 and base <= BAND * height:
                         role = "header"
                     elif height > 0 and base >= (1 - BAND) * height:
                         role = "footer"
@@ -216,6 +232,8 @@ class PdfExtractor(Extractor):
                 yield ScanError(ErrorCode.CORRUPT, f"page {num}: {exc}", where)
             finally:
                 page.close()
+        if reread is not None:
+            reread.close()
         why = "OCR off" if settings.mode is ocr.OcrMode.OFF else \
             f"--ocr auto reads the first {OCR_AUTO_PAGES}; --ocr full reads all"
         for num in image_only[:_MAX_PAGE_ERRORS]:
@@ -264,6 +282,111 @@ def _no_system_fonts(pdfium_c: object) -> None:
         _fonts_off = True
 
 
+_font_info: object | None = None
+_font_info_keep: list[object] = []
+
+
+def _system_font_info(pdfium_c: object) -> object | None:
+    """PDFium's default system-font info, made to live for the process: its `Release` (which
+    PDFium calls when another info replaces it) is set to do nothing, so the one info can be
+    installed and removed again and again (a fresh default each time leaks ~8 KiB; the same
+    default with its own `Release` would be freed twice). Only public struct fields are touched."""
+    global _font_info
+    if _font_info is None:
+        c = pdfium_c
+        info: Any = c.FPDF_GetDefaultSystemFontInfo()  # type: ignore[attr-defined]
+        if not info:
+            return None
+        noop = type(info.contents.Release)(lambda _this: None)
+        info.contents.Release = noop
+        _font_info_keep.append(noop)  # the callback must outlive every use of the info
+        _font_info = info
+    return _font_info
+
+
+class _FontedReader:
+    """The same document opened again, its pages read with the system fonts installed.
+
+    Only for pages that need it (see `_glyphless_text`): with the system fonts, PDFium reads
+    about 16 MB of CJK font per document, which is why they are off otherwise."""
+
+    def __init__(self, data: bytes, pdfium_c: object) -> None:
+        self.data = data
+        self.c = pdfium_c
+        self.pdf: object | None = None
+        self.failed = False
+
+    def lines(self, index: int) -> list[tuple[float, str, bool]] | None:
+        import pypdfium2 as pdfium_mod
+
+        if self.failed:
+            return None
+        info = _system_font_info(self.c)
+        if info is None:
+            self.failed = True
+            return None
+        self.c.FPDF_SetSystemFontInfo(info)  # type: ignore[attr-defined]
+        try:
+            if self.pdf is None:
+                self.pdf = pdfium_mod.PdfDocument(self.data)
+            page = self.pdf[index]  # type: ignore[index]
+            try:
+                textpage = page.get_textpage()
+                try:
+                    return _page_lines(page, textpage, self.c)
+                finally:
+                    textpage.close()
+            finally:
+                page.close()
+        except pdfium_mod.PdfiumError:
+            self.failed = True
+            return None
+        finally:
+            self.c.FPDF_SetSystemFontInfo(None)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if self.pdf is not None:
+            self.pdf.close()  # type: ignore[attr-defined]
+            self.pdf = None
+
+
+#: Page objects examined per page for `_glyphless_text` (a page of single-glyph objects has a few
+#: thousand; this bounds the cost on hostile pages).
+_MAX_OBJECTS_CHECKED = 50_000
+
+
+#: PDFium has these (the standard 14 and their usual aliases) built in: never glyphless.
+_BUILTIN_FONTS = re.compile(rb"^(?:[A-Z]{6}\+)?(?:Helvetica|Arial(?!.*Unicode)|Times|Courier|Symbol|ZapfDingbats)",
+                            re.IGNORECASE)
+
+
+def _glyphless_text(page: object, c: object) -> bool:
+    """Does the page hold a text object in a font the file does not embed (nor PDFium has built
+    in) with an empty bounding box? PDFium measures a text object by its glyphs; without the
+    font (a non-embedded CJK font such as STSong-Light, system fonts off) a one-character object
+    has no extent and PDFium's text page leaves it out. (A blank object in an embedded font is
+    empty too, but nothing is lost there.)"""
+    raw = page.raw  # type: ignore[attr-defined]
+    text_type = c.FPDF_PAGEOBJ_TEXT  # type: ignore[attr-defined]
+    n = min(c.FPDFPage_CountObjects(raw), _MAX_OBJECTS_CHECKED)  # type: ignore[attr-defined]
+    left, bottom, right, top = ctypes.c_float(), ctypes.c_float(), ctypes.c_float(), ctypes.c_float()
+    get_obj, get_type, bounds = c.FPDFPage_GetObject, c.FPDFPageObj_GetType, c.FPDFPageObj_GetBounds  # type: ignore[attr-defined]
+    name = ctypes.create_string_buffer(128)
+    for i in range(n):
+        obj = get_obj(raw, i)
+        if not (obj and get_type(obj) == text_type and bounds(obj, left, bottom, right, top)
+                and right.value - left.value < 0.01 and top.value - bottom.value < 0.01):
+            continue
+        font = c.FPDFTextObj_GetFont(obj)  # type: ignore[attr-defined]
+        if not font or c.FPDFFont_GetIsEmbedded(font) != 0:  # type: ignore[attr-defined]
+            continue
+        got = c.FPDFFont_GetBaseFontName(font, name, len(name))  # type: ignore[attr-defined]
+        if got and _BUILTIN_FONTS.match(name.value):
+            continue
+        return True
+    return False
+
+
 def _meta_text(pdf: object, pdfium_c: object, key: str) -> str:
     fn = pdfium_c.FPDF_GetMetaText  # type: ignore[attr-defined]
     # A non-ASCII key is a PDF name in UTF-8 or, from Chinese tools, in GBK.
@@ -283,11 +406,22 @@ def _display_height(page: object) -> float:
     return (r - left) if page.get_rotation() in (90, 270) else (t - b)  # type: ignore[attr-defined]
 
 
-def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[float, str]]:
-    """(baseline, text) of each line in display space, top to bottom.
+#: A run turned more than this (radians) away from the page axes is slanted: a diagonal watermark.
+_SLANT = math.radians(5)
+
+
+def _slanted(angle: float) -> bool:
+    off = angle % (math.pi / 2)
+    return _SLANT < off < math.pi / 2 - _SLANT
+
+
+def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[float, str, bool]]:
+    """(baseline, text, slanted) of each line in display space, top to bottom.
 
     Text is read char by char from PDFium's text page (every character it knows, in its reading
-    order, split where it breaks lines), then pieces on one baseline are joined."""
+    order, split where it breaks lines), then pieces on one baseline are joined. A run drawn at a
+    slant (a diagonal watermark such as a large grey `机密` across the page) is a line of its own,
+    never joined with the horizontal text it crosses."""
     c = pdfium_c
     n = c.FPDFText_CountChars(textpage)  # type: ignore[attr-defined]
     if n <= 0:
@@ -298,6 +432,8 @@ def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[
     x, y = ctypes.c_double(), ctypes.c_double()
     left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     pieces: list[_Piece] = []
+    slanted: list[_Piece] = []
+    char_angle = c.FPDFText_GetCharAngle  # type: ignore[attr-defined]
     start = 0
     # Split where PDFium broke lines (generated CR/LF); CR/LF drawn as text are spaces.
     generated = c.FPDFText_IsGenerated  # type: ignore[attr-defined]
@@ -320,13 +456,18 @@ def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[
                 size = float(c.FPDFText_GetFontSize(textpage, first))  # type: ignore[attr-defined]
                 if not 1.0 <= size <= 500.0:
                     size = 10.0
-                pieces.append(_Piece(dx0, max(dx1, dx0), base, size, text))
+                piece = _Piece(dx0, max(dx1, dx0), base, size, text)
+                angle = float(char_angle(textpage, first))
+                (slanted if angle >= 0 and _slanted(angle) else pieces).append(piece)
         start = end + 1
     out = []
     for line in group_lines(pieces):
         text = _join(line)
         if text:
-            out.append((line[0].base, text))
+            out.append((line[0].base, text, False))
+    if slanted:
+        out.extend((p.base, p.text, True) for p in slanted)
+        out.sort(key=lambda ln: ln[0])
     return out
 
 

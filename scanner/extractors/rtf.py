@@ -6,7 +6,8 @@ GBK, 136 Big5 …), and/or as `\\uN` with `\\ucN` fallback characters that must 
 byte escapes are decoded together (a GBK character is two of them). Destinations that are not text
 (font/colour/style tables, pictures, objects, field instructions, bookmarks, unknown `\\*\\…`
 groups) are skipped; headers/footers, footnotes, annotations and text boxes (`\\shptxt`) become
-their own streams with their roles; `\\info` and `\\userprops` give property segments.
+their own streams with their roles; `\\info` and `\\userprops` give property segments. Text under
+a tracked deletion (`\\deleted`) is left out, as Word's w:del is.
 
 No maintained RTF→text library on PyPI handles cp936 byte escapes with per-font code pages
 (striprtf decodes `\\'xx` one byte at a time), hence this reader.
@@ -84,6 +85,7 @@ class _State:
     capture: list[str] | None = None  # text of \info fields and \userprops names/values
     fresh: bool = True  # no control word seen yet in this group (destination position)
     ignorable: bool = False
+    deleted: bool = False  # tracked deletion (`\deleted`): struck-out text a reader does not keep
 
 
 class _Reader:
@@ -143,6 +145,8 @@ class _Reader:
             self.to_skip -= n
             if not text:
                 return
+        if state.deleted:
+            return
         if state.capture is not None:
             state.capture.append(text)
         else:
@@ -157,6 +161,8 @@ class _Reader:
             self.to_skip -= drop
             if not raw:
                 return
+        if state.deleted:
+            return
         if self.pending and (self.pending_codec != state.codec or self._state_for_flush is not state):
             self.flush_bytes(None)
         self.pending_codec = state.codec
@@ -210,6 +216,7 @@ class _Reader:
                     stack.append(state)
                     parent = state
                     state = _State(parent.stream, parent.skip, parent.uc, parent.codec, parent.dest, parent.capture)
+                    state.deleted = parent.deleted
                     if parent.dest == "upr":
                         state.skip, state.dest = True, "upr-part"
                     self.to_skip = 0
@@ -347,6 +354,14 @@ class _Reader:
             state.codec = self.fonts.get(param) or self.default_codec
             return
         if w in ("loch", "hich", "dbch"):
+            return
+        if w == "deleted":  # revision marking: `\deleted` on, `\deleted0` off, `\plain` resets
+            self.flush_bytes(None)
+            state.deleted = param != 0
+            return
+        if w == "plain":
+            self.flush_bytes(None)
+            state.deleted = False
             return
         if w == "u" and param is not None:
             code = param + 65536 if param < 0 else param

@@ -119,7 +119,7 @@ S_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 
 def xlsx(sheet_data: str, *, shared: list[str] | None = None, header_footer: str = "",
-         sheet_name: str = "汇总") -> bytes:
+         sheet_name: str = "汇总", parts: dict[str, str] | None = None) -> bytes:
     wb = (f'<?xml version="1.0"?><workbook xmlns="{S_NS}" xmlns:r="{R_NS}"><sheets>'
           f'<sheet name="{sheet_name}" sheetId="1" r:id="rId1"/></sheets></workbook>')
     rels = _rels([("rId1", f"{OD}/worksheet", "worksheets/sheet1.xml"),
@@ -136,6 +136,7 @@ def xlsx(sheet_data: str, *, shared: list[str] | None = None, header_footer: str
     if shared is not None:
         sis = "".join(f"<si><t>{s}</t></si>" for s in shared)
         files["xl/sharedStrings.xml"] = f'<?xml version="1.0"?><sst xmlns="{S_NS}">{sis}</sst>'
+    files.update(parts or {})
     return make_zip(files)
 
 
@@ -153,7 +154,10 @@ def apara(*runs: str) -> str:
     return "<a:p>" + "".join(f"<a:r><a:t>{r}</a:t></a:r>" for r in runs) + "</a:p>"
 
 
-def pptx(slide_shapes: str, notes_shapes: str | None = None) -> bytes:
+def pptx(slide_shapes: str, notes_shapes: str | None = None, *, parts: dict[str, str] | None = None,
+         slide_rels: list[tuple[str, str, str]] | None = None) -> bytes:
+    """A minimal .pptx with one slide; `slide_rels` (Id, type, target) are added to the slide's
+    relationships and `parts` to the package."""
     ns = f'xmlns:p="{P_NS}" xmlns:a="{A_NS}" xmlns:r="{R_NS}"'
     pres = (f'<?xml version="1.0"?><p:presentation {ns}><p:sldIdLst><p:sldId id="256" r:id="rId2"/>'
             f"</p:sldIdLst></p:presentation>")
@@ -165,11 +169,14 @@ def pptx(slide_shapes: str, notes_shapes: str | None = None) -> bytes:
         "ppt/_rels/presentation.xml.rels": _rels([("rId2", f"{OD}/slide", "slides/slide1.xml")]),
         "ppt/slides/slide1.xml": slide,
     }
+    rels = list(slide_rels or [])
     if notes_shapes is not None:
-        files["ppt/slides/_rels/slide1.xml.rels"] = _rels(
-            [("rId1", f"{OD}/notesSlide", "../notesSlides/notesSlide1.xml")])
+        rels.append(("rId1", f"{OD}/notesSlide", "../notesSlides/notesSlide1.xml"))
         files["ppt/notesSlides/notesSlide1.xml"] = (
             f'<?xml version="1.0"?><p:notes {ns}><p:cSld><p:spTree>{notes_shapes}</p:spTree></p:cSld></p:notes>')
+    if rels:
+        files["ppt/slides/_rels/slide1.xml.rels"] = _rels(rels)
+    files.update(parts or {})
     return make_zip(files)
 
 
@@ -178,8 +185,10 @@ def pptx(slide_shapes: str, notes_shapes: str | None = None) -> bytes:
 OFD_NS = "http://www.ofdspec.org/2016"
 
 
-def ofd(pages: list[str], *, custom: dict[str, str] | None = None, template: str | None = None) -> bytes:
-    """An OFD package; each page is the inside of ofd:Layer."""
+def ofd(pages: list[str], *, custom: dict[str, str] | None = None, template: str | None = None,
+        attachments: dict[str, bytes] | None = None) -> bytes:
+    """An OFD package; each page is the inside of ofd:Layer; `attachments` (file name -> bytes)
+    are listed in Doc_0/Attachs/Attachments.xml."""
     cds = ""
     if custom:
         cds = "<ofd:CustomDatas>" + "".join(
@@ -196,10 +205,19 @@ def ofd(pages: list[str], *, custom: dict[str, str] | None = None, template: str
             f'<?xml version="1.0"?><ofd:Page xmlns:ofd="{OFD_NS}"><ofd:Content><ofd:Layer ID="1">'
             f"{template}</ofd:Layer></ofd:Content></ofd:Page>")
     page_refs = "".join(f'<ofd:Page ID="{i + 1}" BaseLoc="Pages/Page_{i}/Content.xml"/>' for i in range(len(pages)))
+    att = ""
+    if attachments:
+        att = "<ofd:Attachments>Attachs/Attachments.xml</ofd:Attachments>"
+        files["Doc_0/Attachs/Attachments.xml"] = (
+            f'<?xml version="1.0"?><ofd:Attachments xmlns:ofd="{OFD_NS}">' + "".join(
+                f'<ofd:Attachment ID="{60 + i}" Name="{name}"><ofd:FileLoc>{name}</ofd:FileLoc></ofd:Attachment>'
+                for i, name in enumerate(attachments)) + "</ofd:Attachments>")
+        for name, blob in attachments.items():
+            files[f"Doc_0/Attachs/{name}"] = blob
     files["Doc_0/Document.xml"] = (
         f'<?xml version="1.0"?><ofd:Document xmlns:ofd="{OFD_NS}"><ofd:CommonData>'
         f'<ofd:PageArea><ofd:PhysicalBox>0 0 210 297</ofd:PhysicalBox></ofd:PageArea>{tpl}'
-        f"</ofd:CommonData><ofd:Pages>{page_refs}</ofd:Pages></ofd:Document>")
+        f"</ofd:CommonData><ofd:Pages>{page_refs}</ofd:Pages>{att}</ofd:Document>")
     for i, layer in enumerate(pages):
         use_tpl = '<ofd:Template TemplateID="100"/>' if template is not None else ""
         files[f"Doc_0/Pages/Page_{i}/Content.xml"] = (

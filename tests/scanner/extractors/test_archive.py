@@ -98,6 +98,17 @@ def test_zip_utf8_name_without_flag() -> None:
     assert [m.name for m in members(run(ZipExtractor(), data))] == [name]
 
 
+def test_self_extracting_zip_after_an_exe_stub() -> None:
+    # A self-extracting archive: a PE stub with the zip appended (offsets relative to the zip).
+    sfx = b"MZ\x90\x00" + os.urandom(5000) + make_zip({"通知.txt": MARKED})
+    assert ZipExtractor.sniff(sfx, "application/x-dosexec")
+    assert members(run(ZipExtractor(), sfx)) == [Member("通知.txt", MARKED)]
+    # An executable whose tail merely contains the end-of-directory signature is not a zip.
+    fake = b"MZ\x90\x00" + os.urandom(5000) + b"PK\x05\x06" + bytes(18)
+    assert not ZipExtractor.sniff(fake, "application/x-dosexec")
+    assert not ZipExtractor.sniff(b"MZ" + bytes(100), "application/x-dosexec")
+
+
 def test_zip_sniffed_without_libmagic_type() -> None:
     data = make_zip({"a.txt": b"a"})
     assert ZipExtractor.sniff(data, "application/octet-stream")

@@ -286,3 +286,26 @@ def test_corpus_mail_zip_docx_chain() -> None:
 def test_corpus_negative_name_is_decoded_without_spaces() -> None:
     [m] = members(run(MailExtractor(), corpus_file("N-prose/n-prose-0109.eml")))
     assert m.name == "学习材料.docx"
+
+
+# ------------------------------------------------------------------------------ uuencode
+
+def test_uuencoded_attachments_in_a_plain_body_are_members() -> None:
+    import binascii
+
+    def uu(name: bytes, data: bytes, pad: bool = False) -> bytes:
+        lines = []
+        for i in range(0, len(data), 45):
+            line = binascii.b2a_uu(data[i:i + 45]).rstrip(b"\n")
+            lines.append(line + (b"  " if pad else b""))  # some encoders pad lines with spaces
+        return b"begin 644 " + name + b"\r\n" + b"\r\n".join(lines) + b"\r\n`\r\nend\r\n"
+
+    first = BODY.encode("gbk") * 3
+    body = (b"\xc7\xeb\xb2\xe9\xca\xd5\r\n\r\n" + uu("通知.txt".encode("gbk"), first)
+            + b"\r\n" + uu(b"b.bin", bytes(range(256)), pad=True) + b"begin 644 broken\r\n")
+    data = raw_mail("From: a@b\nSubject: x\nContent-Type: text/plain; charset=gbk", body)
+    items = run(MailExtractor(), data)
+    assert [(m.name, m.data) for m in members(items)] == [
+        ("通知.txt", first), ("b.bin", bytes(range(256))), ("broken", b"")]
+    [text] = [s.text for s in segments(items) if s.role == "body"]
+    assert text.startswith("请查收") and "begin 644" not in text  # the encoded lines are not body text

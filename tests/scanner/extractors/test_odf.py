@@ -107,3 +107,26 @@ def test_sniff_and_hostile() -> None:
     items = run(EX, big, ctx(limits=Limits(max_member_size=1 << 20)))
     assert ErrorCode.BOMB in [e.error for e in errors(items)]
     assert texts(items) == []
+
+
+def test_presentation_master_page_free_shapes_and_footer_not_placeholders() -> None:
+    # A text drawn on an Impress master page stands on every slide; placeholders hold prompts.
+    page = ('<draw:page draw:name="p1" draw:master-page-name="M"><draw:frame presentation:class="title">'
+            "<draw:text-box><text:p>汇报</text:p></draw:text-box></draw:frame></draw:page>")
+    styles = ('<style:master-page style:name="M">'
+              '<draw:frame presentation:class="title" presentation:placeholder="true"><draw:text-box>'
+              "<text:p>单击此处编辑标题</text:p></draw:text-box></draw:frame>"
+              "<draw:frame><draw:text-box><text:p>秘密★5年</text:p></draw:text-box></draw:frame>"
+              '<draw:custom-shape><text:p>绝密</text:p></draw:custom-shape>'
+              '<draw:frame presentation:class="footer"><draw:text-box><text:p>机密★</text:p></draw:text-box></draw:frame>'
+              "</style:master-page>")
+    segs = segments(run(EX, odf("presentation", page, styles=styles)))
+    got = {(s.text, s.role, s.member) for s in segs if s.member and s.member.startswith("styles.xml")}
+    assert got == {("秘密★5年", "body", "styles.xml!master M"), ("绝密", "body", "styles.xml!master M"),
+                   ("机密★", "footer", "styles.xml!master M")}
+
+
+def test_ruby_phonetic_guide_left_out() -> None:
+    body = ('<text:p><text:ruby><text:ruby-base>秘密</text:ruby-base><text:ruby-text>mì mì</text:ruby-text>'
+            "</text:ruby>★10年</text:p>")
+    assert texts(run(EX, odf("text", body))) == ["秘密★10年"]

@@ -139,3 +139,17 @@ def test_scanned_page_images_become_members() -> None:
     members = [i for i in items if isinstance(i, Member)]
     assert members == [Member("Doc_0/Res/scan1.png", b"\x89PNG fake")]
     assert texts(items)[-1] == "正文"
+
+
+def test_attachments_are_members() -> None:
+    # An issued OFD often carries the Word original as an attachment (GB/T 33190 Attachments).
+    data = ofd([text_object(20, 20, "正文")], attachments={"附件1.docx": b"PK\x03\x04original", "说明.txt": b"x"})
+    got = [(m.name, m.data) for m in run(EX, data) if isinstance(m, Member)]
+    assert got == [("Doc_0/Attachs/附件1.docx", b"PK\x03\x04original"), ("Doc_0/Attachs/说明.txt", b"x")]
+
+
+def test_attachments_count_against_the_member_budget() -> None:
+    data = ofd([text_object(20, 20, "正文")], attachments={f"a{i}.txt": b"x" for i in range(5)})
+    items = run(EX, data, ctx(limits=Limits(max_members=2)))
+    assert len([m for m in items if isinstance(m, Member)]) == 2
+    assert [e.error for e in errors(items)] == [ErrorCode.BOMB]

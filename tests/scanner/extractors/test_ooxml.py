@@ -5,7 +5,11 @@ import time
 
 import pytest
 from _docs_fixtures import (
+    A_NS,
     CORPUS,
+    OD,
+    P_NS,
+    _rels,
     _sp,
     apara,
     ctx,
@@ -281,3 +285,94 @@ def test_central_directory_lying_about_size_does_not_hide_the_text() -> None:
         cd = data.find(b"PK\x01\x02", cd + 4)
     items = run(EX, bytes(data))
     assert "机密★1年" in texts(items)
+
+
+# ------------------------------------------------------------------ parts found by relationship
+
+DGM_NS = "http://schemas.openxmlformats.org/drawingml/2006/diagram"
+C_NS = "http://schemas.openxmlformats.org/drawingml/2006/chart"
+
+
+def test_word_story_parts_found_by_relationship_whatever_their_name() -> None:
+    # Producers other than Word do not always call the parts header1.xml / footnotes.xml.
+    parts = {
+        "word/_rels/document.xml.rels": _rels([("rId7", f"{OD}/header", "hdr_first.xml"),
+                                               ("rId8", f"{OD}/footnotes", "notes/fn.xml")]),
+        "word/hdr_first.xml": word_part("hdr", p("机密★10年")),
+        "word/notes/fn.xml": word_part("footnotes", f"<w:footnote>{p('秘密★')}</w:footnote>"),
+        "word/footer1.xml": word_part("ftr", p("第1页")),  # by its usual name, no relationship
+    }
+    got = {(s.text, s.role, s.member) for s in segments(run(EX, docx(p("正文"), parts=parts)))}
+    assert {("机密★10年", "header", "word/hdr_first.xml"), ("秘密★", "note", "word/notes/fn.xml"),
+            ("第1页", "footer", "word/footer1.xml")} <= got
+
+
+def _dml_text_body(text: str) -> str:
+    return f"<a:bodyPr/><a:lstStyle/><a:p><a:r><a:rPr lang=\"zh-CN\"/><a:t>{text}</a:t></a:r></a:p>"
+
+
+def smartart_data(text: str) -> str:
+    # dgm:t is a DrawingML text body (bodyPr, lstStyle, a:p), not a text leaf.
+    return (f'<?xml version="1.0"?><dgm:dataModel xmlns:dgm="{DGM_NS}" xmlns:a="{A_NS}"><dgm:ptLst>'
+            f'<dgm:pt modelId="1"><dgm:prSet phldrT="[文本]"/><dgm:spPr/><dgm:t>{_dml_text_body(text)}</dgm:t></dgm:pt>'
+            "</dgm:ptLst></dgm:dataModel>")
+
+
+def chart_part(title: str) -> str:
+    return (f'<?xml version="1.0"?><c:chartSpace xmlns:c="{C_NS}" xmlns:a="{A_NS}"><c:chart><c:title><c:tx>'
+            f"<c:rich>{_dml_text_body(title)}</c:rich></c:tx></c:title><c:plotArea><c:barChart><c:ser><c:cat>"
+            "<c:strRef><c:strCache><c:pt idx=\"0\"><c:v>一季度</c:v></c:pt></c:strCache></c:strRef></c:cat>"
+            "</c:ser></c:barChart></c:plotArea></c:chart></c:chartSpace>")
+
+
+def test_smartart_and_chart_titles_in_word_excel_powerpoint() -> None:
+    word = docx(p("正文"), parts={"word/diagrams/data1.xml": smartart_data("绝密★5年"),
+                                  "word/charts/chart1.xml": chart_part("秘密★6个月")})
+    got = {(s.text, s.role, s.member) for s in segments(run(EX, word))}
+    assert ("绝密★5年", "textbox", "word/diagrams/data1.xml") in got
+    assert ("秘密★6个月", "textbox", "word/charts/chart1.xml") in got
+    book = xlsx('<row r="1"><c r="A1" t="s"><v>0</v></c></row>', shared=["数据"],
+                parts={"xl/charts/chart1.xml": chart_part("机密★长期")})
+    assert ("机密★长期", "textbox") in {(s.text, s.role) for s in segments(run(EX, book))}
+    deck = pptx(_sp(apara("汇报"), "title"), parts={"ppt/diagrams/data1.xml": smartart_data("机密★2年")})
+    assert ("机密★2年", "textbox") in {(s.text, s.role) for s in segments(run(EX, deck))}
+
+
+def test_excel_threaded_comments() -> None:
+    tc_ns = "http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"
+    parts = {
+        "xl/worksheets/_rels/sheet1.xml.rels": _rels([(
+            "rId1", "http://schemas.microsoft.com/office/2017/10/relationships/threadedComment",
+            "../threadedComments/threadedComment1.xml")]),
+        "xl/threadedComments/threadedComment1.xml": (
+            f'<?xml version="1.0"?><ThreadedComments xmlns="{tc_ns}"><threadedComment ref="B2" id="{{1}}">'
+            f'<text>机密★5年</text></threadedComment><threadedComment ref="B2" id="{{2}}" parentId="{{1}}">'
+            "<text>已阅</text></threadedComment></ThreadedComments>"),
+    }
+    data = xlsx('<row r="1"><c r="A1" t="s"><v>0</v></c></row>', shared=["数据"], parts=parts)
+    got = [(s.text, s.role, s.member) for s in segments(run(EX, data)) if s.role == "comment"]
+    assert got == [("机密★5年", "comment", "汇总!B2"), ("已阅", "comment", "汇总!B2")]
+
+
+def test_pptx_used_layout_free_shapes_and_modern_comments() -> None:
+    ns = f'xmlns:p="{P_NS}" xmlns:a="{A_NS}"'
+    layout = (f'<?xml version="1.0"?><p:sldLayout {ns}><p:cSld><p:spTree>'
+              + _sp(apara("单击此处编辑母版标题样式"), "title") + _sp(apara("秘密★10年"))
+              + "</p:spTree></p:cSld></p:sldLayout>")
+    unused = (f'<?xml version="1.0"?><p:sldLayout {ns}><p:cSld><p:spTree>' + _sp(apara("绝密"))
+              + "</p:spTree></p:cSld></p:sldLayout>")
+    modern = ('<?xml version="1.0"?><p188:cmLst xmlns:p188="http://schemas.microsoft.com/office/powerpoint/2018/8/main" '
+              f'xmlns:a="{A_NS}"><p188:cm id="{{1}}" authorId="{{2}}"><p188:txBody>{_dml_text_body("机密★3年")}'
+              "</p188:txBody></p188:cm></p188:cmLst>")
+    data = pptx(_sp(apara("汇报"), "title"),
+                parts={"ppt/slideLayouts/slideLayout1.xml": layout, "ppt/slideLayouts/slideLayout2.xml": unused,
+                       "ppt/comments/modernComment_100_1.xml": modern},
+                slide_rels=[("rId2", f"{OD}/slideLayout", "../slideLayouts/slideLayout1.xml"),
+                            ("rId3", "http://schemas.microsoft.com/office/2018/10/relationships/comments",
+                             "../comments/modernComment_100_1.xml")])
+    got = {(s.text, s.role, s.member) for s in segments(run(EX, data))}
+    assert ("秘密★10年", "body", "ppt/slideLayouts/slideLayout1.xml") in got
+    assert ("机密★3年", "comment", "slide1 comments") in got
+    all_text = {t for t, _, _ in got}
+    assert "单击此处编辑母版标题样式" not in all_text  # a layout's placeholder prompt
+    assert "绝密" not in all_text  # a layout no slide uses

@@ -285,3 +285,66 @@ def test_corpus_image_pdf_is_read_by_ocr() -> None:
     assert not errors(items)
     texts = [s.text.replace(" ", "") for s in segments(items) if s.member == "page 1"]
     assert any("绝密★2041年8月8日" in t for t in texts), texts
+
+
+# ------------------------------------------------------------------ glyphless and slanted text
+
+def _cjk_system_font() -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which("fc-list"):
+        return False
+    out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=30).stdout
+    return bool(out.strip())
+
+
+def _reportlab_canvas_pdf(draw: object) -> bytes:
+    pytest.importorskip("reportlab")
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))  # not embedded: no glyphs in the file
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(W, H))
+    draw(c)  # type: ignore[operator]
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+@pytest.mark.skipif(not _cjk_system_font(), reason="needs a CJK system font for PDFium to measure glyphs")
+def test_one_character_text_objects_in_a_non_embedded_cjk_font() -> None:
+    # Each character its own text object, in a CJK font the file does not embed: without glyphs
+    # PDFium gives such an object no extent and leaves it out of its text page.
+    def draw(c: object) -> None:
+        from reportlab.pdfbase import pdfmetrics
+
+        x = 60.0
+        for ch in "机密★10年":
+            c.setFont("STSong-Light", 16)  # type: ignore[attr-defined]
+            c.drawString(x, H - 30, ch)  # type: ignore[attr-defined]
+            x += pdfmetrics.stringWidth(ch, "STSong-Light", 16)
+        c.setFont("STSong-Light", 12)  # type: ignore[attr-defined]
+        c.drawString(60, 700, "关于开展专项工作的通知")  # type: ignore[attr-defined]
+
+    lines = page_lines(run(PdfExtractor(), _reportlab_canvas_pdf(draw)))
+    assert [(s.text, s.role, s.index) for s in lines] == [
+        ("机密★10年", "header", 0), ("关于开展专项工作的通知", "body", 1)]
+
+
+def test_diagonal_watermark_is_a_line_of_its_own() -> None:
+    def draw(c: object) -> None:
+        c.setFont("STSong-Light", 12)  # type: ignore[attr-defined]
+        c.drawString(60, 430, "各单位：现将有关事项通知如下。")  # type: ignore[attr-defined]
+        c.saveState()  # type: ignore[attr-defined]
+        c.translate(W / 2, H / 2)  # type: ignore[attr-defined]
+        c.rotate(45)  # type: ignore[attr-defined]
+        c.setFont("STSong-Light", 80)  # type: ignore[attr-defined]
+        c.drawCentredString(0, 0, "机密")  # type: ignore[attr-defined]
+        c.restoreState()  # type: ignore[attr-defined]
+
+    lines = page_lines(run(PdfExtractor(), _reportlab_canvas_pdf(draw)))
+    got = {(s.text, s.role) for s in lines}
+    assert got == {("机密", "textbox"), ("各单位：现将有关事项通知如下。", "body")}

@@ -101,3 +101,12 @@ def test_hostile_deep_nesting_and_garbage() -> None:
 def test_sniff() -> None:
     assert RtfExtractor.sniff(b"{\\rtf1\\ansi", "text/plain")
     assert not RtfExtractor.sniff(b"{\"json\": 1}", "text/plain")
+
+
+def test_tracked_deletion_dropped_insertion_kept() -> None:
+    # Word writes a tracked change as {\deleted old}{\revised new}: the struck-out mark is not
+    # what the document says; `\deleted0` and `\plain` end a deletion inside one group.
+    body = (r"\pard{\deleted\revauthdel1 " + gbk_escape("绝密★30年") + r"}{\revised\revauth1 "
+            + gbk_escape("秘密★5年") + r"}\par\pard " + gbk_escape("正") + r"\deleted " + gbk_escape("删")
+            + r"\deleted0 " + gbk_escape("文") + r"{\deleted\u26426?}" + gbk_escape("一") + r"\deleted X\plain Y\par")
+    assert texts(run(rtf(body))) == ["秘密★5年", "正文一Y"]
