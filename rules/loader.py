@@ -268,7 +268,9 @@ def prefilter_source() -> str:
     n = 1
     for enc in ("utf-16-le", "utf-16-be"):
         for w in ("SECRET", "CONFIDENTIAL"):
-            for form in ("\n" + w, "\ufeff" + w, "\nTOP " + w, w + "//", w + " //", ": " + w):
+            # the word itself (upper case): a banner anywhere on its line, behind spaces, a BOM
+            # or `Classification:` — upper-case SECRET is rare in UTF-16 text that is not one
+            for form in (w,):
                 lines.append(f"    $b{n} = {{ {_hex(form.encode(enc))} }}  // {form!r} {enc}")
                 n += 1
     lines.append("  condition:\n    any of them\n}\n")

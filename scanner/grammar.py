@@ -38,10 +38,15 @@ STARS = "★☆*✱✲✳✶✷✸⭐✦✧"
 _STAR = f"[{re.escape(STARS)}]"
 _ALTSEP = "[·•・∙]"
 
-_D3 = rf"\d(?:{_S}\d){{0,2}}"  # a number of 1-3 digits, spaces tolerated between them (`1 2 年`)
+# A number of 1-3 digits, spaces tolerated between them (`1 2 年`), or in Chinese numerals up to
+# 九十九 (`十年`, `二十年`, `六个月`).
+_D3 = rf"(?:\d(?:{_S}\d){{0,2}}|[一二两三四五六七八九十]{{1,3}})"
 _PERIOD = re.compile(rf"(?:(?P<years>{_D3}){_S}年(?:{_S}(?P<ymonths>{_D3}){_S}个{_S}月)?|(?P<months>{_D3}){_S}个{_S}月"
                      rf"|(?P<lt>长{_S}期))")
-_DATE = re.compile(rf"(?P<y>(?:19|20|21)\d{{2}}){_S}(?:年{_S}(?P<m>\d{{1,2}}){_S}月(?:{_S}(?P<d>\d{{1,2}}){_S}日)?"
+# Spaces between the digits are tolerated in the 年月日 form (`2 0 3 1 年1 2 月`: text drawn
+# glyph by glyph in a PDF, or typed with spaced digits), not in the dotted one.
+_D2 = rf"\d(?:{_S}\d)?"
+_DATE = re.compile(rf"(?P<y>(?:1{_S}9|2{_S}0|2{_S}1){_S}\d{_S}\d){_S}(?:年{_S}(?P<m>{_D2}){_S}月(?:{_S}(?P<d>{_D2}){_S}日)?"
                    rf"|[.\-/](?P<m2>\d{{1,2}})[.\-/](?P<d2>\d{{1,2}}))(?:{_S}(?:解{_S}密|前))?")
 # A declassify condition: free words after ★ up to the end of the token.
 _COND = re.compile(r"[^\s★☆*，。；;,：:、!！?？“”\"'()\[\]【】<>《》]{2,40}")
@@ -83,6 +88,23 @@ def _squash(s: str) -> str:
     return re.sub(r"[ \t]+", "", s)
 
 
+_CN_DIGIT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def _number(s: str) -> int | None:
+    """A period's number: digits (spaces squashed) or Chinese numerals up to 九十九 (十, 十五,
+    二十, 三十五); None for a malformed numeral (十十)."""
+    s = _squash(s)
+    if s.isdigit():
+        return int(s)
+    tens, _, ones = s.partition("十")
+    if not _:
+        return _CN_DIGIT.get(s) if len(s) == 1 else None
+    t = 1 if not tens else _CN_DIGIT.get(tens) if len(tens) == 1 else None
+    o = 0 if not ones else _CN_DIGIT.get(ones) if len(ones) == 1 else None
+    return None if t is None or o is None else 10 * t + o
+
+
 def _level(m: re.Match[str]) -> Level:
     return LEVEL_WORDS[_squash(m.group("lv"))]
 
@@ -103,19 +125,23 @@ _TAIL = re.compile(r"[\u4e00-\u9fff]{1,4}(?=$|[\s,，。;；:：)\]】|])")
 def _period_or_date_core(line: str, pos: int) -> tuple[int, dict[str, object]] | None:
     m = _DATE.match(line, pos)
     if m:
-        y, mo, d = int(m.group("y")), m.group("m") or m.group("m2"), m.group("d") or m.group("d2")
+        y = int(_squash(m.group("y")))
+        mo, d = _squash(m.group("m") or m.group("m2") or ""), _squash(m.group("d") or m.group("d2") or "")
         if mo and 1 <= int(mo) <= 12 and (not d or 1 <= int(d) <= 31):
             iso = f"{y:04d}-{int(mo):02d}-{int(d):02d}" if d else f"{y:04d}-{int(mo):02d}"
             return m.end(), {"declassify_date": iso}
     m = _PERIOD.match(line, pos)
     if m:
-        if m.group("years"):
-            period = {"years": int(_squash(m.group("years")))}
-            if m.group("ymonths"):  # 1年6个月
-                period["months"] = int(_squash(m.group("ymonths")))
+        years, months = _number(m.group("years") or ""), _number(m.group("ymonths") or m.group("months") or "")
+        if m.group("years") and years is not None:
+            period = {"years": years}
+            if m.group("ymonths") and months is not None:  # 1年6个月
+                period["months"] = months
             return m.end(), {"period": period}
-        if m.group("months"):
-            return m.end(), {"period": {"months": int(_squash(m.group("months")))}}
+        if m.group("months") and months is not None:
+            return m.end(), {"period": {"months": months}}
+        if not m.group("lt"):
+            return None
         return m.end(), {"period": "long_term"}
     return None
 

@@ -399,30 +399,10 @@ rule shape_english
   strings:
     $b0 = /(^|\n|\xEF\xBB\xBF)[ \t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start
     $b_label = /[Cc]lassification[ \t]*:[ \t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // Classification: SECRET
-    $b1 = { 0A 00 53 00 45 00 43 00 52 00 45 00 54 00 }  // '\nSECRET' utf-16-le
-    $b2 = { FF FE 53 00 45 00 43 00 52 00 45 00 54 00 }  // '\ufeffSECRET' utf-16-le
-    $b3 = { 0A 00 54 00 4F 00 50 00 20 00 53 00 45 00 43 00 52 00 45 00 54 00 }  // '\nTOP SECRET' utf-16-le
-    $b4 = { 53 00 45 00 43 00 52 00 45 00 54 00 2F 00 2F 00 }  // 'SECRET//' utf-16-le
-    $b5 = { 53 00 45 00 43 00 52 00 45 00 54 00 20 00 2F 00 2F 00 }  // 'SECRET //' utf-16-le
-    $b6 = { 3A 00 20 00 53 00 45 00 43 00 52 00 45 00 54 00 }  // ': SECRET' utf-16-le
-    $b7 = { 0A 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 }  // '\nCONFIDENTIAL' utf-16-le
-    $b8 = { FF FE 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 }  // '\ufeffCONFIDENTIAL' utf-16-le
-    $b9 = { 0A 00 54 00 4F 00 50 00 20 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 }  // '\nTOP CONFIDENTIAL' utf-16-le
-    $b10 = { 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 2F 00 2F 00 }  // 'CONFIDENTIAL//' utf-16-le
-    $b11 = { 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 20 00 2F 00 2F 00 }  // 'CONFIDENTIAL //' utf-16-le
-    $b12 = { 3A 00 20 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 }  // ': CONFIDENTIAL' utf-16-le
-    $b13 = { 00 0A 00 53 00 45 00 43 00 52 00 45 00 54 }  // '\nSECRET' utf-16-be
-    $b14 = { FE FF 00 53 00 45 00 43 00 52 00 45 00 54 }  // '\ufeffSECRET' utf-16-be
-    $b15 = { 00 0A 00 54 00 4F 00 50 00 20 00 53 00 45 00 43 00 52 00 45 00 54 }  // '\nTOP SECRET' utf-16-be
-    $b16 = { 00 53 00 45 00 43 00 52 00 45 00 54 00 2F 00 2F }  // 'SECRET//' utf-16-be
-    $b17 = { 00 53 00 45 00 43 00 52 00 45 00 54 00 20 00 2F 00 2F }  // 'SECRET //' utf-16-be
-    $b18 = { 00 3A 00 20 00 53 00 45 00 43 00 52 00 45 00 54 }  // ': SECRET' utf-16-be
-    $b19 = { 00 0A 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C }  // '\nCONFIDENTIAL' utf-16-be
-    $b20 = { FE FF 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C }  // '\ufeffCONFIDENTIAL' utf-16-be
-    $b21 = { 00 0A 00 54 00 4F 00 50 00 20 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C }  // '\nTOP CONFIDENTIAL' utf-16-be
-    $b22 = { 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 2F 00 2F }  // 'CONFIDENTIAL//' utf-16-be
-    $b23 = { 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 20 00 2F 00 2F }  // 'CONFIDENTIAL //' utf-16-be
-    $b24 = { 00 3A 00 20 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C }  // ': CONFIDENTIAL' utf-16-be
+    $b1 = { 53 00 45 00 43 00 52 00 45 00 54 00 }  // 'SECRET' utf-16-le
+    $b2 = { 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C 00 }  // 'CONFIDENTIAL' utf-16-le
+    $b3 = { 00 53 00 45 00 43 00 52 00 45 00 54 }  // 'SECRET' utf-16-be
+    $b4 = { 00 43 00 4F 00 4E 00 46 00 49 00 44 00 45 00 4E 00 54 00 49 00 41 00 4C }  // 'CONFIDENTIAL' utf-16-be
   condition:
     any of them
 }

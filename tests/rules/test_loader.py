@@ -53,7 +53,7 @@ def test_prefilter_lets_running_text_with_level_words_pass_undecoded(prose: str,
     "绝密★(30年)", "机密·10年", "机\u200b密★5年", "秘密 \n", "机密 ★ 5年", "x\n内部\n", "内部资料 注意保存",
     "x\nTOP SECRET", "SECRET//NOFORN", "机密  ★10年", "机密\t★10年", "密 级：机密",
     "内部\n正文", "【内部】", "内部资料，注意保存", "| 密级 | 机密 |", "密级\t秘密\t份号", "机密　　第 1 页",
-    "机密  000012", "正文\n秘密\u2028正文", "正文\n秘密\x0c正文", "Classification: SECRET",
+    "机密  000012", "正文\n秘密\u2028正文", "正文\n秘密\x0c正文", "Classification: SECRET", "  SECRET  \n正文",
 ])
 @pytest.mark.parametrize("enc", ["utf-8", "gb18030", "utf-16-le", "utf-16-be"])
 def test_prefilter_sees_every_marking_shape(text: str, enc: str) -> None:

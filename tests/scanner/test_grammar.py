@@ -15,6 +15,9 @@ T, S, C, I = Level.TOP_SECRET, Level.SECRET, Level.CONFIDENTIAL, Level.INTERNAL
     ("绝密★长期", T, {"period": "long_term"}),
     ("机密★2030年12月31日", S, {"declassify_date": "2030-12-31"}),
     ("秘密★2037年2月18日", C, {"declassify_date": "2037-02-18"}),
+    ("绝密★2 0 3 1 年1 2 月3 1 日", T, {"declassify_date": "2031-12-31"}),  # drawn glyph by glyph
+    ("机密★十年", S, {"period": {"years": 10}}), ("绝密★三十年", T, {"period": {"years": 30}}),
+    ("秘密★十八个月", C, {"period": {"months": 18}}),  # Chinese numerals
     ("秘密★项目验收后解密", C, {"declassify_condition": "项目验收后解密"}),
     ("绝密★会议召开后解密", T, {"declassify_condition": "会议召开后解密"}),
     ("绝密★文件正式发布后", T, {"declassify_condition": "文件正式发布后"}),
