@@ -14,13 +14,13 @@ own). DocInfo metadata and CustomDatas become property segments; attached files 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from lxml import etree
 
 from scanner.extractors.base import Context, Extractor
-from scanner.extractors.ooxml import SafeZip, resolve_part, zip_names
+from scanner.extractors.ooxml import SafeZip, resolve_part, zip_member, zip_names
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
 
 _NUMS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|g")
@@ -293,17 +293,10 @@ class OfdExtractor(Extractor):
     def _attachments(z: SafeZip, ctx: Context, doc: etree._Element, folder: str) -> Iterator[ExtractItem]:
         """Files attached to the document (GB/T 33190 §18: `Attachments` list, each `FileLoc`),
         such as the Word original of an issued document: handed back as members."""
-        att = doc.find("{*}Attachments")
-        if att is None or not (att.text or "").strip():
+        listed = yield from _listed_part(z, doc, folder, "{*}Attachments")
+        if listed is None:
             return
-        att_part = resolve_part(folder, att.text.strip())
-        if z.find(att_part) is None:
-            return
-        aroot, errs = z.xml(att_part)
-        yield from errs
-        if aroot is None:
-            return
-        afolder = att_part.rpartition("/")[0]
+        aroot, afolder = listed
         seen: set[str] = set()
         for a in aroot.iter("{*}Attachment"):
             fl = a.find("{*}FileLoc")
@@ -313,14 +306,8 @@ class OfdExtractor(Extractor):
             if part is None or part in seen or part.endswith("/"):
                 continue
             seen.add(part)
-            if not ctx.budget.take_member():
-                yield ScanError(ErrorCode.BOMB, "too many members", ctx.sub(part))
+            if not (yield from zip_member(z, ctx, part)):
                 return
-            blob = z.read(part)
-            if isinstance(blob, ScanError):
-                yield blob
-            elif blob:
-                yield Member(part, blob)
 
     @staticmethod
     def _media(z: SafeZip, doc: etree._Element, folder: str) -> dict[str, str]:
@@ -346,17 +333,10 @@ class OfdExtractor(Extractor):
     @staticmethod
     def _annotations(z: SafeZip, ctx: Context, doc: etree._Element, folder: str,
                      pages: dict[str, int], prefix: str) -> Iterator[ExtractItem]:
-        ann = doc.find("{*}Annotations")
-        if ann is None or not (ann.text or "").strip():
+        listed = yield from _listed_part(z, doc, folder, "{*}Annotations")
+        if listed is None:
             return
-        ann_part = resolve_part(folder, ann.text.strip())
-        if z.find(ann_part) is None:
-            return
-        aroot, errs = z.xml(ann_part)
-        yield from errs
-        if aroot is None:
-            return
-        afolder = ann_part.rpartition("/")[0]
+        aroot, afolder = listed
         for page in aroot.iter("{*}Page"):
             num = pages.get(page.get("PageID") or "", 0)
             fl = page.find("{*}FileLoc")
@@ -379,3 +359,18 @@ class OfdExtractor(Extractor):
                 if remark is not None and (remark.text or "").strip():
                     yield Segment(remark.text.strip(), member, "note", True, i)
                     i += 1
+
+
+def _listed_part(z: SafeZip, doc: etree._Element, folder: str,
+                 tag: str) -> Generator[ExtractItem, None, tuple[etree._Element, str] | None]:
+    """The part a document-level list names (`Attachments`, `Annotations`), parsed, and its
+    folder (the list's own paths are relative to it); None when absent or unreadable."""
+    ref = doc.find(tag)
+    if ref is None or not (ref.text or "").strip():
+        return None
+    part = resolve_part(folder, (ref.text or "").strip())
+    if z.find(part) is None:
+        return None
+    root, errs = z.xml(part)
+    yield from errs
+    return (root, part.rpartition("/")[0]) if root is not None else None

@@ -22,7 +22,7 @@ import re
 import threading
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 
 from lxml import etree
 
@@ -993,11 +993,19 @@ def _embedded(z: SafeZip, ctx: Context) -> Iterator[ExtractItem]:
         if "/embeddings/" in low or "afchunk" in low:
             if name.endswith("/"):
                 continue
-            if not ctx.budget.take_member():
-                yield ScanError(ErrorCode.BOMB, "too many members", ctx.sub(name))
+            if not (yield from zip_member(z, ctx, name)):
                 return
-            data = z.read(name)
-            if isinstance(data, ScanError):
-                yield data
-            elif data:
-                yield Member(name, data)
+
+
+def zip_member(z: SafeZip, ctx: Context, name: str) -> Generator[ExtractItem, None, bool]:
+    """Hand part `name` to the engine as a member, within the scan's member budget (a `bomb`
+    error and False once it is spent: the caller stops handing out members)."""
+    if not ctx.budget.take_member():
+        yield ScanError(ErrorCode.BOMB, "too many members", ctx.sub(name))
+        return False
+    data = z.read(name)
+    if isinstance(data, ScanError):
+        yield data
+    elif data:
+        yield Member(name, data)
+    return True
