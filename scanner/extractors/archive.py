@@ -220,7 +220,7 @@ class ZipExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        return mime in cls.mimetypes or data[:4] in (_ZIP_LOCAL, _ZIP_EMPTY, _ZIP_SPANNED) \
+        return super().sniff(data, mime) or data[:4] in (_ZIP_LOCAL, _ZIP_EMPTY, _ZIP_SPANNED) \
             or (data[:2] == b"MZ" and appended_zip(data))
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
@@ -534,7 +534,7 @@ class TarExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        return mime in cls.mimetypes or data[257:262] == b"ustar"
+        return super().sniff(data, mime) or data[257:262] == b"ustar"
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
         try:
@@ -571,7 +571,7 @@ class CompressedExtractor(Extractor):
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
         return _compressed_kind(data) is not None and (
-            mime in cls.mimetypes or not data.startswith(b"\x5d"))
+            super().sniff(data, mime) or not data.startswith(b"\x5d"))
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
         kind = _compressed_kind(data)
@@ -623,7 +623,7 @@ class SevenZipExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        return mime in cls.mimetypes or data.startswith(b"7z\xbc\xaf\x27\x1c")
+        return super().sniff(data, mime) or data.startswith(b"7z\xbc\xaf\x27\x1c")
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
         try:

@@ -188,7 +188,7 @@ class MailExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        if mime in cls.mimetypes:
+        if super().sniff(data, mime):
             return True
         return (mime.startswith("text/") or mime in ("application/octet-stream", "application/x-empty")) \
             and looks_like_mail(data)

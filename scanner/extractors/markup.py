@@ -231,7 +231,7 @@ class MarkupExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        if mime in cls.mimetypes:
+        if super().sniff(data, mime):
             return True
         if mime.startswith("text/") or mime == "application/octet-stream":
             head = _as_ascii_view(data)

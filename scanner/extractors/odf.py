@@ -144,7 +144,7 @@ class OdfExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        if mime in cls.mimetypes:
+        if super().sniff(data, mime):
             return True
         if data[30:38] == b"mimetype" and b"application/vnd.oasis.opendocument" in data[38:140]:
             return True

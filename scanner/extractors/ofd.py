@@ -169,7 +169,7 @@ class OfdExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        if mime in cls.mimetypes:
+        if super().sniff(data, mime):
             return True
         names = zip_names(data) or []
         return any(n.lstrip("/").lower() == "ofd.xml" for n in names)

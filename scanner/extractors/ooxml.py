@@ -920,7 +920,7 @@ class OoxmlExtractor(Extractor):
 
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
-        if mime in cls.mimetypes:
+        if super().sniff(data, mime):
             return True
         if mime.startswith("application/vnd.openxmlformats-officedocument."):
             return True

@@ -126,7 +126,7 @@ class PdfExtractor(Extractor):
     @classmethod
     def sniff(cls, data: bytes, mime: str) -> bool:
         # Some producers put junk before the header; PDFium accepts it within the first 1 KiB.
-        return mime in cls.mimetypes or b"%PDF-" in data[:1024]
+        return super().sniff(data, mime) or b"%PDF-" in data[:1024]
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
         try:
