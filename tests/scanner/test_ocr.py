@@ -140,6 +140,68 @@ def phone_photo(page: Image.Image, *, seed: int = 0, size: tuple[int, int] = (12
     return out.getvalue()
 
 
+def unevenly_lit(img: Image.Image, *, seed: int = 0, strength: float = 0.55, quality: int = 75) -> bytes:
+    """The page under uneven light: darkening towards the corners from an off-centre spot (a lamp,
+    vignetting) and a soft vertical shadow band (a hand, the camera), as JPEG."""
+    import numpy as np
+
+    rng = random.Random(seed)
+    a = np.asarray(img.convert("RGB")).astype(np.float32)
+    h, w = a.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot((xx - w * rng.uniform(0.3, 0.7)) / w, (yy - h * rng.uniform(0.3, 0.7)) / h)
+    a *= (1 - strength * np.clip(r / 0.8, 0, 1) ** 2)[..., None]
+    a *= (1 - 0.35 * np.exp(-((xx - rng.uniform(0, w)) / (0.12 * w)) ** 2))[..., None]
+    out = io.BytesIO()
+    Image.fromarray(a.clip(0, 255).astype(np.uint8)).save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def slide(marking: str, *, size: tuple[int, int] = (1024, 768), bg: tuple[int, int, int] = (20, 50, 100),
+          mark_ink: tuple[int, int, int] = (220, 30, 30)) -> Image.Image:
+    """A landscape slide on a dark background: a small red marking at the top left, a big title,
+    a few bullets in white."""
+    font_path = cjk_font()
+    if font_path is None:
+        pytest.skip("no CJK font (install fonts-wqy-zenhei)")
+    w, h = size
+    img = Image.new("RGB", size, bg)
+    d = ImageDraw.Draw(img)
+    d.text((int(w * 0.05), int(h * 0.04)), marking, font=ImageFont.truetype(font_path, int(h * 0.035)), fill=mark_ink)
+    d.text((int(w * 0.1), int(h * 0.2)), "2026年度重点工作汇报", font=ImageFont.truetype(font_path, int(h * 0.08)),
+           fill="white")
+    f = ImageFont.truetype(font_path, int(h * 0.045))
+    for k in range(4):
+        d.text((int(w * 0.12), int(h * (0.4 + k * 0.1))), f"第{k + 1}项：推进情况与下一步安排", font=f, fill="white")
+    return img
+
+
+def viewer_screenshot(page: Image.Image, *, size: tuple[int, int] = (1366, 768), dark: bool = True) -> bytes:
+    """A screenshot of `page` open in a document viewer, zoomed to the window's width: menu bar,
+    toolbar, a sidebar of page thumbnails and a status bar around the top of the page (PNG)."""
+    font_path = cjk_font()
+    if font_path is None:
+        pytest.skip("no CJK font (install fonts-wqy-zenhei)")
+    w, h = size
+    ui, fg = ((45, 45, 48), (220, 220, 220)) if dark else ((230, 230, 232), (30, 30, 30))
+    img = Image.new("RGB", size, ui)
+    d = ImageDraw.Draw(img)
+    f = ImageFont.truetype(font_path, 14)
+    d.text((12, 8), "文件(F)  编辑(E)  视图(V)  注释(C)  窗口(W)  帮助(H)", font=f, fill=fg)
+    for i in range(14):
+        d.rounded_rectangle((12 + i * 40, 40, 40 + i * 40, 64), 4, outline=fg)
+    d.text((w - 260, 46), "100%   第 1 页 / 共 3 页", font=f, fill=fg)
+    for i in range(4):
+        d.rectangle((50, 90 + i * 170, 170, 250 + i * 170), fill=(250, 250, 250), outline=(120, 120, 120))
+    scale = (w - 300) / page.width
+    shown = page.convert("RGB").resize((w - 300, int(page.height * scale)), Image.Resampling.LANCZOS)
+    img.paste(shown.crop((0, 0, shown.width, h - 116)), (260, 92))
+    d.rectangle((0, h - 24, w, h), fill=(0, 90, 160))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
 def photo_like(seed: int, size: tuple[int, int] = (800, 600), quality: int = 85) -> bytes:
     """A photo-like JPEG without text: smooth colour fields, blurred blobs, sensor noise."""
     rng = random.Random(seed)
@@ -272,6 +334,81 @@ def test_scanner_finds_the_marking_in_an_image(monkeypatch: pytest.MonkeyPatch) 
         assert Scanner(ScanConfig(ocr_mode="off")).scan_bytes(data, "scan.jpg")[:2] == ([], [])
     finally:
         ocr.reset_env_settings()
+
+
+@needs_engine
+def test_unevenly_lit_page_passes_the_precheck_and_is_read() -> None:
+    """Vignetting and a shadow spread the paper over many grey levels (paper share below
+    `MIN_PAPER`); the page's plentiful thin strokes still make it a document."""
+    data = unevenly_lit(render_page("绝密★30年", width=800, body_lines=12, seed=5), seed=0)
+    thumb = Image.open(io.BytesIO(data))
+    thumb.draft("L", (128, 128))
+    thumb = thumb.convert("L")
+    thumb.thumbnail((128, 128))
+    paper, ink = ocr._thumb_stats(thumb)
+    assert ocr.DIM_PAPER <= paper < ocr.MIN_PAPER and ink >= ocr.DIM_INK  # the case this covers
+    assert ocr.looks_like_document(data) is None
+    res = ocr.ocr_image(data, mode="auto")
+    assert "绝密★30年" in squash(ocr_text(res)), ocr_text(res)
+
+
+def test_dim_photos_stay_skipped() -> None:
+    """The second chance for dim pages wants five times the ink any photo-like image shows."""
+    for seed in range(20, 25):
+        data = photo_like(seed, (1024, 768))
+        assert ocr.looks_like_document(data) == "not_document"
+        assert ocr.looks_like_document(unevenly_lit(Image.open(io.BytesIO(data)), seed=seed)) == "not_document"
+
+
+def test_boxes_far_apart_on_a_row_are_separate_lines() -> None:
+    """A page header's left and right parts and a table row's cells are elements of their own; a
+    spaced-out marking stays one line."""
+    def box(x0: float, x1: float, text: str) -> ocr._Box:
+        return ocr._Box(x0, 100, x1, 130, text, 0.99)
+
+    header = [box(60, 400, "某某市发展和改革委员会"), box(900, 960, "绝密")]
+    assert [ln.text for ln in ocr._to_lines(header, 1000, 1400)] == ["某某市发展和改革委员会", "绝密"]
+    cells = [box(75, 190, "文件名称"), box(364, 525, "年度工作方案"), box(648, 705, "秘密")]
+    assert [ln.text for ln in ocr._to_lines(cells, 1000, 1400)] == ["文件名称", "年度工作方案", "秘密"]
+    spaced = [box(800, 830, "秘"), box(862, 892, "密")]  # `秘　密`: a full-width space between
+    assert [ln.text for ln in ocr._to_lines(spaced, 1000, 1400)] == ["秘 密"]
+    words = [box(100, 160, "机密"), box(165, 260, "★10年")]
+    assert [ln.text for ln in ocr._to_lines(words, 1000, 1400)] == ["机密★10年"]
+
+
+@needs_engine
+def test_marking_at_the_right_of_a_page_header_line_is_its_own_line() -> None:
+    font = cjk_font()
+    if font is None:
+        pytest.skip("no CJK font (install fonts-wqy-zenhei)")
+    img = render_page("", width=800, body_lines=6, seed=3)
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, 0, 800, 100), fill="white")
+    f = ImageFont.truetype(font, 18)
+    d.text((90, 40), "某某市发展和改革委员会", font=f, fill="black")
+    d.text((650, 40), "机密★5年", font=f, fill="black")
+    d.line((90, 66, 710, 66), fill="black", width=2)
+    res = ocr.ocr_image(degrade(img), mode="auto")
+    assert "机密★5年" in [squash(ln.text) for ln in res[0].lines], ocr_text(res)
+
+
+@needs_engine
+def test_red_marking_on_a_dark_slide() -> None:
+    """Red on navy has no contrast in the darkest channel: the text area is found in the brightest."""
+    assert ocr._paper(Image.new("L", (50, 50), 30).histogram())[1] is False  # light ink on dark
+    out = io.BytesIO()
+    slide("秘密★6个月").save(out, "JPEG", quality=80)
+    res = ocr.ocr_image(out.getvalue(), mode="auto")
+    assert "秘密★6个月" in [squash(ln.text) for ln in res[0].lines], ocr_text(res)
+
+
+@needs_engine
+@pytest.mark.parametrize("dark", [True, False], ids=["dark-ui", "light-ui"])
+def test_screenshot_of_a_viewer_reads_below_the_window_chrome(dark: bool) -> None:
+    """Menu and toolbar fill the top quarter; the band widens until it holds the page's first lines."""
+    page = render_page("机密★2030年12月31日", width=800, body_lines=10, seed=6)
+    res = ocr.ocr_image(viewer_screenshot(page, dark=dark), mode="auto")
+    assert "机密★2030年12月31日" in squash(ocr_text(res)), ocr_text(res)
 
 
 # -- cost control --------------------------------------------------------------------------------
