@@ -826,7 +826,27 @@ def iter_frames(data: bytes, max_frames: int = MAX_FRAMES) -> Iterator[Image.Ima
         frame = im if n == 1 else im.copy()
         with contextlib.suppress(Exception):  # a broken EXIF block: read the pixels as stored
             frame = ImageOps.exif_transpose(frame) or frame
-        yield frame
+        yield _square_pixels(frame)
+
+
+def _square_pixels(frame: Image.Image) -> Image.Image:
+    """A page whose pixels are not square (a fax at 204×98 dpi: characters squashed to half
+    their height) stretched to square pixels, which the recogniser was trained on."""
+    dpi = frame.info.get("dpi")
+    try:
+        dx, dy = float(dpi[0]), float(dpi[1])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError):
+        return frame
+    if not (dx > 0 and dy > 0) or 0.8 <= dx / dy <= 1.25:
+        return frame
+    w, h = frame.size
+    size = (w, round(h * dx / dy)) if dx > dy else (round(w * dy / dx), h)
+    if size[0] * size[1] > MAX_PIXELS:
+        return frame
+    from PIL import Image
+
+    src = frame if frame.mode in ("1", "L", "RGB", "RGBA", "LA", "P") else frame.convert("RGB")
+    return src.convert("L" if src.mode == "1" else src.mode).resize(size, Image.Resampling.BILINEAR)
 
 
 def ocr_image(data: bytes, *, mode: OcrMode | str = OcrMode.AUTO, budget: OcrBudget | None = None,

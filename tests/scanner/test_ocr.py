@@ -666,3 +666,16 @@ def test_document_image_without_an_ocr_engine_is_an_error_not_clean(monkeypatch:
     assert Scanner(ScanConfig(ocr_mode="auto")).scan_bytes(photo, "p.jpg")[:2] == ([], [])
     # OCR switched off by the user: no error for either
     assert Scanner(ScanConfig(ocr_mode="off")).scan_bytes(page, "scan.jpg")[:2] == ([], [])
+
+
+@needs_engine
+def test_fax_with_non_square_pixels_is_read_at_square_pixels() -> None:
+    """A fax at 204×98 dpi stores characters at half their height; stretched back before reading."""
+    page = render_page("机密★10年", width=1728).convert("L")  # A4 at 204 dpi
+    w, h = page.size
+    fax = page.resize((w, h * 98 // 204)).point(lambda v: 255 if v > 150 else 0).convert("1")
+    buf = io.BytesIO()
+    fax.save(buf, "TIFF", compression="group4", dpi=(204, 98))
+    frame = next(ocr.iter_frames(buf.getvalue()))
+    assert abs(frame.size[1] - h) <= 2 and frame.size[0] == w
+    assert "机密★10年" in squash(ocr_text(ocr.ocr_image(buf.getvalue())))
