@@ -370,8 +370,12 @@ def _paper(hist: list[int]) -> tuple[float, bool]:
     hi, lo = min(255, bisect.bisect_left(cum, 0.9 * n)), min(255, bisect.bisect_left(cum, 0.1 * n))
     light = sum(hist[max(0, hi - 24):hi + 25]) / n
     dark = sum(hist[max(0, lo - 24):lo + 25]) / n
-    if hi - lo <= 24:  # one background fills most of the image: its own level decides
-        return light, hi >= 128
+    if hi - lo <= 24:
+        # One background fills most of the image (both windows cover it): the ink is on the side
+        # of it where the other pixels lie — darker (a page, even a dim photo of one) or lighter
+        # (a slide or screen with a dark background).
+        below, above = sum(hist[:max(0, lo - 24)]), sum(hist[hi + 25:])
+        return light, below > above if below != above else hi >= 128
     return (light, True) if light >= dark else (dark, False)
 
 
@@ -420,27 +424,31 @@ def _content_box(rgb: np.ndarray) -> tuple[int, int, int, int]:
         grey = pick(rgb[: hh * f, : ww * f], axis=2)
         return Image.fromarray(grey.reshape(hh, f, ww, f).mean(axis=(1, 3)).astype(np.uint8) if f > 1 else grey)
 
-    # On paper the darkest channel: red (stamp-coloured) and blue ink stand out as well as black.
-    # On a dark background (a slide, a dark screen) the brightest: red or yellow text on navy
-    # has no contrast in the darkest channel.
-    small = channel(np.min)
-    dark_ink = _paper(small.histogram())[1]
-    if not dark_ink:  # light ink stays the verdict: the brightest channel may look like paper
-        small = channel(np.max)
-    mask = np.zeros((hh, ww), dtype=bool)
-    hat = np.asarray(_tophat(small, dark_ink))
-    mask[_BORDER:hh - _BORDER, _BORDER:ww - _BORDER] = hat > _STROKE
-
     def extent(counts: np.ndarray) -> tuple[int, int] | None:
         # rows (columns) holding strokes, two in a row: isolated speckles do not count
         full = (counts >= 2)[:-1] & (counts >= 2)[1:]
         idx = np.nonzero(full)[0]
         return (int(idx[0]), int(idx[-1]) + 1) if len(idx) else None
 
-    ey, ex = extent(mask.sum(axis=1)), extent(mask.sum(axis=0))
-    if ey is None or ex is None:
+    def strokes(small: Image.Image, dark_ink: bool) -> tuple[int, int, int, int] | None:
+        mask = np.zeros((hh, ww), dtype=bool)
+        mask[_BORDER:hh - _BORDER, _BORDER:ww - _BORDER] = np.asarray(_tophat(small, dark_ink)) > _STROKE
+        ey, ex = extent(mask.sum(axis=1)), extent(mask.sum(axis=0))
+        return (*ey, *ex) if ey is not None and ex is not None else None
+
+    # The darkest channel: red (stamp-coloured) and blue ink stand out as well as black.
+    small = channel(np.min)
+    dark_ink = _paper(small.histogram())[1]
+    box = strokes(small, dark_ink)
+    if box is None:
         return 0, h, 0, w
-    (y0, y1), (x0, x1) = ey, ex
+    if not dark_ink:
+        # Light text on a dark background (a slide, a screen): red or yellow text on navy has no
+        # contrast in the darkest channel, so the brightest one's strokes are added.
+        more = strokes(channel(np.max), False)
+        if more is not None:
+            box = (min(box[0], more[0]), max(box[1], more[1]), min(box[2], more[2]), max(box[3], more[3]))
+    y0, y1, x0, x1 = box
     # a margin of 5 % and at least ~24 px: the detector wants white around the text
     my, mx = max(0.05 * hh + 3, 24 / f), max(0.05 * ww + 3, 24 / f)
     top, bottom = max(0, int((y0 - my) * f)), min(h, int((y1 + my + 1) * f))
