@@ -679,3 +679,13 @@ def test_fax_with_non_square_pixels_is_read_at_square_pixels() -> None:
     frame = next(ocr.iter_frames(buf.getvalue()))
     assert abs(frame.size[1] - h) <= 2 and frame.size[0] == w
     assert "机密★10年" in squash(ocr_text(ocr.ocr_image(buf.getvalue())))
+
+
+@needs_engine
+def test_bilevel_page_is_softened_and_read() -> None:
+    page = render_page("绝密★长期", width=800).convert("L").point(lambda v: 255 if v > 140 else 0).convert("1")
+    fitted = ocr._fit(page)
+    assert len({int(v) for v in fitted[..., 0].ravel()[::7]}) > 2, "grey edges, not two levels"
+    buf = io.BytesIO()
+    page.save(buf, "PNG")
+    assert "绝密★长期" in squash(ocr_text(ocr.ocr_image(buf.getvalue())))
