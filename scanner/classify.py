@@ -166,11 +166,13 @@ class _LineCounter:
         return self.n
 
 
-def _make_line(seg: Segment, si: int, start: int, end: int, counter: _LineCounter | None = None) -> _Line:
+def _make_line(seg: Segment, si: int, start: int, end: int, counter: _LineCounter | None = None,
+               no: int | None = None) -> _Line:
     text = seg.text
     raw = text[start:end]
     pos = seg.index + (_nonempty_before(text, start) if start < _HEAD_CHARS else TOP_LINES)
-    no = counter.at(start) if counter is not None else text.count("\n", 0, start) + 1
+    if no is None:
+        no = counter.at(start) if counter is not None else text.count("\n", 0, start) + 1
     big = len(text) > _HEAD_CHARS or max(text.count("\n", 0, _HEAD_CHARS), text.count("\r", 0, _HEAD_CHARS)) > TOP_LINES
     return _Line(normalize(raw).strip(), seg, pos, no, big and _is_last(text, end), si, start, end)
 
@@ -178,19 +180,21 @@ def _make_line(seg: Segment, si: int, start: int, end: int, counter: _LineCounte
 def _neighbour(segs: list[Segment], ln: _Line, step: int) -> _Line | None:
     """The previous (step=-1) or next (step=1) non-empty line, across segments of the same part."""
     si, text = ln.si, ln.seg.text
+    # The neighbour's line number is counted from this line's (not from the segment's start:
+    # a text of many candidate lines would be rescanned once per candidate).
     if step < 0:
         pos = ln.start - 1
         while pos > 0:
             s, e = _line_at(text, pos - 1)
             if text[s:e].strip():
-                return _make_line(ln.seg, si, s, e)
+                return _make_line(ln.seg, si, s, e, no=ln.no - text.count("\n", s, ln.start))
             pos = s - 1
     else:
         pos = ln.end + 1
         while pos < len(text):
             s, e = _line_at(text, pos)
             if text[s:e].strip():
-                return _make_line(ln.seg, si, s, e)
+                return _make_line(ln.seg, si, s, e, no=ln.no + text.count("\n", ln.start, s))
             pos = e + 1
     j = si + step
     if 0 <= j < len(segs) and segs[j].member == ln.seg.member and segs[j].text.strip():
