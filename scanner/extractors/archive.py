@@ -263,7 +263,12 @@ def appended_zip(data: bytes) -> bool:
     at = data.rfind(_ZIP_EMPTY, tail_start)
     if at < 0 or at + _EOCD.size > len(data):
         return False
-    _sig, _disk, _cd_disk, _n_here, n_total, cd_size, _cd_off, _clen = _EOCD.unpack_from(data, at)
+    _sig, _disk, _cd_disk, _n_here, n_total, cd_size, _cd_off, clen = _EOCD.unpack_from(data, at)
+    if at + _EOCD.size + clen == len(data) and n_total > 0:
+        # A record that ends the file exactly is structural, not a chance byte pattern: the file
+        # is claimed even when the record lies (central directory beyond the file, absurd member
+        # count), so that it is reported `corrupt` rather than passed as a clean executable.
+        return True
     cd_start = at - cd_size
     return n_total > 0 and cd_start > 0 and data[cd_start:cd_start + 4] == b"PK\x01\x02"
 

@@ -16,6 +16,7 @@ import email
 import email.errors
 import email.header
 import email.message
+import email.parser
 import mimetypes
 import re
 from collections.abc import Iterator
@@ -202,12 +203,22 @@ class MailExtractor(Extractor):
                     return
                 yield Member(f"message {n}.eml", raw)
             return
+        walker = _Walker(ctx)
         try:
             msg = email.message_from_bytes(data, policy=policy.default)
+        except RecursionError:
+            # MIME parts nested thousands deep: the parser recurses per level. The headers are
+            # still read (a Subject marking is not lost); the body is reported unread.
+            yield ScanError(ErrorCode.TOO_DEEP, "MIME structure nested too deeply: body not read", ctx.member)
+            try:
+                head = email.parser.BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
+                yield from walker.headers(head)
+            except Exception:  # noqa: BLE001 - best effort on a message already reported
+                pass
+            return
         except Exception as exc:  # noqa: BLE001 - the parser has no documented exception set
             yield ScanError(ErrorCode.CORRUPT, f"unparsable mail: {exc}", ctx.member)
             return
-        walker = _Walker(ctx)
         try:
             yield from walker.headers(msg)
             yield from walker.visit(msg, "")
@@ -281,6 +292,9 @@ class _Walker:
             blocks = _uu_blocks(data, _charset(part)) if b"begin " in data else []
             for uu_name, blob, _, _ in blocks:  # uuencoded attachments in the body (older clients)
                 yield from self._member(uu_name, blob)
+            if _uu_left(data, blocks):  # the rest stay in the body text, undecoded: say so
+                yield ScanError(ErrorCode.BOMB, f"more than {_MAX_UU_BLOCKS} uuencoded files in one body: "
+                                "the rest not decoded", self.ctx.sub(f"part {num}"))
             for _, _, start, end in reversed(blocks):
                 data = data[:start] + data[end:]
             text = _charset_decode(data, _charset(part))
@@ -349,3 +363,8 @@ def _uu_blocks(data: bytes, charset: str | None) -> list[tuple[str, bytes, int, 
         out.append((name, b"".join(chunks), m.start(), end.end() if end else len(data)))
         pos = end.end() if end else len(data)
     return out
+
+
+def _uu_left(data: bytes, blocks: list[tuple[str, bytes, int, int]]) -> bool:
+    """Are there uuencoded files beyond the `_MAX_UU_BLOCKS` decoded?"""
+    return len(blocks) >= _MAX_UU_BLOCKS and _UU_BEGIN.search(data, blocks[-1][3]) is not None

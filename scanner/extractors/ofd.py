@@ -261,6 +261,8 @@ class OfdExtractor(Extractor):
                 continue
             proot, perrs = z.xml(part)
             yield from perrs
+            if _budget_spent(perrs):
+                return  # the file's decompression budget is spent: every later part would fail too
             if proot is None:
                 continue
             pieces = _pieces(proot)
@@ -337,16 +339,22 @@ class OfdExtractor(Extractor):
         if listed is None:
             return
         aroot, afolder = listed
+        # Each annotation part is read once: a list naming one part for 10,000 pages (or the
+        # list itself, or Document.xml) costs one parse, not 10,000 inflations of the same bytes.
+        seen: set[str] = set()
         for page in aroot.iter("{*}Page"):
             num = pages.get(page.get("PageID") or "", 0)
             fl = page.find("{*}FileLoc")
             if fl is None or not (fl.text or "").strip():
                 continue
-            part = resolve_part(afolder, fl.text.strip())
-            if z.find(part) is None:
+            part = z.find(resolve_part(afolder, fl.text.strip()))
+            if part is None or part in seen:
                 continue
+            seen.add(part)
             r, errs = z.xml(part)
             yield from errs
+            if _budget_spent(errs):
+                return
             if r is None:
                 continue
             member = ctx.sub(f"{prefix}page {num} annotations")
@@ -374,3 +382,8 @@ def _listed_part(z: SafeZip, doc: etree._Element, folder: str,
     root, errs = z.xml(part)
     yield from errs
     return (root, part.rpartition("/")[0]) if root is not None else None
+
+
+def _budget_spent(errs: list[ScanError]) -> bool:
+    """Did reading a part fail because the file's total decompression budget is spent?"""
+    return any(e.error is ErrorCode.BOMB and e.detail.endswith("in total") for e in errs)

@@ -264,6 +264,19 @@ class PdfExtractor(Extractor):
             if not ctx.budget.take_member():
                 yield ScanError(ErrorCode.BOMB, f"more than {ctx.limits.max_members} members", ctx.member)
                 return
+            where = ctx.sub(f"attachment {name}" if "/" in name else name)
+            # PDFium decodes an embedded file whole; its size is checked against the limits an
+            # archive member has (never handed on silently, never scanned unbounded).
+            size = len(data)
+            if size > ctx.limits.max_member_size:
+                del data
+                yield ScanError(ErrorCode.TOO_LARGE, f"embedded file: {size} bytes decoded, limit "
+                                f"{ctx.limits.max_member_size}", where)
+                continue
+            if not ctx.budget.take(size):
+                yield ScanError(ErrorCode.BOMB, "embedded files: decompressed data of the file exceeds "
+                                f"{ctx.limits.max_total_size} bytes in total", where)
+                return
             yield Member(f"attachment {name}" if "/" in name else name, bytes(data))
 
 

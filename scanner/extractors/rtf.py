@@ -179,6 +179,7 @@ class _Reader:
         state = _State(self.body)
         self._state_for_flush = state
         stack: list[_State] = []
+        overflow = 0  # unmatched `{` beyond _MAX_DEPTH, read as part of the deepest group
         pos = 0
         n = len(data)
         match = _TOKEN.match
@@ -204,6 +205,10 @@ class _Reader:
                 w = word.decode("ascii")
                 if w == "bin":
                     size = int(param) if param and param.lstrip(b"-").isdigit() else 0
+                    if size > n - pos:
+                        self.out.append(ScanError(ErrorCode.CORRUPT, f"RTF \\bin{size}: {n - pos} bytes left in "
+                                                  "the file (truncated?)", self.ctx.member))
+                        break
                     pos += max(0, size)
                     continue
                 self.control(state, stack, w, int(param) if param is not None else None)
@@ -211,8 +216,13 @@ class _Reader:
                 if brace == b"{":
                     self.flush_bytes(None)
                     if len(stack) >= _MAX_DEPTH:
-                        self.out.append(ScanError(ErrorCode.CORRUPT, "RTF groups nested too deep", self.ctx.member))
-                        break
+                        # Deeper groups are read as part of the deepest one (their text is not
+                        # lost); the structure below it is not honoured, hence the error.
+                        if not overflow:
+                            self.out.append(ScanError(ErrorCode.TOO_DEEP, f"RTF groups nested deeper than "
+                                                      f"{_MAX_DEPTH}: read flattened", self.ctx.member))
+                        overflow += 1
+                        continue
                     stack.append(state)
                     parent = state
                     state = _State(parent.stream, parent.skip, parent.uc, parent.codec, parent.dest, parent.capture)
@@ -220,6 +230,8 @@ class _Reader:
                     if parent.dest == "upr":
                         state.skip, state.dest = True, "upr-part"
                     self.to_skip = 0
+                elif overflow:
+                    overflow -= 1
                 else:
                     self.flush_bytes(None)
                     self.end_group(state, stack[-1] if stack else None)

@@ -45,3 +45,59 @@ def test_sparse_giant_costs_only_its_data(tmp_path: Path) -> None:
     rec = json.loads(p.stdout)
     assert rec["level"] == "secret" and rec["errors"] == []
     assert rec.get("sha256") is None, "sparse giants are not hashed"
+
+
+def test_text_full_of_marked_lines_is_classified_in_bounded_time() -> None:
+    # The classifier's neighbour lookups rescan a segment from its start: 100,000 marked lines
+    # in 1.4 MB took a minute. A huge segment full of candidates is classified in pieces.
+    import time
+
+    from scanner.engine import Scanner
+
+    n = 30_000
+    data = "".join(f"机密★5年 第{i}行\n" for i in range(n)).encode()
+    t = time.perf_counter()
+    findings, errors, _ = Scanner().scan_bytes(data, "many.txt")
+    assert time.perf_counter() - t < 10
+    assert not errors
+    # Line numbers are the file's, not the piece's.
+    assert sorted(f.line for f in findings if f.line is not None) == list(range(1, n + 1))
+
+
+def test_streamed_text_reports_file_line_numbers(tmp_path: Path) -> None:
+    from scanner.engine import STREAM_CHUNK, Scanner
+
+    f = tmp_path / "big.txt"
+    filler = b"plain words\n"
+    lines = STREAM_CHUNK // len(filler) + 1000
+    f.write_bytes(filler * lines + "机密★5年\n".encode())
+    res = Scanner().scan_path(str(f))
+    assert [x.line for x in res.findings] == [lines + 1]
+
+
+def test_declared_pixel_bomb_image_is_a_bomb_error() -> None:
+    import struct
+    import zlib
+
+    from scanner.engine import Scanner
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 65535, 65535, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    _, errors, _ = Scanner().scan_bytes(png, "bomb.png")
+    assert [e.error.value for e in errors] in ([], ["bomb"])  # [] only where OCR is not installed
+
+
+def test_giant_single_line_of_level_words_is_bounded() -> None:
+    # A mail subject (one standalone line) of 200,000 level words: every candidate used to
+    # rescan the whole line.
+    import time
+
+    from scanner.engine import _classify_bounded
+    from scanner.model import Segment
+
+    t = time.perf_counter()
+    _classify_bounded([Segment("机密" * 200_000, "subject", "subject", True, 0)])
+    assert time.perf_counter() - t < 10

@@ -468,3 +468,12 @@ def test_rar_is_reported_unsupported_not_clean() -> None:
     assert UnreadableArchiveExtractor.sniff(data, "application/x-rar")
     [err] = errors(run(UnreadableArchiveExtractor(), data, ctx(mime="application/x-rar")))
     assert err.error is ErrorCode.UNSUPPORTED and "x-rar" in err.detail
+
+
+def test_exe_ending_in_a_lying_end_of_central_directory_is_corrupt_not_clean() -> None:
+    # A self-extractor whose end record (ending the file exactly) claims 65535 members and a
+    # central directory beyond the file: claimed as a zip and reported, never passed as clean.
+    eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 65535, 65535, 0xFFFFFFF0, 0xFFFFFFF0, 0)
+    lying = b"MZ\x90\x00" + bytes(1000) + b"PK\x01\x02" + bytes(42) + eocd
+    assert ZipExtractor.sniff(lying, "application/x-dosexec")
+    assert [e.error for e in errors(run(ZipExtractor(), lying))] == [ErrorCode.CORRUPT]

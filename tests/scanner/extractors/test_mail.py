@@ -309,3 +309,19 @@ def test_uuencoded_attachments_in_a_plain_body_are_members() -> None:
         ("通知.txt", first), ("b.bin", bytes(range(256))), ("broken", b"")]
     [text] = [s.text for s in segments(items) if s.role == "body"]
     assert text.startswith("请查收") and "begin 644" not in text  # the encoded lines are not body text
+
+
+def test_mime_nested_thousands_deep_is_too_deep_and_keeps_the_subject() -> None:
+    head = "From: a@b\r\nSubject: 机密★5年\r\nMIME-Version: 1.0\r\n"
+    body = "".join(f'--B{i}\r\nContent-Type: multipart/mixed; boundary="B{i + 1}"\r\n\r\n' for i in range(3000))
+    data = (head + 'Content-Type: multipart/mixed; boundary="B0"\r\n\r\n' + body).encode()
+    items = run(MailExtractor(), data)
+    assert [e.error for e in errors(items)] == [ErrorCode.TOO_DEEP]
+    assert [s.text for s in segments(items) if s.role == "subject"] == ["机密★5年"]
+
+
+def test_uuencoded_files_beyond_the_cap_are_reported() -> None:
+    body = b"".join(b"begin 644 f%d.txt\r\n#86)C\r\n`\r\nend\r\n" % i for i in range(150))
+    items = run(MailExtractor(), raw_mail("Content-Type: text/plain", body))
+    assert len(members(items)) == 100
+    assert [e.error for e in errors(items)] == [ErrorCode.BOMB]

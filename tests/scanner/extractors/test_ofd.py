@@ -153,3 +153,46 @@ def test_attachments_count_against_the_member_budget() -> None:
     items = run(EX, data, ctx(limits=Limits(max_members=2)))
     assert len([m for m in items if isinstance(m, Member)]) == 2
     assert [e.error for e in errors(items)] == [ErrorCode.BOMB]
+
+
+def _with_annotations(data: bytes, listing: str, parts: dict[str, str]) -> bytes:
+    """`data` (an `ofd(...)` package) with an Annotations list `listing` (FileLoc values,
+    relative to Doc_0/Annots/) and the annotation parts `parts` added."""
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    files: dict[str, bytes | str] = {n: src.read(n) for n in src.namelist()}
+    doc = files["Doc_0/Document.xml"]
+    assert isinstance(doc, bytes)
+    files["Doc_0/Document.xml"] = doc.replace(b"</ofd:Document>",
+                                              b"<ofd:Annotations>Annots/Annotations.xml</ofd:Annotations></ofd:Document>")
+    files["Doc_0/Annots/Annotations.xml"] = (f'<?xml version="1.0"?><ofd:Annotations xmlns:ofd="{OFD_NS}">'
+                                             + listing + "</ofd:Annotations>")
+    files.update({f"Doc_0/Annots/{k}": v for k, v in parts.items()})
+    return make_zip(files)
+
+
+def test_annotation_part_listed_10000_times_is_read_once() -> None:
+    import time
+
+    annot = (f'<?xml version="1.0"?><ofd:PageAnnot xmlns:ofd="{OFD_NS}">'
+             + "<ofd:Annot><ofd:Remark>批注</ofd:Remark></ofd:Annot>" * 500 + "</ofd:PageAnnot>")
+    listing = "".join('<ofd:Page PageID="1"><ofd:FileLoc>a.xml</ofd:FileLoc></ofd:Page>'
+                      '<ofd:Page PageID="1"><ofd:FileLoc>Annotations.xml</ofd:FileLoc></ofd:Page>'
+                      for _ in range(5000))
+    data = _with_annotations(ofd([text_object(20, 20, "正文")]), listing, {"a.xml": annot})
+    t = time.perf_counter()
+    items = run(EX, data)
+    assert time.perf_counter() - t < 3
+    assert not errors(items)
+    assert len([s for s in segments(items) if s.role == "note"]) == 500
+
+
+def test_spent_budget_stops_reading_parts() -> None:
+    # Once the file's decompression budget is spent, later parts are refused without inflating
+    # them, and the pages stop: one error, not one per remaining page.
+    data = ofd([text_object(20, 20, f"第{i}页") for i in range(30)])
+    items = run(EX, data, ctx(limits=Limits(max_total_size=2000)))
+    bombs = [e for e in errors(items) if e.error is ErrorCode.BOMB]
+    assert len(bombs) == 1 and bombs[0].detail.endswith("in total")

@@ -348,3 +348,19 @@ def test_diagonal_watermark_is_a_line_of_its_own() -> None:
     lines = page_lines(run(PdfExtractor(), _reportlab_canvas_pdf(draw)))
     got = {(s.text, s.role) for s in lines}
     assert got == {("机密", "textbox"), ("各单位：现将有关事项通知如下。", "body")}
+
+
+def test_embedded_file_over_the_member_limit_is_too_large_not_silently_handed_on() -> None:
+    import pypdfium2 as pdfium
+
+    from scanner.extractors.base import Limits
+
+    pdf = pdfium.PdfDocument(minimal_pdf([[(60, 700, "见附件")]]))
+    pdf.new_attachment("big.bin").set_data(b"\0" * 5000)
+    pdf.new_attachment("small.txt").set_data(b"ok")
+    buf = io.BytesIO()
+    pdf.save(buf)
+    pdf.close()
+    items = run(PdfExtractor(), buf.getvalue(), ctx(Limits(max_member_size=4096)))
+    assert members(items) == [Member("small.txt", b"ok")]
+    assert [(e.error, e.member) for e in items if isinstance(e, ScanError)] == [(ErrorCode.TOO_LARGE, "big.bin")]

@@ -93,7 +93,7 @@ def test_hostile_deep_nesting_and_garbage() -> None:
     t = time.perf_counter()
     items = run(b"{\\rtf1" + b"{" * 200_000 + b"x")
     assert time.perf_counter() - t < 5
-    assert [e.error for e in errors(items)] == [ErrorCode.CORRUPT]
+    assert [e.error for e in errors(items)] == [ErrorCode.TOO_DEEP]
     assert errors(run(b"not rtf at all"))
     run(b"{\\rtf1\\u\\'zz\\'\\ansicpg99999\\f999 \\bin99999999")  # must not raise
 
@@ -110,3 +110,17 @@ def test_tracked_deletion_dropped_insertion_kept() -> None:
             + gbk_escape("秘密★5年") + r"}\par\pard " + gbk_escape("正") + r"\deleted " + gbk_escape("删")
             + r"\deleted0 " + gbk_escape("文") + r"{\deleted\u26426?}" + gbk_escape("一") + r"\deleted X\plain Y\par")
     assert texts(run(rtf(body))) == ["秘密★5年", "正文一Y"]
+
+
+def test_groups_beyond_the_depth_limit_read_flattened_not_dropped() -> None:
+    # 100k nested groups around a marking: too_deep is reported, the text inside is still read.
+    t = time.perf_counter()
+    items = run(rtf("{" * 100_000 + gbk_escape("机密★5年") + "}" * 100_000 + r"\par after"))
+    assert time.perf_counter() - t < 5
+    assert [e.error for e in errors(items)] == [ErrorCode.TOO_DEEP]
+    assert any("机密★5年" in x for x in texts(items)) and any("after" in x for x in texts(items))
+
+
+def test_bin_longer_than_the_file_is_corrupt() -> None:
+    items = run(b"{\\rtf1\\ansi text\\bin999999999 abc}")
+    assert [e.error for e in errors(items)] == [ErrorCode.CORRUPT]
