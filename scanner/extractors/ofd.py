@@ -298,16 +298,7 @@ class OfdExtractor(Extractor):
         listed = yield from _listed_part(z, doc, folder, "{*}Attachments")
         if listed is None:
             return
-        aroot, afolder = listed
-        seen: set[str] = set()
-        for a in aroot.iter("{*}Attachment"):
-            fl = a.find("{*}FileLoc")
-            if fl is None or not (fl.text or "").strip():
-                continue
-            part = z.find(resolve_part(afolder, fl.text.strip()))
-            if part is None or part in seen or part.endswith("/"):
-                continue
-            seen.add(part)
+        for _entry, part in _entries(z, *listed, "{*}Attachment"):
             if not (yield from zip_member(z, ctx, part)):
                 return
 
@@ -338,19 +329,10 @@ class OfdExtractor(Extractor):
         listed = yield from _listed_part(z, doc, folder, "{*}Annotations")
         if listed is None:
             return
-        aroot, afolder = listed
         # Each annotation part is read once: a list naming one part for 10,000 pages (or the
         # list itself, or Document.xml) costs one parse, not 10,000 inflations of the same bytes.
-        seen: set[str] = set()
-        for page in aroot.iter("{*}Page"):
+        for page, part in _entries(z, *listed, "{*}Page"):
             num = pages.get(page.get("PageID") or "", 0)
-            fl = page.find("{*}FileLoc")
-            if fl is None or not (fl.text or "").strip():
-                continue
-            part = z.find(resolve_part(afolder, fl.text.strip()))
-            if part is None or part in seen:
-                continue
-            seen.add(part)
             r, errs = z.xml(part)
             yield from errs
             if _budget_spent(errs):
@@ -387,3 +369,18 @@ def _listed_part(z: SafeZip, doc: etree._Element, folder: str,
 def _budget_spent(errs: list[ScanError]) -> bool:
     """Did reading a part fail because the file's total decompression budget is spent?"""
     return any(e.error is ErrorCode.BOMB and e.detail.endswith("in total") for e in errs)
+
+
+def _entries(z: SafeZip, root: etree._Element, folder: str, tag: str) -> Iterator[tuple[etree._Element, str]]:
+    """(entry, part) of each `tag` entry of an OFD list whose `FileLoc` names a part of the
+    package (relative to the list's `folder`), each part once."""
+    seen: set[str] = set()
+    for entry in root.iter(tag):
+        fl = entry.find("{*}FileLoc")
+        if fl is None or not (fl.text or "").strip():
+            continue
+        part = z.find(resolve_part(folder, (fl.text or "").strip()))
+        if part is None or part in seen or part.endswith("/"):
+            continue
+        seen.add(part)
+        yield entry, part
