@@ -106,6 +106,8 @@ class _Reader:
         self.streams: dict[str, int] = {}
         self.font_entry: int | None = None
         self._state_for_flush: _State | None = None
+        self.hidden = 0  # characters of tracked deletions left out
+        self.root_deleted = False  # the document group ended inside a deletion
 
     # -- output -------------------------------------------------------------------------
     def emit_par(self, st: _Stream, page: bool = False) -> None:
@@ -146,6 +148,7 @@ class _Reader:
             if not text:
                 return
         if state.deleted:
+            self.hidden += len(text)
             return
         if state.capture is not None:
             state.capture.append(text)
@@ -162,6 +165,7 @@ class _Reader:
             if not raw:
                 return
         if state.deleted:
+            self.hidden += len(raw)
             return
         if self.pending and (self.pending_codec != state.codec or self._state_for_flush is not state):
             self.flush_bytes(None)
@@ -235,6 +239,8 @@ class _Reader:
                 else:
                     self.flush_bytes(None)
                     self.end_group(state, stack[-1] if stack else None)
+                    if len(stack) == 1:  # the document group closes
+                        self.root_deleted = self.root_deleted or state.deleted
                     if not stack:
                         break
                     state = stack.pop()
@@ -254,6 +260,13 @@ class _Reader:
                 state.fresh = False
         self.flush_bytes(None)
         self.emit_par(self.body)
+        if stack:  # the file ends inside the document group (stack[0] is the state outside it)
+            self.root_deleted = self.root_deleted or (stack[1] if len(stack) >= 2 else state).deleted
+        if self.root_deleted and self.hidden:
+            # A deletion switched on at the document level and never switched off hides all that
+            # follows: said, not silently dropped.
+            self.out.append(ScanError(ErrorCode.CORRUPT, f"tracked deletion (\\deleted) never ended: {self.hidden} "
+                                      "characters of deleted text not read", self.ctx.member))
         return self.out
 
     def end_group(self, state: _State, parent: _State | None) -> None:

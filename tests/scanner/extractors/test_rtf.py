@@ -112,6 +112,16 @@ def test_tracked_deletion_dropped_insertion_kept() -> None:
     assert texts(run(rtf(body))) == ["秘密★5年", "正文一Y"]
 
 
+def test_deletion_never_ended_is_reported_not_silent() -> None:
+    # `\deleted` switched on at the document level and never off hides everything after it.
+    items = run(rtf(gbk_escape("正文") + r"\par\deleted " + gbk_escape("机密★5年") + r"\par more text\par"))
+    assert [e.error for e in errors(items)] == [ErrorCode.CORRUPT]
+    assert "never ended" in errors(items)[0].detail
+    # a deletion closed by its group, by \deleted0 or by \plain is a tracked change, no error
+    for body in (r"{\deleted old}\par kept\par", r"\deleted old\deleted0 kept\par", r"\deleted old\plain kept\par"):
+        assert errors(run(rtf(body))) == [], body
+
+
 def test_groups_beyond_the_depth_limit_read_flattened_not_dropped() -> None:
     # 100k nested groups around a marking: too_deep is reported, the text inside is still read.
     t = time.perf_counter()
