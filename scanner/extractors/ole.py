@@ -923,7 +923,9 @@ def _ole10_native(data: bytes) -> tuple[str, bytes]:
         pos += 4  # reserved
         size = _u32(data, pos)
         pos += 4
-        pos = data.index(b"\0", pos + size) + 1 if size < 4096 else pos + size  # temp path
+        # the temporary path, NUL-terminated; its length field counts the NUL (some writers not)
+        end = data.find(b"\0", pos, pos + size + 1)
+        pos = end + 1 if end >= 0 else pos + size
         n = _u32(data, pos)
         payload = data[pos + 4:pos + 4 + n]
         name = decode(label)[0] or "ole10native"

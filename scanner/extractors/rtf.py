@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from scanner.extractors.base import Context, Extractor
-from scanner.model import ErrorCode, ExtractItem, ScanError, Segment
+from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
 
 _TOKEN = re.compile(
     rb"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?"  # control word with optional parameter
@@ -107,6 +107,7 @@ class _Reader:
         self.font_entry: int | None = None
         self._state_for_flush: _State | None = None
         self.hidden = 0  # characters of tracked deletions left out
+        self.objects = 0  # embedded objects seen
         self.root_deleted = False  # the document group ended inside a deletion
 
     # -- output -------------------------------------------------------------------------
@@ -274,7 +275,9 @@ class _Reader:
             return
         dest = state.dest
         if dest != parent.dest:
-            if dest in _INFO_KEYS and state.capture is not None:
+            if dest == "objdata" and state.capture is not None:
+                self.embedded_object("".join(state.capture))
+            elif dest in _INFO_KEYS and state.capture is not None:
                 self.prop(_INFO_KEYS[dest], "".join(state.capture))
             elif dest == "propname" and state.capture is not None:
                 self.user_name = state.capture
@@ -287,6 +290,24 @@ class _Reader:
                 self.emit_par(state.stream)
             elif dest == "fonttbl-entry":
                 self.font_entry = None
+
+    def embedded_object(self, hexdata: str) -> None:
+        """An `\\objdata` group: the OLE1 object's native data (a Word/Excel object's compound
+        file, or a Package's file) becomes a member the engine scans like any other."""
+        digits = _NOT_HEX.sub("", hexdata)
+        blob = binascii.unhexlify(digits[: len(digits) // 2 * 2])
+        found = _ole1_native(blob)
+        if found is None:
+            return
+        name, content = found
+        self.objects += 1
+        if not content:
+            return
+        if not self.ctx.budget.take_member():
+            self.out.append(ScanError(ErrorCode.BOMB, f"more than {self.ctx.limits.max_members} members",
+                                      self.ctx.member))
+            return
+        self.out.append(Member(f"object {self.objects}/{name}", content))
 
     def control(self, state: _State, stack: list[_State], w: str, param: int | None) -> None:
         fresh = state.fresh
@@ -311,6 +332,9 @@ class _Reader:
                 return
             if w == "info":
                 state.dest = "info"
+                return
+            if w == "objdata":  # an embedded object's OLE1 data, in hex: handed out as a member
+                state.dest, state.capture, state.skip = "objdata", [], False
                 return
             if parent_dest == "info" and w in _INFO_KEYS:
                 state.dest = w
@@ -441,3 +465,42 @@ class RtfExtractor(Extractor):
             yield ScanError(ErrorCode.CORRUPT, "no RTF header", ctx.member)
             return
         yield from _Reader(data[start:], ctx).run()
+
+
+_NOT_HEX = re.compile(r"[^0-9A-Fa-f]")
+
+
+def _ole1_native(blob: bytes) -> tuple[str, bytes] | None:
+    """(name, native data) of an OLE1 embedded object (MS-OLEDS 2.2.4: version, format 2 =
+    embedded, class name, topic and item names, native data size and data); a `Package`'s native
+    data is unwrapped to the file it carries. Bytes that are no OLE1 object are handed out as they
+    are; None for a linked or static object, or a truncated header."""
+    from scanner.extractors.ole import _ole10_native
+
+    def u32(pos: int) -> int:
+        if pos + 4 > len(blob):
+            raise ValueError("truncated")
+        return int.from_bytes(blob[pos:pos + 4], "little")
+
+    try:
+        kind = u32(4)
+    except ValueError:
+        kind = 0
+    if kind in (1, 3):  # linked or static: the data lives elsewhere or is a picture
+        return None
+    if kind != 2:  # not an OLE1 object at all: the bytes themselves, typed by the engine
+        return ("objdata", blob) if blob else None
+    try:
+        pos = 8
+        n = u32(pos)
+        cls = blob[pos + 4:pos + 4 + n].rstrip(b"\0").decode("ascii", "replace")
+        pos += 4 + n
+        for _ in range(2):  # topic and item names
+            pos += 4 + u32(pos)
+        size = u32(pos)
+    except ValueError:
+        return None
+    native = blob[pos + 4:pos + 4 + size]
+    if cls == "Package":
+        return _ole10_native(blob[pos:pos + 4 + size])
+    return (cls.replace("/", "_") or "object"), native

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from _docs_fixtures import ctx, errors, segments, texts
 
 from scanner.extractors.rtf import RtfExtractor
-from scanner.model import ErrorCode
+from scanner.model import ErrorCode, Member
 
 EX = RtfExtractor()
 
@@ -134,3 +135,49 @@ def test_groups_beyond_the_depth_limit_read_flattened_not_dropped() -> None:
 def test_bin_longer_than_the_file_is_corrupt() -> None:
     items = run(b"{\\rtf1\\ansi text\\bin999999999 abc}")
     assert [e.error for e in errors(items)] == [ErrorCode.CORRUPT]
+
+
+def ole1_package(name: bytes, data: bytes, *, length_counts_nul: bool = True) -> bytes:
+    """An OLE1 embedded `Package` object (MS-OLEDS 2.2.4), as Word writes into `\\objdata`."""
+    import struct
+
+    tmp = b"C:\\Temp\\" + name + b"\0"
+    native = (b"\x02\x00" + name + b"\0" + b"C:\\" + name + b"\0" + struct.pack("<I", 0x00030000)
+              + struct.pack("<I", len(tmp) - (0 if length_counts_nul else 1)) + tmp
+              + struct.pack("<I", len(data)) + data)
+    return (struct.pack("<II", 0x00000501, 2) + struct.pack("<I", 8) + b"Package\0" + struct.pack("<II", 0, 0)
+            + struct.pack("<I", len(native)) + native)
+
+
+@pytest.mark.parametrize("counts_nul", [True, False])
+def test_embedded_object_is_a_member(counts_nul: bool) -> None:
+    from scanner.engine import Scanner
+    from scanner.model import Kind
+
+    inner = "机密★5年\n关于某事的通知\n正文。\n".encode("gbk")
+    hexed = ole1_package(b"a.txt", inner, length_counts_nul=counts_nul).hex()
+    body = (r"正文\par{\object\objemb{\*\objclass Package}{\*\objdata " + "\n".join(
+        hexed[i:i + 128] for i in range(0, len(hexed), 128)) + r"}{\result icon}}\par")
+    items = run(rtf(body))
+    members = [i for i in items if isinstance(i, Member)]
+    assert [(m.name, m.data) for m in members] == [("object 1/a.txt", inner)]
+    findings, errs, _ = Scanner().scan_bytes(rtf(body), "x.rtf")
+    assert [(f.text, f.member, f.kind) for f in findings if f.kind is Kind.MARKING] == \
+        [("机密★5年", "object 1/a.txt", Kind.MARKING)] and not errs
+
+
+def test_objdata_that_is_no_ole1_object_is_scanned_as_bytes() -> None:
+    import io
+    import zipfile
+
+    from scanner.engine import Scanner
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a.txt", "绝密★长期\n正文\n".encode("gbk"))
+    body = r"{\object\objemb{\*\objdata " + buf.getvalue().hex() + "}}"
+    findings, _, _ = Scanner().scan_bytes(rtf(body), "x.rtf")
+    assert [(f.text, f.member) for f in findings] == [("绝密★长期", "object 1/objdata!a.txt")]
+    # a linked object (format 1) carries no data to scan
+    linked = (0x501).to_bytes(4, "little") + (1).to_bytes(4, "little") + b"\0" * 16
+    assert [i for i in run(rtf(r"{\object\objlink{\*\objdata " + linked.hex() + "}}")) if isinstance(i, Member)] == []
