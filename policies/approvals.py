@@ -110,9 +110,7 @@ class ApprovalRegister:
 
 
 def _err(issues: list[Issue], source: str, container: Any, key: Any, path: str, msg: str) -> None:
-    marks = getattr(container, "marks", None)
-    line, col = (marks[key] if marks and key in marks else getattr(container, "mark", (None, None)))
-    issues.append(Issue(source, line, col, path, msg))
+    issues.append(Issue.at(source, container, key, path, msg))
 
 
 def parse_register(data: Any, source: str) -> ApprovalRegister:

@@ -192,13 +192,7 @@ class _Parser:
         self.issues = issues
 
     def err(self, container: Any, key: Any, path: str, msg: str) -> None:
-        line = col = None
-        marks = getattr(container, "marks", None)
-        if marks and key in marks:
-            line, col = marks[key]
-        elif getattr(container, "mark", None):
-            line, col = container.mark
-        self.issues.append(Issue(self.source, line, col, path, msg))
+        self.issues.append(Issue.at(self.source, container, key, path, msg))
 
     def where(self, container: Any, key: Any) -> str:
         marks = getattr(container, "marks", None)

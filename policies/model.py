@@ -377,6 +377,14 @@ class Issue:
                 loc += f":{self.column}"
         return f"{loc}: {self.field}: {self.message}" if self.field else f"{loc}: {self.message}"
 
+    @classmethod
+    def at(cls, source: str, container: Any, key: Any, path: str, msg: str) -> Issue:
+        """An issue located at `key` of a located YAML mapping/sequence (its `marks`), else at the
+        container itself (its `mark`), else unlocated."""
+        marks = getattr(container, "marks", None)
+        line, col = marks[key] if marks and key in marks else getattr(container, "mark", None) or (None, None)
+        return cls(source, line, col, path, msg)
+
 
 def unknown_field(allowed: Any) -> str:
     names = ", ".join(sorted(allowed))

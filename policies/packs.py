@@ -133,13 +133,7 @@ class Composed:
 
 
 def _issue(issues: list[Issue], source: str, container: Any, key: Any, path: str, msg: str) -> None:
-    line = col = None
-    marks = getattr(container, "marks", None)
-    if marks and key in marks:
-        line, col = marks[key]
-    elif getattr(container, "mark", None):
-        line, col = container.mark
-    issues.append(Issue(source, line, col, path, msg))
+    issues.append(Issue.at(source, container, key, path, msg))
 
 
 def read_pack_doc(data: Any, source: str) -> PackDoc:
