@@ -204,7 +204,10 @@ class PdfExtractor(Extractor):
                     if reread is None:
                         reread = _FontedReader(data, pdfium_c)
                     better = reread.lines(i)
-                    if better is not None and sum(len(ln[1]) for ln in better) > sum(len(ln[1]) for ln in lines):
+                    if better is None:  # no system font info, or the copy would not open
+                        yield ScanError(ErrorCode.UNSUPPORTED, f"page {num}: text in a font the file does not "
+                                        "embed could not be read (no system fonts)", where)
+                    elif sum(len(ln[1]) for ln in better) > sum(len(ln[1]) for ln in lines):
                         lines = better
                 if not lines and _has_images(page, pdfium_c):
                     # A scanned page: OCR reads it (auto: the top band of the first

@@ -296,7 +296,11 @@ class _Reader:
         file, or a Package's file) becomes a member the engine scans like any other."""
         digits = _NOT_HEX.sub("", hexdata)
         blob = binascii.unhexlify(digits[: len(digits) // 2 * 2])
-        found = _ole1_native(blob)
+        try:
+            found = _ole1_native(blob)
+        except ValueError as exc:
+            self.out.append(ScanError(ErrorCode.CORRUPT, f"embedded object: {exc}", self.ctx.member))
+            return
         if found is None:
             return
         name, content = found
@@ -474,7 +478,7 @@ def _ole1_native(blob: bytes) -> tuple[str, bytes] | None:
     """(name, native data) of an OLE1 embedded object (MS-OLEDS 2.2.4: version, format 2 =
     embedded, class name, topic and item names, native data size and data); a `Package`'s native
     data is unwrapped to the file it carries. Bytes that are no OLE1 object are handed out as they
-    are; None for a linked or static object, or a truncated header."""
+    are; None for a linked or static object. ValueError for a header cut short."""
     from scanner.extractors.ole import _ole10_native
 
     def u32(pos: int) -> int:
@@ -499,7 +503,7 @@ def _ole1_native(blob: bytes) -> tuple[str, bytes] | None:
             pos += 4 + u32(pos)
         size = u32(pos)
     except ValueError:
-        return None
+        raise ValueError(f"OLE1 object header cut short ({len(blob)} bytes)") from None
     native = blob[pos + 4:pos + 4 + size]
     if cls == "Package":
         return _ole10_native(blob[pos:pos + 4 + size])

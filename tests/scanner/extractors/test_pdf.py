@@ -334,6 +334,21 @@ def test_one_character_text_objects_in_a_non_embedded_cjk_font() -> None:
         ("机密★10年", "header", 0), ("关于开展专项工作的通知", "body", 1)]
 
 
+def test_glyphless_text_that_cannot_be_reread_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without system font info the page's one-character objects stay unread: said, not clean.
+    from scanner.extractors import pdf as pdf_mod
+
+    def draw(c: object) -> None:
+        for k, ch in enumerate("机密★10年"):
+            c.setFont("STSong-Light", 16)  # type: ignore[attr-defined]
+            c.drawString(60 + 16 * k, H - 30, ch)  # type: ignore[attr-defined]
+
+    data = _reportlab_canvas_pdf(draw)
+    monkeypatch.setattr(pdf_mod, "_system_font_info", lambda _c: None)
+    errs = [i for i in run(PdfExtractor(), data) if isinstance(i, ScanError)]
+    assert [(e.error, e.member) for e in errs] == [(ErrorCode.UNSUPPORTED, "page 1")]
+
+
 def test_diagonal_watermark_is_a_line_of_its_own() -> None:
     def draw(c: object) -> None:
         c.setFont("STSong-Light", 12)  # type: ignore[attr-defined]

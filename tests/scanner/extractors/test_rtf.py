@@ -181,3 +181,6 @@ def test_objdata_that_is_no_ole1_object_is_scanned_as_bytes() -> None:
     # a linked object (format 1) carries no data to scan
     linked = (0x501).to_bytes(4, "little") + (1).to_bytes(4, "little") + b"\0" * 16
     assert [i for i in run(rtf(r"{\object\objlink{\*\objdata " + linked.hex() + "}}")) if isinstance(i, Member)] == []
+    # an embedded object whose header is cut short is corrupt, not silently dropped
+    cut = ole1_package(b"a.txt", b"x")[:14]
+    assert [e.error for e in errors(run(rtf(r"{\object\objemb{\*\objdata " + cut.hex() + "}}")))] == [ErrorCode.CORRUPT]
