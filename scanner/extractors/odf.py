@@ -152,11 +152,9 @@ class OdfExtractor(Extractor):
         return "content.xml" in names and "META-INF/manifest.xml" in names
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
-        z = SafeZip.open(data, ctx)
-        if isinstance(z, ScanError):
-            yield z
+        z = yield from SafeZip.package(data, ctx)
+        if z is None:
             return
-        yield from z.problems
         manifest = z.find("META-INF/manifest.xml")
         if manifest is not None:
             root, _ = z.xml(manifest)

@@ -175,11 +175,9 @@ class OfdExtractor(Extractor):
         return any(n.lstrip("/").lower() == "ofd.xml" for n in names)
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
-        z = SafeZip.open(data, ctx)
-        if isinstance(z, ScanError):
-            yield z
+        z = yield from SafeZip.package(data, ctx)
+        if z is None:
             return
-        yield from z.problems
         entry = next((n for n in z.names if n.lower() == "ofd.xml"), None)
         if entry is None:
             yield ScanError(ErrorCode.CORRUPT, "OFD package without OFD.xml", ctx.member)

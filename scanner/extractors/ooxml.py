@@ -120,6 +120,17 @@ class SafeZip:
         self._offsets: dict[str, int] = {}
 
     @classmethod
+    def package(cls, data: bytes, ctx: Context) -> Generator[ScanError, None, SafeZip | None]:
+        """Open a zip-of-XML package for an extractor: yields why it cannot be opened (None
+        returned) or what was salvaged from a broken one, and returns the zip."""
+        z = cls.open(data, ctx)
+        if isinstance(z, ScanError):
+            yield z
+            return None
+        yield from z.problems
+        return z
+
+    @classmethod
     def open(cls, data: bytes, ctx: Context) -> SafeZip | ScanError:
         try:
             return cls(zipfile.ZipFile(io.BytesIO(data)), ctx, data)
@@ -937,11 +948,9 @@ class OoxmlExtractor(Extractor):
         return "[content_types].xml" in low and any(h in low for h in _MAIN_HINTS)
 
     def extract(self, data: bytes, ctx: Context) -> Iterator[ExtractItem]:
-        z = SafeZip.open(data, ctx)
-        if isinstance(z, ScanError):
-            yield z
+        z = yield from SafeZip.package(data, ctx)
+        if z is None:
             return
-        yield from z.problems
         try:
             yield from self._extract(z, ctx)
         except XmlTrouble as exc:
