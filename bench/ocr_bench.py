@@ -265,30 +265,29 @@ def _write_tree(root: Path, images: list[bytes], copies: int) -> int:
     return total
 
 
+def _bench_tree(tmp: str, name: str, images: list[bytes], args: argparse.Namespace, title: str) -> None:
+    """Write `args.copies` files per image under tmp/name, then time the scans (page cache warm,
+    and dropped with --cold)."""
+    root = Path(tmp) / name
+    total = _write_tree(root, images, args.copies)
+    print(f"\n## {name} tree: {len(images) * args.copies} {title} ({len(images)} distinct × {args.copies}), "
+          f"{total / 1e6:.1f} MB")
+    _scan_tree(root, args.jobs, tmp)
+    if args.cold:
+        _scan_tree(root, args.jobs, tmp, cold=True)
+
+
 def bench_photos(args: argparse.Namespace) -> None:
     sizes = [(800, 600), (1600, 1200), (1024, 768), (1280, 960), (3264, 2448)]
     with tempfile.TemporaryDirectory(prefix="ocr-bench-") as tmp:
         if args.photos:
-            images = []
-            for i in range(args.photos):
-                data = photo_like(10_000 + i, sizes[i % len(sizes)])
-                images.append(with_exif_thumbnail(data) if i % 2 else data)
-            root = Path(tmp) / "photos"
-            total = _write_tree(root, images, args.copies)
-            print(f"\n## photo tree: {args.photos * args.copies} photo-like JPEGs ({args.photos} distinct × "
-                  f"{args.copies}) 800×600…3264×2448, {total / 1e6:.1f} MB (half with an EXIF thumbnail)")
-            _scan_tree(root, args.jobs, tmp)
-            if args.cold:
-                _scan_tree(root, args.jobs, tmp, cold=True)
+            images = [photo_like(10_000 + i, sizes[i % len(sizes)]) for i in range(args.photos)]
+            images = [with_exif_thumbnail(d) if i % 2 else d for i, d in enumerate(images)]
+            _bench_tree(tmp, "photo", images, args,
+                        "photo-like JPEGs 800×600…3264×2448, half with an EXIF thumbnail")
         if args.camera:
             images = [with_exif_thumbnail(photo_like(20_000 + i, (4032, 3024), quality=92)) for i in range(args.camera)]
-            root = Path(tmp) / "camera"
-            total = _write_tree(root, images, args.copies)
-            print(f"\n## camera tree: {args.camera * args.copies} 4032×3024 JPEGs with EXIF thumbnails, as phones "
-                  f"write them ({args.camera} distinct × {args.copies}), {total / 1e6:.1f} MB")
-            _scan_tree(root, args.jobs, tmp)
-            if args.cold:
-                _scan_tree(root, args.jobs, tmp, cold=True)
+            _bench_tree(tmp, "camera", images, args, "4032×3024 JPEGs with EXIF thumbnails, as phones write them")
 
 
 def main() -> None:
