@@ -248,7 +248,7 @@ class ZipExtractor(Extractor):
                 yield from _zip_member(data, info, name, ctx)
             except LimitHit as stop:
                 yield _err(ctx, stop.code, stop.detail, name)
-                if stop.detail.endswith("in total"):
+                if ctx.budget.spent:
                     return
 
 

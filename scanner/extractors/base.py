@@ -50,6 +50,11 @@ class Budget:
         self.members += 1
         return self.members <= self.limits.max_members
 
+    @property
+    def spent(self) -> bool:
+        """The file's decompressed bytes already exceed its budget: every later part would too."""
+        return self.used > self.limits.max_total_size
+
 
 @dataclass
 class Context:

@@ -259,7 +259,7 @@ class OfdExtractor(Extractor):
                 continue
             proot, perrs = z.xml(part)
             yield from perrs
-            if _budget_spent(perrs):
+            if ctx.budget.spent:
                 return  # the file's decompression budget is spent: every later part would fail too
             if proot is None:
                 continue
@@ -333,7 +333,7 @@ class OfdExtractor(Extractor):
             num = pages.get(page.get("PageID") or "", 0)
             r, errs = z.xml(part)
             yield from errs
-            if _budget_spent(errs):
+            if ctx.budget.spent:
                 return
             if r is None:
                 continue
@@ -363,10 +363,6 @@ def _listed_part(z: SafeZip, doc: etree._Element, folder: str,
     yield from errs
     return (root, part.rpartition("/")[0]) if root is not None else None
 
-
-def _budget_spent(errs: list[ScanError]) -> bool:
-    """Did reading a part fail because the file's total decompression budget is spent?"""
-    return any(e.error is ErrorCode.BOMB and e.detail.endswith("in total") for e in errs)
 
 
 def _entries(z: SafeZip, root: etree._Element, folder: str, tag: str) -> Iterator[tuple[etree._Element, str]]:

@@ -197,10 +197,9 @@ class SafeZip:
         if real is None:
             return ScanError(ErrorCode.CORRUPT, f"missing part {name}", where)
         info = self.infos[real]
-        budget, limits = self.ctx.budget, self.ctx.limits
-        if budget.used > limits.max_total_size:  # spent by an earlier part: refuse before inflating
+        if self.ctx.budget.spent:  # by an earlier part: refuse before inflating
             return ScanError(ErrorCode.BOMB, f"{name}: decompressed data of the file exceeds "
-                             f"{limits.max_total_size} bytes in total", where)
+                             f"{self.ctx.limits.max_total_size} bytes in total", where)
         if info.flag_bits & 0x1 or info.compress_type == 99:
             return ScanError(ErrorCode.ENCRYPTED, f"encrypted zip entry {name}", where)
         raw = self._raw(real, info)
