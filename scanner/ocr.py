@@ -473,6 +473,13 @@ DIM_PAPER = 0.2
 DIM_INK = 0.05
 
 
+def _unreadable(exc: BaseException) -> str:
+    """A skip reason for an image Pillow could not read: `bomb: …` when it refused the declared
+    pixel count (a decompression bomb), else `unreadable: …` (damage)."""
+    kind = "bomb" if type(exc).__name__ == "DecompressionBombError" else "unreadable"
+    return f"{kind}: {type(exc).__name__}: {exc}"[:200]
+
+
 def looks_like_document(data: bytes) -> str | None:
     """None when `data` may be a page image worth OCR, else why not (`small`, `not_document`,
     `too_large`, `unreadable: …`). Reads the header and a ≤200 px thumbnail only: a camera
@@ -492,7 +499,7 @@ def looks_like_document(data: bytes) -> str | None:
             im = Image.open(io.BytesIO(data))
             w, h = im.size
         except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise anything on hostile bytes
-            return f"unreadable: {type(exc).__name__}: {exc}"[:200]
+            return _unreadable(exc)
     if max(w, h) < MIN_SIDE or min(w, h) < MIN_SHORT_SIDE:
         return "small"
     if w * h > MAX_PIXELS:
@@ -516,7 +523,7 @@ def looks_like_document(data: bytes) -> str | None:
             thumb.thumbnail((128, 128))
         paper, ink = _thumb_stats(thumb)
     except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise anything on hostile bytes
-        return f"unreadable: {type(exc).__name__}: {exc}"[:200]
+        return _unreadable(exc)
     if ink < (MIN_INK if paper >= MIN_PAPER else DIM_INK):  # also 0 below `DIM_PAPER`
         return "not_document"
     return None
@@ -884,7 +891,7 @@ def ocr_image(data: bytes, *, mode: OcrMode | str = OcrMode.AUTO, budget: OcrBud
                 break
             results.append(ocr_array(_fit(frame), mode=mode, budget=budget))
     except Exception as exc:  # noqa: BLE001 - a truncated or hostile file: what was read stands
-        results.append(OcrResult(skipped=f"unreadable: {type(exc).__name__}: {exc}"[:200]))
+        results.append(OcrResult(skipped=_unreadable(exc)))
     return results
 
 
@@ -927,7 +934,7 @@ def ocr_pdf_page(page: Any, *, mode: OcrMode | str = OcrMode.AUTO, budget: OcrBu
         finally:
             bitmap.close()
     except Exception as exc:  # noqa: BLE001 - PDFium/Pillow errors on a hostile page
-        return OcrResult(skipped=f"unreadable: {type(exc).__name__}: {exc}"[:200])
+        return OcrResult(skipped=_unreadable(exc))
     return ocr_array(rgb, mode=mode, budget=budget)
 
 
@@ -967,6 +974,8 @@ def result_items(result: OcrResult, where: str | None, what: str, *,
         yield ScanError(ErrorCode.TOO_LARGE, f"{what}: above {MAX_PIXELS} pixels, not read", where)
     elif why.startswith("unreadable"):
         yield ScanError(ErrorCode.CORRUPT, f"{what}: {why}", where)
+    elif why.startswith("bomb"):
+        yield ScanError(ErrorCode.BOMB, f"{what}: {why}", where)
     elif unread_is_error:
         detail = "OCR off" if why == "off" else f"OCR not available: {engine_error() or 'not installed'}"
         yield ScanError(ErrorCode.UNSUPPORTED, f"{what} (no text layer; {detail})", where)

@@ -9,13 +9,12 @@ A document-like image left unread because the scan's OCR budget is spent is a `t
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import ClassVar
 
 from scanner import ocr
 from scanner.extractors.base import Context, Extractor
-from scanner.model import ErrorCode, ExtractItem, ScanError
+from scanner.model import ExtractItem
 
 
 class ImageExtractor(Extractor):
@@ -37,9 +36,5 @@ class ImageExtractor(Extractor):
         for num, res in enumerate(results, 1):
             where = ctx.sub(f"page {num}") if multi else ctx.member
             # OCR missing for a document-like image is an error; OCR off is the user's choice.
-            for item in ocr.result_items(res, where, f"page {num}" if multi else "image",
-                                         unread_is_error=res.skipped == "unavailable"):
-                if isinstance(item, ScanError) and "DecompressionBombError" in item.detail:
-                    # Pillow refused the declared pixel count: a decompression bomb, not damage.
-                    item = dataclasses.replace(item, error=ErrorCode.BOMB)
-                yield item
+            yield from ocr.result_items(res, where, f"page {num}" if multi else "image",
+                                        unread_is_error=res.skipped == "unavailable")
