@@ -434,9 +434,7 @@ def posture_cmd(policies: tuple[str, ...], require_signature: bool, trusted: tup
     click.echo(f"{host.id}: wireless={','.join(host.wireless) or '—'} bluetooth={','.join(host.bluetooth) or '—'} "
                f"default_route={'yes' if host.default_route else 'no'}")
     vs = ps.evaluate(posture_event(host), ps.context())
-    for v in vs:
-        click.echo(f"  ✗ {v.rule_id} [{v.severity.value}/{v.action.value}] {preferred_rationale(v)}")
-    sys.exit(EXIT_FOUND if vs else EXIT_OK)
+    _report_violations(vs)
 
 
 # =========================================================================== baomi keys
@@ -566,7 +564,7 @@ def attest_cmd(policies: tuple[str, ...], user: str | None, key_path: str | None
             click.echo(f"{ev.actor.user}: {att.status} ({tr('上次', 'last')} {att.last or '—'})")
             for v in vs:
                 found = True
-                click.echo(f"  ✗ {v.rule_id} [{v.severity.value}/{v.action.value}] {preferred_rationale(v)}")
+                _echo_violation(v)
         if not events:
             click.echo(tr("名册为空：无需自查的人员", "empty roster: nobody is required to attest"))
         sys.exit(EXIT_FOUND if found else EXIT_OK)
@@ -594,9 +592,7 @@ def attest_cmd(policies: tuple[str, ...], user: str | None, key_path: str | None
     ev = attestation_events([record], roster={user: groups}, today=day, period_days=period,
                             items=items)[0]
     vs = ps.evaluate(ev, ps.context(day))
-    for v in vs:
-        click.echo(f"  ✗ {v.rule_id} [{v.severity.value}/{v.action.value}] {preferred_rationale(v)}")
-    sys.exit(EXIT_FOUND if vs else EXIT_OK)
+    _report_violations(vs)
 
 
 # =========================================================================== baomi approvals
@@ -692,3 +688,14 @@ def approvals_sign(register: str, key_path: str) -> None:
         _fail(tr(f"{register} 不存在", f"{register} does not exist"))
     out = sign_file(register, keys.load_private_key(key_path))
     click.echo(tr(f"已签名：{out}", f"signed: {out}"))
+
+
+def _echo_violation(v: Any) -> None:
+    click.echo(f"  ✗ {v.rule_id} [{v.severity.value}/{v.action.value}] {preferred_rationale(v)}")
+
+
+def _report_violations(vs: list[Any]) -> None:
+    """Print each violation, then exit 1 when there is any (0 otherwise)."""
+    for v in vs:
+        _echo_violation(v)
+    sys.exit(EXIT_FOUND if vs else EXIT_OK)
