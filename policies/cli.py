@@ -48,6 +48,7 @@ from policies.model import (
     LocationKind,
     Operation,
     event_from_dict,
+    parse_host,
 )
 from policies.packs import PACKS_DIR, PolicyError
 from policies.signing import (
@@ -187,10 +188,9 @@ def _is_scan_record(obj: Any) -> bool:
 @policy_group.command("explain")
 @click.argument("event_file", metavar="EVENT.json")
 @_policy_options
-@click.option("--host-role", type=click.Choice(["unclassified", "classified"]), default=None,
-              help="For scan records: role of the host / 主机类别")
-@click.option("--host-level", type=click.Choice(["internal", "confidential", "secret", "top_secret"]),
-              default=None, help="For scan records: approved level of a classified host")
+@click.option("--host-role", default=None, metavar="ROLE[:LEVEL]",
+              help="For scan records: unclassified | classified:LEVEL / 主机类别")
+@click.option("--host-level", default=None, help="For scan records: approved level of a classified host")
 @click.option("--location", type=click.Choice([k.value for k in LocationKind]), default="local_disk",
               help="For scan records: where the files are (publication_gate: 公开前保密审查)")
 @click.option("--operation", type=click.Choice([o.value for o in Operation]), default="create",
@@ -210,6 +210,11 @@ def explain_cmd(event_file: str, policies: tuple[str, ...], require_signature: b
     publication gate can run `baomi scan --format jsonl DOC | baomi policy explain -
     --host-role unclassified --location publication_gate` and act on the exit code.
     """
+    if host_role is not None:
+        try:
+            host_role, host_level = parse_host(host_role, host_level)
+        except ValueError as exc:
+            _fail(str(exc))
     ps = _load(policies, require_signature, trusted)
     ctx = ps.context(_today(today))
     events: list[Event] = []

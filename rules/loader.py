@@ -65,10 +65,30 @@ def keyword_rule_source(keywords: list[str]) -> str:
     return "\n".join(rules)
 
 
+#: Encodings a site's keyword list is saved in, tried strictly in this order (a UTF-16 file says
+#: so by its BOM; GB18030 decodes GBK and GB2312 files). Big5 is not guessed: nearly every Big5
+#: byte pair is also valid GB18030, so a Big5 list must be saved as UTF-8.
+_KEYWORD_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def _decode_keywords(data: bytes) -> str:
+    # rules/ is a leaf package (it may not import the scanner's decoder); a keyword list is a short
+    # file whose encoding is one of a handful, and a strict decode tells them apart.
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    for enc in _KEYWORD_ENCODINGS:
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise ValueError("keyword list is neither UTF-8, UTF-16 nor GB18030/GBK text")
+
+
 def read_keywords(path: str | Path) -> list[str]:
-    """One keyword a line, UTF-8; blank lines and `#` comments ignored."""
+    """One keyword a line (UTF-8, UTF-16 with a BOM, or GBK/GB18030); blank lines and `#` comments
+    ignored."""
     words = []
-    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+    for line in _decode_keywords(Path(path).read_bytes()).splitlines():
         w = line.strip()
         if w and not w.startswith("#"):
             words.append(w)
