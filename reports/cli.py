@@ -9,8 +9,11 @@ import contextlib
 import csv
 import hashlib
 import json
+import os
+import stat
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -126,47 +129,103 @@ def audit_enroll(server: str, token: str, state_dir: str, ca: str | None, hostna
     client.close()
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any], str | None]]:
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                yield ("heartbeat", {"blank_line": n}, None)  # keeps line numbers stable
-                continue
+def _read_jsonl(lines: Iterable[str], name: str, tally: Any) -> Iterator[tuple[str, dict[str, Any], str | None] | None]:
+    """Events of a JSONL stream: audit events (`{"type": …, "payload": …}`) or `baomi scan`
+    records (turned into finding/violation events, with a scan_summary at the end). A blank
+    line is skipped (None keeps the line count that resumable progress is measured in)."""
+    from reports.scanlog import finding_payload, is_scan_record, violation_payloads
+
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            yield None
+            continue
+        try:
             obj = json.loads(line)
-            if not isinstance(obj, dict) or "type" not in obj:
-                raise click.ClickException(f"{path}:{n}: need a JSON object with a type")
-            payload = obj.get("payload", {k: v for k, v in obj.items() if k not in ("type", "time")})
-            yield (str(obj["type"]), payload, obj.get("time"))
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"{name}:{n}: {exc}") from None
+        if isinstance(obj, dict) and is_scan_record(obj):
+            tally.add(obj)
+            p = finding_payload(obj, tally.scan_id)
+            # one item per line (progress is counted in lines): a record's violations travel
+            # inside its line's finding event
+            vio = list(violation_payloads(obj, tally.scan_id))
+            if p is None and not vio:
+                yield None
+            elif p is None:
+                yield ("violation", vio[0], None)
+            else:
+                if vio:
+                    p["violations"] = [{k: v[k] for k in ("rule", "pack", "severity", "action")} for v in vio]
+                yield ("finding", p, None)
+            continue
+        if not isinstance(obj, dict) or "type" not in obj:
+            raise click.ClickException(f"{name}:{n}: need a JSON object with a type, or a baomi scan record")
+        payload = obj.get("payload", {k: v for k, v in obj.items() if k not in ("type", "time")})
+        yield (str(obj["type"]), payload, obj.get("time"))
 
 
 @audit_group.command("send")
 @click.option("--state", "state_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to keep retrying.")
 @click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 1000))
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @lang_option
 def audit_send(state_dir: str, timeout: float, batch_size: int, file: str) -> None:
-    """签名、暂存并发送事件（每行一个 JSON）；崩溃后可安全重跑 / sign, spool, deliver events."""
+    """签名、暂存并发送事件或 baomi scan 记录（每行一个 JSON；- 为标准输入）；崩溃后可安全重跑 /
+    sign, spool and deliver events or baomi scan records (JSON lines; - reads stdin); safe to re-run.
+
+    Progress is kept per input: a file that grew since the last run is continued where it stopped
+    (keyed by the file's identity and its first line); standard input is a new input each time."""
+    import httpx
+
     from reports.client import AuditClient, DeliveryError
     from reports.events import SchemaError
+    from reports.scanlog import ScanTally
 
-    path = Path(file)
-    source = "file:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    if not (Path(state_dir) / "state.json").is_file():
+        _fail(tr(f"{state_dir} 不是已登记的审计状态目录（先运行 baomi audit enroll）",
+                 f"{state_dir} holds no enrolled identity (run baomi audit enroll first)"))
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        _fail(tr(f"无法读取 {file}：{exc.strerror}", f"cannot read {file}: {exc.strerror}"))
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    source = _send_source(file, lines)
+    tally = ScanTally()
     with AuditClient(state_dir, batch_size=batch_size) as client:
         try:
-            new, skipped = client.submit_source(source, _read_jsonl(path))
+            new, skipped = client.submit_source(source, _read_jsonl(lines, file, tally))
+            if tally.files and new:
+                client.submit("scan_summary", tally.summary([file], None, {"source": "audit send"}))
         except (SchemaError, json.JSONDecodeError) as exc:
             _fail(tr(f"事件无效：{exc}", f"invalid event: {exc}"))
         try:
             res = client.flush(timeout=timeout)
         except DeliveryError as exc:
             _fail(tr(f"服务器拒绝：{exc}", f"refused by the collector: {exc}"), 1)
+        except httpx.HTTPError as exc:
+            _fail(tr(f"无法连接审计服务器：{exc}", f"cannot reach the collector: {exc}"), 1)
         click.echo(tr(f"已暂存 {new} 条（此前已暂存 {skipped} 条），服务器已确认 {res.acked} 条，"
                       f"待发送 {res.pending} 条",
                       f"spooled {new} (already spooled before: {skipped}), acknowledged {res.acked}, "
                       f"pending {res.pending}"))
         if res.pending:
             sys.exit(1)
+
+
+def _send_source(file: str, lines: list[str]) -> str:
+    """The name progress is kept under: a regular file by its identity (device, inode) and first
+    line, so that a grown file continues where it stopped; anything else (stdin, a pipe) is new."""
+    if file != "-":
+        try:
+            st = os.stat(file)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISREG(st.st_mode):
+            first = hashlib.sha256(lines[0].encode() if lines else b"").hexdigest()[:32]
+            return f"file:{st.st_dev}:{st.st_ino}:{first}"
+    return f"stream:{uuid.uuid4()}"
 
 
 def _source(data_dir: str | None, db_url: str | None, server: str | None, token_file: str | None,

@@ -203,18 +203,20 @@ class AuditClient:
             self._db.execute("COMMIT")
             return ev
 
-    def submit_source(self, source: str, items: Iterable[tuple[str, Mapping[str, Any], str | None]],
+    def submit_source(self, source: str, items: Iterable[tuple[str, Mapping[str, Any], str | None] | None],
                       chunk: int = 500) -> tuple[int, int]:
-        """Spool the items of a named source (e.g. a file's hash) once, even across crashes.
+        """Spool the items of a named source (e.g. a file's identity) once, even across crashes.
 
         Items already spooled in an earlier run of the same source are skipped: progress is
-        committed in the same transaction as the events. Returns (spooled now, skipped).
+        committed in the same transaction as the events. A None item (a blank line) counts
+        towards progress and records nothing. Returns (spooled now, skipped).
         """
+        batch: list[tuple[str, Mapping[str, Any], str | None]]
         with self._lock:
             row = self._db.execute("SELECT lines FROM sources WHERE source = ?", (source,)).fetchone()
             done = int(row[0]) if row else 0
             new = 0
-            batch: list[tuple[str, Mapping[str, Any], str | None]] = []
+            batch = []
             index = 0
 
             def commit() -> None:
@@ -232,14 +234,14 @@ class AuditClient:
 
             for item in items:
                 index += 1
-                if index <= done:
+                if index <= done or item is None:
                     continue
                 batch.append(item)
                 new += 1
                 if len(batch) >= chunk:
                     commit()
-            if batch:
-                commit()
+            if batch or index > done:
+                commit()  # trailing blank lines are progress too
             return new, min(done, index)
 
     def pending(self) -> int:

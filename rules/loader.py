@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yara
 
+from rules import vocabulary
+
 SHIPPED_DIR = Path(__file__).parent / "yara"
 #: Namespaces: what a match means.
 NS_PREFILTER = "prefilter"
@@ -198,16 +200,18 @@ def _alts(items: list[str], enc: str) -> str:
 
 #: What can follow 密 in a marking: a star (one space may stand before it), a nonstandard
 #: separator, the bracket of a parenthesised period with its first character, a line end.
-_AFTER_MI = ["★", "☆", "*", "＊", "✱", "✳", "✶", "⭐", " ★", " ☆", " *", "\u3000★", "  ★", "\t★", "\u00a0★",
-             "·", "•", "・",
-             "\n", "\r", " \n", "\u3000\n", "\u2028", "\x0c",
-             # a table cell (`| 密级 | 机密 |`, tab-separated rows), a head/foot line that spaces
-             # the mark away from 份号/特急/page numbers (`机密　　第 1 页`)
-             " |", "|", "\t", "\u3000\u3000", "  "] + [b + d for b in ("（", "(") for d in "123456789长１２３"]
+#: Stars, separators and period openers come from rules.vocabulary (the grammar's own list).
+_AFTER_MI = ([*vocabulary.STARS_RAW] + [" " + c for c in "★☆*"] + ["\u3000★", "  ★", "\t★", "\u00a0★"]
+             + [*vocabulary.ALT_SEPS]
+             + ["\n", "\r", " \n", "\u3000\n", "\u2028", "\x0c",
+                # a table cell (`| 密级 | 机密 |`, tab-separated rows), a head/foot line that spaces
+                # the mark away from 份号/特急/page numbers (`机密　　第 1 页`)
+                " |", "|", "\t", "\u3000\u3000", "  "]
+             + [b + d for b in vocabulary.OPEN_BRACKETS for d in vocabulary.PERIOD_OPENERS])
 #: The closing bracket of a paragraph mark is common after 密 in prose too (（以下简称保密）), so it
 #: counts only after a level character.
 _CLOSERS = ["）", ")", "】", "]", "〕"]
-_LEVEL_FIRST = "绝絕絶机機秘祕"
+_LEVEL_FIRST = vocabulary.LEVEL_FIRST
 #: `内部` closing a line (also the first line of a file, with no newline before it) or a bracket.
 #: (`注意保存` alone was measured: +7 % prefilter time on real prose; `内部资料 注意保存` is
 #: caught by 内部资料, the rarer `内部文件 注意保存` in a plain-text file is not.)
@@ -286,6 +290,12 @@ def prefilter_source() -> str:
                  "    $b0 = /(^|\\n|\\xEF\\xBB\\xBF)[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start"
                  "\n    $b_label = /[Cc]lassification[ \\t]*:[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // Classification: SECRET")
     n = 1
+    # Fullwidth banners (typed with a Chinese input method): rare in any prose, so the word itself.
+    for enc in ENCODINGS:
+        for w in vocabulary.BANNER_WORDS_FULLWIDTH:
+            if _encodable(w, enc):
+                lines.append(f"    $w{n} = {{ {_hex(w.encode(enc))} }}  // {w!r} {enc}")
+                n += 1
     for enc in ("utf-16-le", "utf-16-be"):
         for w in ("SECRET", "CONFIDENTIAL"):
             # the word itself (upper case): a banner anywhere on its line, behind spaces, a BOM

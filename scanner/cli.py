@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -247,13 +248,18 @@ def _render_violations(records: list[dict[str, Any]], console: Any) -> None:
 @click.option("--host-role", default="unclassified", show_default=True,
               help=Tr("主机类别：unclassified | classified:密级（如 classified:secret 或 classified:机密）", "unclassified | classified:LEVEL (e.g. classified:secret), for --policy"))
 @click.option("--location", default="local_disk", show_default=True, help=Tr("位置类别（local_disk、removable_medium、mail_outbox……），用于 --policy", "Location class (local_disk, removable_medium, mail_outbox…), for --policy"))
+@click.option("--send", "send_state", type=click.Path(file_okay=False), default=None, metavar="STATE",
+              help=Tr("把本次扫描的发现、错误与汇总签名记入审计日志（STATE 为 baomi audit enroll --state 的目录）；"
+                      "不记录文档内容",
+                      "Record this scan's findings, errors and summary as signed audit events (STATE: the "
+                      "directory of baomi audit enroll --state); document content is never recorded"))
 @lang_option
 def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple[str, ...],
          one_file_system: bool, max_file_size: str, max_depth: int, rules_dir: str | None,
          keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, hash_files: str, ocr_mode: str,
          ocr_budget: float, no_cache: bool,
          cache_path: str | None, no_progress: bool, policies: tuple[str, ...], host_role: str,
-         location: str) -> None:
+         location: str, send_state: str | None) -> None:
     """扫描文件和目录中的国家秘密标志 / Scan files and trees for classification markings."""
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     missing = [p for p in paths if not os.path.lexists(p)]
@@ -263,6 +269,8 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
             click.echo(tr(f"错误：路径不存在：{p}", f"error: no such file or directory: {p}"), err=True)
         sys.exit(EXIT_USAGE)
     host_role, host_level, location = _check_host(host_role, location)
+    sender = _open_sender(send_state) if send_state else None
+    started = time.monotonic()
     try:
         config = ScanConfig(limits=Limits(max_depth=max_depth, max_file_size=parse_size(max_file_size)),
                             rules_dir=rules_dir, keywords_file=keywords_file, hash_files=hash_files,
@@ -287,13 +295,15 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         progress, bar = _start_progress(list(paths), walk_opts)
     try:
         # Printing only files with findings or errors, clean cached files need no record of their own.
-        lean = stream and not show_all and policy is None
+        lean = stream and not show_all and policy is None and sender is None
         for rec in run_scan(list(paths), config, walk_opts,
                             PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append, cache=cache,
                             clean_records=not lean):
             if policy is not None:
                 rec["violations"] = _violations(policy, rec, host_role, host_level, location)
             records.append(rec)
+            if sender is not None:
+                sender.add(rec)
             if progress is not None:
                 progress.advance(bar)
             if stream and (show_all or rec["findings"] or rec["errors"] or rec.get("violations")):
@@ -325,6 +335,10 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         out.flush()
         _render_table(records, len(skipped), sys.stdout)
     out.flush()
+    if sender is not None:
+        _finish_sender(sender, paths, time.monotonic() - started,
+                       {"policy": list(policies), "host_role": host_role, "host_level": host_level,
+                        "location": location, "skipped": len(skipped)})
     sys.exit(exit_code(records))
 
 
@@ -371,6 +385,42 @@ def _start_progress(paths: list[str], walk_opts: WalkOptions) -> tuple[Any, Any]
 
     threading.Thread(target=count, name="progress-total", daemon=True).start()
     return progress, bar
+
+
+def _open_sender(state: str) -> Any:
+    """The audit client of an enrolled state directory, or exit 2 with one line saying why not."""
+    if not os.path.isfile(os.path.join(state, "state.json")):
+        click.echo(tr(f"错误：{state} 不是已登记的审计状态目录（先运行 baomi audit enroll --state {state}）",
+                      f"error: {state} holds no enrolled identity (run baomi audit enroll --state {state} first)"),
+                   err=True)
+        sys.exit(EXIT_USAGE)
+    from reports.scanlog import ScanSender
+
+    try:
+        return ScanSender(state)
+    except Exception as exc:  # an unreadable key or spool: the scan would be recorded nowhere
+        click.echo(tr(f"错误：无法打开审计状态目录 {state}：{exc}", f"error: cannot open audit state {state}: {exc}"),
+                   err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _finish_sender(sender: Any, paths: tuple[str, ...], seconds: float, extra: dict[str, Any]) -> None:
+    try:
+        acked, pending = sender.finish(paths, seconds, extra)
+    except Exception as exc:
+        # The events are in the spool; a refused or failed delivery is said, never hidden.
+        click.echo(tr(f"警告：审计事件已暂存但未送达：{exc}", f"warning: audit events spooled but not delivered: {exc}"),
+                   err=True)
+        return
+    n = sender.tally.files
+    if pending:
+        click.echo(tr(f"审计日志：{n} 个文件的扫描已签名暂存，服务器确认 {acked} 条事件，{pending} 条待发送"
+                      f"（下次 baomi audit send 或 scan --send 时补发）",
+                      f"audit log: scan of {n} files signed and spooled; {acked} events acknowledged, "
+                      f"{pending} pending (sent on the next baomi audit send or scan --send)"), err=True)
+    else:
+        click.echo(tr(f"审计日志：{n} 个文件的扫描已记录，服务器确认 {acked} 条事件",
+                      f"audit log: scan of {n} files recorded, {acked} events acknowledged"), err=True)
 
 
 def _check_host(host_role: str, location: str) -> tuple[str, str | None, str]:

@@ -16,12 +16,14 @@ import os
 import stat
 from collections.abc import Iterator
 
+from rules import vocabulary
 from rules.loader import NS_KEYWORD, RuleSet
 from scanner.classify import TOP_LINES, classify
 from scanner.config import ScanConfig, config_digest
 from scanner.decode import decode
 from scanner.extractors.base import Budget, Context
 from scanner.extractors.registry import pick
+from scanner.extractors.runs import RUN_ROLE, run_segments
 from scanner.identify import identify, is_plain_text
 from scanner.model import ErrorCode, FileResult, Finding, Kind, Member, ScanError, Segment
 
@@ -38,6 +40,8 @@ class Scanner:
         from scanner.ocr import OcrBudget, OcrMode, OcrSettings
 
         self.ocr = OcrSettings(OcrMode.parse(self.config.ocr_mode), OcrBudget(self.config.ocr_budget))
+        #: Set while scanning an item when some of its text was read as runs out of binary bytes.
+        self._from_runs = False
 
     @property
     def config_digest(self) -> str:
@@ -72,10 +76,12 @@ class Scanner:
             return FileResult(shown, errors=(ScanError(ErrorCode.UNREADABLE, exc.strerror or str(exc)),))
         finally:
             os.close(fd)
+        self._from_runs = False
         findings, errors, mime = self.scan_bytes(data, os.path.basename(shown))
         hash_it = self.config.hash_files == "all" or (self.config.hash_files == "flagged" and (findings or errors))
         sha = hashlib.sha256(data).hexdigest() if hash_it else None
-        return FileResult(shown, tuple(findings), tuple(errors), size=len(data), mime=mime, sha256=sha)
+        extra = {"text_source": "runs"} if self._from_runs and findings else {}
+        return FileResult(shown, tuple(findings), tuple(errors), size=len(data), mime=mime, sha256=sha, extra=extra)
 
     def scan_bytes(self, data: bytes, name: str = "") -> tuple[list[Finding], list[ScanError], str]:
         """Findings and errors of an in-memory item (and everything nested in it)."""
@@ -87,6 +93,7 @@ class Scanner:
         findings: list[Finding] = []
         errors: list[ScanError] = []
         budget = Budget(self.config.limits)
+        self._from_runs = False
         # Plain text that passed the prefilter above is not run through it a second time.
         mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain)
         return _dedupe(findings), errors, mime
@@ -116,8 +123,15 @@ class Scanner:
                 errors.append(ScanError(ErrorCode.TOO_DEEP, f"{ex.name}: structure nested too deeply", member))
             except Exception as exc:  # a parser bug on hostile bytes must not end the scan
                 errors.append(ScanError(ErrorCode.CORRUPT, f"{ex.name}: {type(exc).__name__}: {exc}"[:300], member))
-        elif _looks_like_document(mime):
-            errors.append(ScanError(ErrorCode.UNSUPPORTED, f"no extractor reads {mime}", member))
+        else:
+            if _looks_like_document(mime):
+                errors.append(ScanError(ErrorCode.UNSUPPORTED, f"no extractor reads {mime}", member))
+            if self.rules.prefilter(data):
+                # No reader for this type (a database, a proprietary format): its text runs are
+                # read as `strings` would, in every encoding, and classified as text.
+                segments.extend(run_segments(data, member))
+        if any(s.role == RUN_ROLE for s in segments):
+            self._from_runs = True
         findings.extend(_classify_bounded(segments))
         self._user_matches(data, segments, member, findings)
         return mime
@@ -184,13 +198,17 @@ class Scanner:
                     buf, carry = buf[:cut], buf[cut:]
                 else:
                     carry = b""
+                segs: list[Segment] = []
                 if self.rules.prefilter(buf):
                     text, _ = decode(buf)
-                    chunk_findings = _classify_bounded([Segment(text, None, "body", index=0 if first else TOP_LINES)])
+                    segs = [Segment(text, None, "body", index=0 if first else TOP_LINES)]
+                    chunk_findings = _classify_bounded(segs)
                     findings.extend(_shift_lines(chunk_findings, lines_before))
                     lines_before += text.count("\n")
                 else:
                     lines_before += buf.count(b"\n")
+                # Site rules and keywords fire on streamed text as on any other (`--rules`, `--keywords`).
+                self._user_matches(buf, segs, None, findings)
                 first = False
         findings = _dedupe(findings)
         keep = sha is not None and (self.config.hash_files == "all" or findings)
@@ -202,7 +220,7 @@ class Scanner:
 #: large and holds more than `_SPLIT_CANDIDATES` marking-shaped spots (see `_classify_bounded`).
 _SPLIT_CHARS = 32 * 1024
 _SPLIT_CANDIDATES = 2000
-_CANDIDATE_WORDS = ("密", "内", "內", "SECRET", "CONFIDENTIAL", "ＳＥＣＲＥＴ", "ＣＯＮＦＩＤＥＮＴＩＡＬ")
+_CANDIDATE_WORDS = vocabulary.CANDIDATE_WORDS
 
 
 def _classify_bounded(segments: list[Segment]) -> list[Finding]:
