@@ -430,7 +430,7 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
     media_m = r.mapping(data, "media", "media", {"enabled"}, required=False)
     media = MediaConfig(enabled=r.flag(media_m, "enabled", "media.enabled", True)) if media_m is not None else MediaConfig()
 
-    heartbeat = float(r.number(data, "heartbeat", "heartbeat", 60.0, 1.0, 86400.0))
+    heartbeat = float(r.number(data, "heartbeat", "heartbeat", 60.0, 0.2, 86400.0))
     rescan = float(r.number(data, "rescan", "rescan", 300.0, 1.0, 7 * 86400.0))
     watch_defaults = r.flag(data, "watch_defaults", "watch_defaults", False)
 

@@ -66,6 +66,21 @@ def write_config(path: Path, *, collector: Collector, state: Path, vault: Path, 
     return path
 
 
+HERE = Path(__file__).resolve().parent
+
+
+def agent_command() -> list[str]:
+    """`baomi` for the agent: with the temporary vault stand-in injected while agents/vault.py
+    (another helper's) is absent."""
+    import importlib.util
+
+    if importlib.util.find_spec("agents.vault") is not None:
+        return BAOMI
+    boot = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import vault_standin; "
+            "sys.modules['agents.vault'] = vault_standin; from agents.main import cli; cli()")
+    return [sys.executable, "-c", boot]
+
+
 class AgentProc:
     """`baomi agent run --config FILE` in a subprocess, its stderr in a log file."""
 
@@ -76,7 +91,7 @@ class AgentProc:
 
     def start(self, ready: float = 60) -> AgentProc:
         fh = open(self.log, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen([*BAOMI, "agent", "run", "--config", str(self.config)],
+        self.proc = subprocess.Popen([*agent_command(), "agent", "run", "--config", str(self.config)],
                                      stdout=fh, stderr=fh, env=self.env)
         wait_for(lambda: "agent running" in self.text() or self.proc.poll() is not None, ready)  # type: ignore[union-attr]
         if self.proc.poll() is not None:

@@ -65,7 +65,7 @@ def test_classified_host_needs_a_level(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("edit", "line", "field"), [
     (("channel: mail", "channel: fax"), 6, "watch[0].channel"),
     (("https://collector:8443", "ftp://collector"), 1, "collector.url"),
-    (("state: /var/lib/baomi/agent\n", "state: /var/lib/baomi/agent\nheartbeat: -1\n"), 3, "heartbeat"),
+    (("state: /var/lib/baomi/agent\n", "state: /var/lib/baomi/agent\nheartbeat: 0\n"), 3, "heartbeat"),
     (("state: /var/lib/baomi/agent\n", "state: /var/lib/baomi/agent\nwatsh: []\n"), 3, "watsh"),
     (("officer_key: /etc/baomi/officer.pub", "officer: /x"), 4, "vault.officer"),
     (("state: /var/lib/baomi/agent\n", "state: /var/lib/baomi/agent\nlimits: {nice: 99}\n"), 3, "limits.nice"),
