@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-audit bench-ocr lint system-deps clean
+.PHONY: install demo test bench bench-audit bench-ocr bench-agent lint system-deps clean
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ bench-audit: install
 
 bench-ocr: install
 	$(BIN)/python bench/ocr_bench.py
+
+bench-agent: install
+	$(BIN)/python bench/agent_bench.py
 
 lint: install
 	$(BIN)/ruff check scanner rules policies agents reports tests bench

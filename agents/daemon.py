@@ -311,6 +311,11 @@ class Agent:
         log.info("%s: %s → %s (%s)", path, ",".join(v.rule_id for v in vs), outcome.grade.value, outcome.result)
         return j
 
+    def _files_judged(self) -> int:
+        """Distinct files judged since start (a rescan of an unchanged file does not count)."""
+        with self._judged_lock:
+            return len(self._judged)
+
     # -- media -------------------------------------------------------------------------------
     def _start_media(self) -> None:
         if not self.cfg.media.enabled:
@@ -449,7 +454,7 @@ class Agent:
             if now >= next_beat:
                 self.submit("heartbeat", {"policy": self.policy.version, "pending": self.client.pending(),
                                           "queue": self.queue.qsize(), "watched": len(self.watcher.places),
-                                          "judged": self.stats["judged"]})
+                                          "judged": self._files_judged(), "scans": self.stats["judged"]})
                 sd_notify(f"STATUS=watching {len(self.watcher.places)} folders, {self.stats['judged']} files judged")
                 next_beat = now + self.cfg.heartbeat
             if now >= next_rescan:

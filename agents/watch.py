@@ -191,8 +191,7 @@ class FolderWatcher:
                 p.closed = closed
                 p.since = now
                 p.sig = None
-        if closed:
-            self._wake.set()
+        self._wake.set()  # the debounce thread sleeps while nothing is pending
 
     def request_rescan(self, place: Place) -> None:
         with self._lock:
@@ -228,7 +227,13 @@ class FolderWatcher:
     # -- stability ---------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.tick)
+            with self._lock:
+                idle = not self._pending and not self._rescans
+            # Idle: sleep until a hint arrives (no polling); busy: re-check stability every tick.
+            if idle:
+                self._wake.wait()
+            else:
+                self._wake.wait(self.tick)
             self._wake.clear()
             try:
                 self._settle()
