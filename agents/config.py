@@ -131,6 +131,9 @@ class LimitsConfig:
     max_file_size: int = 512 * 1024 * 1024
     #: Events waiting for a scan; beyond it the queue is dropped and answered by a rescan.
     max_queue: int = 100_000
+    #: Seconds one file may take to scan; past it the file is reported `timeout`, set aside
+    #: (also across restarts) and a fresh scan thread takes over.
+    scan_timeout: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,7 @@ limits:
   ionice: idle              # idle, best-effort or none
   debounce: 0.3             # seconds a file must stay unchanged before it is scanned
   max_file_size: 536870912  # bytes; larger files are reported too_large
+  scan_timeout: 120         # seconds per file; a file past it is reported and set aside
 
 # Removable media: scan on mount, watch writes while mounted.
 media: {enabled: true}
@@ -425,7 +429,8 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
             max_file_size=r.number(lim_m, "max_file_size", "limits.max_file_size", d.max_file_size,
                                    1, 1 << 42, integer=True),
             max_queue=r.number(lim_m, "max_queue", "limits.max_queue", d.max_queue, 100, 10_000_000,
-                               integer=True))
+                               integer=True),
+            scan_timeout=float(r.number(lim_m, "scan_timeout", "limits.scan_timeout", d.scan_timeout, 1.0, 86400.0)))
 
     media_m = r.mapping(data, "media", "media", {"enabled"}, required=False)
     media = MediaConfig(enabled=r.flag(media_m, "enabled", "media.enabled", True)) if media_m is not None else MediaConfig()

@@ -179,6 +179,13 @@ class Agent:
         self._media_places: dict[str, Place] = {}
         self._threads: list[threading.Thread] = []
         self.stats = {"judged": 0, "violations": 0, "errors": 0, "submit_failures": 0}
+        #: scan thread name → (path, stat key, start time) of the file it is scanning now
+        self._busy: dict[str, tuple[str, tuple[int, ...], float]] = {}
+        #: Files whose scan hung: never scanned again in this state (kept across restarts).
+        self._poison_file = cfg.state / "poison.json"
+        self._poison: set[tuple[str, tuple[int, ...]]] = self._read_poison()
+        self._stuck_threads = 0
+        self._replaced: set[str] = set()
 
     # -- audit -------------------------------------------------------------------------------
     def submit(self, etype: str, payload: Mapping[str, Any]) -> None:
@@ -257,6 +264,45 @@ class Agent:
             except Exception:  # noqa: BLE001 - one file's bug must not stop the agent
                 self.stats["errors"] += 1
                 log.exception("judging %s failed", item[0])
+            name = threading.current_thread().name
+            if name in self._replaced:  # came back after being declared stuck: a successor runs
+                self._replaced.discard(name)
+                self._stuck_threads -= 1
+                return
+
+    # -- hung scans ----------------------------------------------------------------------------
+    def _read_poison(self) -> set[tuple[str, tuple[int, ...]]]:
+        try:
+            return {(str(p), tuple(k)) for p, k in json.loads(self._poison_file.read_text())}
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def check_stuck_scans(self) -> None:
+        """A scan past `scan_timeout` is reported, its file set aside, and a fresh scan thread
+        replaces the stuck one (a thread cannot be killed). Too many stuck threads: stop
+        answering systemd's watchdog so that the whole agent is restarted."""
+        limit = self.cfg.limits.scan_timeout
+        now = time.monotonic()
+        for name, (spath, key, started) in list(self._busy.items()):
+            if now - started < limit or (spath, key) in self._poison:
+                continue
+            self._poison.add((spath, key))
+            try:
+                tmp = self._poison_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps(sorted([p, list(k)] for p, k in self._poison)))
+                os.replace(tmp, self._poison_file)
+            except OSError as exc:
+                log.error("cannot record the hung file: %s", exc)
+            log.error("scan of %s hung for %.0f s: set aside", spath, now - started)
+            self.submit("x_scan_error", {"path": spath, "error": "timeout", "thread": name,
+                                         "detail": f"no result within {limit:g} s"})
+            self._stuck_threads += 1
+            self._replaced.add(name)  # it leaves the pool if it ever returns
+            self._thread(self._scanner_loop, f"baomi-scan-r{len(self._threads)}")
+
+    @property
+    def healthy(self) -> bool:
+        return self._stuck_threads <= 4 * self.cfg.limits.max_concurrent_scans
 
     def judge(self, path: Path, place: Place) -> Judged | None:
         """Scan (or take from the cache), decide and act on one file."""
@@ -274,10 +320,19 @@ class Agent:
         with self._judged_lock:
             if self._judged.get(spath) == (key, version):
                 return None  # already judged in this state under this policy (a rescan)
+        if (spath, key) in self._poison:
+            return None  # hung a scan before: reported then, not scanned again while unchanged
         cache = self._cache()
         rec = cache.lookup(key, spath) if cache else None
         if rec is None:
-            rec = self.scanner.scan_path(spath).to_record()
+            me = threading.current_thread().name
+            self._busy[me] = (spath, key, time.monotonic())
+            try:
+                rec = self.scanner.scan_path(spath).to_record()
+            finally:
+                self._busy.pop(me, None)
+            if (spath, key) in self._poison:
+                return None  # finished after all, but it was already reported and replaced
             if cache:
                 cache.store(key, rec)
                 cache.flush()
@@ -445,7 +500,8 @@ class Agent:
         next_wd = now
         while not self.stop_event.is_set():
             now = time.monotonic()
-            if wd is not None and now >= next_wd:
+            self.check_stuck_scans()
+            if wd is not None and now >= next_wd and self.healthy:
                 sd_notify("WATCHDOG=1")
                 next_wd = now + wd
             if self.reload_event.is_set():
@@ -481,14 +537,15 @@ class Agent:
             except Exception:  # noqa: BLE001
                 log.exception("stopping the media monitor failed")
         self.watcher.stop()
-        for _ in range(self.cfg.limits.max_concurrent_scans):
+        scanners = [t for t in self._threads if t.name.startswith("baomi-scan") and t.is_alive()]
+        for _ in scanners:
             try:
                 self.queue.put(None, timeout=1)
             except queue.Full:
                 break
-        for t in self._threads:
-            if t.name.startswith("baomi-scan"):
-                t.join(10)
+        deadline = time.monotonic() + 10
+        for t in scanners:
+            t.join(max(0.0, deadline - time.monotonic()))
         self._flush_wake.set()
         self.submit("agent_stop", {"policy": self.policy.version, "reason": reason, "judged": self.stats["judged"]})
         try:

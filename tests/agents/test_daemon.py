@@ -182,3 +182,52 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     (units / "baomi-agent.service").write_text(service.replace("/usr/local/bin/baomi", baomi_bin)
                                                .replace("PrivateTmp=yes", "PrivateTmpp=yes"))
     assert "Unknown key" in _verify(units).stderr
+
+
+def test_hung_scan_is_reported_set_aside_and_replaced(site: SimpleNamespace, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parser that never returns (fault injected at the scanner call: real hangs are hostile
+    inputs the scanner's tests chase) costs one file, not the agent."""
+    import threading
+
+    import vault_standin
+
+    from agents.daemon import Agent
+
+    if vault_standin.vault_module() is None:
+        monkeypatch.setitem(__import__("sys").modules, "agents.vault", vault_standin)
+    cfg = _config(site, extra={"limits": {"scan_timeout": 1, "max_concurrent_scans": 1, "debounce": 0.1,
+                                          "nice": 0, "ionice": "none"}})
+    agent = Agent(load_config(cfg), str(cfg))
+    release = threading.Event()
+    real = agent.scanner.scan_path
+
+    def scan_path(path: str, display: str | None = None) -> object:
+        if path.endswith("hang.docx"):
+            release.wait(60)
+        return real(path, display)
+
+    monkeypatch.setattr(agent.scanner, "scan_path", scan_path)
+    t = threading.Thread(target=agent.run, daemon=True)
+    t.start()
+    try:
+        doc = marked_docx(tmp_path / "m.docx")
+        shutil.copyfile(doc, site.outbox / "hang.docx")
+        assert wait_for(lambda: rows(site.collector, type="x_scan_error"), 15)
+        err = rows(site.collector, type="x_scan_error")[0]["payload"]
+        assert err["error"] == "timeout" and err["path"].endswith("hang.docx")
+        # The replacement thread keeps judging other files.
+        shutil.copyfile(doc, site.outbox / "next.docx")
+        assert wait_for(lambda: not (site.outbox / "next.docx").exists(), 10)
+        assert json.loads((site.root / "state" / "poison.json").read_text())[0][0].endswith("hang.docx")
+    finally:
+        release.set()
+        agent.stop_event.set()
+        t.join(30)
+    # A restart does not scan the set-aside file again (it would hang again) while unchanged.
+    again = Agent(load_config(cfg), str(cfg))
+    try:
+        assert again.judge(site.outbox / "hang.docx", again._configured_places()[0]) is None
+        assert (site.outbox / "hang.docx").exists()
+    finally:
+        again.client.close()
