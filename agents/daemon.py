@@ -30,8 +30,9 @@ import httpx
 
 from agents.actions import Actions, HoldArea, Judged, Notifier
 from agents.config import AgentConfig, load_config
+from agents.policy import PolicyHolder
 from agents.watch import FolderWatcher, Place, WatchProblem
-from policies.engine import PolicySet, events_for_scan_record, load_policy
+from policies.engine import events_for_scan_record
 from policies.model import Violation
 from reports.client import AuditClient, DeliveryError
 
@@ -85,72 +86,6 @@ def set_niceness(nice: int, ionice: str) -> None:
         log.warning("cannot set IO priority %s: %s", ionice, exc)
 
 
-# --------------------------------------------------------------------------- policy
-class PolicyHolder:
-    """The loaded policy and its version; signed bundles from the collector replace it.
-
-    A bundle is accepted only when signed by one of the configured officer keys, and only when
-    it is newer than the one in use (its signed `created` time): an older bundle is a rollback
-    and is refused; a bad one leaves the last good policy in place. The accepted bundle is kept
-    in the state directory so a restart starts from it."""
-
-    def __init__(self, cfg: AgentConfig):
-        self.cfg = cfg
-        self.dir = cfg.state / "policy"
-        self.policy: PolicySet = self._load_configured()
-        self.created = ""
-        self._try_saved()
-
-    @property
-    def version(self) -> str:
-        packs = ",".join(f"{n}@{v}" for n, v, _ in self.policy.composed.packs)
-        return f"{packs}#{self.created}" if self.created else packs
-
-    def _load_configured(self) -> PolicySet:
-        keys = [str(k) for k in self.cfg.policy.trusted_keys]
-        sources = list(self.cfg.policy.sources)
-        shipped_only = all("/" not in s for s in sources)
-        # Shipped packs come with the installed code; anything else must be signed when keys are set.
-        return load_policy(sources, require_signature=bool(keys) and not shipped_only, trusted_keys=keys)
-
-    def _try_saved(self) -> None:
-        p = self.dir / "bundle.json"
-        if p.is_file() and self.cfg.policy.trusted_keys:
-            try:
-                self._install(p, json.loads(p.read_text()))
-            except Exception as exc:  # noqa: BLE001 - a bad saved bundle: keep the configured policy
-                log.warning("saved policy bundle refused: %s", exc)
-
-    def _install(self, path: Path, body: Mapping[str, Any]) -> None:
-        keys = [str(k) for k in self.cfg.policy.trusted_keys]
-        self.policy = load_policy([str(path)], require_signature=True, trusted_keys=keys)
-        self.created = str(body.get("created", ""))
-
-    def offer(self, body: Any) -> str:
-        """Consider a bundle from the collector: `installed`, `same`, `rollback` or `bad: …`."""
-        if not self.cfg.policy.trusted_keys:
-            return "bad: no trusted officer key configured"
-        if not isinstance(body, dict) or not isinstance(body.get("created"), str):
-            return "bad: not a policy bundle"
-        created = body["created"]
-        if self.created and created == self.created:
-            return "same"
-        if self.created and created < self.created:
-            return "rollback"
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.dir / "incoming.json"
-        tmp.write_text(json.dumps(body, ensure_ascii=False))
-        old = (self.policy, self.created)
-        try:
-            self._install(tmp, body)  # verifies the signature against the trusted keys
-        except Exception as exc:  # noqa: BLE001 - PolicyError, SignatureError: keep the last good one
-            self.policy, self.created = old
-            tmp.unlink(missing_ok=True)
-            return f"bad: {exc}"[:300]
-        os.replace(tmp, self.dir / "bundle.json")
-        return "installed"
-
-
 # --------------------------------------------------------------------------- the agent
 class Agent:
     def __init__(self, cfg: AgentConfig, config_path: str | None = None):
@@ -161,14 +96,11 @@ class Agent:
         self.client = AuditClient(cfg.state)
         self.policy = PolicyHolder(cfg)
         from scanner.cache import ScanCache
-        from scanner.config import ScanConfig
-        from scanner.engine import Scanner
-        from scanner.extractors.base import Limits
 
-        self.scanner = Scanner(ScanConfig(limits=Limits(max_file_size=cfg.limits.max_file_size), ocr_mode="auto"))
         self._cache_cls = ScanCache
-        self._digest = self.scanner.config_digest
         self._local = threading.local()
+        self._scanner_keywords: tuple[str, ...] | None = None
+        self._build_scanner()
         self.queue: queue.Queue[tuple[Path, Place] | None] = queue.Queue(cfg.limits.max_queue)
         self._judged: dict[str, tuple[tuple[int, ...], str]] = {}
         self._judged_lock = threading.Lock()
@@ -243,16 +175,44 @@ class Agent:
         if p.kind in ("overflow", "queue_full"):
             self.watcher.request_rescan(p.place)
 
+    def _build_scanner(self) -> None:
+        """The warm in-process scanner, rebuilt when the policy brings other site keywords.
+
+        Keywords reach the rule compiler through an anonymous memory file and the compiled
+        rules are not cached on disk: code names are never written out in plain text."""
+        from scanner.config import ScanConfig
+        from scanner.engine import Scanner
+        from scanner.extractors.base import Limits
+
+        words = self.policy.keywords
+        if words == self._scanner_keywords:
+            return
+        limits = Limits(max_file_size=self.cfg.limits.max_file_size)
+        if not words:
+            scanner = Scanner(ScanConfig(limits=limits, ocr_mode="auto"))
+        else:
+            fd = os.memfd_create("baomi-keywords", os.MFD_CLOEXEC)
+            try:
+                os.write(fd, "\n".join(words).encode("utf-8"))
+                # An uncreatable cache directory: rules.loader then compiles without saving.
+                scanner = Scanner(ScanConfig(limits=limits, ocr_mode="auto", keywords_file=f"/proc/self/fd/{fd}",
+                                             rules_cache="/dev/null/baomi-no-cache"))
+            finally:
+                os.close(fd)
+        self.scanner, self._digest, self._scanner_keywords = scanner, scanner.config_digest, words
+
     def _cache(self) -> Any:
-        c = getattr(self._local, "cache", None)
-        if c is None:
+        entry = getattr(self._local, "cache", None)
+        if entry is None or entry[0] != self._digest:  # new rules: the thread's cache is for the old ones
+            if entry and entry[1]:
+                entry[1].close()
             try:
                 c = self._cache_cls(self.cfg.state / "scan-cache.sqlite", self._digest)
             except Exception as exc:  # noqa: BLE001 - CacheRefused, unwritable: scan without a cache
                 log.warning("scan cache unavailable: %s", exc)
-                c = False
-            self._local.cache = c
-        return c or None
+                c = None
+            entry = self._local.cache = (self._digest, c)
+        return entry[1]
 
     def _scanner_loop(self) -> None:
         while True:
@@ -333,7 +293,8 @@ class Agent:
                 self._busy.pop(me, None)
             if (spath, key) in self._poison:
                 return None  # finished after all, but it was already reported and replaced
-            if cache:
+            # A record holding a site keyword is not cached: the keyword would rest in plain text.
+            if cache and not any(f.get("kind") == "keyword" for f in rec.get("findings") or []):
                 cache.store(key, rec)
                 cache.flush()
         with self._judged_lock:
@@ -439,6 +400,7 @@ class Agent:
         before = self.policy.version
         status = self.policy.offer(body)
         if status == "installed":
+            self._build_scanner()
             log.info("policy %s installed (was %s)", self.policy.version, before)
             self.submit("policy_loaded", {"policy": self.policy.version, "previous": before, "source": "collector"})
         elif status != "same":
@@ -464,7 +426,8 @@ class Agent:
                         self.watcher.add(place)
             before = self.policy.version
             fresh = PolicyHolder(self.cfg)
-            self.policy.policy, self.policy.created = fresh.policy, fresh.created
+            self.policy.policy, self.policy.created, self.policy.keywords = fresh.policy, fresh.created, fresh.keywords
+            self._build_scanner()
             self.submit("policy_loaded", {"policy": self.policy.version, "previous": before, "source": "reload"})
             self.fetch_policy()
             log.info("configuration reloaded")

@@ -231,3 +231,40 @@ def test_hung_scan_is_reported_set_aside_and_replaced(site: SimpleNamespace, tmp
         assert (site.outbox / "hang.docx").exists()
     finally:
         again.client.close()
+
+
+def test_site_keywords_from_the_bundle_never_rest_in_plain_text(site: SimpleNamespace, tmp_path: Path) -> None:
+    from agents.daemon import Agent
+
+    code_name = "青龙九号工程"
+    officer = generate_private_key()
+    (tmp_path / "officer-sign.pub").write_bytes(public_key_pem(officer))
+    cfg = _config(site, extra={"policy": {"sources": ["cn-secrecy"],
+                                          "trusted_keys": [str(tmp_path / "officer-sign.pub")]}})
+    pack = (PACKS_DIR / "cn-secrecy.yaml").read_bytes()
+    body = make_bundle([("cn-secrecy.yaml", pack), ("keywords/projects.txt", f"# code names\n{code_name}\n".encode())],
+                       officer, created="2026-05-01T00:00:00+00:00")
+    agent = Agent(load_config(cfg), str(cfg))
+    try:
+        assert agent.policy.offer(body) == "installed"
+        agent._build_scanner()
+        assert agent.policy.keywords == (code_name,)
+        doc = site.outbox / "memo.txt"
+        doc.write_text(f"关于{code_name}的进度\n", encoding="utf-8")
+        rec = agent.scanner.scan_path(str(doc)).to_record()
+        assert [f["kind"] for f in rec["findings"]] == ["keyword"]
+        agent.judge(doc, agent._configured_places()[0])
+    finally:
+        agent.client.close()
+    # A restart finds the bundle (decrypting it) and the keywords again.
+    again = Agent(load_config(cfg), str(cfg))
+    try:
+        assert again.policy.keywords == (code_name,) and again.policy.created == "2026-05-01T00:00:00+00:00"
+    finally:
+        again.client.close()
+    needle = code_name.encode("utf-8")
+    places = [site.root / "state", Path(os.environ["XDG_CACHE_HOME"])]
+    leaked = [p for root in places for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+    assert leaked == []
+    saved = site.root / "state" / "policy" / "bundle.enc"
+    assert saved.is_file() and b"cn-secrecy" not in saved.read_bytes()  # the whole bundle is sealed
