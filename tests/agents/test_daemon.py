@@ -268,3 +268,29 @@ def test_site_keywords_from_the_bundle_never_rest_in_plain_text(site: SimpleName
     assert leaked == []
     saved = site.root / "state" / "policy" / "bundle.enc"
     assert saved.is_file() and b"cn-secrecy" not in saved.read_bytes()  # the whole bundle is sealed
+
+
+def test_override_cli_releases_a_held_file_and_records_the_reason(site: SimpleNamespace) -> None:
+    from agent_helpers import baomi
+
+    from agents.actions import HoldArea
+    from reports.client import AuditClient
+
+    cfg = _config(site)
+    f = site.outbox / "draft.docx"
+    f.write_bytes(b"held bytes")
+    hid = HoldArea(site.root / "state" / "held").hold(f, {"rule": "CN-SEC-010", "sha256": "ab" * 32, "policy": "v"})
+    assert not f.exists()
+    listed = baomi("agent", "held", "--config", str(cfg)).stdout
+    assert hid in listed and "CN-SEC-010" in listed
+    res = baomi("agent", "override", hid, "--reason", "x", "--config", str(cfg), check=False)
+    assert res.returncode == 2 and "reason" in res.stderr
+    res = baomi("agent", "override", "h-0000", "--reason", "approved by office", "--config", str(cfg), check=False)
+    assert res.returncode == 2 and "no held file" in res.stderr and "Traceback" not in res.stderr
+    baomi("agent", "override", hid, "--reason", "approved by the office head", "--config", str(cfg))
+    assert f.read_bytes() == b"held bytes"
+    with AuditClient(site.root / "state") as client:
+        assert client.flush(timeout=10).pending == 0
+    ov = rows(site.collector, type="action")
+    assert ov[-1]["payload"]["action"] == "override" and ov[-1]["payload"]["reason"] == "approved by the office head"
+    assert ov[-1]["rule"] == "CN-SEC-010"
