@@ -4,6 +4,7 @@ override) → block.
 The policy's strongest action picks the grade (`grade_for`):
 
     (no violation)     nothing
+    alert, low/info    audit only (recorded, the user is not interrupted)
     alert              audit + warn the user (desktop notification where a session bus exists,
                        else a log line)
     require_approval   audit + warn + *hold*: the file is moved out of the outgoing folder into the
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from policies.model import Action, Violation
+from policies.model import Action, Severity, Violation
 from scanner.i18n import tr
 
 log = logging.getLogger("baomi.agent.actions")
@@ -48,9 +49,13 @@ class Grade(str, enum.Enum):
     BLOCK = "block"
 
 
-def grade_for(action: Action | None) -> Grade:
+def grade_for(action: Action | None, severity: Severity | None = None) -> Grade:
+    """The graded step for the policy's strongest action; an `alert` of low or info severity
+    (a non-standard marking, say) is only audited, not put in front of the user."""
     if action is None:
         return Grade.NONE
+    if action is Action.ALERT and severity is not None and severity.rank <= Severity.LOW.rank:
+        return Grade.AUDIT
     return {Action.ALERT: Grade.WARN, Action.REQUIRE_APPROVAL: Grade.HOLD,
             Action.QUARANTINE: Grade.QUARANTINE, Action.BLOCK: Grade.BLOCK}[action]
 
@@ -197,12 +202,16 @@ class Actions:
                                       "title_en": v.title_en, "title_zh": v.title_zh})
 
     def apply(self, j: Judged) -> Outcome:
-        grade = grade_for(j.action)
+        top_severity = max((v.severity for v in j.violations), key=lambda x: x.rank, default=None)
+        grade = grade_for(j.action, top_severity)
         if grade is Grade.NONE:
             return Outcome(grade, "skipped")
         self.record_violations(j)
         top = j.violations[0]
         rules = [v.rule_id for v in j.violations]
+        if grade is Grade.AUDIT:
+            self._action(j, grade, rules, "ok")
+            return Outcome(grade, "ok")
         if grade is Grade.WARN:
             how = self._warn(j, top)
             self._action(j, grade, rules, "ok", notified=how)

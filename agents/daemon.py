@@ -123,7 +123,7 @@ class Agent:
     def submit(self, etype: str, payload: Mapping[str, Any]) -> None:
         """Spool an event; a full disk or a schema slip is logged, never fatal."""
         try:
-            self.client.submit(etype, payload)
+            self.client.submit(etype, _clip(payload))
         except Exception as exc:  # noqa: BLE001 - sqlite "disk full", SchemaError
             self.stats["submit_failures"] += 1
             log.error("cannot spool %s event: %s", etype, exc)
@@ -531,6 +531,18 @@ class Agent:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, hup)
+
+
+def _clip(value: Any, limit: int = 1000) -> Any:
+    """Strings cut to the audit schema's length (a deep path keeps its end, which names the file)
+    so that an event is recorded rather than refused."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else "…" + value[-(limit - 1):]
+    if isinstance(value, Mapping):
+        return {k: _clip(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clip(v, limit) for v in value]
+    return value
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -109,12 +109,14 @@ def test_alert_warns_with_a_log_line_without_a_session_bus(tmp_path: Path, caplo
     f = tmp_path / "doc.txt"
     f.write_text("x")
     policy = load_policy(["cn-secrecy"])
-    # A classified host, a marking without a period: CN-SEC-021 (alert) only.
-    rec_ = {"path": str(f), "sha256": "0" * 64, "findings": [{"level": "secret", "kind": "marking", "text": "机密"}]}
+    # A classified host, a world-readable secret file: CN-SEC-013 (alert, high) only.
+    rec_ = {"path": str(f), "sha256": "0" * 64, "mode": "0644",
+            "findings": [{"level": "secret", "kind": "marking", "text": "机密★10年", "period": {"years": 10}}]}
     vs = [v for ev in events_for_scan_record(rec_, host_role="classified", host_level="top_secret")
           for v in policy.evaluate(ev)]
     assert vs and all(v.action is Action.ALERT for v in vs)
-    j = Judged(f, "local_disk", "", "0" * 64, "secret", ("机密",), tuple(vs), Action.ALERT, "v1")
+    assert [v.rule_id for v in vs] == ["CN-SEC-013"]
+    j = Judged(f, "local_disk", "", "0" * 64, "secret", ("机密★10年",), tuple(vs), Action.ALERT, "v1")
     rec = Recorder()
     with caplog.at_level(logging.WARNING, logger="baomi.agent.actions"):
         out = Actions(rec, None, HoldArea(tmp_path / "held"), Notifier()).apply(j)
@@ -156,3 +158,34 @@ def test_hold_and_override_round_trip(tmp_path: Path) -> None:
     assert ov["sha256"] == j.sha256 and hold.list() == []
     with pytest.raises(KeyError):
         hold.get("h-../../etc")
+
+
+def test_low_severity_alert_is_audited_without_interrupting_the_user(tmp_path: Path) -> None:
+    from policies.model import Severity
+
+    assert grade_for(Action.ALERT, Severity.LOW) is Grade.AUDIT
+    assert grade_for(Action.ALERT, Severity.HIGH) is Grade.WARN
+    policy = load_policy(["cn-secrecy"])
+    f = tmp_path / "n.txt"
+    f.write_text("x")
+    # A non-standard marking on a classified host approved for it: CN-SEC-020 (low) only.
+    rec_ = {"path": str(f), "sha256": "1" * 64, "findings": [
+        {"level": "secret", "kind": "marking", "text": "机密 10年", "nonstandard": True, "period": {"years": 10}}]}
+    vs = [v for ev in events_for_scan_record(rec_, host_role="classified", host_level="secret")
+          for v in policy.evaluate(ev)]
+    assert [v.rule_id for v in vs] == ["CN-SEC-020"]
+    called: list[str] = []
+    rec = Recorder()
+    j = Judged(f, "local_disk", "", "1" * 64, "secret", ("机密 10年",), tuple(vs), Action.ALERT, "v1")
+    out = Actions(rec, None, HoldArea(tmp_path / "held"), lambda *a: called.append("n") or "log").apply(j)
+    assert out.grade is Grade.AUDIT and called == []
+    assert rec.types() == ["violation", "action"] and rec.events[-1][1]["action"] == "audit"
+
+
+def test_overlong_path_is_clipped_not_refused() -> None:
+    from agents.daemon import _clip
+
+    deep = "/home/u/" + "d" * 3000 + "/secret.docx"
+    out = _clip({"path": deep, "rules": ["CN-SEC-001"], "n": 1})
+    check_payload(out)
+    assert out["path"].endswith("/secret.docx") and len(out["path"]) == 1000 and out["n"] == 1
