@@ -118,6 +118,7 @@ class Agent:
         self._poison: set[tuple[str, tuple[int, ...]]] = self._read_poison()
         self._stuck_threads = 0
         self._replaced: set[str] = set()
+        self._overflowed: set[Path] = set()
 
     # -- audit -------------------------------------------------------------------------------
     def submit(self, etype: str, payload: Mapping[str, Any]) -> None:
@@ -165,14 +166,17 @@ class Agent:
         try:
             self.queue.put_nowait((path, place))
         except queue.Full:
-            # Too many at once: drop the hint, report it and rely on the rescan to catch up.
-            self.on_watch_problem(WatchProblem("queue_full", place, f"scan queue full ({self.queue.maxsize})"))
+            # Too many at once: drop the hint and let the next periodic rescan catch up (an
+            # immediate rescan would only overflow the queue again); reported once per place.
+            if place.path not in self._overflowed:
+                self._overflowed.add(place.path)
+                self.on_watch_problem(WatchProblem("queue_full", place, f"scan queue full ({self.queue.maxsize})"))
 
     def on_watch_problem(self, p: WatchProblem) -> None:
         log.warning("watch problem %s on %s: %s", p.kind, p.place.path, p.detail)
         self.submit("x_watch_problem", {"problem": p.kind, "path": str(p.place.path), "detail": p.detail[:500],
                                         "location": p.place.location})
-        if p.kind in ("overflow", "queue_full"):
+        if p.kind == "overflow":
             self.watcher.request_rescan(p.place)
 
     def _build_scanner(self) -> None:
@@ -477,6 +481,7 @@ class Agent:
                 sd_notify(f"STATUS=watching {len(self.watcher.places)} folders, {self.stats['judged']} files judged")
                 next_beat = now + self.cfg.heartbeat
             if now >= next_rescan:
+                self._overflowed.clear()
                 self.watcher.retry_unwatched()
                 self.watcher.rescan()
                 next_rescan = now + self.cfg.rescan

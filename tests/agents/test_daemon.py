@@ -294,3 +294,21 @@ def test_override_cli_releases_a_held_file_and_records_the_reason(site: SimpleNa
     ov = rows(site.collector, type="action")
     assert ov[-1]["payload"]["action"] == "override" and ov[-1]["payload"]["reason"] == "approved by the office head"
     assert ov[-1]["rule"] == "CN-SEC-010"
+
+
+def test_full_scan_queue_is_reported_once_and_left_to_the_rescan(site: SimpleNamespace) -> None:
+    from agents.daemon import Agent
+    from agents.watch import Place
+
+    agent = Agent(load_config(_config(site, extra={"limits": {"max_queue": 100}})))
+    try:
+        seen: list[tuple[str, dict[str, object]]] = []
+        agent.submit = lambda t, p: seen.append((t, dict(p)))  # type: ignore[method-assign]
+        place = Place(site.outbox, "mail_outbox", "mail")
+        for i in range(250):
+            agent.enqueue(site.outbox / f"f{i}", place)
+        assert agent.queue.qsize() == 100
+        assert [(t, p["problem"]) for t, p in seen] == [("x_watch_problem", "queue_full")]
+        assert agent.watcher._rescans == []  # no immediate rescan that would overflow it again
+    finally:
+        agent.client.close()
