@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -90,25 +91,65 @@ class Outcome:
 
 
 class Notifier:
-    """Desktop notification through `notify-send` where a session bus is reachable, else a log line."""
+    """Desktop notification through `notify-send` where a session bus is reachable, else a log line.
 
-    def __init__(self, command: str | None = None):
+    The agent usually runs as a system service with no session bus of its own: it then notifies
+    every logged-in user whose session bus socket exists (`/run/user/UID/bus`), running
+    `notify-send` as that user."""
+
+    def __init__(self, command: str | None = None, runtime_root: Path = Path("/run/user")):
         self.command = command if command is not None else shutil.which("notify-send")
+        self.runtime_root = runtime_root
+
+    def targets(self) -> list[tuple[int | None, str]]:
+        """(uid to run as, or None for this process; bus address) of the reachable session buses."""
+        own = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+        if own:
+            return [(None, own)]
+        if os.geteuid() != 0:
+            return []
+        out = []
+        try:
+            entries = sorted(self.runtime_root.iterdir())
+        except OSError:
+            return []
+        for d in entries:
+            bus = d / "bus"
+            try:
+                st = bus.stat()
+            except OSError:
+                continue
+            if stat.S_ISSOCK(st.st_mode) and d.name.isdigit() and st.st_uid == int(d.name):
+                out.append((int(d.name), f"unix:path={bus}"))
+        return out
 
     def available(self) -> bool:
-        return bool(self.command) and bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS"))
+        return bool(self.command) and bool(self.targets())
 
     def __call__(self, title: str, message: str, urgency: str = "normal") -> str:
-        """Notify; returns how: `desktop` or `log`."""
-        if self.available():
-            try:
-                subprocess.run([str(self.command), "--app-name=baomi", f"--urgency={urgency}", title, message],
-                               check=True, timeout=5, capture_output=True)
-                return "desktop"
-            except (OSError, subprocess.SubprocessError) as exc:
-                log.warning("desktop notification failed (%s); logging instead", exc)
-        log.warning("%s: %s", title, message)
-        return "log"
+        """Notify; returns how: `desktop` (at least one session reached) or `log`."""
+        reached = False
+        if self.command:
+            for uid, bus in self.targets():
+                env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus}
+                try:
+                    subprocess.run([str(self.command), "--app-name=baomi", f"--urgency={urgency}", title, message],
+                                   check=True, timeout=5, capture_output=True, env=env,
+                                   user=uid, group=None if uid is None else _gid_of(uid))
+                    reached = True
+                except (OSError, subprocess.SubprocessError, KeyError) as exc:
+                    log.warning("desktop notification failed (%s); logging instead", exc)
+        log.warning("%s: %s", title, message)  # journald keeps the warning in every case
+        return "desktop" if reached else "log"
+
+
+def _gid_of(uid: int) -> int:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        return uid
 
 
 class HoldArea:

@@ -189,3 +189,40 @@ def test_overlong_path_is_clipped_not_refused() -> None:
     out = _clip({"path": deep, "rules": ["CN-SEC-001"], "n": 1})
     check_payload(out)
     assert out["path"].endswith("/secret.docx") and len(out["path"]) == 1000 and out["n"] == 1
+
+
+def test_root_service_notifies_each_logged_in_session_as_its_user(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    if os.geteuid() != 0:
+        pytest.skip("notifying other users' sessions is what the root service does; not root here")
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    uid = 65534  # nobody
+    run = tmp_path / "run"
+    (run / str(uid)).mkdir(parents=True)
+    bus = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bus.bind(str(run / str(uid) / "bus"))
+    os.chown(run / str(uid) / "bus", uid, -1)
+    (run / "1234").mkdir()  # a runtime dir without a bus: no session
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="baomi-notify-"))  # pytest's tmp is 0700 root: nobody cannot enter
+    shared.chmod(0o755)
+    out = shared / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    script = shared / "notify-send"
+    script.write_text(f"#!/bin/sh\necho \"$(id -u) $DBUS_SESSION_BUS_ADDRESS $*\" > {out}/got\n")
+    script.chmod(0o755)
+    try:
+        n = Notifier(str(script), runtime_root=run)
+        assert n.targets() == [(uid, f"unix:path={run / str(uid) / 'bus'}")]
+        assert n("标题", "正文") == "desktop"
+        got = (out / "got").read_text()
+        assert got.startswith(f"{uid} unix:path={run}/{uid}/bus") and "标题" in got
+    finally:
+        bus.close()
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)
