@@ -108,7 +108,7 @@ class Notifier:
             return [(None, own)]
         if os.geteuid() != 0:
             return []
-        out = []
+        out: list[tuple[int | None, str]] = []
         try:
             entries = sorted(self.runtime_root.iterdir())
         except OSError:
