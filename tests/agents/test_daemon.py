@@ -102,17 +102,23 @@ def test_ready_watchdog_niceness_and_sighup_reload(site: SimpleNamespace, notify
     assert agent.proc.returncode == 0  # type: ignore[union-attr]
 
 
-def test_unreadable_file_gives_an_error_event_not_a_crash(site: SimpleNamespace, tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads a 0000 file: no unreadable file to make")
-    agent = AgentProc(_config(site), tmp_path / "agent.log").start()
+def test_unreadable_or_vanished_file_gives_an_error_event_not_a_crash(site: SimpleNamespace) -> None:
+    from agents.daemon import Agent
+    from agents.watch import Place
+
+    agent = Agent(load_config(_config(site)))
     try:
-        f = site.outbox / "locked.docx"
-        f.write_bytes(b"x")
-        f.chmod(0)
-        assert wait_for(lambda: rows(site.collector, type="x_scan_error"), 10)
+        seen: list[tuple[str, dict[str, object]]] = []
+        agent.submit = lambda t, p: seen.append((t, dict(p)))  # type: ignore[method-assign]
+        place = Place(site.outbox, "mail_outbox", "mail")
+        # A regular file whose read fails (EIO) even for root: /proc/self/mem.
+        assert agent.judge(Path("/proc/self/mem"), place) is None
+        assert seen == [("x_scan_error", {"path": "/proc/self/mem", "error": "unreadable",
+                                          "detail": "Input/output error", "location": "mail_outbox"})]
+        assert agent.judge(site.outbox / "gone.docx", place) is None  # vanished before its turn
+        assert len(seen) == 1
     finally:
-        agent.stop()
+        agent.client.close()
 
 
 def _bundle(key: object, created: str, version: str) -> dict[str, object]:
