@@ -388,7 +388,9 @@ class Agent:
         if not self.cfg.policy.fetch or not self.cfg.policy.trusted_keys:
             return None
         try:
-            resp = self.client._http.get("/v1/policy", headers=self.client.signed_headers("GET", "/v1/policy"))
+            # Short timeout: this runs on the main loop, which also answers systemd's watchdog.
+            resp = self.client._http.get("/v1/policy", headers=self.client.signed_headers("GET", "/v1/policy"),
+                                         timeout=5.0)
         except httpx.HTTPError as exc:
             log.info("policy fetch failed: %s", exc)
             return None
@@ -445,6 +447,9 @@ class Agent:
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
         set_niceness(self.cfg.limits.nice, self.cfg.limits.ionice)
+        if self.client.state.server.rstrip("/") != self.cfg.collector.url:
+            log.warning("the state directory is enrolled with %s, not %s (collector.url): events go to the former",
+                        self.client.state.server, self.cfg.collector.url)
         self.fetch_policy()
         self.submit("agent_start", {"policy": self.policy.version, "host_role": self.cfg.host.role,
                                     "host_level": self.cfg.host.level, "pid": os.getpid(),
