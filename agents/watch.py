@@ -211,7 +211,9 @@ class FolderWatcher:
                     self.hint(f, place)
             return
         if isinstance(ev, FileMovedEvent):
-            self.hint(ev.dest_path, place)
+            dest = os.fsdecode(ev.dest_path)
+            if dest == str(place.path) or dest.startswith(str(place.path) + os.sep):
+                self.hint(dest, place)  # moved within or into the place (out of it: not ours)
         elif isinstance(ev, FileClosedEvent):
             self.hint(ev.src_path, place, closed=True)
         elif isinstance(ev, (FileCreatedEvent, FileModifiedEvent)):
