@@ -210,7 +210,7 @@ class Vault:
 
     # -- officer side ------------------------------------------------------------------------
     def items(self) -> list[SealedItem]:
-        out = []
+        out: list[SealedItem] = []
         if not self.path.is_dir():
             return out
         for p in sorted(self.path.glob("q-*.json")):
