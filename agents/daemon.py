@@ -108,7 +108,7 @@ class Agent:
         self.actions = Actions(self.submit, self._open_vault(), HoldArea(cfg.state / "held"), Notifier())
         self.watcher = FolderWatcher(self.enqueue, self.on_watch_problem, debounce=cfg.limits.debounce)
         self.media: Any = None
-        self._media_places: dict[str, Place] = {}
+        self._media_places: dict[tuple[str, str], Place] = {}  # (medium id, mount point)
         self._threads: list[threading.Thread] = []
         self.stats = {"judged": 0, "violations": 0, "errors": 0, "submit_failures": 0}
         #: scan thread name → (path, stat key, start time) of the file it is scanning now
@@ -360,28 +360,28 @@ class Agent:
             log.exception("media event failed")
 
     def _media_event(self, ev: Any) -> None:
-        from agents.media import classify_location
+        from agents.media import MediaEvent, classify_location
 
+        if not isinstance(ev, MediaEvent):
+            raise TypeError(f"not a MediaEvent: {type(ev).__name__}")
         medium = ev.medium
-        info: dict[str, Any] = (dataclasses.asdict(medium) if dataclasses.is_dataclass(medium)  # type: ignore[arg-type]
-                                else dict(vars(medium)))
         registry = self.policy.policy.params.get("registered_media") or []
         loc = classify_location(medium, registry)
-        payload = {"event": ev.action, "mountpoint": str(ev.mountpoint) if ev.mountpoint else None,
-                   "location": loc.get("kind"), "medium_level": loc.get("medium_level"),
-                   **{k: v for k, v in info.items() if isinstance(v, (str, int, float, bool)) or v is None}}
-        self.submit("device", payload)
-        key = str(loc.get("medium_id") or info.get("serial") or ev.mountpoint)
+        info = {k: v for k, v in dataclasses.asdict(medium).items() if isinstance(v, (str, int)) and v != ""}
+        self.submit("device", {"event": ev.action, "mountpoint": str(ev.mountpoint) if ev.mountpoint else None,
+                               "location": loc.get("kind"), "medium_id": loc.get("medium_id"),
+                               "medium_level": loc.get("medium_level"), "holder": loc.get("holder"), **info})
+        mid = str(loc.get("medium_id"))
         if ev.action == "mount" and ev.mountpoint:
             place = Place(Path(ev.mountpoint), str(loc.get("kind", "removable_medium")), "medium",
                           medium_id=loc.get("medium_id"), medium_level=loc.get("medium_level"))
-            self._media_places[key] = place
+            self._media_places[(mid, str(ev.mountpoint))] = place
             self.watcher.add(place)
             self.watcher.request_rescan(place)  # the incremental scan of the medium
         elif ev.action in ("unmount", "remove"):
-            gone = self._media_places.pop(key, None)
-            if gone is not None:
-                self.watcher.remove(gone.path)
+            for key in [k for k in self._media_places
+                        if k[0] == mid and (ev.action == "remove" or k[1] == str(ev.mountpoint))]:
+                self.watcher.remove(self._media_places.pop(key).path)
 
     # -- policy ------------------------------------------------------------------------------
     def fetch_policy(self) -> str | None:
