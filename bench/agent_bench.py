@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "agents"))
 
 from agent_helpers import AgentProc, Collector, marked_docx, rows, wait_for, write_config  # noqa: E402
-from vault_standin import officer_keypair  # noqa: E402
 
+from agents.vault import keygen  # noqa: E402
 from reports.server import init_data  # noqa: E402
 
 
@@ -58,7 +58,7 @@ class Env:
         init_data(root / "srv")
         self.collector = Collector(root / "srv").start()
         self.collector.enroll(root / "state").close()
-        self.key, self.pub = officer_keypair(root / "officer")
+        self.key, self.pub = keygen(root / "officer")
 
     def agent(self, watch: list[tuple[Path, str]], **kw: object) -> AgentProc:
         cfg = write_config(self.root / "agent.yaml", collector=self.collector, state=self.root / "state",

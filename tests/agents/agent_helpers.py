@@ -70,15 +70,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def agent_command() -> list[str]:
-    """`baomi` for the agent: with the temporary vault stand-in injected while agents/vault.py
-    (another helper's) is absent."""
-    import importlib.util
-
-    if importlib.util.find_spec("agents.vault") is not None:
-        return BAOMI
-    boot = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import vault_standin; "
-            "sys.modules['agents.vault'] = vault_standin; from agents.main import cli; cli()")
-    return [sys.executable, "-c", boot]
+    """`baomi` for the agent."""
+    return BAOMI
 
 
 class AgentProc:

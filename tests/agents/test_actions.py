@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vault_standin import Vault as StandinVault
-from vault_standin import officer_keypair, vault_module
 
 from agents.actions import Actions, Grade, HoldArea, Judged, Notifier, grade_for, record_override
+from agents.vault import Vault, keygen, load_private
 from policies.engine import events_for_scan_record, load_policy
 from policies.model import Action
 from reports.events import check_payload
@@ -49,11 +48,9 @@ def judged(path: Path, location: str, role: str = "unclassified") -> Judged:
                   "cn-secrecy@2026.1", len(data))
 
 
-def make_vault(tmp_path: Path) -> Any:
-    _key, pub = officer_keypair(tmp_path / "officer")
-    mod = vault_module()
-    cls = mod.Vault if mod is not None else StandinVault
-    return cls(tmp_path / "vault", pub)
+def make_vault(tmp_path: Path) -> Vault:
+    _key, pub = keygen(tmp_path / "officer")
+    return Vault(tmp_path / "vault", pub)
 
 
 def test_grades_follow_the_policy_action() -> None:
@@ -84,6 +81,10 @@ def test_block_in_outgoing_folder_seals_and_records(tmp_path: Path) -> None:
     assert SECRET_BODY not in json.dumps(rec.events, ensure_ascii=False)  # never document text
     sealed = b"".join(p.read_bytes() for p in (tmp_path / "vault").rglob("*") if p.is_file())
     assert SECRET_BODY.encode() not in sealed  # encrypted at rest
+    # Only the officer's private key gives the exact bytes back.
+    back = Vault(tmp_path / "vault").restore(out.item, load_private(tmp_path / "officer.key"), tmp_path / "back.docx")
+    assert Path(back).read_bytes() == ("机密★10年\n" + SECRET_BODY).encode()
+    assert hashlib.sha256(Path(back).read_bytes()).hexdigest() == j.sha256
 
 
 def test_vault_failure_is_reported_and_the_file_stays(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 from agent_helpers import AgentProc, Collector, marked_docx, rows, wait_for, write_config
-from vault_standin import officer_keypair
 
 from agents.config import load_config
 from agents.daemon import PolicyHolder, sd_notify
+from agents.vault import keygen
 from policies.keys import generate_private_key, public_key_pem
 from policies.packs import PACKS_DIR
 from policies.signing import make_bundle
@@ -52,7 +52,7 @@ def site(tmp_path: Path) -> Iterator[SimpleNamespace]:
     c = Collector(tmp_path / "srv").start()
     try:
         c.enroll(tmp_path / "state").close()
-        _k, pub = officer_keypair(tmp_path / "officer")
+        _k, pub = keygen(tmp_path / "officer")
         (tmp_path / "Outbox").mkdir()
         yield SimpleNamespace(root=tmp_path, collector=c, pub=pub, outbox=tmp_path / "Outbox")
     finally:
@@ -196,12 +196,8 @@ def test_hung_scan_is_reported_set_aside_and_replaced(site: SimpleNamespace, tmp
     inputs the scanner's tests chase) costs one file, not the agent."""
     import threading
 
-    import vault_standin
-
     from agents.daemon import Agent
 
-    if vault_standin.vault_module() is None:
-        monkeypatch.setitem(__import__("sys").modules, "agents.vault", vault_standin)
     cfg = _config(site, extra={"limits": {"scan_timeout": 1, "max_concurrent_scans": 1, "debounce": 0.1,
                                           "nice": 0, "ionice": "none"}})
     agent = Agent(load_config(cfg), str(cfg))

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from agent_helpers import AgentProc, Collector, baomi, marked_docx, rows, wait_for, write_config
-from vault_standin import officer_keypair
 
 from policies.keys import generate_private_key, public_key_pem
 from policies.packs import PACKS_DIR
@@ -36,10 +35,8 @@ class Site:
         self.agent: AgentProc | None = None
 
     def _keygen(self) -> tuple[Path, Path]:
-        res = baomi("quarantine", "keygen", "--out", str(self.root / "officer"), check=False)
-        if res.returncode == 0:
-            return self.root / "officer.key", self.root / "officer.pub"
-        return officer_keypair(self.root / "officer")  # until `baomi quarantine` lands
+        baomi("quarantine", "keygen", "--out", str(self.root / "officer"))  # the officer's X25519 pair
+        return self.root / "officer.key", self.root / "officer.pub"
 
     def config(self, **kw: object) -> Path:
         return write_config(self.root / "agent.yaml", collector=self.collector, state=self.state,
