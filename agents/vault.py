@@ -178,6 +178,11 @@ class Vault:
                     out.write(aead.encrypt(_nonce(prefix, index), chunk, _aad(header, index, last)))
                 out.flush()
                 os.fsync(out.fileno())
+            after = os.fstat(fd)
+            if size != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                # Still being written: what was read is not the file; removing it would lose the rest.
+                tmp.unlink()
+                raise VaultError(f"{src} changed while it was being sealed: the original is kept (not sealed)")
             item = SealedItem(item_id, digest.hexdigest(), os.path.abspath(src), size, st.st_mode & 0o7777,
                               datetime.now(UTC).isoformat(timespec="seconds"), st.st_uid, st.st_gid,
                               dict(reason or {}))
@@ -198,8 +203,13 @@ class Vault:
             raise VaultError(f"cannot seal {src} into {self.path}: {exc.strerror or exc}") from exc
         finally:
             os.close(fd)
-        # Only now, with the sealed copy durable, does the original go.
+        # Only now, with the sealed copy durable, does the original go — and only if the name
+        # still holds the very file that was read (an editor's save renames a new file over it).
         try:
+            now = os.lstat(src)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                raise VaultError(f"{src} was sealed as {item_id}, but the name was meanwhile replaced by "
+                                 "another file, which is kept (not sealed)")
             os.unlink(src)
             _fsync_dir(src.parent)
         except FileNotFoundError:
@@ -291,7 +301,18 @@ class Vault:
             os.chmod(tmp, item.mode)
             if os.path.lexists(target):
                 raise VaultError(f"{target} exists: choose another --to")
-            os.replace(tmp, target)
+            try:
+                os.link(tmp, target)  # unlike a rename, never replaces a file that appeared meanwhile
+            except FileExistsError:
+                raise VaultError(f"{target} exists: choose another --to") from None
+            tmp.unlink()
+            _fsync_dir(target.parent)
+        except OSError as exc:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise VaultError(f"cannot restore {item_id} to {target}: {exc.strerror or exc}") from exc
         except BaseException:
             try:
                 tmp.unlink()
