@@ -158,11 +158,13 @@ def registry_from_params(entries: Any) -> list[RegisteredMedium]:
         if not isinstance(e, Mapping):
             raise ValueError(f"registered_media[{i}]: an entry needs serial, fs_uuid and level")
         serial, uuid_, level = str(e.get("serial") or ""), str(e.get("fs_uuid") or ""), str(e.get("level") or "")
-        if not serial and not uuid_:
-            raise ValueError(f"registered_media[{i}]: needs a serial or a file-system UUID")
         if level not in LEVELS:
             raise ValueError(f"registered_media[{i}]: level must be one of {', '.join(LEVELS)}")
-        out.append(RegisteredMedium(serial, uuid_, level, str(e.get("holder") or "")))
+        if not serial.strip() or not uuid_.strip():
+            # The identity is both: a FAT volume id is chosen at will (mkfs.vfat -i), so a UUID
+            # alone would admit any stick formatted so; a serial alone would survive a reformat.
+            raise ValueError(f"registered_media[{i}]: needs both the serial and the file-system UUID")
+        out.append(RegisteredMedium(serial.strip(), uuid_.strip(), level, str(e.get("holder") or "")))
     return out
 
 
@@ -175,9 +177,9 @@ def classify_location(medium: Medium, registry: Any) -> dict[str, Any]:
         log.error("registered media list ignored: %s", exc)
         regs = []
     for r in regs:
-        # both halves must match where the registry gives them: a cloned file system on another
-        # stick (same UUID) or a reformatted registered stick (same serial) is not the medium
-        if (not r.serial or r.serial == medium.serial) and (not r.fs_uuid or r.fs_uuid.lower() == medium.fs_uuid.lower()):
+        # both halves must match: a cloned file system on another stick (same UUID) or a
+        # reformatted registered stick (same serial) is not the registered medium
+        if r.serial and r.fs_uuid and r.serial == medium.serial and r.fs_uuid.lower() == medium.fs_uuid.lower():
             return {"kind": "classified_medium", "medium_level": r.level, "medium_id": medium.medium_id,
                     "holder": r.holder}
     return {"kind": "removable_medium", "medium_id": medium.medium_id}
@@ -202,6 +204,11 @@ class MediaMonitor:
     # The one entry point of udev events, live or recorded.
     def feed(self, action: str, props: Mapping[str, str]) -> None:
         medium = medium_from_properties(props)
+        if medium is None and action == "remove":
+            # A removal may carry only the kernel's properties (no udev database entry left):
+            # the device node names the medium that was added.
+            with self._lock:
+                medium = self.media.get(props.get("DEVNAME", ""))
         if medium is None:
             return
         if action in ("add", "change"):
