@@ -134,6 +134,13 @@ class LimitsConfig:
     #: Seconds one file may take to scan; past it the file is reported `timeout`, set aside
     #: (also across restarts) and a fresh scan thread takes over.
     scan_timeout: float = 120.0
+    #: Scan in confined worker processes (`agents.privsep`: root opens, an unprivileged worker
+    #: without network parses): `auto` (when the agent runs as root), `on`, `off` (in-process).
+    isolate: str = "auto"
+    #: Account of the confined workers.
+    worker_user: str = "nobody"
+    #: Address space of one worker (bytes).
+    worker_memory: int = 2 * 1024 ** 3
 
 
 @dataclass(frozen=True)
@@ -237,6 +244,8 @@ limits:
   debounce: 0.3             # seconds a file must stay unchanged before it is scanned
   max_file_size: 536870912  # bytes; larger files are reported too_large
   scan_timeout: 120         # seconds per file; a file past it is reported and set aside
+  isolate: auto             # confined scan workers (no network, unprivileged) when run as root
+  worker_user: nobody       # account of the confined workers
 
 # Removable media: scan on mount, watch writes while mounted.
 media: {enabled: true}
@@ -430,7 +439,11 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
                                    1, 1 << 42, integer=True),
             max_queue=r.number(lim_m, "max_queue", "limits.max_queue", d.max_queue, 100, 10_000_000,
                                integer=True),
-            scan_timeout=float(r.number(lim_m, "scan_timeout", "limits.scan_timeout", d.scan_timeout, 1.0, 86400.0)))
+            scan_timeout=float(r.number(lim_m, "scan_timeout", "limits.scan_timeout", d.scan_timeout, 1.0, 86400.0)),
+            isolate=r.choice(lim_m, "isolate", "limits.isolate", ("auto", "on", "off"), d.isolate) or d.isolate,
+            worker_user=r.string(lim_m, "worker_user", "limits.worker_user", required=False) or d.worker_user,
+            worker_memory=r.number(lim_m, "worker_memory", "limits.worker_memory", d.worker_memory,
+                                   64 * 1024 ** 2, 1 << 40, integer=True))
 
     media_m = r.mapping(data, "media", "media", {"enabled"}, required=False)
     media = MediaConfig(enabled=r.flag(media_m, "enabled", "media.enabled", True)) if media_m is not None else MediaConfig()

@@ -100,6 +100,8 @@ class Agent:
         self._cache_cls = ScanCache
         self._local = threading.local()
         self._scanner_keywords: tuple[str, ...] | None = None
+        #: A warm `Scanner`, or an `agents.privsep.ScanBroker` of confined workers (same shape).
+        self.scanner: Any = None
         self._build_scanner()
         self.queue: queue.Queue[tuple[Path, Place] | None] = queue.Queue(cfg.limits.max_queue)
         self._judged: dict[str, tuple[tuple[int, ...], str]] = {}
@@ -191,6 +193,9 @@ class Agent:
         words = self.policy.keywords
         if words == self._scanner_keywords:
             return
+        if self._want_isolation():
+            self._build_broker(words)
+            return
         limits = Limits(max_file_size=self.cfg.limits.max_file_size)
         if not words:
             scanner = Scanner(ScanConfig(limits=limits, ocr_mode="auto"))
@@ -204,6 +209,34 @@ class Agent:
             finally:
                 os.close(fd)
         self.scanner, self._digest, self._scanner_keywords = scanner, scanner.config_digest, words
+
+    def _want_isolation(self) -> bool:
+        mode = self.cfg.limits.isolate
+        if mode == "off" or (mode == "auto" and os.geteuid() != 0):
+            return False
+        import importlib.util
+
+        if importlib.util.find_spec("agents.privsep") is None:
+            if mode == "on":
+                raise RuntimeError("limits.isolate: on, but agents.privsep is not installed")
+            log.warning("confined scan workers unavailable: scanning in-process")
+            return False
+        return True
+
+    def _build_broker(self, words: tuple[str, ...]) -> None:
+        """Confined worker processes (agents.privsep): this root process only opens files."""
+        from agents.privsep import ScanBroker, WorkerLimits
+
+        lim = self.cfg.limits
+        broker = ScanBroker(WorkerLimits(user=lim.worker_user, workers=lim.max_concurrent_scans,
+                                         max_memory=lim.worker_memory, timeout=lim.scan_timeout,
+                                         nice=lim.nice, ionice=lim.ionice),
+                            keywords=words, max_file_size=lim.max_file_size, ocr_mode="auto")
+        old = self.scanner
+        self.scanner, self._digest, self._scanner_keywords = broker, broker.config_digest, words
+        if old is not None and hasattr(old, "close"):
+            old.close()
+        log.info("scanning in %d confined workers as %s", lim.max_concurrent_scans, lim.worker_user)
 
     def _cache(self) -> Any:
         entry = getattr(self._local, "cache", None)
@@ -527,8 +560,16 @@ class Agent:
                 log.warning("%d events still spooled; delivered at the next start", res.pending)
         except Exception as exc:  # noqa: BLE001
             log.warning("last delivery failed: %s", exc)
+        if hasattr(self.scanner, "close"):
+            self.scanner.close()  # confined workers
         self.client.close()
         return 0
+
+    def close(self) -> None:
+        """Release what `__init__` opened (for an agent that never ran; `run` ends in `shutdown`)."""
+        if hasattr(self.scanner, "close"):
+            self.scanner.close()
+        self.client.close()
 
     def install_signals(self) -> None:
         def stop(signum: int, _frame: Any) -> None:

@@ -37,6 +37,7 @@ def test_example_is_valid_and_documents_every_section() -> None:
     assert cfg.scan_roots == (Path("/home"),)
     assert cfg.policy.sources == ("cn-secrecy",) and cfg.policy.trusted_keys
     assert cfg.limits.max_concurrent_scans == 2 and cfg.limits.ionice == "idle"
+    assert cfg.limits.isolate == "auto" and cfg.limits.worker_user == "nobody"
     assert cfg.media.enabled and cfg.watch_defaults
     for key in ("collector", "state", "host", "vault", "watch", "scan_roots", "policy", "heartbeat",
                 "rescan", "limits", "media"):

@@ -118,7 +118,7 @@ def test_unreadable_or_vanished_file_gives_an_error_event_not_a_crash(site: Simp
         assert agent.judge(site.outbox / "gone.docx", place) is None  # vanished before its turn
         assert len(seen) == 1
     finally:
-        agent.client.close()
+        agent.close()
 
 
 def _bundle(key: object, created: str, version: str) -> dict[str, object]:
@@ -156,7 +156,7 @@ def test_media_callback_errors_never_kill_the_agent(site: SimpleNamespace, tmp_p
         agent.on_media_event(SimpleNamespace(action="mount", medium=None, mountpoint=None))  # no exception
         agent.on_media_event(object())
     finally:
-        agent.client.close()
+        agent.close()
 
 
 def _verify(unit_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -232,17 +232,20 @@ def test_hung_scan_is_reported_set_aside_and_replaced(site: SimpleNamespace, tmp
         assert again.judge(site.outbox / "hang.docx", again._configured_places()[0]) is None
         assert (site.outbox / "hang.docx").exists()
     finally:
-        again.client.close()
+        again.close()
 
 
-def test_site_keywords_from_the_bundle_never_rest_in_plain_text(site: SimpleNamespace, tmp_path: Path) -> None:
+@pytest.mark.parametrize("isolate", ["off", "auto"])  # in-process scanner; confined workers when root
+def test_site_keywords_from_the_bundle_never_rest_in_plain_text(site: SimpleNamespace, tmp_path: Path,
+                                                                isolate: str) -> None:
     from agents.daemon import Agent
 
     code_name = "青龙九号工程"
     officer = generate_private_key()
     (tmp_path / "officer-sign.pub").write_bytes(public_key_pem(officer))
     cfg = _config(site, extra={"policy": {"sources": ["cn-secrecy"],
-                                          "trusted_keys": [str(tmp_path / "officer-sign.pub")]}})
+                                          "trusted_keys": [str(tmp_path / "officer-sign.pub")]},
+                               "limits": {"isolate": isolate, "nice": 0, "ionice": "none"}})
     pack = (PACKS_DIR / "cn-secrecy.yaml").read_bytes()
     body = make_bundle([("cn-secrecy.yaml", pack), ("keywords/projects.txt", f"# code names\n{code_name}\n".encode())],
                        officer, created="2026-05-01T00:00:00+00:00")
@@ -251,19 +254,20 @@ def test_site_keywords_from_the_bundle_never_rest_in_plain_text(site: SimpleName
         assert agent.policy.offer(body) == "installed"
         agent._build_scanner()
         assert agent.policy.keywords == (code_name,)
+        assert (type(agent.scanner).__name__ == "Scanner") == (isolate == "off" or os.geteuid() != 0)
         doc = site.outbox / "memo.txt"
         doc.write_text(f"关于{code_name}的进度\n", encoding="utf-8")
         rec = agent.scanner.scan_path(str(doc)).to_record()
         assert [f["kind"] for f in rec["findings"]] == ["keyword"]
         agent.judge(doc, agent._configured_places()[0])
     finally:
-        agent.client.close()
+        agent.close()
     # A restart finds the bundle (decrypting it) and the keywords again.
     again = Agent(load_config(cfg), str(cfg))
     try:
         assert again.policy.keywords == (code_name,) and again.policy.created == "2026-05-01T00:00:00+00:00"
     finally:
-        again.client.close()
+        again.close()
     needle = code_name.encode("utf-8")
     places = [site.root / "state", Path(os.environ["XDG_CACHE_HOME"])]
     leaked = [p for root in places for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
@@ -313,4 +317,4 @@ def test_full_scan_queue_is_reported_once_and_left_to_the_rescan(site: SimpleNam
         assert [(t, p["problem"]) for t, p in seen] == [("x_watch_problem", "queue_full")]
         assert agent.watcher._rescans == []  # no immediate rescan that would overflow it again
     finally:
-        agent.client.close()
+        agent.close()
