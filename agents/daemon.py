@@ -1,8 +1,9 @@
 """The endpoint agent: one long-running process (`baomi agent run --config FILE`).
 
     event source (watchdog, media, rescan timer) → stability debounce (agents.watch)
-      → scan queue (bounded) → N scan threads around one warm in-process `Scanner`
-      → incremental cache → policy (`PolicySet`) → graded actions (agents.actions)
+      → scan queue (bounded) → N scan threads → incremental cache → a warm scanner: confined
+      worker processes when root (agents.privsep), else one in-process `Scanner`
+      → policy (`PolicySet`) → graded actions (agents.actions)
       → audit client spool → background delivery to the collector
 
 Lifecycle: SIGTERM/SIGINT stop cleanly (an `agent_stop` event, a last delivery attempt);
