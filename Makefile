@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-audit bench-ocr lint system-deps test-deps clean
+.PHONY: install demo test bench bench-audit bench-ocr bench-agent lint system-deps test-deps clean
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ bench-audit: install test-deps
 
 bench-ocr: install test-deps
 	$(BIN)/python bench/ocr_bench.py
+
+bench-agent: install test-deps
+	$(BIN)/python bench/agent_bench.py
 
 lint: install
 	$(BIN)/ruff check scanner rules policies agents reports tests bench

@@ -595,6 +595,67 @@ def audit_forward(data_dir: str | None, db_url: str | None, server: str | None, 
     click.echo(tr(f"已转发 {sent} 条", f"forwarded {sent} events"))
 
 
+# ---------------------------------------------------------------- endpoint agents (reports/fleet.py)
+@audit_group.command("agents")
+@_source_options
+@click.option("--silent-after", default="3m", show_default=True,
+              help="Flag agents not heard from for this long (e.g. 90s, 3m, 1h).")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@lang_option
+def audit_agents(data_dir: str | None, db_url: str | None, server: str | None, token_file: str | None,
+                 ca: str | None, silent_after: str, fmt: str) -> None:
+    """列出终端代理：最近心跳、策略版本、是否失联 / list agents: last heartbeat, policy, silent."""
+    from reports.fleet import AgentStatus, agent_statuses
+    from reports.server import load_data, parse_duration
+
+    try:
+        window = parse_duration(silent_after)
+    except ValueError as exc:
+        _fail(str(exc))
+    if server:
+        src = _source(None, None, server, token_file, ca)
+        try:
+            resp = src.http.get("/v1/agents/status", params={"silent_after": window.total_seconds()})
+            resp.raise_for_status()
+            rows = [AgentStatus(**r) for r in resp.json()["agents"]]
+        finally:
+            src.close()
+    else:
+        if not data_dir:
+            _fail(tr("需要 --data 或 --server", "need --data or --server"))
+        store = load_data(data_dir).open_store(db_url)  # type: ignore[arg-type]
+        try:
+            rows = agent_statuses(store, window)
+        finally:
+            store.close()
+    for r in rows:
+        if fmt == "jsonl":
+            click.echo(json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True))
+            continue
+        state = tr("失联", "SILENT") if r.silent else tr("已停止", "stopped") if r.stopped else tr("在线", "ok")
+        click.echo(f"{r.agent:<24} {r.hostname[:20]:<20} {state:<8} {(r.last_heartbeat or '-')[:19]:<19}  "
+                   f"{r.policy or '-'}")
+    if any(r.silent for r in rows):
+        sys.exit(1)
+
+
+@server_group.command("publish-policy")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@lang_option
+def server_publish_policy(data_dir: str, bundle: str) -> None:
+    """发布已签名策略包，供终端代理拉取 / serve a signed policy bundle to the agents (GET /v1/policy)."""
+    from policies.signing import SignatureError
+    from reports.fleet import publish_policy
+
+    try:
+        info = publish_policy(data_dir, bundle)
+    except SignatureError as exc:
+        _fail(tr(f"签名包无效：{exc}", f"bad bundle: {exc}"))
+    click.echo(tr(f"已发布策略包（{info['created']}，签名密钥 {info['key_id']}）",
+                  f"published bundle {info['created']} (signed by {info['key_id']})"))
+
+
 # ---------------------------------------------------------------- baomi report
 @click.group("report", cls=UserErrors)
 @lang_option

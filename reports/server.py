@@ -458,6 +458,9 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
               Route("/v1/events", events, methods=["POST"]), Route("/v1/entries", entries),
               Route("/v1/checkpoints", checkpoints, methods=["GET", "POST"]),
               Route("/v1/agents", agents), Route("/v1/query", query)]
+    from reports.fleet import fleet_routes  # endpoint agents: status and the served policy bundle
+
+    routes += fleet_routes(data.path, c.store, c.role, officer_only)
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -52,12 +52,23 @@ class Scanner:
     def scan_path(self, path: str | bytes, display: str | None = None) -> FileResult:
         """Scan one regular file. Never raises for bad input: problems become error records."""
         shown = display if display is not None else os.fsdecode(path)
-        limits = self.config.limits
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             code = ErrorCode.SKIPPED if exc.errno == errno.ELOOP else ErrorCode.UNREADABLE
             return FileResult(shown, errors=(ScanError(code, exc.strerror or str(exc)),))
+        try:
+            return self.scan_fd(fd, shown)
+        finally:
+            os.close(fd)
+
+    def scan_fd(self, fd: int, display: str) -> FileResult:
+        """Scan the regular file open on `fd` (not closed here; read from its current offset 0).
+
+        For a process that may not open the file itself: the agent's privileged part opens it
+        (O_NOFOLLOW) and hands the descriptor to an unprivileged worker (`agents.privsep`)."""
+        shown = display
+        limits = self.config.limits
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -74,8 +85,6 @@ class Scanner:
             data = _read_all(fd, st.st_size)
         except OSError as exc:
             return FileResult(shown, errors=(ScanError(ErrorCode.UNREADABLE, exc.strerror or str(exc)),))
-        finally:
-            os.close(fd)
         self._from_runs = False
         findings, errors, mime = self.scan_bytes(data, os.path.basename(shown))
         hash_it = self.config.hash_files == "all" or (self.config.hash_files == "flagged" and (findings or errors))

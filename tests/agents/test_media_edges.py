@@ -1,0 +1,61 @@
+"""Removable media edge cases: a registration must name the whole identity, and a removal whose
+udev event carries only the kernel's properties still ends the medium's life in the monitor."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agents.media import MediaEvent, MediaMonitor, Medium, classify_location, registry_from_params
+
+STICK = {
+    "DEVPATH": "/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/host6/target6:0:0/6:0:0:0/block/sdb/sdb1",
+    "SUBSYSTEM": "block", "DEVNAME": "/dev/sdb1", "DEVTYPE": "partition", "MAJOR": "8", "MINOR": "17",
+    "ID_VENDOR": "Kingston", "ID_MODEL": "DataTraveler_3.0", "ID_SERIAL_SHORT": "60A44C3FACF3B1A0B9C1",
+    "ID_BUS": "usb", "ID_PATH": "pci-0000:00:14.0-usb-0:2:1.0-scsi-0:0:0:0", "ID_FS_UUID": "1A2B-3C4D",
+    "ID_FS_TYPE": "vfat",
+}
+# What the kernel itself announces on removal (`udevadm monitor --kernel --property`): no ID_*
+# properties — the udev database entry may be gone (udevd restarted, db cleaned).
+KERNEL_REMOVE = {"ACTION": "remove", "DEVPATH": STICK["DEVPATH"], "SUBSYSTEM": "block", "DEVNAME": "/dev/sdb1",
+                 "DEVTYPE": "partition", "MAJOR": "8", "MINOR": "17", "SEQNUM": "5123"}
+
+
+@pytest.mark.parametrize("entry", [
+    {"fs_uuid": "1A2B-3C4D", "level": "secret"},
+    {"serial": "60A44C3FACF3B1A0B9C1", "level": "secret"},
+])
+def test_a_registration_needs_both_serial_and_file_system_uuid(entry: dict[str, str]) -> None:
+    # A FAT volume id is set at will (mkfs.vfat -i 1A2B3C4D): an entry naming only the UUID would
+    # make any stick formatted so a classified medium; one naming only the serial survives a
+    # reformat that the register should notice.
+    with pytest.raises(ValueError, match="serial and .*UUID"):
+        registry_from_params([entry])
+    forged = Medium(devnode="/dev/sdc1", serial="ANYSTICK", fs_uuid="1A2B-3C4D")
+    assert classify_location(forged, [entry])["kind"] == "removable_medium"
+
+
+def test_full_identity_matches_whatever_the_port(tmp_path: Path) -> None:
+    reg = [{"serial": "60A44C3FACF3B1A0B9C1", "fs_uuid": "1a2b-3c4d", "level": "secret", "holder": "机要室"}]
+    a = Medium(devnode="/dev/sdb1", serial="60A44C3FACF3B1A0B9C1", fs_uuid="1A2B-3C4D", devnum="8:17")
+    b = Medium(devnode="/dev/sdd1", serial="60A44C3FACF3B1A0B9C1", fs_uuid="1A2B-3C4D", devnum="8:49")
+    assert classify_location(a, reg) == classify_location(b, reg)
+    assert classify_location(a, reg)["medium_level"] == "secret"
+
+
+def test_kernel_only_remove_event_still_removes_the_medium(tmp_path: Path) -> None:
+    mi = tmp_path / "mountinfo"
+    mi.write_text("22 1 8:2 / / rw - ext4 /dev/sda2 rw\n")
+    seen: list[MediaEvent] = []
+    mon = MediaMonitor(seen.append, mountinfo=str(mi))
+    mon.feed("add", STICK)
+    mi.write_text("22 1 8:2 / / rw - ext4 /dev/sda2 rw\n95 22 8:17 / /media/u/STICK rw - vfat /dev/sdb1 rw\n")
+    mon.check_mounts()
+    mon.feed("remove", KERNEL_REMOVE)  # yanked while mounted; the event lacks the ID_* properties
+    assert [(e.action, e.medium.serial) for e in seen] == [
+        ("add", "60A44C3FACF3B1A0B9C1"), ("mount", "60A44C3FACF3B1A0B9C1"),
+        ("unmount", "60A44C3FACF3B1A0B9C1"), ("remove", "60A44C3FACF3B1A0B9C1")]
+    assert mon.media == {} and mon.mounted == {}
+    # a remove for a device never added (an internal disk, a loop device) stays silent
+    mon.feed("remove", {**KERNEL_REMOVE, "DEVNAME": "/dev/loop3", "DEVPATH": "/devices/virtual/block/loop3"})
+    assert len(seen) == 4
