@@ -253,13 +253,17 @@ def _render_violations(records: list[dict[str, Any]], console: Any) -> None:
                       "不记录文档内容",
                       "Record this scan's findings, errors and summary as signed audit events (STATE: the "
                       "directory of baomi audit enroll --state); document content is never recorded"))
+@click.option("--raw", is_flag=True,
+              help=Tr("把路径当作块设备或磁盘镜像只读读取：报告已删除文件和未分配空间中的密级标志及其字节偏移",
+                      "Read each path as a block device or disk image (read-only): markings in deleted files and "
+                      "unallocated space, with byte offsets"))
 @lang_option
 def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple[str, ...],
          one_file_system: bool, max_file_size: str, max_depth: int, rules_dir: str | None,
          keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, hash_files: str, ocr_mode: str,
          ocr_budget: float, no_cache: bool,
          cache_path: str | None, no_progress: bool, policies: tuple[str, ...], host_role: str,
-         location: str, send_state: str | None) -> None:
+         location: str, send_state: str | None, raw: bool) -> None:
     """扫描文件和目录中的国家秘密标志 / Scan files and trees for classification markings."""
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     missing = [p for p in paths if not os.path.lexists(p)]
@@ -296,9 +300,10 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     try:
         # Printing only files with findings or errors, clean cached files need no record of their own.
         lean = stream and not show_all and policy is None and sender is None
-        for rec in run_scan(list(paths), config, walk_opts,
-                            PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append, cache=cache,
-                            clean_records=not lean):
+        source = _raw_records(list(paths), config) if raw else run_scan(
+            list(paths), config, walk_opts, PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append,
+            cache=cache, clean_records=not lean)
+        for rec in source:
             if policy is not None:
                 rec["violations"] = _violations(policy, rec, host_role, host_level, location)
             records.append(rec)
@@ -385,6 +390,16 @@ def _start_progress(paths: list[str], walk_opts: WalkOptions) -> tuple[Any, Any]
 
     threading.Thread(target=count, name="progress-total", daemon=True).start()
     return progress, bar
+
+
+def _raw_records(paths: list[str], config: ScanConfig) -> Iterator[dict[str, Any]]:
+    """`--raw`: one record per device or image (deleted files and unallocated space)."""
+    from scanner.engine import Scanner
+    from scanner.raw import scan_raw
+
+    scanner = Scanner(config)
+    for p in paths:
+        yield scan_raw(p, scanner)
 
 
 def _open_sender(state: str) -> Any:

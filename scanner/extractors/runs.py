@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from rules import vocabulary
 from scanner.decode import decode
@@ -53,16 +54,32 @@ def has_control_bytes(data: bytes | str) -> bool:
     return _BYTE_BREAK.search(data) is not None
 
 
+class Run(NamedTuple):
+    """A run of text found in binary bytes."""
+
+    offset: int  # of its first byte in the data
+    text: str  # cleaned for the classifier (length byte dropped, glued fields split)
+    encoding: str
+    decoded: str  # as decoded from the bytes at `offset`
+
+    def byte_offset(self, fragment: str) -> int:
+        """Offset of `fragment` (e.g. a marking's text) in the data, or of the run itself."""
+        i = self.decoded.find(fragment)
+        if i <= 0:
+            return self.offset
+        return self.offset + len(self.decoded[:i].encode(self.encoding, errors="replace"))
+
+
 def run_segments(data: bytes, member: str | None) -> Iterator[Segment]:
     """The runs of `data` as segments, at most `MAX_RUNS` (the first ones, by encoding pass)."""
-    for n, (_off, text) in enumerate(text_runs(data)):
+    for n, run in enumerate(text_runs(data)):
         if n >= MAX_RUNS:
             return
-        yield Segment(text=text, member=member, role=RUN_ROLE, index=0)
+        yield Segment(text=run.text, member=member, role=RUN_ROLE, index=0)
 
 
-def text_runs(data: bytes) -> Iterator[tuple[int, str]]:
-    """(byte offset, text) of each run of text in `data` that holds a marking anchor."""
+def text_runs(data: bytes) -> Iterator[Run]:
+    """Each run of text in `data` that holds a marking anchor."""
     yield from _byte_runs(data)
     for pattern, enc in ((_U16LE, "utf-16-le"), (_U16BE, "utf-16-be")):
         for m in pattern.finditer(data):
@@ -70,12 +87,13 @@ def text_runs(data: bytes) -> Iterator[tuple[int, str]]:
             raw = m.group()
             if len(raw) % 2:
                 raw = raw[:-1]
-            text = _clean(raw.decode(enc, errors="replace"))
+            decoded = raw.decode(enc, errors="replace")
+            text = _clean(decoded)
             if _anchored(text):
-                yield start, text
+                yield Run(start, text, enc, decoded)
 
 
-def _byte_runs(data: bytes) -> Iterator[tuple[int, str]]:
+def _byte_runs(data: bytes) -> Iterator[Run]:
     pos = 0
     for m in _BYTE_BREAK.finditer(data):
         if m.start() - pos >= _MIN_BYTES:
@@ -85,14 +103,15 @@ def _byte_runs(data: bytes) -> Iterator[tuple[int, str]]:
         yield from _decoded(data, pos, len(data))
 
 
-def _decoded(data: bytes, start: int, end: int) -> Iterator[tuple[int, str]]:
+def _decoded(data: bytes, start: int, end: int) -> Iterator[Run]:
     chunk = data[start:end]
     # Cheap test on the bytes before decoding: an anchor in some byte encoding, or ASCII banners.
     if not (b"SECRET" in chunk or b"CONFIDENTIAL" in chunk or b"UNCLAS" in chunk or _has_mi(chunk)):
         return
-    text = _clean(decode(chunk)[0])
+    decoded, enc = decode(chunk)
+    text = _clean(decoded)
     if _anchored(text):
-        yield start, text
+        yield Run(start, text, enc, decoded)
 
 
 def _has_mi(chunk: bytes) -> bool:
