@@ -98,6 +98,8 @@ class CheckResult:
     violations: list[dict[str, Any]] = field(default_factory=list)
     incomplete: list[dict[str, Any]] = field(default_factory=list)
     posture: dict[str, Any] = field(default_factory=dict)
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    destroyed: list[dict[str, Any]] = field(default_factory=list)
     policy_version: str = ""
     seconds: float = 0.0
 
@@ -110,7 +112,7 @@ class CheckResult:
 
 def run_check(roots: Iterable[str], *, policy: Any, policy_version: str, host_role: str, host_level: str | None,
               sys_root: str = "/", cache_path: str | None = None, use_cache: bool = True,
-              sender: Any = None) -> CheckResult:
+              sender: Any = None, fingerprints: str | Path | None = None) -> CheckResult:
     from policies.engine import violations_for_scan_record
     from policies.posture import posture_event, read_posture
     from scanner.cli import open_cache, run_scan
@@ -122,8 +124,10 @@ def run_check(roots: Iterable[str], *, policy: Any, policy_version: str, host_ro
     res = CheckResult(roots=roots, policy_version=policy_version)
     config = ScanConfig()
     cache = open_cache(cache_path, config) if use_cache else None
+    records: list[dict[str, Any]] = []
     try:
-        for rec in run_scan(roots, config, WalkOptions(), PoolOptions(), cache=cache):
+        for rec in run_scan(roots, config, WalkOptions(), PoolOptions(), cache=cache, clean_records=True):
+            records.append(rec)
             res.files += 1
             lv = rec.get("level")
             if lv:
@@ -140,6 +144,8 @@ def run_check(roots: Iterable[str], *, policy: Any, policy_version: str, host_ro
     finally:
         if cache is not None:
             cache.close()
+    if fingerprints is not None:
+        _track_copies(records, roots, fingerprints, res, policy, host_role, host_level, sender)
     host = read_posture(host_role, host_level, root=sys_root)
     res.posture = {"host": host.id, "wireless": list(host.wireless), "bluetooth": list(host.bluetooth),
                    "default_route": host.default_route}
@@ -152,6 +158,65 @@ def run_check(roots: Iterable[str], *, policy: Any, policy_version: str, host_ro
                                                "title_en": d["title_en"][:256], "posture": res.posture})
     res.seconds = time.monotonic() - started
     return res
+
+
+def _track_copies(records: list[dict[str, Any]], roots: list[str], directory: str | Path, res: CheckResult,
+                  policy: Any, host_role: str, host_level: str | None, sender: Any) -> None:
+    """Index the classified files seen, then look for copies of them (exact, near, stripped of
+    their marking) among every file, and for indexed files that vanished."""
+    from agents.fingerprints import FingerprintIndex
+    from policies.engine import violations_for_scan_record
+    from scanner.engine import Scanner
+
+    scanner = Scanner()
+    index = FingerprintIndex(directory)
+    texts: dict[str, str] = {}
+
+    def text(rec: dict[str, Any]) -> str:
+        p = rec["path"]
+        if p not in texts:
+            try:
+                with open(p, "rb") as fh:
+                    data = fh.read(64 * 1024 * 1024)
+            except OSError:
+                data = b""
+            texts[p] = scanner.text_of(data, os.path.basename(p)) if data else ""
+        return texts[p]
+
+    def marks(rec: dict[str, Any]) -> list[str]:
+        return [f["text"] for f in rec.get("findings") or () if f.get("kind") in ("marking", "mention")]
+
+    try:
+        for rec in records:
+            if rec.get("level"):
+                index.add(os.path.abspath(rec["path"]), rec.get("sha256") or "", rec["level"], text(rec), marks(rec))
+        index.commit()
+        for rec in records:
+            if rec.get("errors") and not rec.get("findings"):
+                continue
+            for m in index.matches(os.path.abspath(rec["path"]), rec.get("sha256"), rec.get("level"), text(rec),
+                                   marks(rec)):
+                item = {"kind": m.kind, "path": rec["path"], "original": m.original, "original_level": m.original_level,
+                        "level": m.level, "similarity": m.similarity, "sha256": rec.get("sha256")}
+                res.copies.append(item)
+                # judged as a copy of the original's level: a stripped copy is still classified content
+                judged = {**rec, "findings": [], "level": m.original_level, "known_copies": 2}
+                vio = violations_for_scan_record(policy, judged, host_role=host_role, host_level=host_level,
+                                                 location="local_disk", operation="copy")
+                res.violations.extend({**v, "path": rec["path"], "copy_of": m.original} for v in vio)
+                if sender is not None:
+                    sender.client.submit("copy", item)
+        for e in index.vanished(roots):
+            item = {"path": e.path, "level": e.level, "sha256": e.sha256, "marking": e.marking}
+            res.destroyed.append(item)
+            judged = {"path": e.path, "sha256": e.sha256, "level": e.level, "findings": [], "errors": []}
+            vio = violations_for_scan_record(policy, judged, host_role=host_role, host_level=host_level,
+                                             location="local_disk", operation="delete")
+            res.violations.extend({**v, "path": e.path} for v in vio)
+            if sender is not None:
+                sender.client.submit("destroy", item)
+    finally:
+        index.close()
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -168,10 +233,14 @@ def run_check(roots: Iterable[str], *, policy: Any, policy_version: str, host_ro
 @click.option("--sys-root", default="/", type=click.Path(exists=True, file_okay=False),
               help="read /sys and /proc under this root (tests, mounted images)")
 @click.option("--no-cache", is_flag=True, help="scan every file again")
+@click.option("--fingerprints", "fp_dir", type=click.Path(file_okay=False), default=None,
+              help="encrypted fingerprint index of classified files (default: STATE/fingerprints with a config): "
+                   "copies, stripped copies, destruction / 指纹库")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @lang_option
 def check_cmd(config_path: str | None, roots: tuple[str, ...], host_role: str | None, policies: tuple[str, ...],
-              send_state: str | None, no_send: bool, sys_root: str, no_cache: bool, fmt: str) -> None:
+              send_state: str | None, no_send: bool, sys_root: str, no_cache: bool, fp_dir: str | None,
+              fmt: str) -> None:
     """定期保密检查：扫描、权限、主机状态、策略判定与审计记录 / the periodic compliance check of this host."""
     from policies.model import parse_host
 
@@ -206,8 +275,9 @@ def check_cmd(config_path: str | None, roots: tuple[str, ...], host_role: str | 
         from reports.scanlog import ScanSender
 
         sender = ScanSender(state)
+    fp = fp_dir or (str(cfg.state / "fingerprints") if cfg else None)
     res = run_check(tree, policy=policy, policy_version=version, host_role=role, host_level=level,
-                    sys_root=sys_root, use_cache=not no_cache, sender=sender)
+                    sys_root=sys_root, use_cache=not no_cache, sender=sender, fingerprints=fp)
     if sender is not None:
         acked, pending = sender.finish(tree, res.seconds, {"kind": "check", "policy_version": version,
                                                            "host_role": role, "host_level": level,
@@ -240,6 +310,7 @@ def _print(res: CheckResult, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps({"roots": res.roots, "files": res.files, "classified": res.classified,
                                "violations": res.violations, "incomplete": res.incomplete, "posture": res.posture,
+                               "copies": res.copies, "destroyed": res.destroyed,
                                "policy_version": res.policy_version, "seconds": round(res.seconds, 3),
                                "exit": res.exit_code}, ensure_ascii=False, indent=1))
         return
@@ -255,12 +326,22 @@ def _print(res: CheckResult, fmt: str) -> None:
                   f"默认路由 {'有' if p['default_route'] else '无'}",
                   f"posture: wireless {','.join(p['wireless']) or 'none'}, bluetooth "
                   f"{','.join(p['bluetooth']) or 'none'}, default route {'yes' if p['default_route'] else 'no'}"))
+    for c in res.copies:
+        click.echo(tr(f"⚠ {c['path']} 是 {c['original']}（{c['original_level']}）的"
+                      f"{_COPY_ZH.get(c['kind'], c['kind'])}，相似度 {c['similarity']:.2f}",
+                      f"⚠ {c['path']} is a {c['kind'].replace('_', ' ')} of {c['original']} ({c['original_level']}), "
+                      f"similarity {c['similarity']:.2f}"))
+    for d in res.destroyed:
+        click.echo(tr(f"⚠ 涉密文件已不存在：{d['path']}（{d['level']}）", f"⚠ classified file gone: {d['path']} ({d['level']})"))
     for v in res.violations:
         title = v.get("title_en") if tr("zh", "en") == "en" else v.get("title_zh")
         click.echo(f"✗ [{v['rule']}] {v['severity']} {title}" + (f" — {v['path']}" if v.get("path") else ""))
     if not res.violations:
         click.echo(tr("未发现违规。", "no violation found."))
     click.echo(tr(f"用时 {res.seconds:.1f} 秒", f"{res.seconds:.1f} s"))
+
+
+_COPY_ZH = {"exact_copy": "完全相同的副本", "near_copy": "近似副本", "stripped_copy": "去除或降低密级标志的副本"}
 
 
 def _fail(msg: str) -> None:

@@ -46,6 +46,9 @@ EVENT_TYPES: frozenset[str] = frozenset({
     "policy_loaded",
     "officer_action",  # an officer's decision recorded through an agent or tool
     "spool_overflow",  # the agent's spool dropped events (the gap notice says which)
+    "copy",            # a copy of a classified file elsewhere (exact, near, or stripped of its marking)
+    "destroy",         # a classified file that disappeared (销毁: judged against the approvals)
+    "trace",           # a usage trace read by a check (recent documents, browser history…)
 })
 _X_TYPE = re.compile(r"^x_[a-z0-9_]{1,40}$")
 

@@ -107,6 +107,34 @@ class Scanner:
         mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain)
         return _dedupe(findings), errors, mime
 
+    def text_of(self, data: bytes, name: str = "") -> str:
+        """The located text of an item and its members, joined (no classification, no OCR): what
+        a fingerprint of the document's content is taken of. Never raises."""
+        from scanner.ocr import OcrBudget, OcrMode, OcrSettings
+
+        parts: list[str] = []
+        budget = Budget(self.config.limits)
+        no_ocr = OcrSettings(OcrMode.parse("off"), OcrBudget(None))
+
+        def walk(item: bytes, member: str | None, depth: int) -> None:
+            mime = identify(item)
+            ex = pick(item, mime)
+            if ex is None:
+                return
+            ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
+                          name=name, prefilter=None, ocr=no_ocr)
+            try:
+                for it in ex.extract(item, ctx):
+                    if isinstance(it, Segment):
+                        parts.append(it.text)
+                    elif isinstance(it, Member) and depth + 1 <= self.config.limits.max_depth:
+                        walk(it.data, it.name, depth + 1)
+            except Exception:  # noqa: BLE001 - a damaged item gives what it gave
+                return
+
+        walk(data, None, 0)
+        return "\n".join(parts)
+
     # -- recursion ---------------------------------------------------------------------------
     def _scan_item(self, data: bytes, member: str | None, depth: int, budget: Budget, name: str,
                    findings: list[Finding], errors: list[ScanError], prefiltered: bool = False) -> str:
