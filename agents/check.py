@@ -19,6 +19,7 @@ classified file on a classified host approved for its level is not by itself a f
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import struct
@@ -99,13 +100,18 @@ class CheckResult:
     incomplete: list[dict[str, Any]] = field(default_factory=list)
     posture: dict[str, Any] = field(default_factory=dict)
     copies: list[dict[str, Any]] = field(default_factory=list)
+    traces: dict[str, Any] = field(default_factory=dict)
+    #: Traces that need an officer: documents opened from removable media or gone, web use on a
+    #: classified host (违规上网), USB storage on a classified host.
+    trace_findings: list[dict[str, Any]] = field(default_factory=list)
+    classified_paths: set[str] = field(default_factory=set)
     destroyed: list[dict[str, Any]] = field(default_factory=list)
     policy_version: str = ""
     seconds: float = 0.0
 
     @property
     def exit_code(self) -> int:
-        if self.violations:
+        if self.violations or self.trace_findings:
             return EXIT_VIOLATION
         return EXIT_INCOMPLETE if self.incomplete else EXIT_OK
 
@@ -132,6 +138,7 @@ def run_check(roots: Iterable[str], *, policy: Any, policy_version: str, host_ro
             lv = rec.get("level")
             if lv:
                 res.classified[lv] = res.classified.get(lv, 0) + 1
+                res.classified_paths.add(os.path.abspath(rec["path"]))
                 add_permissions(rec)
             if rec.get("errors"):
                 res.incomplete.append({"path": rec["path"], "errors": [e.get("error") for e in rec["errors"]]})
@@ -219,6 +226,33 @@ def _track_copies(records: list[dict[str, Any]], roots: list[str], directory: st
         index.close()
 
 
+def check_traces(res: CheckResult, homes: list[Path], kernel_logs: list[Path], journal: Path | None,
+                 classified_host: bool, known_classified: set[str], sender: Any) -> None:
+    """Read the usage traces and keep those an officer must look at."""
+    from agents.traces import read_traces
+
+    t = read_traces(homes, kernel_logs, journal)
+    res.traces = t.to_dict()
+    for r in t.recent:
+        if r.on_removable or not r.exists:
+            res.trace_findings.append({"trace": "recent_document", "path": r.path, "opened": r.opened,
+                                       "on_removable": r.on_removable, "exists": r.exists, "source": r.source,
+                                       "classified": r.path in known_classified})
+    if classified_host:
+        for b in t.browsing:
+            res.trace_findings.append({"trace": "web_use", "browser": b.browser, "host": b.host,
+                                       "visits": b.visits, "last_visit": b.last_visit})
+        for d in t.usb:
+            res.trace_findings.append({"trace": "usb_storage", "vendor": d.vendor, "model": d.model,
+                                       "serial": d.serial, "first_seen": d.first_seen, "last_seen": d.last_seen})
+    if sender is not None:
+        for d in t.usb:
+            sender.client.submit("device", {"source": "kernel log", "event": "seen", **{
+                k: v for k, v in vars(d).items() if v not in (None, "")}})
+        for f in res.trace_findings[:200]:
+            sender.client.submit("trace", {k: (v[:512] if isinstance(v, str) else v) for k, v in f.items()})
+
+
 # -- the command -------------------------------------------------------------------------------
 @click.command("check")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -236,11 +270,17 @@ def _track_copies(records: list[dict[str, Any]], roots: list[str], directory: st
 @click.option("--fingerprints", "fp_dir", type=click.Path(file_okay=False), default=None,
               help="encrypted fingerprint index of classified files (default: STATE/fingerprints with a config): "
                    "copies, stripped copies, destruction / 指纹库")
+@click.option("--home", "homes", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="home directory whose traces to read (recent documents, browser histories); repeatable")
+@click.option("--kernel-log", "kernel_logs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="dmesg/kern.log text for USB storage history; repeatable")
+@click.option("--journal", "journal", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="journalctl -k -o json output for USB storage history")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @lang_option
 def check_cmd(config_path: str | None, roots: tuple[str, ...], host_role: str | None, policies: tuple[str, ...],
               send_state: str | None, no_send: bool, sys_root: str, no_cache: bool, fp_dir: str | None,
-              fmt: str) -> None:
+              homes: tuple[str, ...], kernel_logs: tuple[str, ...], journal: str | None, fmt: str) -> None:
     """定期保密检查：扫描、权限、主机状态、策略判定与审计记录 / the periodic compliance check of this host."""
     from policies.model import parse_host
 
@@ -278,6 +318,10 @@ def check_cmd(config_path: str | None, roots: tuple[str, ...], host_role: str | 
     fp = fp_dir or (str(cfg.state / "fingerprints") if cfg else None)
     res = run_check(tree, policy=policy, policy_version=version, host_role=role, host_level=level,
                     sys_root=sys_root, use_cache=not no_cache, sender=sender, fingerprints=fp)
+    if homes or kernel_logs or journal:
+        known = res.classified_paths | {d["path"] for d in res.destroyed}
+        check_traces(res, [Path(h) for h in homes], [Path(k) for k in kernel_logs], Path(journal) if journal else None,
+                     role == "classified", known, sender)
     if sender is not None:
         acked, pending = sender.finish(tree, res.seconds, {"kind": "check", "policy_version": version,
                                                            "host_role": role, "host_level": level,
@@ -305,12 +349,11 @@ def _policy(cfg: Any, names: tuple[str, ...]) -> tuple[Any, str]:
 
 
 def _print(res: CheckResult, fmt: str) -> None:
-    import json
-
     if fmt == "json":
         click.echo(json.dumps({"roots": res.roots, "files": res.files, "classified": res.classified,
                                "violations": res.violations, "incomplete": res.incomplete, "posture": res.posture,
-                               "copies": res.copies, "destroyed": res.destroyed,
+                               "copies": res.copies, "destroyed": res.destroyed, "traces": res.traces,
+                               "trace_findings": res.trace_findings,
                                "policy_version": res.policy_version, "seconds": round(res.seconds, 3),
                                "exit": res.exit_code}, ensure_ascii=False, indent=1))
         return
@@ -333,10 +376,12 @@ def _print(res: CheckResult, fmt: str) -> None:
                       f"similarity {c['similarity']:.2f}"))
     for d in res.destroyed:
         click.echo(tr(f"⚠ 涉密文件已不存在：{d['path']}（{d['level']}）", f"⚠ classified file gone: {d['path']} ({d['level']})"))
+    for f in res.trace_findings:
+        click.echo("⚠ " + tr("痕迹", "trace") + ": " + json.dumps(f, ensure_ascii=False))
     for v in res.violations:
         title = v.get("title_en") if tr("zh", "en") == "en" else v.get("title_zh")
         click.echo(f"✗ [{v['rule']}] {v['severity']} {title}" + (f" — {v['path']}" if v.get("path") else ""))
-    if not res.violations:
+    if not res.violations and not res.trace_findings:
         click.echo(tr("未发现违规。", "no violation found."))
     click.echo(tr(f"用时 {res.seconds:.1f} 秒", f"{res.seconds:.1f} s"))
 
