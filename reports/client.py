@@ -88,6 +88,19 @@ def _now(skew: float = 0.0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=skew)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def require_tls(server: str) -> None:
+    """Tokens and events travel over HTTPS; plain http:// only to this machine (tests, demos)."""
+    from urllib.parse import urlparse
+
+    u = urlparse(server)
+    if u.scheme == "https":
+        return
+    host = (u.hostname or "").lower()
+    if u.scheme == "http" and (host == "localhost" or host.startswith("127.") or host == "::1"):
+        return
+    raise ValueError(f"refusing {server}: use https:// (plain http:// only to loopback)")
+
+
 class AuditClient:
     """An enrolled agent identity with its spool (see the module docstring)."""
 
@@ -109,6 +122,7 @@ class AuditClient:
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, record TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, lines INTEGER NOT NULL)")
+        require_tls(self.state.server)
         verify: Any = True
         if self.state.server.startswith("https:"):
             verify = client_context(self.dir / "ca.pem" if self.state.ca else None)
@@ -122,6 +136,7 @@ class AuditClient:
         d = Path(state_dir)
         if (d / "state.json").exists():
             raise FileExistsError(f"{d} already holds an enrolled identity")
+        require_tls(server)
         d.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
         key = generate_private_key()

@@ -89,3 +89,29 @@ def test_out_of_range_seq_and_gap_do_not_fail_other_agents(collector: Collector,
     finally:
         bad.close()
         good.close()
+
+
+def test_tokens_never_sent_over_plain_http_beyond_loopback(tmp_path: Path) -> None:
+    from tests.reports.audit_helpers import baomi
+
+    p = baomi("audit", "enroll", "--server", "http://192.0.2.10:8443", "--token", "t", "--state",
+              str(tmp_path / "st"), check=False)  # 192.0.2.0/24 is TEST-NET: refused before any packet
+    assert p.returncode == 2 and "https://" in p.stderr and "Traceback" not in p.stderr
+    tok = tmp_path / "tok"
+    tok.write_text("officer-x")
+    p = baomi("audit", "query", "--server", "http://192.0.2.10:8443", "--officer-token-file", str(tok), check=False)
+    assert p.returncode == 2 and "https://" in p.stderr
+
+
+def test_keys_create_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
+    from policies import keys
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    target = tmp_path / "k.key"
+    # the old code wrote to the fixed path k.key.tmp: plant a symlink there and at likely names
+    (tmp_path / "k.key.tmp").symlink_to(victim)
+    keys.save_private_key(keys.generate_private_key(), target)
+    assert victim.read_text() == "keep"
+    assert target.stat().st_mode & 0o777 == 0o600 and b"PRIVATE KEY" in target.read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".k.key.")], "no temp file left"
