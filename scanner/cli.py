@@ -245,6 +245,9 @@ def _render_violations(records: list[dict[str, Any]], console: Any) -> None:
 @click.option("--cache", "cache_path", type=click.Path(dir_okay=False), help=Tr("缓存文件（默认：每用户一个）", "Cache file (default: per user)"))
 @click.option("--no-progress", is_flag=True, help=Tr("不在标准错误上显示进度条", "No progress bar on stderr"))
 @click.option("--policy", "policies", multiple=True, help=Tr("策略包名称或文件：输出策略违规", "Policy pack name or file: adds violations"))
+@click.option("--trust", "trusted", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="PUBKEY",
+              help=Tr("受信任的保密员公钥：策略文件与签名包须由其签名（可重复）",
+                      "Trusted officer public key: policy files and bundles must be signed by it (repeatable)"))
 @click.option("--host-role", default="unclassified", show_default=True,
               help=Tr("主机类别：unclassified | classified:密级（如 classified:secret 或 classified:机密）", "unclassified | classified:LEVEL (e.g. classified:secret), for --policy"))
 @click.option("--location", default="local_disk", show_default=True, help=Tr("位置类别（local_disk、removable_medium、mail_outbox……），用于 --policy", "Location class (local_disk, removable_medium, mail_outbox…), for --policy"))
@@ -263,7 +266,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
          keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, hash_files: str, ocr_mode: str,
          ocr_budget: float, no_cache: bool,
          cache_path: str | None, no_progress: bool, policies: tuple[str, ...], host_role: str,
-         location: str, send_state: str | None, raw: bool) -> None:
+         location: str, send_state: str | None, raw: bool, trusted: tuple[str, ...]) -> None:
     """扫描文件和目录中的国家秘密标志 / Scan files and trees for classification markings."""
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     missing = [p for p in paths if not os.path.lexists(p)]
@@ -287,7 +290,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         sys.exit(EXIT_USAGE)
     policy = None
     if policies:
-        policy = _load_policy(list(policies))
+        policy = _load_policy(list(policies), list(trusted))
     cache = None if no_cache else open_cache(cache_path, config)
     skipped: list[Entry] = []
     records: list[dict[str, Any]] = []
@@ -347,14 +350,14 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     sys.exit(exit_code(records))
 
 
-def _load_policy(names: list[str]) -> Any:
+def _load_policy(names: list[str], trusted: list[str] | None = None) -> Any:
     try:
         from policies.engine import load_policy
     except ImportError:
         click.echo(tr("错误：策略模块不可用", "error: the policy engine is not available"), err=True)
         sys.exit(EXIT_USAGE)
     try:
-        return load_policy(names)
+        return load_policy(names, trusted_keys=trusted or ())
     except Exception as exc:
         click.echo(tr(f"错误：策略无法加载：{exc}", f"error: policy could not be loaded: {exc}"), err=True)
         sys.exit(EXIT_USAGE)

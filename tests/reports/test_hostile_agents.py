@@ -115,3 +115,35 @@ def test_keys_create_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
     assert victim.read_text() == "keep"
     assert target.stat().st_mode & 0o777 == 0o600 and b"PRIVATE KEY" in target.read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".k.key.")], "no temp file left"
+
+
+def test_scan_policy_trust(tmp_path: Path) -> None:
+    """Issue 14: `scan --policy FILE` loaded a bundle signed by any key, and --trust still loaded an
+    unsigned YAML."""
+    from tests.reports.audit_helpers import baomi
+
+    for who in ("officer", "mallory"):
+        baomi("keys", "create", str(tmp_path / f"{who}.key"))
+    bundle = tmp_path / "site.json"
+    baomi("policy", "sign", "cn-secrecy", "--key", str(tmp_path / "mallory.key"), "-o", str(bundle))
+    doc = tmp_path / "d.txt"
+    doc.write_text("机密★10年\n关于某事的通知\n", encoding="utf-8")
+
+    def scan(*args: str):  # noqa: ANN202
+        return baomi("scan", "--format", "jsonl", "--no-cache", *args, str(doc), check=False)
+
+    p = scan("--policy", str(bundle))
+    assert p.returncode == 2 and "trusted key" in p.stderr, "a bundle signed by anyone is not a policy"
+    p = scan("--policy", str(bundle), "--trust", str(tmp_path / "officer.key.pub"))
+    assert p.returncode == 2 and "not a trusted key" in p.stderr
+    good = tmp_path / "good.json"
+    baomi("policy", "sign", "cn-secrecy", "--key", str(tmp_path / "officer.key"), "-o", str(good))
+    p = scan("--policy", str(good), "--trust", str(tmp_path / "officer.key.pub"))
+    assert p.returncode == 1 and "CN-SEC-001" in p.stdout
+    pack = tmp_path / "site.yaml"
+    pack.write_text((Path(__file__).resolve().parents[2] / "policies" / "packs" / "cn-secrecy.yaml")
+                    .read_text(encoding="utf-8"), encoding="utf-8")
+    p = scan("--policy", str(pack), "--trust", str(tmp_path / "officer.key.pub"))
+    assert p.returncode == 2 and "unsigned" in p.stderr, "an unsigned YAML beside --trust is refused"
+    assert scan("--policy", "cn-secrecy", "--trust", str(tmp_path / "officer.key.pub")).returncode == 1, \
+        "shipped packs stay loadable by name"
