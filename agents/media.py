@@ -28,9 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policies.media import RegisteredMedium, parse_registry
+
 log = logging.getLogger("baomi.agent.media")
 
-LEVELS = ("internal", "confidential", "secret", "top_secret")
+__all__ = ["MediaEvent", "MediaMonitor", "Medium", "RegisteredMedium", "classify_location", "medium_from_properties",
+           "parse_mountinfo", "registry_from_params"]
 
 
 @dataclass(frozen=True)
@@ -143,29 +146,10 @@ def mountpoints_of(medium: Medium, mounts: Iterable[Mount]) -> list[Path]:
 
 
 # -- policy location -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RegisteredMedium:
-    serial: str
-    fs_uuid: str
-    level: str
-    holder: str = ""
-
-
 def registry_from_params(entries: Any) -> list[RegisteredMedium]:
-    """`params.registered_media` of a policy pack, validated (ValueError naming the entry)."""
-    out = []
-    for i, e in enumerate(entries or []):
-        if not isinstance(e, Mapping):
-            raise ValueError(f"registered_media[{i}]: an entry needs serial, fs_uuid and level")
-        serial, uuid_, level = str(e.get("serial") or ""), str(e.get("fs_uuid") or ""), str(e.get("level") or "")
-        if level not in LEVELS:
-            raise ValueError(f"registered_media[{i}]: level must be one of {', '.join(LEVELS)}")
-        if not serial.strip() or not uuid_.strip():
-            # The identity is both: a FAT volume id is chosen at will (mkfs.vfat -i), so a UUID
-            # alone would admit any stick formatted so; a serial alone would survive a reformat.
-            raise ValueError(f"registered_media[{i}]: needs both the serial and the file-system UUID")
-        out.append(RegisteredMedium(serial.strip(), uuid_.strip(), level, str(e.get("holder") or "")))
-    return out
+    """`params.registered_media` of a policy pack, validated (ValueError naming the entry); the
+    same check refuses a bad register when the policy is loaded (`policies.media`)."""
+    return list(parse_registry(entries))
 
 
 def classify_location(medium: Medium, registry: Any) -> dict[str, Any]:
@@ -179,9 +163,12 @@ def classify_location(medium: Medium, registry: Any) -> dict[str, Any]:
     for r in regs:
         # both halves must match: a cloned file system on another stick (same UUID) or a
         # reformatted registered stick (same serial) is not the registered medium
-        if r.serial and r.fs_uuid and r.serial == medium.serial and r.fs_uuid.lower() == medium.fs_uuid.lower():
-            return {"kind": "classified_medium", "medium_level": r.level, "medium_id": medium.medium_id,
-                    "holder": r.holder}
+        if r.matches(medium.serial, medium.fs_uuid):
+            loc = {"kind": "classified_medium", "medium_level": r.level, "medium_id": medium.medium_id,
+                   "holder": r.holder}
+            if r.id:
+                loc["register_id"] = r.id
+            return loc
     return {"kind": "removable_medium", "medium_id": medium.medium_id}
 
 
