@@ -32,7 +32,8 @@ from policies.media import RegisteredMedium, parse_registry
 
 log = logging.getLogger("baomi.agent.media")
 
-__all__ = ["MediaEvent", "MediaMonitor", "Medium", "RegisteredMedium", "classify_location", "medium_from_properties",
+__all__ = ["MediaEvent", "MediaMonitor", "Medium", "RegisteredMedium", "classify_location", "device_event",
+           "medium_from_properties",
            "parse_mountinfo", "registry_from_params"]
 
 
@@ -170,6 +171,21 @@ def classify_location(medium: Medium, registry: Any) -> dict[str, Any]:
                 loc["register_id"] = r.id
             return loc
     return {"kind": "removable_medium", "medium_id": medium.medium_id}
+
+
+def device_event(medium: Medium, loc: Mapping[str, Any], *, host_role: str, host_level: str | None = None,
+                 host_id: str = "", operation: str = "mount", time: str | None = None) -> Any:
+    """The policy `device` event of a medium seen on this host (for CN-SEC-015: a registered
+    classified medium mounted on an unclassified host; cross-use, CN-SEC-014, is decided centrally
+    from the sightings every agent reports)."""
+    from policies.model import DeviceFacts, Event, Host, Sighting
+
+    registered = loc.get("kind") == "classified_medium"
+    return Event(kind="device", operation=operation, host=Host(role=host_role, level=host_level, id=host_id),
+                 device=DeviceFacts(id=str(loc.get("register_id") or medium.medium_id), registered=registered,
+                                    level=loc.get("medium_level") if registered else None,
+                                    sightings=(Sighting(host_id, host_role, host_level, time),)),
+                 time=time[:10] if time else None)
 
 
 # -- the monitor -----------------------------------------------------------------------------------

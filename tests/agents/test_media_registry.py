@@ -139,3 +139,25 @@ def test_the_same_medium_registered_twice_is_refused(tmp_path: Path) -> None:
 def test_shipped_pack_loads_with_an_empty_register() -> None:
     ps = load_policy(["cn-secrecy"])
     assert ps.params["registered_media"] == []
+
+
+@pytest.mark.parametrize("registered, host_role, expected", [
+    (True, "unclassified", {"CN-SEC-015"}),   # a classified stick on an office PC
+    (True, "classified", set()),
+    (False, "unclassified", set()),            # an ordinary stick: its files are judged, not the mount
+])
+def test_mount_of_a_registered_medium_on_an_unclassified_host(tmp_path: Path, registered: bool, host_role: str,
+                                                              expected: set[str]) -> None:
+    from agents.media import device_event
+
+    bundle, pub = _signed(tmp_path, [("site.yaml", SITE)])
+    ps = load_policy([str(bundle)], require_signature=True, trusted_keys=[str(pub)])
+    stick = medium_from_properties(STICK if registered else {**STICK, "ID_SERIAL_SHORT": "0401AB19E8F3"})
+    assert stick is not None
+    loc = classify_location(stick, ps.params["registered_media"])
+    ev = device_event(stick, loc, host_role=host_role, host_level="secret" if host_role == "classified" else None,
+                      host_id="pc-office-17", time="2026-12-05T12:00:00+00:00")
+    vs = ps.evaluate(ev, ps.context())
+    assert {v.rule_id for v in vs} == expected
+    if expected:
+        assert "USB-0042" in vs[0].rationale_zh  # the register number the officer knows it by
