@@ -119,13 +119,15 @@ class Mount:
     fs_type: str
 
 
-_OCT_ESC = re.compile(r"\\([0-7]{3})")
+_OCT_ESC = re.compile(rb"\\([0-7]{3})")
 
 
 def _mount_unescape(s: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as octal (\040); names are bytes
-    raw = _OCT_ESC.sub(lambda m: chr(int(m.group(1), 8)), s)
-    return raw.encode("latin-1", "surrogateescape").decode("utf-8", "surrogateescape")
+    """mountinfo escapes space, tab, newline and backslash as octal (\\040); every other byte —
+    a Chinese label's UTF-8 included — stands as it is. Work on the bytes (text read with
+    surrogateescape goes back to them exactly) and decode like any file name."""
+    raw = _OCT_ESC.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), os.fsencode(s))
+    return os.fsdecode(raw)
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
