@@ -99,15 +99,16 @@ def medium_from_properties(props: Mapping[str, str]) -> Medium | None:
                   devnum=f"{major}:{minor}" if major and minor else "")
 
 
-_HEX_ESC = re.compile(r"\\x([0-9a-fA-F]{2})")
+_HEX_ESC = re.compile(rb"\\x([0-9a-fA-F]{2})")
 
 
 def _udev_unescape(s: str) -> str:
-    """udev's `*_ENC` values escape bytes as \\xNN (a label in Chinese is UTF-8 bytes)."""
+    """udev's `*_ENC` values escape unsafe bytes as \\xNN and keep valid UTF-8 as it is, so a
+    Chinese label mixes both (`保密\\x20U盘`): unescape on the bytes, then decode."""
     if "\\x" not in s:
         return s
-    raw = _HEX_ESC.sub(lambda m: chr(int(m.group(1), 16)), s)
-    return raw.encode("latin-1", "replace").decode("utf-8", "replace")
+    raw = _HEX_ESC.sub(lambda m: bytes([int(m.group(1), 16)]), s.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "replace")
 
 
 # -- mountinfo -------------------------------------------------------------------------------------

@@ -89,3 +89,15 @@ def test_a_chinese_mount_elsewhere_does_not_blind_the_monitor(tmp_path: Path) ->
     mon = MediaMonitor(seen.append, mountinfo=str(mi))
     mon.feed("add", STICK)
     assert [(e.action, e.mountpoint) for e in seen] == [("add", None), ("mount", Path("/media/zhang/STICK"))]
+
+
+def test_udev_encoded_label_with_raw_chinese() -> None:
+    """udev's *_ENC values escape only unsafe bytes (\\x20 for a space) and keep valid UTF-8 as it
+    is, so a label mixes both: `保密\\x20U盘`. It used to come out as '?? U?'."""
+    from agents.media import medium_from_properties
+
+    m = medium_from_properties({**STICK, "ID_FS_LABEL": "保密_U盘", "ID_FS_LABEL_ENC": "保密\\x20U盘",
+                                "ID_VENDOR_ENC": "\\xe5\\x8d\\x8e\\xe4\\xb8\\xba\\x20", "ID_MODEL_ENC": "USB\\x20DISK\\x202.0"})
+    assert m is not None
+    assert m.fs_label == "保密 U盘"
+    assert m.vendor == "华为" and m.model == "USB DISK 2.0"
