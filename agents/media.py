@@ -28,9 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policies.media import RegisteredMedium, parse_registry
+
 log = logging.getLogger("baomi.agent.media")
 
-LEVELS = ("internal", "confidential", "secret", "top_secret")
+__all__ = ["MediaEvent", "MediaMonitor", "Medium", "RegisteredMedium", "classify_location", "device_event",
+           "medium_from_properties",
+           "parse_mountinfo", "registry_from_params"]
 
 
 @dataclass(frozen=True)
@@ -95,15 +99,16 @@ def medium_from_properties(props: Mapping[str, str]) -> Medium | None:
                   devnum=f"{major}:{minor}" if major and minor else "")
 
 
-_HEX_ESC = re.compile(r"\\x([0-9a-fA-F]{2})")
+_HEX_ESC = re.compile(rb"\\x([0-9a-fA-F]{2})")
 
 
 def _udev_unescape(s: str) -> str:
-    """udev's `*_ENC` values escape bytes as \\xNN (a label in Chinese is UTF-8 bytes)."""
+    """udev's `*_ENC` values escape unsafe bytes as \\xNN and keep valid UTF-8 as it is, so a
+    Chinese label mixes both (`保密\\x20U盘`): unescape on the bytes, then decode."""
     if "\\x" not in s:
         return s
-    raw = _HEX_ESC.sub(lambda m: chr(int(m.group(1), 16)), s)
-    return raw.encode("latin-1", "replace").decode("utf-8", "replace")
+    raw = _HEX_ESC.sub(lambda m: bytes([int(m.group(1), 16)]), s.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "replace")
 
 
 # -- mountinfo -------------------------------------------------------------------------------------
@@ -115,13 +120,15 @@ class Mount:
     fs_type: str
 
 
-_OCT_ESC = re.compile(r"\\([0-7]{3})")
+_OCT_ESC = re.compile(rb"\\([0-7]{3})")
 
 
 def _mount_unescape(s: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as octal (\040); names are bytes
-    raw = _OCT_ESC.sub(lambda m: chr(int(m.group(1), 8)), s)
-    return raw.encode("latin-1", "surrogateescape").decode("utf-8", "surrogateescape")
+    """mountinfo escapes space, tab, newline and backslash as octal (\\040); every other byte —
+    a Chinese label's UTF-8 included — stands as it is. Work on the bytes (text read with
+    surrogateescape goes back to them exactly) and decode like any file name."""
+    raw = _OCT_ESC.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), os.fsencode(s))
+    return os.fsdecode(raw)
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
@@ -143,29 +150,10 @@ def mountpoints_of(medium: Medium, mounts: Iterable[Mount]) -> list[Path]:
 
 
 # -- policy location -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RegisteredMedium:
-    serial: str
-    fs_uuid: str
-    level: str
-    holder: str = ""
-
-
 def registry_from_params(entries: Any) -> list[RegisteredMedium]:
-    """`params.registered_media` of a policy pack, validated (ValueError naming the entry)."""
-    out = []
-    for i, e in enumerate(entries or []):
-        if not isinstance(e, Mapping):
-            raise ValueError(f"registered_media[{i}]: an entry needs serial, fs_uuid and level")
-        serial, uuid_, level = str(e.get("serial") or ""), str(e.get("fs_uuid") or ""), str(e.get("level") or "")
-        if level not in LEVELS:
-            raise ValueError(f"registered_media[{i}]: level must be one of {', '.join(LEVELS)}")
-        if not serial.strip() or not uuid_.strip():
-            # The identity is both: a FAT volume id is chosen at will (mkfs.vfat -i), so a UUID
-            # alone would admit any stick formatted so; a serial alone would survive a reformat.
-            raise ValueError(f"registered_media[{i}]: needs both the serial and the file-system UUID")
-        out.append(RegisteredMedium(serial.strip(), uuid_.strip(), level, str(e.get("holder") or "")))
-    return out
+    """`params.registered_media` of a policy pack, validated (ValueError naming the entry); the
+    same check refuses a bad register when the policy is loaded (`policies.media`)."""
+    return list(parse_registry(entries))
 
 
 def classify_location(medium: Medium, registry: Any) -> dict[str, Any]:
@@ -179,10 +167,28 @@ def classify_location(medium: Medium, registry: Any) -> dict[str, Any]:
     for r in regs:
         # both halves must match: a cloned file system on another stick (same UUID) or a
         # reformatted registered stick (same serial) is not the registered medium
-        if r.serial and r.fs_uuid and r.serial == medium.serial and r.fs_uuid.lower() == medium.fs_uuid.lower():
-            return {"kind": "classified_medium", "medium_level": r.level, "medium_id": medium.medium_id,
-                    "holder": r.holder}
+        if r.matches(medium.serial, medium.fs_uuid):
+            loc = {"kind": "classified_medium", "medium_level": r.level, "medium_id": medium.medium_id,
+                   "holder": r.holder}
+            if r.id:
+                loc["register_id"] = r.id
+            return loc
     return {"kind": "removable_medium", "medium_id": medium.medium_id}
+
+
+def device_event(medium: Medium, loc: Mapping[str, Any], *, host_role: str, host_level: str | None = None,
+                 host_id: str = "", operation: str = "mount", time: str | None = None) -> Any:
+    """The policy `device` event of a medium seen on this host (for CN-SEC-015: a registered
+    classified medium mounted on an unclassified host; cross-use, CN-SEC-014, is decided centrally
+    from the sightings every agent reports)."""
+    from policies.model import DeviceFacts, Event, Host, Sighting
+
+    registered = loc.get("kind") == "classified_medium"
+    return Event(kind="device", operation=operation, host=Host(role=host_role, level=host_level, id=host_id),
+                 device=DeviceFacts(id=str(loc.get("register_id") or medium.medium_id), registered=registered,
+                                    level=loc.get("medium_level") if registered else None,
+                                    sightings=(Sighting(host_id, host_role, host_level, time),)),
+                 time=time[:10] if time else None)
 
 
 # -- the monitor -----------------------------------------------------------------------------------

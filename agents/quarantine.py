@@ -63,10 +63,13 @@ def list_cmd(vault_path: str, fmt: str) -> None:
     """列出隔离文件（无需私钥） / list sealed files (no key needed)."""
     from agents.vault import VaultError
 
+    problems: list[str] = []
     try:
-        items = _vault(vault_path).items()
+        items = _vault(vault_path).items(problems)
     except VaultError as exc:
         _fail(str(exc))
+    for msg in problems:  # listed on stderr; the other items are still shown
+        click.echo(tr(f"警告：{msg}", f"warning: {msg}"), err=True)
     if fmt == "jsonl":
         for it in items:
             click.echo(json.dumps(it.__dict__, ensure_ascii=False))

@@ -62,7 +62,15 @@ class SealedItem:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SealedItem:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        """A record read back from ITEM.json; ValueError/TypeError when it is not one."""
+        item = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        types = {"id": str, "sha256": str, "original_path": str, "size": int, "mode": int, "sealed_at": str}
+        for k, t in types.items():
+            v = getattr(item, k)
+            if not isinstance(v, t) or isinstance(v, bool):
+                raise ValueError(f"{k} is not a {t.__name__}")
+        datetime.fromisoformat(item.sealed_at)  # ValueError when it is not a time
+        return item
 
 
 # -- keys --------------------------------------------------------------------------------------
@@ -219,7 +227,9 @@ class Vault:
         return item
 
     # -- officer side ------------------------------------------------------------------------
-    def items(self) -> list[SealedItem]:
+    def items(self, problems: list[str] | None = None) -> list[SealedItem]:
+        """Every item's record. A damaged record raises VaultError — or, when a `problems` list
+        is given, is described there and skipped, so that one bad entry hides no other."""
         out: list[SealedItem] = []
         if not self.path.is_dir():
             return out
@@ -227,7 +237,9 @@ class Vault:
             try:
                 out.append(SealedItem.from_dict(json.loads(p.read_text(encoding="utf-8"))))
             except (OSError, ValueError, TypeError) as exc:
-                raise VaultError(f"damaged vault entry {p.name}: {exc}") from exc
+                if problems is None:
+                    raise VaultError(f"damaged vault entry {p.name}: {exc}") from exc
+                problems.append(f"damaged vault entry {p.name}: {exc}")
         return sorted(out, key=lambda i: i.sealed_at)
 
     def get(self, item_id: str) -> SealedItem:
@@ -238,7 +250,7 @@ class Vault:
             return SealedItem.from_dict(json.loads(p.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise VaultError(f"no item {item_id} in {self.path}") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise VaultError(f"damaged vault entry {item_id}: {exc}") from exc
 
     def open(self, item_id: str, officer_key: X25519PrivateKey) -> Iterator[bytes]:

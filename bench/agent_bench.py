@@ -112,14 +112,19 @@ def bench_idle(folders: int, seconds: float) -> None:
             agent = env.agent([(tree, "cloud_sync")], heartbeat=60, rescan=3600)
             started = time.monotonic() - t0
             pid = agent.proc.pid  # type: ignore[union-attr]
-            time.sleep(3)  # settle after start-up
-            c0, w0 = cpu_seconds(pid), time.monotonic()
+            time.sleep(10)  # settle after start-up (first heartbeat and delivery, workers warming)
+            kids = [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            c0, k0, w0 = cpu_seconds(pid), sum(cpu_seconds(k) for k in kids), time.monotonic()
             time.sleep(seconds)
-            cpu = (cpu_seconds(pid) - c0) / (time.monotonic() - w0) * 100
+            wall = time.monotonic() - w0
+            cpu = (cpu_seconds(pid) - c0) / wall * 100
+            kcpu = (sum(cpu_seconds(k) for k in kids) - k0) / wall * 100
             rss = rss_mb(pid)
+            krss = sum(rss_mb(k) for k in kids)
             agent.stop()
             print(f"idle, watching {folders + folders // width + 1} folders: CPU {cpu:.2f} %, RSS {rss:.0f} MB "
-                  f"(start-up to ready {started:.1f} s)")
+                  f"(start-up to ready {started:.1f} s); its {len(kids)} scan workers: CPU {kcpu:.2f} %, "
+                  f"RSS {krss:.0f} MB")
         finally:
             env.close()
 

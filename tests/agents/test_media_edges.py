@@ -2,6 +2,7 @@
 udev event carries only the kernel's properties still ends the medium's life in the monitor."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_a_registration_needs_both_serial_and_file_system_uuid(entry: dict[str, 
     # A FAT volume id is set at will (mkfs.vfat -i 1A2B3C4D): an entry naming only the UUID would
     # make any stick formatted so a classified medium; one naming only the serial survives a
     # reformat that the register should notice.
-    with pytest.raises(ValueError, match="serial and .*UUID"):
+    with pytest.raises(ValueError, match=r"\.(serial|fs_uuid): "):
         registry_from_params([entry])
     forged = Medium(devnode="/dev/sdc1", serial="ANYSTICK", fs_uuid="1A2B-3C4D")
     assert classify_location(forged, [entry])["kind"] == "removable_medium"
@@ -59,3 +60,44 @@ def test_kernel_only_remove_event_still_removes_the_medium(tmp_path: Path) -> No
     # a remove for a device never added (an internal disk, a loop device) stays silent
     mon.feed("remove", {**KERNEL_REMOVE, "DEVNAME": "/dev/loop3", "DEVPATH": "/devices/virtual/block/loop3"})
     assert len(seen) == 4
+
+
+def test_mountinfo_with_raw_utf8_names() -> None:
+    """The kernel escapes only space, tab, newline and backslash in mountinfo; a Chinese volume
+    label mounted by udisks (/media/张三/保密 U盘) appears as raw UTF-8. One such mount anywhere on
+    the system used to make every mount check fail, so no medium was ever seen mounted."""
+    from agents.media import parse_mountinfo
+
+    text = ("22 1 8:2 / / rw - ext4 /dev/sda2 rw\n"
+            "95 22 8:17 / /media/张三/保密\\040U盘 rw,nosuid - vfat /dev/sdb1 rw\n"
+            "96 22 8:33 / /mnt/back\\134slash\\011tab rw - vfat /dev/sdc1 rw\n")
+    mounts = parse_mountinfo(text)
+    assert [m.mountpoint for m in mounts] == ["/", "/media/张三/保密 U盘", "/mnt/back\\slash\ttab"]
+    # the same, read the way the monitor reads the file (invalid UTF-8 kept as surrogates)
+    raw = text.encode() + b"97 22 8:49 / /mnt/\xff\xfe rw - vfat /dev/sdd1 rw\n"
+    mounts = parse_mountinfo(raw.decode("utf-8", "surrogateescape"))
+    assert mounts[1].mountpoint == "/media/张三/保密 U盘"
+    assert os.fsencode(mounts[3].mountpoint) == b"/mnt/\xff\xfe"
+
+
+def test_a_chinese_mount_elsewhere_does_not_blind_the_monitor(tmp_path: Path) -> None:
+    mi = tmp_path / "mountinfo"
+    mi.write_text("22 1 8:2 / / rw - ext4 /dev/sda2 rw\n"
+                  "40 22 8:65 / /media/李四/资料 rw - vfat /dev/sde1 rw\n"
+                  "95 22 8:17 / /media/zhang/STICK rw - vfat /dev/sdb1 rw\n", encoding="utf-8")
+    seen: list[MediaEvent] = []
+    mon = MediaMonitor(seen.append, mountinfo=str(mi))
+    mon.feed("add", STICK)
+    assert [(e.action, e.mountpoint) for e in seen] == [("add", None), ("mount", Path("/media/zhang/STICK"))]
+
+
+def test_udev_encoded_label_with_raw_chinese() -> None:
+    """udev's *_ENC values escape only unsafe bytes (\\x20 for a space) and keep valid UTF-8 as it
+    is, so a label mixes both: `保密\\x20U盘`. It used to come out as '?? U?'."""
+    from agents.media import medium_from_properties
+
+    m = medium_from_properties({**STICK, "ID_FS_LABEL": "保密_U盘", "ID_FS_LABEL_ENC": "保密\\x20U盘",
+                                "ID_VENDOR_ENC": "\\xe5\\x8d\\x8e\\xe4\\xb8\\xba\\x20", "ID_MODEL_ENC": "USB\\x20DISK\\x202.0"})
+    assert m is not None
+    assert m.fs_label == "保密 U盘"
+    assert m.vendor == "华为" and m.model == "USB DISK 2.0"

@@ -89,3 +89,30 @@ def test_restore_never_overwrites_a_file_that_appears_meanwhile(tmp_path: Path, 
         v.restore(item.id, load_private(key))
     assert src.read_bytes() == b"the user's new file"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".a.txt")] == []
+
+
+def test_file_size_limit_keeps_the_original_without_root(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+    """A vault write refused by RLIMIT_FSIZE (EFBIG: the same failure path as a full disk, and
+    available without root) raises VaultError, keeps the original and leaves no partial item."""
+    import subprocess
+    import sys
+
+    _key, pub = keys
+    src = tmp_path / "big.bin"
+    data = os.urandom(512 * 1024)
+    src.write_bytes(data)
+    child = f"""
+import resource, signal, sys
+from agents.vault import Vault, VaultError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+try:
+    Vault({str(tmp_path / 'vault')!r}, {str(pub)!r}).seal({str(src)!r}, reason={{"rule": "CN-SEC-001"}})
+except VaultError as exc:
+    print("VaultError:", exc); sys.exit(0)
+sys.exit(1)
+"""
+    p = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.startswith("VaultError:"), p.stdout + p.stderr
+    assert src.read_bytes() == data
+    assert [x.name for x in (tmp_path / "vault").iterdir()] == []
