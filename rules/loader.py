@@ -135,6 +135,15 @@ class RuleSet:
         """True when `data` may hold a marking (a marking-shaped hit) or a site rule/keyword matches."""
         return bool(self._rules.match(data=data, fast=True, timeout=60))
 
+    def prefilter_offsets(self, data: bytes, limit: int = 4096) -> list[int]:
+        """Offsets of the prefilter's marking-shaped hits in `data` (at most `limit`), sorted."""
+        try:
+            matches = self._rules.match(data=data, timeout=60)
+        except yara.Error:  # too many matches for YARA: the first hit of each string still counts
+            matches = self._rules.match(data=data, fast=True, timeout=60)
+        out = sorted({inst.offset for m in matches for s in m.strings for inst in s.instances})
+        return out[:limit]
+
     @property
     def has_user_rules(self) -> bool:
         """Site rules or keywords were given (`--rules`, `--keywords`)."""

@@ -143,7 +143,8 @@ class Scanner:
         segments: list[Segment] = []
         if ex is not None:
             ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
-                          name=name, prefilter=None if prefiltered else self.rules.prefilter, ocr=self.ocr)
+                          name=name, prefilter=None if prefiltered else self.rules.prefilter, ocr=self.ocr,
+                          anchors=self.rules.prefilter_offsets)
             try:
                 for item in ex.extract(data, ctx):
                     if isinstance(item, Segment):
@@ -166,7 +167,7 @@ class Scanner:
             if self.rules.prefilter(data):
                 # No reader for this type (a database, a proprietary format): its text runs are
                 # read as `strings` would, in every encoding, and classified as text.
-                segments.extend(run_segments(data, member))
+                segments.extend(run_segments(data, member, self.rules.prefilter_offsets(data)))
         if any(s.role == RUN_ROLE for s in segments):
             self._from_runs = True
         findings.extend(_classify_bounded(segments))

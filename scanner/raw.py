@@ -195,7 +195,7 @@ def _sweep(fd: int, size: int, gaps: list[Extent], scanner: Any) -> Iterator[dic
             if not chunk:
                 break
             if chunk.count(0) != len(chunk) and scanner.rules.prefilter(chunk):
-                for off, f in _markings(chunk):
+                for off, f in _markings(chunk, scanner.rules.prefilter_offsets(chunk)):
                     key = (pos + off, f.text)
                     if key not in seen:
                         seen.add(key)
@@ -206,9 +206,9 @@ def _sweep(fd: int, size: int, gaps: list[Extent], scanner: Any) -> Iterator[dic
             pos = end
 
 
-def _markings(chunk: bytes) -> Iterator[tuple[int, Finding]]:
+def _markings(chunk: bytes, anchors: list[int] | None = None) -> Iterator[tuple[int, Finding]]:
     """Markings in the text runs of a chunk, each with the run's offset in the chunk."""
-    for run in text_runs(chunk):
+    for run in text_runs(chunk, anchors):
         for f in classify([Segment(text=run.text, member=None, role=RUN_ROLE, index=0)]):
             if f.kind is Kind.MARKING:
                 yield run.byte_offset(f.text), f

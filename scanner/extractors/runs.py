@@ -70,16 +70,60 @@ class Run(NamedTuple):
         return self.offset + len(self.decoded[:i].encode(self.encoding, errors="replace"))
 
 
-def run_segments(data: bytes, member: str | None) -> Iterator[Segment]:
+def run_segments(data: bytes, member: str | None, anchors: list[int] | None = None) -> Iterator[Segment]:
     """The runs of `data` as segments, at most `MAX_RUNS` (the first ones, by encoding pass)."""
-    for n, run in enumerate(text_runs(data)):
+    for n, run in enumerate(text_runs(data, anchors)):
         if n >= MAX_RUNS:
             return
         yield Segment(text=run.text, member=member, role=RUN_ROLE, index=0)
 
 
-def text_runs(data: bytes) -> Iterator[Run]:
-    """Each run of text in `data` that holds a marking anchor."""
+def text_runs(data: bytes, anchors: list[int] | None = None) -> Iterator[Run]:
+    """Each run of text in `data` that holds a marking anchor.
+
+    Only windows around anchor bytes are read (`WINDOW` either side of each, merged): a run that
+    holds a marking holds an anchor, and 20 MB of random bytes split into millions of tiny runs
+    made a whole-buffer sweep take a minute. A run longer than the window is read from the window's
+    edge (its classification does not count it as a document's top there)."""
+    seen: set[tuple[int, str]] = set()
+    for lo, hi in _windows(data, anchors):
+        for run in _runs_in(data[lo:hi]):
+            key = (lo + run.offset, run.encoding)
+            if key not in seen:
+                seen.add(key)
+                yield run._replace(offset=lo + run.offset)
+
+
+#: Bytes read either side of an anchor, and the most windows read in one item.
+WINDOW = 4096
+MAX_WINDOWS = 4096
+
+
+def _windows(data: bytes, anchors: list[int] | None = None) -> list[tuple[int, int]]:
+    """Windows around the given marking-shaped offsets (the prefilter's hits), or else around
+    every byte form of every anchor word."""
+    hits: list[int] = list(anchors) if anchors is not None else []
+    for needle in _WINDOW_ANCHORS if anchors is None else ():
+        pos = data.find(needle)
+        while pos != -1 and len(hits) < 16 * MAX_WINDOWS:
+            hits.append(pos)
+            pos = data.find(needle, pos + 1)
+    if not hits:
+        return []
+    hits.sort()
+    out: list[tuple[int, int]] = []
+    for h in hits:
+        lo, hi = max(0, h - WINDOW), min(len(data), h + WINDOW)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+        if len(out) > MAX_WINDOWS:
+            break
+    return out[:MAX_WINDOWS]
+
+
+def _runs_in(data: bytes) -> Iterator[Run]:
     yield from _byte_runs(data)
     for pattern, enc in ((_U16LE, "utf-16-le"), (_U16BE, "utf-16-be")):
         for m in pattern.finditer(data):
@@ -149,3 +193,11 @@ def _encodings_of(word: str) -> set[bytes]:
 
 _ANCHOR_BYTES: tuple[bytes, ...] = tuple(set().union(*(_encodings_of(w) for w in ("密", "内部", "內部",
                                                                                    "ＳＥＣＲＥＴ"))))
+
+
+#: Byte forms of every anchor in every encoding runs are read in (windows are opened around them).
+_WINDOW_ANCHORS: tuple[bytes, ...] = tuple(sorted(
+    set(_ANCHOR_BYTES)
+    | {w.encode(e) for w in ("密", "内部", "內部", "ＳＥＣＲＥＴ", "SECRET", "CONFIDENTIAL", "UNCLAS")
+       for e in ("utf-16-le", "utf-16-be")}
+    | {b"SECRET", b"CONFIDENTIAL", b"UNCLAS"}))

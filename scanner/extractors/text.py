@@ -39,7 +39,7 @@ class TextExtractor(Extractor):
             # Binary bytes in a byte-encoded text (a NUL before the first line, a sparse hole,
             # an unknown binary format): the text is read as runs, each a text of its own, so
             # that the bytes before a marking cannot push it out of its line or its page top.
-            yield from run_segments(data, ctx.member)
+            yield from run_segments(data, ctx.member, ctx.anchors(data) if ctx.anchors else None)
             return
         yield Segment(text=text, member=ctx.member, role="body", index=0)
 
