@@ -40,8 +40,6 @@ class Scanner:
         from scanner.ocr import OcrBudget, OcrMode, OcrSettings
 
         self.ocr = OcrSettings(OcrMode.parse(self.config.ocr_mode), OcrBudget(self.config.ocr_budget))
-        #: Set while scanning an item when some of its text was read as runs out of binary bytes.
-        self._from_runs = False
 
     @property
     def config_digest(self) -> str:
@@ -85,15 +83,17 @@ class Scanner:
             data = _read_all(fd, st.st_size)
         except OSError as exc:
             return FileResult(shown, errors=(ScanError(ErrorCode.UNREADABLE, exc.strerror or str(exc)),))
-        self._from_runs = False
-        findings, errors, mime = self.scan_bytes(data, os.path.basename(shown))
+        sources: set[str] = set()  # per call, not on the scanner: the agent shares one across threads
+        findings, errors, mime = self.scan_bytes(data, os.path.basename(shown), sources)
         hash_it = self.config.hash_files == "all" or (self.config.hash_files == "flagged" and (findings or errors))
         sha = hashlib.sha256(data).hexdigest() if hash_it else None
-        extra = {"text_source": "runs"} if self._from_runs and findings else {}
+        extra = {"text_source": "runs"} if "runs" in sources and findings else {}
         return FileResult(shown, tuple(findings), tuple(errors), size=len(data), mime=mime, sha256=sha, extra=extra)
 
-    def scan_bytes(self, data: bytes, name: str = "") -> tuple[list[Finding], list[ScanError], str]:
-        """Findings and errors of an in-memory item (and everything nested in it)."""
+    def scan_bytes(self, data: bytes, name: str = "", sources: set[str] | None = None
+                   ) -> tuple[list[Finding], list[ScanError], str]:
+        """Findings and errors of an in-memory item (and everything nested in it). `sources`, when
+        given, receives `runs` if some text was read as runs out of binary bytes."""
         plain = is_plain_text(data[:8192])
         if plain and not self.rules.prefilter(data):
             # The common case of a tree walk, short-cut: plain text with no marking-shaped
@@ -102,9 +102,8 @@ class Scanner:
         findings: list[Finding] = []
         errors: list[ScanError] = []
         budget = Budget(self.config.limits)
-        self._from_runs = False
         # Plain text that passed the prefilter above is not run through it a second time.
-        mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain)
+        mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain, sources=sources)
         return _dedupe(findings), errors, mime
 
     def text_of(self, data: bytes, name: str = "") -> str:
@@ -137,7 +136,8 @@ class Scanner:
 
     # -- recursion ---------------------------------------------------------------------------
     def _scan_item(self, data: bytes, member: str | None, depth: int, budget: Budget, name: str,
-                   findings: list[Finding], errors: list[ScanError], prefiltered: bool = False) -> str:
+                   findings: list[Finding], errors: list[ScanError], prefiltered: bool = False,
+                   sources: set[str] | None = None) -> str:
         mime = identify(data)
         ex = pick(data, mime)
         segments: list[Segment] = []
@@ -150,7 +150,7 @@ class Scanner:
                     if isinstance(item, Segment):
                         segments.append(item)
                     elif isinstance(item, Member):
-                        self._member(item, member, depth, budget, findings, errors)
+                        self._member(item, member, depth, budget, findings, errors, sources)
                     elif isinstance(item, ScanError):
                         errors.append(item)
                     elif isinstance(item, Finding):
@@ -168,19 +168,20 @@ class Scanner:
                 # No reader for this type (a database, a proprietary format): its text runs are
                 # read as `strings` would, in every encoding, and classified as text.
                 segments.extend(run_segments(data, member, self.rules.prefilter_offsets(data)))
-        if any(s.role == RUN_ROLE for s in segments):
-            self._from_runs = True
+        if sources is not None and any(s.role == RUN_ROLE for s in segments):
+            sources.add("runs")
         findings.extend(_classify_bounded(segments))
         self._user_matches(data, segments, member, findings)
         return mime
 
     def _member(self, item: Member, parent: str | None, depth: int, budget: Budget,
-                findings: list[Finding], errors: list[ScanError]) -> None:
+                findings: list[Finding], errors: list[ScanError], sources: set[str] | None = None) -> None:
         child = f"{parent}!{item.name}" if parent else item.name
         if depth + 1 > self.config.limits.max_depth:
             errors.append(ScanError(ErrorCode.TOO_DEEP, f"nesting deeper than {self.config.limits.max_depth}", child))
             return
-        self._scan_item(item.data, child, depth + 1, budget, item.name.rsplit("/", 1)[-1], findings, errors)
+        self._scan_item(item.data, child, depth + 1, budget, item.name.rsplit("/", 1)[-1], findings, errors,
+                        sources=sources)
 
     def _user_matches(self, data: bytes, segments: list[Segment], member: str | None,
                       findings: list[Finding]) -> None:

@@ -200,3 +200,17 @@ def test_cache_key_holds_ocr_availability(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(ocr, "available", lambda: False)
     without = config_digest(cfg, rules)
     assert with_ocr != without, "a verdict reached without OCR must not be served once OCR is installed"
+
+
+def test_runs_label_is_per_file_when_threads_share_a_scanner(scanner: Scanner, tmp_path: Path) -> None:
+    """The agent scans on several threads with one warm Scanner: the `text_source` of one file must
+    not leak onto another's record (it was state on the scanner object)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    binary, plain = tmp_path / "b.txt", tmp_path / "p.txt"
+    binary.write_bytes(b"\x00" + ("绝密★长期\n" + BODY).encode())
+    plain.write_text("机密★10年\n" + BODY, encoding="utf-8")
+    with ThreadPoolExecutor(4) as pool:
+        recs = list(pool.map(lambda p: scanner.scan_path(str(p)).to_record(), [binary, plain] * 40))
+    assert all(r.get("text_source") == "runs" for r in recs if r["path"] == str(binary))
+    assert not any("text_source" in r for r in recs if r["path"] == str(plain))
