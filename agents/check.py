@@ -198,7 +198,9 @@ def _track_copies(records: list[dict[str, Any]], roots: list[str], directory: st
             if rec.get("level"):
                 index.add(os.path.abspath(rec["path"]), rec.get("sha256") or "", rec["level"], text(rec), marks(rec))
         index.commit()
-        for rec in records:
+        # Nothing classified has ever been seen here: no file can be a copy of one, and reading
+        # every file's text again would double the check for nothing.
+        for rec in records if index.entries else ():
             if rec.get("errors") and not rec.get("findings"):
                 continue
             for m in index.matches(os.path.abspath(rec["path"]), rec.get("sha256"), rec.get("level"), text(rec),
