@@ -214,3 +214,23 @@ def test_runs_label_is_per_file_when_threads_share_a_scanner(scanner: Scanner, t
         recs = list(pool.map(lambda p: scanner.scan_path(str(p)).to_record(), [binary, plain] * 40))
     assert all(r.get("text_source") == "runs" for r in recs if r["path"] == str(binary))
     assert not any("text_source" in r for r in recs if r["path"] == str(plain))
+
+
+def test_marking_after_4k_nuls_in_a_docx_xml_part(tmp_path: Path) -> None:
+    """Issue 11's sibling: NULs before word/document.xml made the part unparsable and its marking
+    unseen (reported corrupt, but the level was lost). The part is read without the control bytes."""
+    import docx
+
+    src = tmp_path / "n.docx"
+    d = docx.Document()
+    d.add_paragraph("机密★10年")
+    d.add_paragraph("关于某事的通知")
+    d.save(str(src))
+    out = tmp_path / "padded.docx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            zout.writestr(info, b"\x00" * 4096 + data if info.filename == "word/document.xml" else data)
+    rec = scan(out)
+    assert rec["level"] == "secret" and "机密★10年" in markings(rec)
+    assert [(e["member"], e["error"]) for e in rec["errors"]] == [("word/document.xml", "corrupt")]
