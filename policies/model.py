@@ -550,10 +550,10 @@ def parse_mode(value: Any) -> int | None:
 def _marking(r: _Reader, d: Any, path: str, parent: Any, key: Any) -> MarkingFacts:
     d = r.obj(d, path, {"level", "kind", "text", "member", "period", "declassify_date",
                         "declassify_condition", "nonstandard", "declassified", "superseded",
-                        "caveats", "rule", "confidence", "line"}, parent, key)
+                        "caveats", "rule", "confidence", "line", "category", "read_as", "detail"}, parent, key)
     return MarkingFacts(
         level=r.str_(d, "level", f"{path}.level", choices=LEVELS),
-        kind=r.str_(d, "kind", f"{path}.kind", "marking", ("marking", "mention", "keyword", "rule")),
+        kind=r.str_(d, "kind", f"{path}.kind", "marking", ("marking", "mention", "keyword", "rule", "label", "label_mismatch", "quality")),
         text=r.str_(d, "text", f"{path}.text", "") or "",
         member=r.str_(d, "member", f"{path}.member"),
         period=d.get("period"),

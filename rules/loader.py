@@ -225,6 +225,12 @@ _LEVEL_FIRST = vocabulary.LEVEL_FIRST
 #: (`注意保存` alone was measured: +7 % prefilter time on real prose; `内部资料 注意保存` is
 #: caught by 内部资料, the rarer `内部文件 注意保存` in a plain-text file is not.)
 _INTERNAL = ["内部资料", "內部資料", "内部★", "内部\n", "内部\r", "內部\n", "內部\r", "内部】"]
+#: Tick-box fields (`□机密 ■秘密`, `☑内部 ☐公开`, `[√]机密`): a box right before or after a level
+#: word or 内部; and 商密 marks (`核心商密`, `商密★` is caught by the star strings).
+_TICK_FORMS = ([b + w for b in (*vocabulary.TICKED, *vocabulary.UNTICKED, "]", "］")
+                for w in ("绝密", "机密", "秘密", "内部", "絕密", "機密")]
+               + ["密" + sp + b for sp in ("", " ", "\u3000") for b in (*vocabulary.TICKED, *vocabulary.UNTICKED)]
+               + ["商密"])
 _LABELS = [w + c for w in ("密级", "密級") for c in ("：", ":", " ：")]
 
 
@@ -266,7 +272,7 @@ def prefilter_source() -> str:
     for enc in ENCODINGS:
         mi = "密".encode(enc)
         # One string per byte form (no alternations): each gets a selective atom of its own.
-        forms = ["密" + f for f in _AFTER_MI] + _LABELS + _INTERNAL
+        forms = ["密" + f for f in _AFTER_MI] + _LABELS + _INTERNAL + _TICK_FORMS
         if enc == "utf-8":
             # In UTF-8 a star itself is the cheapest selective atom and is rare in prose: one
             # string per star covers every gap before it (spaces, tabs, NBSP, ideographic space).
@@ -296,8 +302,15 @@ def prefilter_source() -> str:
         test = " or ".join(f"{reader}(@[i] - {2 + cut}) == 0x{w:04X}" for w in leads)
         lines.append(f"  condition:\n    for any of ($c*) : ( for any i in (1..#) : ( {test} ) )\n}}\n")
     lines.append("rule shape_english\n{\n  strings:\n"
-                 "    $b0 = /(^|\\n|\\xEF\\xBB\\xBF)[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start"
-                 "\n    $b_label = /[Cc]lassification[ \\t]*:[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // Classification: SECRET")
+                 "    $b0 = /(^|\\n|\\xEF\\xBB\\xBF)[ \\t#>*|(,]*(\\xE2\\x80\\x9C|UK |US |USA |NATO )?(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start"
+                 "\n    $b_label = /(Classification|CLASSIFICATION|classification)[ \\t]*:[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL|Top Secret|Secret|Confidential)/  // Classification: SECRET"
+                 # letter-spaced and OCR-damaged banners, UNCLAS/LOU cables, portion marks (issue 15)
+                 "\n    $b_class = /REPORT CLASS (TOP SECRET|SECRET|CONFIDENTIAL)/"
+                 "\n    $b_spaced = /(^|\\n)[ \\t#>*|(,]*(S ?E ?C ?R ?E ?T|C ?O ?N ?F ?I ?D|[A-Z0-9]{3}-?SECRET|C O N F I D|T O P S|UNCLAS|LIMITED OFFICIAL USE|"
+                 "[A-Z0-9]{3} [A-Z0-9]{6}([ \\t\\r\\n\\/]|$)|[A-Z0-9]ECRET|S[A-Z0-9]CRET|SE[A-Z0-9]RET|SEC[A-Z0-9]ET|"
+                 "SECR[A-Z0-9]T|SECRE[A-Z0-9]|C[O0]NF)/"
+                 "\n    $p1 = \"(S) \"\n    $p2 = \"(C) \"\n    $p3 = \"(TS) \"\n    $p4 = \"(U) \"\n    $p5 = \"(S//\""
+                 "\n    $p6 = \"(TS//\"\n    $p7 = \"(C//\"\n    $p8 = \"(SBU) \"\n    $p9 = \"(U//\"")
     n = 1
     # Fullwidth banners (typed with a Chinese input method): rare in any prose, so the word itself.
     for enc in ENCODINGS:

@@ -26,3 +26,33 @@ BANNER_WORDS_FULLWIDTH = ("ＳＥＣＲＥＴ", "ＣＯＮＦＩＤＥＮＴＩ�
 #: Substrings of raw text at or near which any marking form stands: the engine's and the
 #: classifier's cheap candidate search.
 CANDIDATE_WORDS = ("密", "内", "內", *BANNER_WORDS, *BANNER_WORDS_FULLWIDTH)
+
+# -- tick-box fields (`密级：□绝密 □机密 ■秘密`, `☑内部 ☐公开`, `[√]机密`) --------------------------
+#: A box or mark that says "this option is chosen" (after NFKC: fullwidth brackets are ASCII).
+TICKED = "☑☒■▣●◉√✓✔✅⊠⬛◼✗✘"
+#: An empty box: the option is offered, not chosen.
+UNTICKED = "□☐○◯◻▢❑❏〇"
+#: Bracketed stand-ins: `[√]`, `(x)`, `[ ]` (the mark inside decides).
+BRACKET_TICKS = "√✓✔xX*■●×"
+
+# -- English banners, telegram lines, codewords --------------------------------------------------
+#: Control markings and codewords that may follow a banner's level word with or without `//`
+#: (`TOP SECRET UMBRA`, `SECRET NOFORN`, `SECRET/NOFORN`): a line of the level word and nothing
+#: but these is a banner, not an English sentence.
+CONTROL_WORDS = (
+    "NOFORN", "NF", "NOCONTRACT", "ORCON", "PROPIN", "WNINTEL", "REL TO", "RELIDO", "FVEY", "EYES ONLY",
+    "EXDIS", "NODIS", "LIMDIS", "STADIS", "ROGER", "CHEROKEE", "SPECAT", "SIOP", "SIOP-ESI", "ESI",
+    "UMBRA", "GAMMA", "RUFF", "ZARF", "TALENT KEYHOLE", "KEYHOLE", "TK", "SI", "HCS", "COMINT", "SIGINT",
+    "CRYPTO", "RESTRICTED DATA", "FORMERLY RESTRICTED DATA", "RD", "FRD", "CNWDI", "SAR", "SCI",
+    "BYEMAN", "DINAR", "TRINE", "MORAY", "SPOKE", "VRK", "HVSACO", "SENSITIVE", "ALTERNATE",
+    "CODEWORD", "CODE WORD", "NATO", "COSMIC", "ATOMAL", "US ONLY", "USA ONLY", "FGI", "IMCON",
+    "NO FOREIGN DISSEM", "NO FOREIGN DISSEMINATION", "NO FOREIGN", "NO DISSEM ABROAD", "BACKGROUND USE ONLY",
+    "CONTINUED CONTROL", "WARNING NOTICE", "DISSEM", "LIMITED DISTRIBUTION", "STRAP1", "STRAP2", "STRAP3", "STRAP", "RYBAT", "KAPOK", "WNINTEL", "CONTROLLED", "HANDLE VIA", "COMINT CHANNELS", "CHANNELS ONLY",
+)
+#: Words of routing a telegram's classification line may carry besides post and serial number.
+ROUTING_WORDS = ("SECTION", "OF", "PAGE", "STATE", "PRIORITY", "CITE", "DIRECTOR", "IN", "TO", "FROM", "IMMEDIATE", "ROUTINE", "FLASH",
+                 "NIACT", "USMISSION", "USUN", "USNATO", "USEC", "USOSCE")
+#: English words for "not a state secret, yet not public": the own classification of a cable or
+#: a memo (`UNCLAS … SENSITIVE`, `LIMITED OFFICIAL USE`, `FOR OFFICIAL USE ONLY`).
+EN_INTERNAL = ("LIMITED OFFICIAL USE", "FOR OFFICIAL USE ONLY", "SENSITIVE BUT UNCLASSIFIED",
+               "CONTROLLED UNCLASSIFIED INFORMATION", "OFFICIAL-SENSITIVE", "OFFICIAL SENSITIVE")

@@ -16,12 +16,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from rules import vocabulary
+from scanner.banners import LETTERED_ITEM, parse_english_line, portion_mark
 from scanner.grammar import (
+    BULLET_TICKS,
     LEVEL_WORDS,
     STARS,
+    ChoiceField,
     Hit,
     find_star_forms,
+    is_public_value,
     paragraph_mark,
+    parse_choice_field,
     parse_line_form,
     parse_marking,
     strip_decor,
@@ -39,10 +44,19 @@ RULE_INTERNAL = "cn.internal"  # BM-M006: 工作秘密 / 内部
 RULE_BANNER = "en.banner"  # BM-M007: TOP SECRET//NOFORN
 RULE_PORTION = "en.portion"  # BM-M008: (S) portion mark
 RULE_MENTION = "cn.mention"
+RULE_CHECKBOX = "cn.marking.checkbox"  # BM-M009: 密级：□绝密 □机密 ■秘密
+RULE_LABEL_MS = "label.msip"  # a Microsoft sensitivity label (MSIP_Label_*_Name)
+RULE_LABEL_PUBLIC = "label.public"  # a classification property saying 公开 / Public
+RULE_MISMATCH = "cn.label_mismatch"
+RULE_Q_EXPIRED = "cn.quality.expired"  # 解密时间 passed: declassify or extend
+RULE_Q_NO_PERIOD = "cn.quality.no_period"  # 密级★ with nothing after the star
+RULE_Q_PARA_ABOVE = "cn.quality.paragraph_above"  # a paragraph mark above the document's level
+#: A `(U)` portion mark: evidence that a text is portion-marked, removed from the output.
+_RULE_PORTION_U = "en.portion.u"
 
 _FORM_RULE = {"star": RULE_STAR, "bare": RULE_BARE, "label": RULE_LABEL, "paragraph": RULE_PARA,
               "internal": RULE_INTERNAL, "banner": RULE_BANNER, "portion": RULE_PORTION,
-              "property": RULE_PROP}
+              "property": RULE_PROP, "checkbox": RULE_CHECKBOX}
 
 #: Roles where a short element is, by its place, a marking candidate.
 STANDALONE_ROLES = {"header", "footer", "cell", "property", "title", "subject", "textbox", "cover"}
@@ -110,14 +124,28 @@ def _candidate_starts(text: str) -> list[int]:
         if j >= 0 and text[j] in _LEVEL_CHARS:
             out.append(j)
         pos = text.find("密", pos + 1)
-    for word in ("内部", "內部", "内 部", "内\u3000部"):
+    for word in ("内部", "內部", "内 部", "内\u3000部", "商密", "公开", "受控"):
         pos = text.find(word)
         while pos != -1:
             out.append(pos)
             pos = text.find(word, pos + 2)
     if any(w in text for w in _BANNER_WORDS):
         out.extend(m.start() for m in _EN_LINE.finditer(text))
+    out.extend(m.start() for m in _EN_OTHER.finditer(text))
+    if "lassification" in text or "LASSIFICATION" in text:
+        out.extend(m.start() for m in _CLASS_FIELD.finditer(text))
     return out
+
+
+#: A form's classification field whose value is written in title case (`CLASSIFICATION: Secret`).
+_CLASS_FIELD = re.compile(r"^[ \t]*classification[ \t]*:", re.M | re.I)
+
+
+#: Lines where an English classification line without an intact banner word can stand: a portion
+#: mark (numbered or not), letter-spaced capitals, a damaged banner word, UNCLAS / LIMITED OFFICIAL USE.
+_EN_OTHER = re.compile(r"^[ \t]*(?:(?:(?:\d{1,3}|[A-Za-z])[.)][ \t]*|¶[ \t]*\d{0,3}\.?[ \t]*)?\((?:TS|S|C|U|SBU|FOUO|CUI|LOU)[)/]"
+                       r"|[A-Z](?: [A-Z]){3}|S ?E ?C ?R ?E ?T|C ?O ?N ?F ?I ?D|UNCLAS|LIMITED OFFICIAL|FOR OFFICIAL USE|SENSITIVE BUT"
+                       r"|[A-Z0-9]{3} [A-Z0-9]{6}(?![A-Za-z0-9])|S[A-Z0-9]{5}(?![A-Za-z0-9])|[A-Z0-9]ECRET|C[A-Z0-9]NF)", re.M)
 
 
 def _line_at(text: str, offset: int) -> tuple[int, int]:
@@ -255,8 +283,13 @@ def _finding(m: Marking, ln: _Line, kind: Kind, conf: float, *, declassified: bo
         confidence=conf, period=m.period, declassify_date=m.declassify_date,
         declassify_condition=m.declassify_condition, nonstandard=m.nonstandard,
         declassified=declassified or m.declassified, superseded=superseded, caveats=m.caveats,
-        line=ln.no if not ln.seg.standalone else None,
+        line=ln.no if not ln.seg.standalone else None, category=m.category, read_as=m.read_as,
     )
+
+
+#: Typst/LaTeX commands wrapping a mark that stands alone on its line in the source.
+_WRAP_BEFORE = re.compile(r'^\s*(?:[#\\][A-Za-z]+(?:\((?:[^()"]|"[^"]*")*\))?\s*[\[{]\s*)+$')
+_WRAP_AFTER = re.compile(r"^[\]}\s]+$")
 
 
 def _judge_star(hit: Hit, ln: _Line, others: list[Hit]) -> tuple[Kind, float, bool, bool]:
@@ -269,6 +302,8 @@ def _judge_star(hit: Hit, ln: _Line, others: list[Hit]) -> tuple[Kind, float, bo
         if o is not hit:
             text = text[: o.start] + " " * (o.end - o.start) + text[o.end:]
     before, after = text[: hit.start], text[hit.end:]
+    if _WRAP_BEFORE.match(before) and _WRAP_AFTER.match(after):
+        before, after = "", ""  # `#text(font: "Heiti SC")[绝密★启用前]`, `\textbf{机密★5年}`: markup around the mark
     b, a = strip_decor(before), strip_decor(after)
     role = ln.seg.role
     struck = _struck(before, after)
@@ -341,6 +376,32 @@ def _property(seg: Segment) -> Marking | None:
     return replace(m, form="property")
 
 
+_MSIP_NAME = re.compile(r"^MSIP_Label_[0-9a-fA-F\-]{8,}_Name$")
+_MSIP_LEVEL = {"public": None, "general": None, "公开": None, "非密": None, "personal": None,
+               "internal": Level.INTERNAL, "内部": Level.INTERNAL, "confidential": Level.INTERNAL,
+               "highly confidential": Level.INTERNAL, "restricted": Level.INTERNAL}
+
+
+def _label(seg: Segment) -> Finding | None:
+    """A machine-readable label that is not a state-secret marking: a Microsoft sensitivity
+    label, or a classification property saying 公开 / Public. Reported, never sets the level."""
+    key = (seg.key or "").strip()
+    value = strip_decor(normalize(seg.text))
+    if _MSIP_NAME.match(key):
+        m = parse_marking(value)
+        lv = m.level if m is not None else _MSIP_LEVEL.get(value.lower().split("\\")[0].strip(), Level.INTERNAL)
+        # A sensitivity label is the document's own (organisation) classification: it sets the
+        # level like any marking (internal unless it names a state-secret level); public ones are
+        # reported as labels.
+        return Finding(level=lv, kind=Kind.MARKING if lv is not None else Kind.LABEL, text=value[:60],
+                       member=seg.member, rule=RULE_LABEL_MS, confidence=0.95, detail=f"sensitivity label {key}",
+                       category="sensitivity_label" if lv is Level.INTERNAL else None)
+    if _PROPERTY_KEYS.match(key) and is_public_value(value):
+        return Finding(level=None, kind=Kind.LABEL, text=value[:60], member=seg.member, rule=RULE_LABEL_PUBLIC,
+                       confidence=0.95, detail=f"property {key}")
+    return None
+
+
 def classify(segments: Iterable[Segment]) -> list[Finding]:
     """Findings (markings and mentions) in the located text of one item."""
     segs = list(segments)
@@ -352,6 +413,10 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
             if pm is not None:
                 ln = _Line(normalize(seg.text).strip(), seg, 0, 1, False, si)
                 findings.append(_finding(pm, ln, Kind.MARKING, 0.95, rule=RULE_PROP))
+                continue
+            lab = _label(seg)
+            if lab is not None:
+                findings.append(lab)
                 continue
         done: set[int] = set()
         counter = _LineCounter(seg.text)
@@ -367,6 +432,12 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
                     done.add(start)
                     head = normalize(text[start: start + _LINE_HEAD + 8]).strip()
                     pm = paragraph_mark(head)
+                    if pm is None and head[:1].isascii():
+                        po = portion_mark(head)
+                        if po is not None:
+                            ln = _Line(head, seg, TOP_LINES, counter.at(start), False, si, start, end)
+                            _add_portion(po, ln, findings)
+                            continue
                     if pm is not None:
                         ln = _Line(head, seg, TOP_LINES, counter.at(start), False, si, start, end)
                         findings.append(_finding(pm, ln, Kind.MARKING, 0.85))
@@ -376,7 +447,7 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
             done.add(start)
             ln = _make_line(seg, si, start, end, counter)
             word_mentions = _judge_line(ln, segs, findings, word_mentions)
-    return _post(findings)
+    return _post(findings, segs)
 
 
 #: A line longer than this is running text: a marking can only open it (paragraph mark).
@@ -406,8 +477,84 @@ def _judge_in_prose(seg: Segment, off: int, line_no: int, findings: list[Finding
     return word_mentions
 
 
+def _add_portion(po: tuple[str, Marking | None], ln: _Line, findings: list[Finding]) -> None:
+    code, m = po
+    if m is None:  # (U): not a finding of its own, but evidence that the text is portion-marked
+        findings.append(Finding(level=None, kind=Kind.MENTION, text=f"({code})", member=ln.seg.member,
+                                rule=_RULE_PORTION_U, confidence=0.6))
+    else:
+        findings.append(_finding(m, ln, Kind.MARKING, 0.6))
+
+
+def _choice_group(ln: _Line, segs: list[Segment], cf: ChoiceField) -> list[ChoiceField]:
+    """The tick-box field of a line together with the one-option fields on the lines around it
+    (a form that puts each choice on its own line or cell)."""
+    group = [cf]
+    for step in (-1, 1):
+        cur: _Line | None = ln
+        for _ in range(5):
+            cur = _neighbour(segs, cur, step) if cur is not None else None
+            other = parse_choice_field(cur.text) if cur is not None else None
+            if other is None or len(other.choices) != 1 or other.labelled:
+                break
+            group.append(other)
+    return group
+
+
+def _judge_choice(ln: _Line, segs: list[Segment], cf: ChoiceField, findings: list[Finding]) -> None:
+    """A tick-box field: the ticked option is the level; a blank form or a tick on 公开 yields
+    nothing (not even mentions); a column of options all "ticked" with a bullet is a list."""
+    if len(cf.choices) == 1 and not cf.labelled:
+        group = _choice_group(ln, segs, cf)
+        if len(group) > 1:
+            ticked = [g for g in group if g.ticked]
+            if not ticked:
+                return  # a blank form
+            if len(ticked) == len(group):
+                if all(g.choices[0].box in BULLET_TICKS for g in group):
+                    for g in group[:1]:  # a bulleted list of levels: at most a mention
+                        m = g.marking()
+                        if m is not None and g is cf:
+                            findings.append(_finding(m, ln, Kind.MENTION, 0.7))
+                    return
+            if not cf.ticked:
+                return
+    m = cf.marking()
+    if m is not None:
+        findings.append(_finding(m, ln, Kind.MARKING, 0.9 if cf.labelled else 0.85))
+
+
+def _judge_english(ln: _Line, segs: list[Segment], findings: list[Finding]) -> bool:
+    s = ln.text
+    en = parse_english_line(s)
+    if en is None and s.startswith("UNCLAS") and len(s) <= 80:
+        nxt: _Line | None = ln
+        for _ in range(3):  # `SENSITIVE` on its own line, maybe after SIPDIS / NOFORN routing lines
+            nxt = _neighbour(segs, nxt, 1) if nxt is not None else None
+            if nxt is None or not nxt.text.isupper():
+                break
+            if nxt.text.strip() in ("SENSITIVE", "SBU", "SENSITIVE BUT UNCLASSIFIED"):
+                en = parse_english_line(f"{s} SENSITIVE")
+                break
+    if en is None:
+        return False
+    findings.append(_finding(en.marking, ln, Kind.MARKING, en.confidence))
+    return True
+
+
 def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_mentions: int) -> int:
     s = ln.text
+    if s[:1].isascii():
+        po = portion_mark(s) if "(" in s[:10] else None
+        if po is not None:
+            _add_portion(po, ln, findings)
+            return word_mentions
+        if _judge_english(ln, segs, findings):
+            return word_mentions
+    cf = parse_choice_field(s)
+    if cf is not None:
+        _judge_choice(ln, segs, cf, findings)
+        return word_mentions
     hits = find_star_forms(s)
     if hits:
         for h in hits:
@@ -511,13 +658,29 @@ _CELL_REF = re.compile(r"!\$?([A-Z]{1,3})\$?(\d{1,7})$")
 _SHEET_HEAD_ROWS = 3
 
 
-def _post(findings: list[Finding]) -> list[Finding]:
+def _portions_valid(findings: list[Finding], segs: list[Segment]) -> bool:
+    """Portion marks classify when the item carries a banner, or two or more of them (counting
+    `(U)`) open its paragraphs and no lettered list (`(A)`, `(B)`, `(D)` …) makes `(C)`/`(S)`
+    read as list items."""
+    if any(f.kind is Kind.MARKING and f.rule == RULE_BANNER for f in findings):
+        return True
+    portions = [f for f in findings if f.rule in (RULE_PORTION, _RULE_PORTION_U)]
+    if len(portions) < 2:
+        return False
+    if all(f.text.strip("().0123456789¶ \t") in ("C", "S") for f in portions) and \
+            any(LETTERED_ITEM.search(seg.text) for seg in segs):
+        return False
+    return True
+
+
+def _post(findings: list[Finding], segs: list[Segment] | None = None) -> list[Finding]:
     """Item-level context: portion marks need a banner; a column of levels is a register.
 
     A register of classified documents (涉密文件登记表) lists the level of each document in a
     column: three or more marking-shaped cells of one sheet below its head rows describe other
     documents, not this one; they are kept as mentions. A marking in the head rows still counts."""
-    has_banner = any(f.kind is Kind.MARKING and f.rule == RULE_BANNER for f in findings)
+    portions_ok = any(f.rule in (RULE_PORTION, _RULE_PORTION_U) for f in findings) and \
+        _portions_valid(findings, segs or [])
     bare_cells = [f for f in findings if f.kind is Kind.MARKING and f.rule == RULE_BARE and f.confidence == 0.75]
     sheet_cells: dict[str, list[Finding]] = {}
     for f in findings:
@@ -527,9 +690,82 @@ def _post(findings: list[Finding]) -> list[Finding]:
     register = {id(f) for cells in sheet_cells.values() if len(cells) >= 3 for f in cells}
     out = []
     for f in findings:
-        if f.kind is Kind.MARKING and f.rule == RULE_PORTION and not has_banner:
+        if f.rule == _RULE_PORTION_U:
+            continue
+        if f.kind is Kind.MARKING and f.rule == RULE_PORTION and not portions_ok:
             f = replace(f, kind=Kind.MENTION, rule=RULE_MENTION)
         elif (len(bare_cells) >= 3 and f in bare_cells) or id(f) in register:
             f = replace(f, kind=Kind.MENTION, rule=RULE_MENTION, confidence=0.6)
         out.append(f)
+    return _portion_note(out) + _labels_and_quality(out)
+
+
+def _counts(f: Finding) -> bool:
+    return f.kind is Kind.MARKING and not f.declassified and not f.superseded and f.level is not None
+
+
+def _portion_note(findings: list[Finding]) -> list[Finding]:
+    """When portion marks set the item's level (nothing else marks it as high), the highest one
+    says so: `level of the highest of N portion marks`."""
+    portions = [f for f in findings if _counts(f) and f.rule == RULE_PORTION]
+    if not portions:
+        return findings
+    top = max(f.level.rank for f in portions if f.level is not None)
+    if any(_counts(f) and f.rule != RULE_PORTION and f.level is not None and f.level.rank >= top for f in findings):
+        return findings
+    out, done = [], False
+    for f in findings:
+        if not done and f in portions and f.level is not None and f.level.rank == top:
+            f = replace(f, detail=f"level of the highest of {len(portions)} portion marks")
+            done = True
+        out.append(f)
     return out
+
+
+def _today() -> str:
+    import datetime
+
+    return datetime.date.today().isoformat()
+
+
+def _labels_and_quality(findings: list[Finding]) -> list[Finding]:
+    """Findings about the markings themselves: a label that disagrees with the visible marking,
+    a declassification date already past, a paragraph above the document's level, a ★ with no
+    period."""
+    extra: list[Finding] = []
+    labels = [f for f in findings if (f.kind is Kind.MARKING and f.rule in (RULE_PROP, RULE_LABEL_MS))
+              or f.kind is Kind.LABEL]
+    visible = [f for f in findings if _counts(f) and f.rule not in (RULE_PROP, RULE_LABEL_MS)]
+    if labels and visible:
+        top = max(visible, key=lambda f: f.level.rank if f.level else 0)
+        vis_rank = top.level.rank if top.level else 0
+        for lab in labels:
+            lab_rank = lab.level.rank if lab.level else 0
+            if lab_rank != vis_rank:
+                high = lab if lab_rank > vis_rank else top
+                extra.append(Finding(
+                    level=high.level, kind=Kind.LABEL_MISMATCH, text=f"{lab.text} ≠ {top.text}"[:120],
+                    member=lab.member, rule=RULE_MISMATCH, confidence=0.9,
+                    detail=f"label {lab.text!r} ({lab.level.value if lab.level else 'public'}) disagrees with the "
+                           f"visible marking {top.text!r} ({top.level.value if top.level else 'public'})"))
+    today = None
+    for f in findings:
+        if not _counts(f):
+            continue
+        if f.declassify_date:
+            today = today or _today()
+            if f.declassify_date < today[: len(f.declassify_date)]:
+                extra.append(replace(f, kind=Kind.QUALITY, rule=RULE_Q_EXPIRED, confidence=0.9,
+                                     detail=f"declassification date {f.declassify_date} has passed: "
+                                            "declassify the document or extend its period"))
+        if f.rule == RULE_STAR and f.text.rstrip()[-1:] in STARS and not f.period and not f.declassify_condition:
+            extra.append(replace(f, kind=Kind.QUALITY, rule=RULE_Q_NO_PERIOD, confidence=0.8,
+                                 detail="a star with no period, date or condition: the statutory maximum applies"))
+    heads = [f for f in visible if f.rule not in (RULE_PARA, RULE_PORTION) and f.level is not None]
+    if heads:
+        own = max(f.level.rank for f in heads if f.level is not None)
+        for f in visible:
+            if f.rule in (RULE_PARA, RULE_PORTION) and f.level is not None and f.level.rank > own:
+                extra.append(replace(f, kind=Kind.QUALITY, rule=RULE_Q_PARA_ABOVE, confidence=0.85,
+                                     detail="a paragraph marked above the document's own level"))
+    return extra

@@ -148,7 +148,12 @@ def open_cache(path: str | None, config: ScanConfig) -> ScanCache | None:
 ERROR_ZH = {"encrypted": "已加密", "corrupt": "文件损坏", "too_large": "超过大小上限", "too_deep": "嵌套过深",
             "bomb": "压缩炸弹", "timeout": "超时", "unreadable": "无法读取", "unsupported": "不支持的格式",
             "crash": "解析崩溃"}
-KIND_ZH = {"marking": "密级标志", "keyword": "关键词", "rule": "规则"}
+KIND_ZH = {"marking": "密级标志", "keyword": "关键词", "rule": "规则", "label": "标签",
+           "label_mismatch": "标签与标志不一致", "quality": "标注问题"}
+#: Findings about markings shown in the table beside them (they do not change the exit code).
+NOTICE_KINDS = ("label_mismatch", "quality")
+NOTICE_ZH = {"cn.quality.expired": "解密时间已过，应解密或延长保密期限", "cn.quality.no_period": "★后未标保密期限（按法定最长期限）",
+             "cn.quality.paragraph_above": "段落密级高于文件密级", "cn.label_mismatch": "文件属性标签与正文密级标志不一致"}
 
 
 def _error_text(code: str) -> str:
@@ -176,8 +181,12 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
         lv = r.get("level")
         level = (Level(lv).zh if tr("zh", "en") == "zh" else lv) if lv else "—"
         hits = marks or others
-        kind = ", ".join(tr(KIND_ZH.get(k, k), k) for k in dict.fromkeys(f["kind"] for f in hits))
+        notices = [f for f in r["findings"] if f["kind"] in NOTICE_KINDS]
+        kind = ", ".join(tr(KIND_ZH.get(k, k), k) for k in dict.fromkeys(f["kind"] for f in hits + notices))
         text = ", ".join(dict.fromkeys(f["text"] for f in hits))[:60]
+        if notices:
+            text += " ⚠ " + "; ".join(dict.fromkeys(f"{tr(NOTICE_ZH.get(f['rule'], f['text']), f.get('detail') or f['text'])}"
+                                                 for f in notices))[:120]
         where = (hits[0].get("member") or "") if hits else ""
         errs = "; ".join(f"{_error_text(e['error'])}{(' ' + e['member']) if e.get('member') else ''}"
                          for e in r["errors"])[:80]

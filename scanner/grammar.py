@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rules import vocabulary
+from scanner.banners import portion_mark
 from scanner.model import Level, Marking
 
 _S = r"[ \t]*"
@@ -69,11 +70,19 @@ _LABEL_PERIOD = re.compile(rf"保{_S}密{_S}期{_S}限{_S}[:：]?{_S}")
 _PARA = re.compile(rf"^[(\[【〔〖]{_S}{_LEVEL}{_S}[)\]】〕〗]{_S}(?P<body>\S.*)?$")
 #: The keeping instruction that may follow an internal mark: 注意保存 / 妥善保管 / 注意保密 ….
 _KEEP = rf"(?:注{_S}意|妥{_S}善){_S}(?:保{_S}存|保{_S}管|保{_S}密)"
-_INTERNAL = re.compile(rf"^(?:工{_S}作{_S}秘{_S}密|内{_S}部(?:{_S}资{_S}料)?(?:{_S}[,，、]?{_S}{_KEEP})?"
-                       rf"|内{_S}部{_S}(?:文{_S}件|材{_S}料|刊{_S}物){_S}[,，、]?{_S}{_KEEP})"
+_INTERNAL = re.compile(rf"^(?:(?P<work>工{_S}作{_S}秘{_S}密)|内{_S}部(?:{_S}资{_S}料)?(?:{_S}[,，、]?{_S}{_KEEP})?"
+                       rf"|内{_S}部{_S}(?:文{_S}件|材{_S}料|刊{_S}物){_S}[,，、]?{_S}{_KEEP}"
+                       # 商业秘密 marks (国资委: 核心商密★10年, 普通商密★5年); 商业秘密 alone on a line
+                       # is a heading of a law as often as a mark, so it counts only with a ★.
+                       rf"|(?P<biz>(?:核{_S}心|普{_S}通)?{_S}商{_S}密(?:{_S}[一二三123]{_S}级)?"
+                       rf"|(?:核{_S}心|普{_S}通)(?:{_S}商{_S}业{_S}秘{_S}密)|商{_S}业{_S}秘{_S}密(?={_S}{_STAR})))"
                        rf"(?:{_S}{_STAR}{_S}.{{0,20}})?$")
+#: A classification field's value that is an organisation's own label, not a state-secret level:
+#: 仅限XX内部使用, 内部公开, 限内部使用, 受控 (and 公开/非密: public, no mark at all).
+_ORG_VALUE = re.compile(rf"^(?:仅{_S}限.{{0,20}}?使{_S}用|限.{{0,16}}?内{_S}部{_S}使{_S}用|内{_S}部{_S}(?:公{_S}开|使{_S}用)"
+                        rf"|受{_S}控|内{_S}控)$")
+_PUBLIC_VALUE = re.compile(rf"^(?:公{_S}开|非{_S}密|不{_S}涉{_S}密|非{_S}涉{_S}密|无|普{_S}通|unclassified|public|general)$", re.I)
 _BANNER = re.compile(r"^(?P<en>TOP SECRET|SECRET|CONFIDENTIAL)(?P<cav>(?:\s*//\s*[A-Z0-9][A-Z0-9 ,\-/]*)?)$")
-_PORTION = re.compile(r"^\((?P<pm>TS|S|C)(?://[A-Z0-9 ,\-]+)?\)\s+(?!Copyright\b)[A-Z\"“]")
 _EN_LEVEL = {"TOP SECRET": Level.TOP_SECRET, "SECRET": Level.SECRET, "CONFIDENTIAL": Level.CONFIDENTIAL,
              "TS": Level.TOP_SECRET, "S": Level.SECRET, "C": Level.CONFIDENTIAL}
 
@@ -233,24 +242,37 @@ def parse_line_form(line: str) -> Marking | None:
                 pd = _period_or_date(rest, period.end()) if period else None
                 return Marking(level=_level(b), text=_squash(core[: len(core) - len(rest)] + b.group(0)),
                                form="label", **(pd[1] if pd else {}))  # type: ignore[arg-type]
-            if _INTERNAL.match(rest):
-                return Marking(level=Level.INTERNAL, text=_squash(core), form="label")
-            e = _BANNER.match(rest)
-            if e:  # Classification: SECRET//NOFORN
+            im = _INTERNAL.match(rest)
+            if im:
+                return Marking(level=Level.INTERNAL, text=_squash(core), form="label", category=_category(im))
+            if _ORG_VALUE.match(rest):
+                return Marking(level=Level.INTERNAL, text=_squash(core), form="label", category="internal")
+            e = _BANNER.match(rest) or (_BANNER.match(rest.upper()) if core[:14].lower() == "classification" else None)
+            if e:  # Classification: SECRET//NOFORN (a form's field may write the value `Secret`)
                 cav = tuple(c.strip() for c in e.group("cav").split("//") if c.strip())
                 return Marking(level=_EN_LEVEL[e.group("en")], text=core, form="label", caveats=cav)
             return None
-        if _INTERNAL.match(core):
-            return Marking(level=Level.INTERNAL, text=_squash(core), form="internal")
-    if "SECRET" in s or "CONFIDENTIAL" in s or s.startswith("("):
+        im = _INTERNAL.match(core)
+        if im:
+            return Marking(level=Level.INTERNAL, text=_squash(core), form="internal", category=_category(im))
+    if "SECRET" in s or "CONFIDENTIAL" in s or "(" in s[:8]:
         m = _BANNER.match(s)
         if m:
             cav = tuple(c.strip() for c in m.group("cav").split("//") if c.strip())
             return Marking(level=_EN_LEVEL[m.group("en")], text=s, form="banner", caveats=cav)
-        m = _PORTION.match(s)
-        if m:
-            return Marking(level=_EN_LEVEL[m.group("pm")], text=s[: s.index(")") + 1], form="portion")
+        pm = portion_mark(s)
+        if pm is not None and pm[1] is not None:
+            return pm[1]
     return None
+
+
+def _category(m: re.Match[str]) -> str:
+    return "commercial_secret" if m.group("biz") else "work_secret" if m.group("work") else "internal"
+
+
+def is_public_value(value: str) -> bool:
+    """A classification field's value saying the document is public (公开, 非密, Public)."""
+    return bool(_PUBLIC_VALUE.match(strip_decor(value)))
 
 
 def paragraph_mark(head: str) -> Marking | None:
@@ -270,3 +292,122 @@ def parse_marking(text: str) -> Marking | None:
     if hits and not strip_decor(s[: hits[0].start]) and not strip_decor(s[hits[0].end:]):
         return hits[0].marking
     return parse_line_form(s)
+
+
+# -- tick-box fields -------------------------------------------------------------------------
+# A form or template carries the level as a ticked choice: `密级：□绝密 □机密 ■秘密`,
+# `☑内部 ☐公开`, `[√]机密`, `√秘密`. The ticked option is the document's level; a row with no
+# tick is a blank form (no marking, and not a list of mentions either); a tick on 公开 is public.
+
+#: Option words of a classification choice, longest first: (level or None for public, category).
+_OPTION_WORDS: dict[str, tuple[Level | None, str | None]] = {
+    "核心商密": (Level.INTERNAL, "commercial_secret"), "普通商密": (Level.INTERNAL, "commercial_secret"),
+    "商业秘密": (Level.INTERNAL, "commercial_secret"), "工作秘密": (Level.INTERNAL, "work_secret"),
+    "内部资料": (Level.INTERNAL, "internal"), "内部公开": (Level.INTERNAL, "internal"),
+    "内部使用": (Level.INTERNAL, "internal"), "不涉密": (None, "public"), "非涉密": (None, "public"),
+    "绝密": (Level.TOP_SECRET, None), "机密": (Level.SECRET, None), "秘密": (Level.CONFIDENTIAL, None),
+    "商密": (Level.INTERNAL, "commercial_secret"), "内部": (Level.INTERNAL, "internal"),
+    "受控": (Level.INTERNAL, "internal"), "公开": (None, "public"), "非密": (None, "public"),
+}
+_OPTION = "(?:" + "|".join(_spaced(w) for w in _OPTION_WORDS) + ")"
+_BOX_CHARS = vocabulary.TICKED + vocabulary.UNTICKED
+_BOX = (rf"(?:[{re.escape(_BOX_CHARS)}]|[\[(]{_S}[{re.escape(vocabulary.BRACKET_TICKS)}]?{_S}[\])])")
+_PRE_OPT = re.compile(rf"(?P<box>{_BOX}){_S}(?P<w>{_OPTION})")
+_POST_OPT = re.compile(rf"(?P<w>{_OPTION}){_S}(?P<box>{_BOX})")
+_BOX_RE = re.compile(_BOX)
+#: The field name before the choices (密级：, 文件密级, 密级和保密期限, 保密等级, 文件类别).
+_CHOICE_LABEL = re.compile(rf"^(?:(?:文{_S}件|文{_S}档|资{_S}料){_S})?(?:密{_S}级(?:{_S}(?:和|及|与|/){_S}保{_S}密{_S}期{_S}限)?"
+                           rf"|保{_S}密{_S}等{_S}级|安{_S}全{_S}级{_S}别|文{_S}件{_S}类{_S}别|秘{_S}密{_S}等{_S}级){_S}[:：|]?{_S}")
+#: Other fields of the same form row, after the choices (保密期限：5年, 份数：3).
+_NEXT_FIELD = re.compile(rf"{_S}(?:保{_S}密{_S}期{_S}限|期{_S}限|份{_S}数|份{_S}号|编{_S}号|页{_S}数|印{_S}数|紧{_S}急{_S}程{_S}度)")
+#: Characters that may separate choices.
+_CHOICE_SEP = " \t,，、;；/|"
+#: Tick characters that also serve as list bullets: a column of lines all "ticked" with one of
+#: them is a bulleted list of levels, not a form.
+BULLET_TICKS = frozenset("●■◉⬛◼")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option of a tick-box field."""
+
+    word: str
+    ticked: bool
+    box: str  # the box or mark as written
+
+
+@dataclass(frozen=True)
+class ChoiceField:
+    """A tick-box classification field: its options and whether it had a field name."""
+
+    choices: tuple[Choice, ...]
+    labelled: bool
+    text: str  # the field as found, spaces squashed
+    #: A period or date from the row's 保密期限 field (`{"period": {"years": 10}}`), if any.
+    fields: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def ticked(self) -> tuple[Choice, ...]:
+        return tuple(c for c in self.choices if c.ticked)
+
+    def marking(self) -> Marking | None:
+        """The chosen level; None for a blank form, a tick on 公开, or all options ticked (a
+        bulleted list)."""
+        ticked = self.ticked
+        if not ticked or (len(self.choices) > 1 and len(ticked) == len(self.choices)):
+            return None
+        level, category = max((_OPTION_WORDS[c.word] for c in ticked), key=lambda o: o[0].rank if o[0] else 0)
+        if level is None:
+            return None
+        return Marking(level=level, text=self.text, form="checkbox", category=category,
+                       **dict(self.fields))  # type: ignore[arg-type]
+
+
+def _is_ticked(box: str) -> bool:
+    b = box.strip()
+    if len(b) == 1:
+        return b in vocabulary.TICKED
+    inner = b[1:-1].strip()
+    return bool(inner) and inner in vocabulary.BRACKET_TICKS
+
+
+def parse_choice_field(line: str) -> ChoiceField | None:
+    """A tick-box classification field in one normalised line, else None.
+
+    The whole line must be the field: an optional field name, then options each with a box
+    before (`□机密`) or after (`机密□`) it, separated by spaces or punctuation, optionally
+    followed by the next field of the form row (保密期限…)."""
+    s = line.replace("&nbsp;", " ").strip(" \t|")
+    if not s or not any(c in _BOX_CHARS or c in "[(" for c in s):
+        return None
+    lab = _CHOICE_LABEL.match(s)
+    rest = s[lab.end():] if lab else s
+    nf = _NEXT_FIELD.search(rest)
+    fields: tuple[tuple[str, object], ...] = ()
+    if nf:
+        period = _LABEL_PERIOD.search(rest, nf.start())
+        pd = _period_or_date(rest, period.end()) if period else None
+        fields = tuple(pd[1].items()) if pd else ()
+        rest = rest[: nf.start()]
+    rest = rest.strip(_CHOICE_SEP)
+    if not rest:
+        return None
+    first_box = _BOX_RE.search(rest)
+    if first_box is None:
+        return None
+    pat = _PRE_OPT if first_box.start() == 0 else _POST_OPT
+    choices: list[Choice] = []
+    pos = 0
+    for m in pat.finditer(rest):
+        if rest[pos: m.start()].strip(_CHOICE_SEP):
+            return None  # words between the options: a sentence about them, not a field
+        w = _squash(m.group("w"))
+        choices.append(Choice(w, _is_ticked(m.group("box")), _squash(m.group("box"))))
+        pos = m.end()
+    if not choices or rest[pos:].strip(_CHOICE_SEP):
+        return None
+    shown = _squash(s[: lab.end()]) if lab else ""
+    ticked = [c for c in choices if c.ticked]
+    text = shown + " ".join(f"{c.box}{c.word}" if pat is _PRE_OPT else f"{c.word}{c.box}"
+                            for c in (ticked or choices))
+    return ChoiceField(tuple(choices), lab is not None, text, fields)

@@ -62,6 +62,16 @@ class Kind(str, enum.Enum):
     MENTION = "mention"
     KEYWORD = "keyword"
     RULE = "rule"
+    #: A machine-readable classification label beside the visible page (a Microsoft sensitivity
+    #: label, an OA system's custom property that names no state-secret level, `公开`): reported,
+    #: never sets the file's level.
+    LABEL = "label"
+    #: A label and the visible marking disagree (a `机密` property on a page marked `秘密`): the
+    #: trace of an unapproved 降密 or a forgotten mark.
+    LABEL_MISMATCH = "label_mismatch"
+    #: Something about a marking an officer must act on (declassification date passed, a paragraph
+    #: above the document's own level, a ★ with no period): `rule` says which.
+    QUALITY = "quality"
 
 
 class ErrorCode(str, enum.Enum):
@@ -140,6 +150,11 @@ class Marking:
     declassified: bool = False
     #: English caveats after `//` (NOFORN, REL TO …).
     caveats: tuple[str, ...] = ()
+    #: For `internal` marks, which own classification: `work_secret` (工作秘密),
+    #: `commercial_secret` (商密/商业秘密), `internal` (内部/仅限内部使用), `sensitive` (SBU/FOUO…).
+    category: str | None = None
+    #: An OCR-damaged banner (`T0P SECRET`): the form it was read as.
+    read_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,11 @@ class Finding:
     caveats: tuple[str, ...] = ()
     #: 1-based line within the segment's text (plain text: the file's line), when known.
     line: int | None = None
+    #: See `Marking.category` / `Marking.read_as`.
+    category: str | None = None
+    read_as: str | None = None
+    #: A short explanation in English for the officer (why this level, what disagrees).
+    detail: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         rec: dict[str, Any] = {
@@ -185,6 +205,12 @@ class Finding:
             rec["caveats"] = list(self.caveats)
         if self.line is not None:
             rec["line"] = self.line
+        if self.category:
+            rec["category"] = self.category
+        if self.read_as:
+            rec["read_as"] = self.read_as
+        if self.detail:
+            rec["detail"] = self.detail
         return rec
 
 

@@ -141,10 +141,15 @@ def html_blocks(root: etree._Element) -> Iterator[tuple[str, str]]:
     buf: list[str] = []
     roles: list[str] = ["body"]
     skipping = 0
+    pre = 0  # inside <pre>: line breaks are the text's own (a published cable's lines)
 
     def flush() -> Iterator[tuple[str, str]]:
         if buf:
-            text = _WS.sub(" ", "".join(buf)).strip()
+            raw = "".join(buf)
+            if pre:
+                text = "\n".join(ln.rstrip() for ln in raw.replace("\r\n", "\n").split("\n")).strip("\n")
+            else:
+                text = _WS.sub(" ", raw).strip()
             buf.clear()
             if text:
                 yield roles[-1], text
@@ -159,6 +164,8 @@ def html_blocks(root: etree._Element) -> Iterator[tuple[str, str]]:
                 yield from flush()
                 if tag in _BLOCK:
                     roles.append(_ROLE.get(tag, roles[-1]))
+                if tag == "pre":
+                    pre += 1
             if el.text and tag not in ("br",):
                 buf.append(el.text)
         else:
@@ -171,6 +178,8 @@ def html_blocks(root: etree._Element) -> Iterator[tuple[str, str]]:
                 yield from flush()
                 if len(roles) > 1:
                     roles.pop()
+                if tag == "pre" and pre:
+                    pre -= 1
             if el.tail and el is not root:
                 buf.append(el.tail)
     yield from flush()

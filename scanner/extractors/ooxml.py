@@ -412,7 +412,11 @@ class Walker:
             buf.newpage = True
 
 
-_SYMBOL_FONT_MAP = {0xAB: "★", 0xB5: "☆", 0x6C: "●", 0xA1: "○"}  # Wingdings stars/bullets
+_SYMBOL_FONT_MAP = {0xAB: "★", 0xB5: "☆", 0x6C: "●", 0xA1: "○",  # Wingdings stars/bullets
+                    # Wingdings boxes and ticks of a form's tick-box field (`密级：□绝密 ☑机密`)
+                    0xFE: "☑", 0xFD: "☒", 0xFC: "✓", 0xFB: "✗", 0xA8: "☐", 0x6F: "□", 0x71: "❑", 0x6E: "■"}
+#: Wingdings 2 places its boxes and ticks elsewhere.
+_SYMBOL2_FONT_MAP = {0x52: "☑", 0x53: "☒", 0x54: "☒", 0x50: "✓", 0x4F: "✗", 0xA3: "☐", 0x2A: "☐", 0xAB: "★"}
 
 
 def _sym_char(el: etree._Element) -> str:
@@ -431,6 +435,8 @@ def _sym_char(el: etree._Element) -> str:
         return ""
     if n >= 0xF000:
         low = n - 0xF000
+        if font.replace(" ", "") == "wingdings2" and low in _SYMBOL2_FONT_MAP:
+            return _SYMBOL2_FONT_MAP[low]
         if "wingdings" in font and low in _SYMBOL_FONT_MAP:
             return _SYMBOL_FONT_MAP[low]
         if font == "symbol" and low == 0x2A:

@@ -55,11 +55,12 @@ def test_labels_cover_every_file_and_nothing_else() -> None:
     assert negatives >= len(labels) - negatives, "the set must hold at least as many negatives as positives"
 
 
-# Today's grammar misses most marked documents: the recall bar is the goal of issue 15, reported as
-# XFAIL (with the table) until the detection lands. Remove this mark once it passes (XPASS says so).
-# No false positive holds already and must keep holding, so that test is not marked.
-IN_PROGRESS = pytest.mark.xfail(reason="issue 15: real-document classes not detected yet; remove when the bars pass",
-                                strict=False)
+# The issue's bar is recall >= 0.95. Measured after the issue-15 detection: 0.919 (113 of 123);
+# the 10 misses are banners that OCR tore apart (`C-O-N-P-1-D-EN-T-T-AL`, `SECRET oR DSSHan`,
+# a `Top Secret` value torn from its field, `For The President Only - Top Secret`). The bar stays
+# visible as XFAIL; the floor below keeps what was reached from slipping back.
+IN_PROGRESS = pytest.mark.xfail(reason="issue 15: recall 0.919 < 0.95 on heavily OCR-damaged banners", strict=False)
+RECALL_FLOOR = 0.91
 
 
 def test_realset_no_false_positive(realset_result: tuple[Any, str]) -> None:
@@ -72,3 +73,10 @@ def test_realset_recall(realset_result: tuple[Any, str]) -> None:
     res, table = realset_result
     total = res.total
     assert total.positives and (total.recall or 0.0) >= 0.95, f"recall {total.recall:.3f} < 0.95:\n{table}"
+
+
+def test_realset_recall_floor(realset_result: tuple[Any, str]) -> None:
+    res, table = realset_result
+    total = res.total
+    assert total.positives and (total.recall or 0.0) >= RECALL_FLOOR, \
+        f"recall {total.recall:.3f} < {RECALL_FLOOR}:\n{table}"
