@@ -34,7 +34,7 @@ _INTERNAL_HEAD = re.compile(r"^(?P<lv>UNCLAS(?:SIFIED)?|" + "|".join(re.escape(w
 _SERIAL = re.compile(r"^(?:0\d{3,5}|\d{5,6}|\d{6}Z|\d{1,2}\d{4}Z)$")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _POST = re.compile(r"^[A-Z][A-Z'.\-]{1,19}$")
-_SEPS = re.compile(r"\s*(?://|/|,|\.|\s-\s|\s)\s*")
+_SEPS = re.compile(r"\s*(?://|/|,|\.|[-–—](?=\s)|\s)\s*")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _rest_is_routing(rest: str) -> tuple[bool, tuple[str, ...], bool]:
     caveats: list[str] = []
     serial = False
     unknown = 0
-    text = rest.strip(" \t-:;")
+    text = rest.strip(" \t-–—:;")
     pos = 0
     first = _CONTROL_RE.match(text)
     if first and first.group(0) != "SENSITIVE" or re.search(r"\bCITE\b", text):
@@ -115,13 +115,16 @@ def _exact(line: str) -> EnglishLine | None:
             return None
         if lv.startswith("UNCLAS"):
             # UNCLAS alone is public; with SENSITIVE / SBU / FOUO it is the cable's own label.
-            if not any(c in ("SENSITIVE", "SBU", "FOUO") for c in caveats) and "SENSITIVE" not in rest:
+            if not set(caveats) & _SENSITIVE and "SENSITIVE" not in rest:
                 return None
         elif rest.strip() and not (caveats or serial):
             return None
         return EnglishLine(Marking(level=Level.INTERNAL, text=line, form="banner", caveats=caveats,
                                    category="sensitive"), 0.85)
     return None
+
+
+_SENSITIVE = {"SENSITIVE", "SBU", "FOUO", "FOR OFFICIAL USE ONLY", "LIMITED OFFICIAL USE", "LES", "CUI"}
 
 
 def _near(word: str, target: str, max_subs: int) -> bool:
@@ -189,7 +192,7 @@ def parse_english_line(line: str) -> EnglishLine | None:
     f = _FIELD.search(s) or _COUNTRY.match(s)
     if f:
         s = s[f.end():]
-    c = collapse_spaced(s)
+    c = re.sub(r"[ \t]{2,}", " ", collapse_spaced(s))
     page = _PAGE_NO.match(c)
     if page:  # `4 TOP SECRET`: a page number OCR'd onto the banner's line
         c = c[page.end():]

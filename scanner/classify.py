@@ -144,7 +144,8 @@ _CLASS_FIELD = re.compile(r"^[ \t]*classification[ \t]*:", re.M | re.I)
 #: Lines where an English classification line without an intact banner word can stand: a portion
 #: mark (numbered or not), letter-spaced capitals, a damaged banner word, UNCLAS / LIMITED OFFICIAL USE.
 _EN_OTHER = re.compile(r"^[ \t]*(?:(?:(?:\d{1,3}|[A-Za-z])[.)][ \t]*|¶[ \t]*\d{0,3}\.?[ \t]*)?\((?:TS|S|C|U|SBU|FOUO|CUI|LOU)[)/]"
-                       r"|[A-Z](?: [A-Z]){3}|S ?E ?C ?R ?E ?T|C ?O ?N ?F ?I ?D|UNCLAS|LIMITED OFFICIAL|FOR OFFICIAL USE|SENSITIVE BUT"
+                       r"|[A-Z](?: {1,2}[A-Z]){3}|S ?E ?C ?R ?E ?T|C ?O ?N ?F ?I ?D|UNCLAS|LIMITED OFFICIAL|FOR OFFICIAL USE|SENSITIVE BUT"
+                       r"|OFFICIAL.SENSITIVE|CONTROLLED UNCLASSIFIED"
                        r"|[A-Z0-9]{3} [A-Z0-9]{6}(?![A-Za-z0-9])|S[A-Z0-9]{5}(?![A-Za-z0-9])|[A-Z0-9]ECRET|C[A-Z0-9]NF)", re.M)
 
 
@@ -665,6 +666,8 @@ def _portions_valid(findings: list[Finding], segs: list[Segment]) -> bool:
     if any(f.kind is Kind.MARKING and f.rule == RULE_BANNER for f in findings):
         return True
     portions = [f for f in findings if f.rule in (RULE_PORTION, _RULE_PORTION_U)]
+    if any("//" in f.text or f.text.endswith(("(TS)", "(SBU)", "(FOUO)")) for f in portions):
+        return True  # `(TS//SI//NF)`, `(S//REL)`: no list item is written so
     if len(portions) < 2:
         return False
     if all(f.text.strip("().0123456789¶ \t") in ("C", "S") for f in portions) and \

@@ -144,6 +144,9 @@ def test_telegram_and_banner_negatives(text: str) -> None:
     ("TOP SECRET UMBRA", "top_secret"), ("TOP SECRET RUFF", "top_secret"), ("SECRET NOFORN", "secret"),
     ("SECRET/NOFORN", "secret"), ("UK TOP SECRET STRAP1", "top_secret"), ("# TOP SECRET STRAP 2", "top_secret"),
     ("CONFIDENTIAL NO FOREIGN DISSEM", "confidential"), ("REPORT CLASS SECRET NOFORN", "secret"),
+    ("TOP SECRET – EYES ONLY", "top_secret"), ("CONFIDENTIAL – NOFORN", "confidential"),
+    ("T O P  S E C R E T", "top_secret"), ("UNCLASSIFIED//FOR OFFICIAL USE ONLY", "internal"),
+    ("SENSITIVE BUT UNCLASSIFIED", "internal"), ("FOR OFFICIAL USE ONLY", "internal"),
 ])
 def test_codeword_banners(line: str, level: str) -> None:
     assert _scan(f"{line}\n\nSubject: weekly summary\nThe meeting was held on Monday.\n")[0] == level
@@ -181,6 +184,10 @@ def test_portion_marks_set_the_level_of_the_highest_and_say_so() -> None:
     assert all(f.text != "(U)" for f in findings)  # (U) is evidence, not a finding
 
 
+def test_a_portion_with_caveats_stands_on_its_own() -> None:
+    assert _scan("(TS//SI//NF) The programme collects the data.\n")[0] == "top_secret"
+
+
 def test_fouo_portions_are_internal() -> None:
     assert _scan("(U//FOUO) Overtime rules.\n\n(U) Contacts.\n")[0] == "internal"
 
@@ -189,6 +196,7 @@ def test_fouo_portions_are_internal() -> None:
     "(C) 2024 Example Corp. All rights reserved.\n",
     "(A) the Secretary shall report;\n(B) the report shall include;\n(C) The Director may waive;\n(S) The Board shall\n",
     "(S) The only portion-like line in the text.\n",
+    "UNCLASSIFIED\n\nThe report follows.\n",
 ])
 def test_portion_negatives(text: str) -> None:
     assert _scan(text)[0] is None
