@@ -124,7 +124,7 @@ def _candidate_starts(text: str) -> list[int]:
         if j >= 0 and text[j] in _LEVEL_CHARS:
             out.append(j)
         pos = text.find("密", pos + 1)
-    for word in ("内部", "內部", "内 部", "内\u3000部", "商密", "公开", "受控"):
+    for word in ("内部", "內部", "内 部", "内\u3000部", "商密"):
         pos = text.find(word)
         while pos != -1:
             out.append(pos)
