@@ -228,6 +228,7 @@ class OfdExtractor(Extractor):
         if doc is None:
             return
         folder = doc_part.rpartition("/")[0]
+        yield from _custom_tags(z, ctx, doc, folder)
         templates: dict[str, str] = {}
         for tp in doc.iter("{*}TemplatePage"):
             loc = tp.get("BaseLoc")
@@ -378,3 +379,38 @@ def _entries(z: SafeZip, root: etree._Element, folder: str, tag: str) -> Iterato
             continue
         seen.add(part)
         yield entry, part
+
+
+#: Elements of an OFD custom-tag file (GB/T 33190 §7.x; 公文 semantic tags) that carry the
+#: document's classification: 密级, 密级和保密期限, Classification …
+_TAG_KEY = re.compile(r"^(?:密级|密级和保密期限|保密期限|保密等级|密级标志|classification|securitylevel|MJ)$", re.I)
+
+
+def _custom_tags(z: SafeZip, ctx: Context, doc: etree._Element, folder: str) -> Iterator[ExtractItem]:
+    """Classification tags of the document's CustomTags (a label beside the visible page: compared
+    with the page's own marking by the classifier)."""
+    i = 0
+    for ct in doc.iter("{*}CustomTags"):
+        index = resolve_part(folder, (ct.text or "").strip())
+        if not ct.text or z.find(index) is None:
+            continue
+        root, errs = z.xml(index)
+        yield from errs
+        if root is None:
+            continue
+        tag_folder = index.rpartition("/")[0]
+        for loc in root.iter("{*}FileLoc"):
+            part = resolve_part(tag_folder, (loc.text or "").strip())
+            if not loc.text or z.find(part) is None:
+                continue
+            troot, terrs = z.xml(part)
+            yield from terrs
+            if troot is None:
+                continue
+            for el in troot.iter():
+                if not isinstance(el.tag, str) or not _TAG_KEY.match(etree.QName(el).localname):
+                    continue
+                text = " ".join(t.strip() for t in el.itertext() if t.strip())
+                if text:
+                    yield Segment(text, ctx.sub(part), "property", True, i, "密级")
+                    i += 1

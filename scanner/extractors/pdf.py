@@ -150,6 +150,7 @@ class PdfExtractor(Extractor):
             return
         try:
             yield from self._metadata(pdf, pdfium_c, ctx)
+            yield from _xmp_labels(data, ctx)
             yield from self._pages(pdf, pdfium_c, ctx, data)
             yield from self._attachments(pdf, ctx)
         finally:
@@ -539,3 +540,39 @@ def _has_images(page: object, pdfium_c: object) -> bool:
     for _obj in page.get_objects(filter=[kind], max_depth=3):  # type: ignore[attr-defined]
         return True
     return False
+
+
+#: XMP properties that carry a classification label (an OA system's 密级, a sensitivity label
+#: Office writes when it exports a labelled document to PDF: pdfx:MSIP_Label_<guid>_Name).
+_XMP_LABEL_KEY = re.compile(r"^(?:密级|保密等级|保密级别|密级标志|classification|security[ _-]?(?:level|classification)"
+                            r"|sensitivity|MSIP_Label_[0-9A-Fa-f\-]+_Name)$", re.I)
+_XMP_MAX = 1 << 20
+
+
+def _xmp_labels(data: bytes, ctx: Context) -> Iterator[ExtractItem]:
+    """Classification labels in the document's XMP packet (as elements or as attributes of
+    rdf:Description). The packet is stored uncompressed by every producer that follows the XMP
+    spec's advice; a compressed one is not looked into."""
+    from lxml import etree
+
+    from scanner.extractors.ooxml import parse_xml
+
+    start = data.find(b"<x:xmpmeta")
+    end = data.find(b"</x:xmpmeta>", start) if start >= 0 else -1
+    if start < 0 or end < 0 or end - start > _XMP_MAX:
+        return
+    root, _err = parse_xml(data[start: end + len(b"</x:xmpmeta>")], ctx.member)
+    if root is None:
+        return
+    i = 0
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        pairs = [(etree.QName(k).localname, v) for k, v in el.attrib.items()]
+        if len(el) == 0 and (el.text or "").strip():
+            pairs.append((etree.QName(el).localname, el.text))
+        for key, value in pairs:
+            if _XMP_LABEL_KEY.match(key) and value.strip():
+                yield Segment(value.strip(), ctx.sub(f"metadata XMP {key}"), role="property", standalone=True,
+                              key=key, index=i)
+                i += 1

@@ -293,3 +293,53 @@ def test_word_wingdings_tick_boxes_are_read() -> None:
     empty = etree.fromstring(f'<w:sym xmlns:w="{W}" w:font="Wingdings 2" w:char="F0A3"/>')
     line = f"密级：{_sym_char(empty)}绝密 {_sym_char(ticked)}机密"
     assert _scan(line + "\n")[0] == "secret"
+
+
+def _pdf_with_xmp(page_text: str, xmp_props: dict[str, str]) -> bytes:
+    """A one-page PDF (Helvetica text) whose catalog carries an uncompressed XMP packet, as Office
+    writes one when it exports a labelled document."""
+    attrs = " ".join(f'pdfx:{k}="{v}"' for k, v in xmp_props.items())
+    xmp = ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+           '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+           f'xmlns:pdfx="http://ns.adobe.com/pdfx/1.3/" {attrs}/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+    content = f"BT /F1 24 Tf 72 720 Td ({page_text}) Tj ET".encode()
+    objs = [b"<< /Type /Catalog /Pages 2 0 R /Metadata 6 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /Metadata /Subtype /XML /Length %d >>\nstream\n" % len(xmp) + xmp + b"\nendstream"]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+def test_pdf_xmp_labels_are_read_and_compared_with_the_page() -> None:
+    key = "MSIP_Label_3a2b1c0d-1111-2222-3333-444455556666_Name"
+    findings, errors, mime = Scanner().scan_bytes(_pdf_with_xmp("SECRET", {key: "Public"}), "x.pdf")
+    assert mime == "application/pdf" and not errors
+    assert any(f.kind is Kind.MARKING and f.level is Level.SECRET for f in findings)
+    labels = [f for f in findings if f.kind is Kind.LABEL and f.rule == "label.msip"]
+    assert labels and labels[0].text == "Public" and "XMP" in (labels[0].member or "")
+    assert [f.level for f in findings if f.kind is Kind.LABEL_MISMATCH] == [Level.SECRET]
+
+
+def test_ofd_custom_tag_level_above_the_page_is_a_mismatch() -> None:
+    from tests.scanner.extractors._docs_fixtures import ofd, text_object
+
+    tag = ('<?xml version="1.0" encoding="UTF-8"?><gw:GongWen xmlns:gw="urn:gongwen">'
+           '<gw:密级和保密期限>机密★10年</gw:密级和保密期限><gw:标题>关于某事的通知</gw:标题></gw:GongWen>')
+    data = ofd([text_object(20, 20, "秘密★5年") + text_object(20, 40, "关于某事的通知", oid=2)], tags=tag)
+    findings, errors, _ = Scanner().scan_bytes(data, "x.ofd")
+    assert not errors
+    props = [f for f in findings if f.rule == "cn.marking.property"]
+    assert props and props[0].level is Level.SECRET and "Tag_GW.xml" in (props[0].member or "")
+    mm = [f for f in findings if f.kind is Kind.LABEL_MISMATCH]
+    assert len(mm) == 1 and mm[0].level is Level.SECRET

@@ -186,7 +186,7 @@ OFD_NS = "http://www.ofdspec.org/2016"
 
 
 def ofd(pages: list[str], *, custom: dict[str, str] | None = None, template: str | None = None,
-        attachments: dict[str, bytes] | None = None) -> bytes:
+        attachments: dict[str, bytes] | None = None, tags: str | None = None) -> bytes:
     """An OFD package; each page is the inside of ofd:Layer; `attachments` (file name -> bytes)
     are listed in Doc_0/Attachs/Attachments.xml."""
     cds = ""
@@ -214,10 +214,17 @@ def ofd(pages: list[str], *, custom: dict[str, str] | None = None, template: str
                 for i, name in enumerate(attachments)) + "</ofd:Attachments>")
         for name, blob in attachments.items():
             files[f"Doc_0/Attachs/{name}"] = blob
+    ctags = ""
+    if tags is not None:  # one custom-tag file (GB/T 33190 CustomTags), e.g. a 公文 tag with 密级
+        ctags = "<ofd:CustomTags>Tags/CustomTags.xml</ofd:CustomTags>"
+        files["Doc_0/Tags/CustomTags.xml"] = (
+            f'<?xml version="1.0"?><ofd:CustomTags xmlns:ofd="{OFD_NS}"><ofd:CustomTag NameSpace="urn:gongwen">'
+            "<ofd:FileLoc>Tag_GW.xml</ofd:FileLoc></ofd:CustomTag></ofd:CustomTags>")
+        files["Doc_0/Tags/Tag_GW.xml"] = tags
     files["Doc_0/Document.xml"] = (
         f'<?xml version="1.0"?><ofd:Document xmlns:ofd="{OFD_NS}"><ofd:CommonData>'
         f'<ofd:PageArea><ofd:PhysicalBox>0 0 210 297</ofd:PhysicalBox></ofd:PageArea>{tpl}'
-        f"</ofd:CommonData><ofd:Pages>{page_refs}</ofd:Pages>{att}</ofd:Document>")
+        f"</ofd:CommonData><ofd:Pages>{page_refs}</ofd:Pages>{att}{ctags}</ofd:Document>")
     for i, layer in enumerate(pages):
         use_tpl = '<ofd:Template TemplateID="100"/>' if template is not None else ""
         files[f"Doc_0/Pages/Page_{i}/Content.xml"] = (
