@@ -345,6 +345,8 @@ class ChoiceField:
     text: str  # the field as found, spaces squashed
     #: A period or date from the row's 保密期限 field (`{"period": {"years": 10}}`), if any.
     fields: tuple[tuple[str, object], ...] = ()
+    #: A ticked box before a whole ★ form (`☑秘密★5年`, `■秘密（5年）`): that marking.
+    star: Marking | None = None
 
     @property
     def ticked(self) -> tuple[Choice, ...]:
@@ -353,6 +355,8 @@ class ChoiceField:
     def marking(self) -> Marking | None:
         """The chosen level; None for a blank form, a tick on 公开, or all options ticked (a
         bulleted list)."""
+        if self.star is not None:
+            return replace(self.star, form="checkbox", text=self.text)
         ticked = self.ticked
         if not ticked or (len(self.choices) > 1 and len(ticked) == len(self.choices)):
             return None
@@ -395,6 +399,14 @@ def parse_choice_field(line: str) -> ChoiceField | None:
     first_box = _BOX_RE.search(rest)
     if first_box is None:
         return None
+    if first_box.start() == 0 and _is_ticked(first_box.group(0)):
+        tail = rest[first_box.end():].lstrip(" \t")
+        hits = find_star_forms(tail)
+        if hits and hits[0].start == 0 and not strip_decor(tail[hits[0].end:]):
+            word = _squash(tail[: hits[0].end])
+            choice = Choice(hits[0].marking.text[:2], True, _squash(first_box.group(0)))
+            shown = _squash(s[: lab.end()]) if lab else ""
+            return ChoiceField((choice,), lab is not None, shown + choice.box + word, (), hits[0].marking)
     pat = _PRE_OPT if first_box.start() == 0 else _POST_OPT
     choices: list[Choice] = []
     pos = 0

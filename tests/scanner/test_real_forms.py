@@ -35,6 +35,8 @@ def _scan(text: str, name: str = "doc.txt") -> tuple[str | None, list]:
     ("■内部资料", "internal"),
     ("密级：（x）绝密 （ ）机密", "top_secret"),
     ("密级：机密✔ 秘密□", "secret"),
+    ("☑秘密★5年", "confidential"),
+    ("密级：■秘密（5年）", "confidential"),
 ])
 def test_ticked_choice_is_the_level(line: str, level: str) -> None:
     got, findings = _scan(f"某某项目技术方案\n{line}\n编制：张三\n")
@@ -60,6 +62,7 @@ def test_row_period_is_read_with_the_choice() -> None:
     "请在□内打√，不涉密的选“公开”。\n",
     # a bulleted list of levels in a handout (bullets that look like ticks)
     "国家秘密的密级分为：\n● 绝密\n● 机密\n● 秘密\n",
+    "标志示例：\n● 绝密★30年\n● 机密★20年\n● 秘密★10年\n",  # bulleted example marks in a handout
 ])
 def test_blank_forms_public_ticks_and_lists_are_not_markings(text: str) -> None:
     got, findings = _scan(text)
