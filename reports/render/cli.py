@@ -1,0 +1,62 @@
+"""Glue of `baomi report FORMAT` and `baomi scan --report`: gather, then write one format."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from reports.render.model import ReportData
+from scanner.i18n import tr
+
+_SCOPE_NAMES = {"since": ("起始时间", "since"), "until": ("截止时间", "until"), "host": ("主机", "host"),
+                "level": ("最低密级", "minimum level"), "rule": ("规则", "rule"), "type": ("事件类型", "type"),
+                "agent": ("终端", "agent"), "channel": ("渠道", "channel"), "source": ("数据来源", "source")}
+
+
+def scope_of(filters: Mapping[str, Any]) -> dict[str, str]:
+    out = {}
+    for k, v in filters.items():
+        if v is not None and k in _SCOPE_NAMES:
+            out[tr(*_SCOPE_NAMES[k])] = str(v)
+    return out or {tr("范围", "scope"): tr("全部日志", "whole log")}
+
+
+def write_data(fmt: str, data: ReportData, out: str | Path) -> None:
+    if fmt == "html":
+        from reports.render.html import render_html
+
+        Path(out).write_text(render_html(data), encoding="utf-8")
+    elif fmt == "docx":
+        from reports.render.docx import render_docx
+
+        render_docx(data, out)
+    elif fmt == "pdf":
+        from reports.render.pdf import render_pdf
+
+        render_pdf(data, out)
+    elif fmt == "csv":
+        from reports.render.csvout import render_csv
+
+        with open(out, "w", encoding="utf-8-sig", newline="") as fh:  # BOM: Excel reads UTF-8 CJK
+            render_csv(data, fh)
+    else:
+        raise RuntimeError(tr(f"不支持的报告格式：{fmt}", f"unsupported report format: {fmt}"))
+
+
+def write_report(fmt: str, src: Any, query: Any, out: str | Path, *, server_key: str | None = None,
+                 channel: str | None = None, filters: Mapping[str, Any] | None = None) -> int:
+    from policies.keys import load_public_key
+    from reports.render.collect import collect
+
+    key = load_public_key(Path(server_key)) if server_key else None
+    data = collect(src, query, server_key=key, channel=channel, scope=scope_of(filters or {}))
+    write_data(fmt, data, out)
+    return data.events
+
+
+def write_scan_report(rows: Iterable[Mapping[str, Any]], out: str | Path, scope: Mapping[str, str]) -> None:
+    """`baomi scan --report FILE.html|docx|pdf|csv`: a report from a scan with no collector."""
+    from reports.render.model import build_report
+
+    fmt = Path(out).suffix.lower().lstrip(".")
+    write_data(fmt, build_report(rows, scope=scope), out)
