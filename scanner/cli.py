@@ -188,13 +188,15 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
 @click.option("--host-role", default="unclassified", show_default=True,
               help="unclassified | classified[:LEVEL] (for --policy)")
 @click.option("--location", default="local_disk", show_default=True, help="Location class (for --policy)")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write an inspection report (.html/.docx/.pdf/.csv) of this scan")
 @lang_option
 def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple[str, ...],
          one_file_system: bool, max_file_size: str, max_depth: int, rules_dir: str | None,
          keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, hash_files: str, ocr_mode: str,
          ocr_budget: float, no_cache: bool,
          cache_path: str | None, no_progress: bool, policies: tuple[str, ...], host_role: str,
-         location: str) -> None:
+         location: str, report_file: str | None = None) -> None:
     """扫描文件和目录中的国家秘密标志 / Scan files and trees for classification markings."""
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     try:
@@ -263,6 +265,10 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         out.flush()
         _render_table(records, len(skipped), sys.stdout)
     out.flush()
+    if report_file:
+        from reports.render.cli import write_scan_report_cli
+
+        write_scan_report_cli(records, report_file, paths)
     sys.exit(exit_code(records))
 
 

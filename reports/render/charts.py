@@ -3,6 +3,7 @@ fonts-wqy-zenhei), so Chinese labels render as glyphs, not boxes. SVG for HTML, 
 from __future__ import annotations
 
 import io
+import logging
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +17,8 @@ def _setup() -> str:
     import matplotlib
 
     matplotlib.use("Agg")
+    # The .ttc's faces carry weight 500, so matplotlib warns on every chart that it picked it.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     from matplotlib import font_manager, rcParams
 
     name = "DejaVu Sans"

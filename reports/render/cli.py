@@ -60,3 +60,50 @@ def write_scan_report(rows: Iterable[Mapping[str, Any]], out: str | Path, scope:
 
     fmt = Path(out).suffix.lower().lstrip(".")
     write_data(fmt, build_report(rows, scope=scope), out)
+
+
+def scan_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Scan records (`baomi scan` JSON) as report rows: a finding per classified file, a violation
+    per policy decision, an error row per unreadable file (never counted as clean)."""
+    import socket
+
+    from reports.events import utcnow
+
+    host, now, rows = socket.gethostname(), utcnow(), []
+    for rec in records:
+        marks = [f for f in rec.get("findings") or [] if f.get("kind") == "marking"]
+        base = {"time": now, "host": host, "agent": "scan", "path": rec.get("path"),
+                "payload": {"sha256": rec.get("sha256"), "channel": "scan"}}
+        if rec.get("level"):
+            rows.append({**base, "type": "finding", "level": rec["level"],
+                         "rule": marks[0].get("rule") if marks else None,
+                         "marking": marks[0].get("text") if marks else None})
+        for v in rec.get("violations") or []:
+            rows.append({**base, "type": "violation", "level": rec.get("level"),
+                         "rule": v.get("rule") or v.get("rule_id"), "marking": marks[0].get("text") if marks else None})
+        for e in rec.get("errors") or []:
+            rows.append({**base, "type": "scan_error", "level": None, "rule": e.get("code"), "marking": None})
+    for n, r in enumerate(rows, 1):
+        r["gseq"], r["event_id"] = n, f"scan-{n}"
+    return rows
+
+
+def write_scan_report_cli(records: Iterable[Mapping[str, Any]], out: str, paths: Iterable[str]) -> None:
+    """The one call `baomi scan --report FILE` makes; a bad suffix or engine is one line, exit 2."""
+    import sys
+
+    import click
+
+    fmt = Path(out).suffix.lower().lstrip(".")
+    if fmt not in ("html", "docx", "pdf", "csv"):
+        click.echo(tr(f"错误：报告文件须以 .html/.docx/.pdf/.csv 结尾：{out}",
+                      f"error: the report file must end in .html/.docx/.pdf/.csv: {out}"), err=True)
+        sys.exit(2)
+    try:
+        write_scan_report(scan_rows(records), out, {tr("扫描路径", "scanned paths"): ", ".join(paths),
+                                                    tr("数据来源", "source"): tr("本机扫描（无收集服务）",
+                                                                             "local scan (no collector)")})
+    except (RuntimeError, OSError) as exc:
+        click.echo(tr(f"错误：报告未写成：{exc}", f"error: report not written: {exc}"), err=True)
+        sys.exit(2)
+    click.echo(tr(f"报告已写入 {out}", f"report written to {out}"), err=True)

@@ -181,3 +181,23 @@ def test_legacy_render_html_signature() -> None:
              "level": "secret", "rule": "R", "path": "<b>x</b>", "marking": "机密", "payload": {}}]
     html = render_html(rows)
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+
+
+def test_scan_report_without_collector(tmp_path: Path) -> None:
+    tree = tmp_path / "stick"
+    tree.mkdir()
+    (tree / "<script>x<script>.txt").write_text("机密★10年\n关于某项目的通知\n", encoding="utf-8")
+    (tree / "clean.txt").write_text("会议纪要\n", encoding="utf-8")
+    out = tmp_path / "scan.html"
+    res = subprocess.run([*BAOMI, "scan", "--no-cache", "--no-progress", "--format", "jsonl", "-j", "-1",
+                          "--report", str(out), str(tree)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "BAOMI_LANG": "en"}, check=False)
+    assert res.returncode == 1, res.stderr  # classified content found
+    html = out.read_text()
+    assert "&lt;script&gt;x&lt;script&gt;.txt" in html and "<script>x" not in html
+    by_level = re.search(r'<table id="by-level">(.*?)</table>', html, re.S).group(1)  # type: ignore[union-attr]
+    assert "<td>secret</td><td>1</td>" in by_level
+    bad = subprocess.run([*BAOMI, "scan", "--no-cache", "--report", str(tmp_path / "r.txt"), str(tree)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "BAOMI_LANG": "en"},
+                         check=False)
+    assert bad.returncode == 2 and "must end in" in bad.stderr and "Traceback" not in bad.stderr
