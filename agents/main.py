@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "audit": "reports.cli:audit_group",
     "report": "reports.cli:report_group",
     "agent": "agents.cli:agent_group",
+    "check": "agents.check:check_cmd",
+    "quarantine": "agents.quarantine:quarantine_group",
 }
 
 

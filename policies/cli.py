@@ -48,6 +48,7 @@ from policies.model import (
     LocationKind,
     Operation,
     event_from_dict,
+    parse_host,
 )
 from policies.packs import PACKS_DIR, PolicyError
 from policies.signing import (
@@ -187,10 +188,9 @@ def _is_scan_record(obj: Any) -> bool:
 @policy_group.command("explain")
 @click.argument("event_file", metavar="EVENT.json")
 @_policy_options
-@click.option("--host-role", type=click.Choice(["unclassified", "classified"]), default=None,
-              help="For scan records: role of the host / 主机类别")
-@click.option("--host-level", type=click.Choice(["internal", "confidential", "secret", "top_secret"]),
-              default=None, help="For scan records: approved level of a classified host")
+@click.option("--host-role", default=None, metavar="ROLE[:LEVEL]",
+              help="For scan records: unclassified | classified:LEVEL / 主机类别")
+@click.option("--host-level", default=None, help="For scan records: approved level of a classified host")
 @click.option("--location", type=click.Choice([k.value for k in LocationKind]), default="local_disk",
               help="For scan records: where the files are (publication_gate: 公开前保密审查)")
 @click.option("--operation", type=click.Choice([o.value for o in Operation]), default="create",
@@ -210,6 +210,11 @@ def explain_cmd(event_file: str, policies: tuple[str, ...], require_signature: b
     publication gate can run `baomi scan --format jsonl DOC | baomi policy explain -
     --host-role unclassified --location publication_gate` and act on the exit code.
     """
+    if host_role is not None:
+        try:
+            host_role, host_level = parse_host(host_role, host_level)
+        except ValueError as exc:
+            _fail(str(exc))
     ps = _load(policies, require_signature, trusted)
     ctx = ps.context(_today(today))
     events: list[Event] = []
@@ -503,10 +508,31 @@ def _roster(ps: PolicySet, roster_file: str | None, store_records: list[Any]) ->
     return roster
 
 
-def _user_keys(specs: tuple[str, ...]) -> dict[str, str] | None:
-    if not specs:
+def _send_attestation(state: str, record: dict[str, Any]) -> None:
+    """The signed record (answers and signature; no document content) as an `attestation` event,
+    so the officer's collector holds it beside the user-editable local store."""
+    from reports.client import AuditClient
+
+    payload = {"user": record["user"], "time": record["time"], "checklist": record["checklist"],
+               "key_id": record["key_id"], "public_key": record["public_key"], "signature": record["signature"],
+               "answers": {i["id"]: i["answer"] for i in record["items"]},
+               "clauses": {i["id"]: i["clause"] for i in record["items"]}}
+    with AuditClient(state) as client:
+        client.submit("attestation", payload)
+        res = client.flush(timeout=10)
+    click.echo(tr(f"已记入审计日志（确认 {res.acked} 条，待发送 {res.pending} 条）",
+                  f"recorded in the audit log ({res.acked} acknowledged, {res.pending} pending)"))
+
+
+def _user_keys(specs: tuple[str, ...], keys_dir: str | None = None) -> dict[str, str] | None:
+    """Registered public keys of the users (USER=PUBKEY options, and/or USER.pub files in a
+    directory the officer keeps): only records signed by these keys count."""
+    if not specs and not keys_dir:
         return None
     out = {}
+    if keys_dir:
+        for f in sorted(Path(keys_dir).glob("*.pub")):
+            out[f.stem] = keys.key_id(keys.load_public_key(f))
     for s in specs:
         user, _, key = s.partition("=")
         if not user or not key:
@@ -528,6 +554,10 @@ def _user_keys(specs: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--roster", "roster_file", default=None, help="YAML user → groups (default: params.attest_roster)")
 @click.option("--user-key", "user_key_specs", multiple=True, metavar="USER=PUBKEY",
               help="Registered public key of a user (status: records by other keys are invalid)")
+@click.option("--user-keys", "user_keys_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Directory of registered user keys USER.pub (status) / 已登记的人员公钥目录")
+@click.option("--send", "send_state", type=click.Path(file_okay=False), default=None, metavar="STATE",
+              help="Also record the signed attestation in the audit log (an enrolled state dir) / 同时记入审计日志")
 @click.option("--today", default=None, metavar="YYYY-MM-DD", help="Evaluation date")
 @click.option("--require-signature", is_flag=True, help="Refuse unsigned policies")
 @click.option("--trust", "trusted", multiple=True, metavar="PUBKEY", help="Trusted officer public key")
@@ -535,6 +565,7 @@ def _user_keys(specs: tuple[str, ...]) -> dict[str, str] | None:
 @_guard
 def attest_cmd(policies: tuple[str, ...], user: str | None, key_path: str | None, answers_file: str | None,
                store: str | None, status: bool, roster_file: str | None, user_key_specs: tuple[str, ...],
+               user_keys_dir: str | None, send_state: str | None,
                today: str | None, require_signature: bool, trusted: tuple[str, ...]) -> None:
     """“八不”定期自查承诺：逐条作答、签名、记录 / periodic signed self-attestation (八不).
 
@@ -551,10 +582,18 @@ def attest_cmd(policies: tuple[str, ...], user: str | None, key_path: str | None
     if not isinstance(period, int) or isinstance(period, bool) or period <= 0:
         _fail(tr("params.attest_period_days 应为正整数", "params.attest_period_days must be a positive integer"))
     if status:
+        registered = _user_keys(user_key_specs, user_keys_dir)
+        if registered is None:
+            # A record signed by a key that came with it proves only that someone signed it: anyone
+            # can write "user X kept every rule" into the store with a fresh key of their own.
+            _fail(tr("--status 需要已登记的人员公钥（--user-keys 目录 或 --user-key 用户=公钥）："
+                     "自带公钥的签名不能证明是本人承诺",
+                     "--status needs the users' registered public keys (--user-keys DIR or --user-key USER=PUBKEY): "
+                     "a record signed by a key it carries itself proves nothing"))
         records = read_records(store)
         roster = _roster(ps, roster_file, records)
         events = attestation_events(records, roster=roster, today=day, period_days=period,
-                                    items=ps.checklist, user_keys=_user_keys(user_key_specs))
+                                    items=ps.checklist, user_keys=registered)
         ctx = ps.context(day)
         found = False
         for ev in events:
@@ -583,9 +622,13 @@ def attest_cmd(policies: tuple[str, ...], user: str | None, key_path: str | None
             text = tr(it.text_zh, f"{it.text_en} ({it.text_zh})")
             answers[it.id] = click.confirm(tr(f"[{n}/{len(items)}] 本期内我做到了：{text}",
                                               f"[{n}/{len(items)}] This period I kept: {text}"), default=None)
+    if send_state and not (Path(send_state) / "state.json").is_file():
+        _fail(tr(f"{send_state} 不是已登记的审计状态目录", f"{send_state} holds no enrolled audit identity"))
     key = keys.load_private_key(key_path)
     record = make_record(user, answers, items, key)
     append_record(store, record)
+    if send_state:
+        _send_attestation(send_state, record)
     click.echo(tr(f"已签名记录到 {store}（密钥 {record['key_id']}）",
                   f"signed and recorded in {store} (key {record['key_id']})"))
     groups = [str(ps.params.get("attest_group", ""))]

@@ -301,6 +301,10 @@ class _Loader:
     def __init__(self, require_signature: bool, trusted_keys: Iterable[Any]):
         self.require = require_signature
         self.trusted = trusted_key_map(trusted_keys)
+        # With trusted keys configured every policy *file* must be signed by one of them: an
+        # unsigned YAML beside `--trust KEY` was loaded as if it were trusted. Shipped packs, installed
+        # with the code, stay loadable by name unless signatures are required outright.
+        self.require_files = self.require or bool(self.trusted)
         if self.require and not self.trusted:
             raise SignatureError(tr("要求已签名的策略，但未提供受信任公钥", "a signed policy is required but no trusted key was given"))
         self.docs: list[PackDoc] = []
@@ -349,13 +353,17 @@ class _Loader:
             data = p.read_bytes()
         except OSError as exc:
             raise PolicyError([Issue(str(p), None, None, "", tr(f"无法读取：{exc.strerror or exc}", f"cannot read: {exc.strerror or exc}"))]) from None
-        kid = verify_file(p, data, self.trusted, require_signature=self.require)
+        kid = verify_file(p, data, self.trusted, require_signature=self.require_files)
         if kid:
             self.signers.append(kid)
         return load_located(data, str(p))
 
     def bundle(self, p: Path) -> None:
-        b = read_bundle(p, list(self.trusted.values()), require_signature=self.require)
+        if not self.trusted:
+            # A bundle verified against the key it carries itself proves only that someone signed it.
+            raise SignatureError(tr(f"{p}：签名包只在给出受信任公钥（--trust 签发人公钥）时加载",
+                                    f"{p}: a signed bundle is loaded only against a trusted key (--trust SIGNER.pub)"))
+        b = read_bundle(p, list(self.trusted.values()), require_signature=True)
         self.signers.append(b.key_id)
         parsed = []
         for f in b.files:

@@ -132,6 +132,54 @@ _SEVERITY_RANK = {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severit
                   Severity.CRITICAL: 4}
 
 LEVELS = tuple(lv.value for lv in Level)
+
+
+def parse_level(text: str) -> str:
+    """A level named in English (`secret`) or as printed in a marking (`机密`); ValueError otherwise."""
+    t = text.strip()
+    for lv in Level:
+        if t.lower() == lv.value or t == lv.zh:
+            return lv.value
+    raise ValueError(tr(f"未知密级“{text}”（可用：{'、'.join(LEVELS)}，或 绝密/机密/秘密/内部）",
+                        f"unknown level {text!r} (use one of {', '.join(LEVELS)}, or 绝密/机密/秘密/内部)"))
+
+
+def parse_host(role: str, level: str | None = None) -> tuple[str, str | None]:
+    """Validate a host's role and approved level as every command takes them.
+
+    `classified:secret` (or `classified:机密`, or role and level given apart) is a classified host
+    approved up to that level; `unclassified` takes no level. A classified host without a level, a
+    level on an unclassified host, or a level given as a role (`secret`) is refused: each would
+    otherwise make the rules that compare against the host's level silently never fire."""
+    r, sep, lv = role.strip().partition(":")
+    if sep and level:
+        raise ValueError(tr("主机密级给出了两次", "the host level is given twice"))
+    lv = lv or (level or "")
+    if r not in {h.value for h in HostRole}:
+        hint = ""
+        try:
+            hint = tr(f"（是否想写 classified:{parse_level(r)}？）", f" (did you mean classified:{parse_level(r)}?)")
+        except ValueError:
+            pass
+        raise ValueError(tr(f"未知主机类别“{role}”：应为 unclassified 或 classified:密级{hint}",
+                            f"unknown host role {role!r}: use unclassified or classified:LEVEL{hint}"))
+    if r == HostRole.UNCLASSIFIED.value:
+        if lv:
+            raise ValueError(tr("非涉密主机（unclassified）没有核定密级", "an unclassified host has no approved level"))
+        return r, None
+    if not lv:
+        raise ValueError(tr("涉密主机需要核定密级，如 classified:secret 或 classified:机密",
+                            "a classified host needs its approved level, e.g. classified:secret"))
+    return r, parse_level(lv)
+
+
+def parse_location(text: str) -> str:
+    """A location class by its value (`removable_medium`); ValueError listing the valid ones."""
+    t = text.strip()
+    if t in {k.value for k in LocationKind}:
+        return t
+    choices = ", ".join(k.value for k in LocationKind)
+    raise ValueError(tr(f"未知位置类别“{text}”（可用：{choices}）", f"unknown location {text!r} (use one of {choices})"))
 LEVEL_RANK: dict[Any, int] = {lv.value: lv.rank for lv in Level}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 

@@ -241,6 +241,8 @@ def compose(docs: list[PackDoc]) -> Composed:
     out_rules = [r for r in (_rule(rid, rule_pack[rid], f, plain_params, issues) for rid, f in rules.items())
                  if r is not None]
     out_items = [c for c in (_item(iid, f, issues) for iid, f in items.items()) if c is not None]
+    if "registered_media" in params:
+        _check_media_register(params["registered_media"], issues)
     if issues:
         raise PolicyError(issues)
     return Composed(packs=tuple((d.name, d.version, d.source) for d in docs), params=plain_params,
@@ -339,3 +341,19 @@ def _item(iid: str, f: dict[str, Located], issues: list[Issue]) -> ChecklistItem
     if len(issues) != n or ("enabled" in f and f["enabled"].value is False):
         return None
     return ChecklistItem(iid, f["clause"].value, f["text_zh"].value, f["text_en"].value)
+
+
+def _check_media_register(loc: Located, issues: list[Issue]) -> None:
+    """`params.registered_media` (policies.media) is checked when the policy loads, so a signed
+    bundle with a bad register is refused as a whole rather than half-applied on an agent."""
+    from policies.media import PARAM, registry_problems
+
+    value = loc.value
+    for i, k, msg in registry_problems(value):
+        path = f"params.{PARAM}" + (f"[{i}]" if i is not None else "") + (f".{k}" if k else "")
+        if i is None:
+            _issue(issues, loc.source, loc.container, loc.key, path, msg)
+        elif k is None or not isinstance(value[i], dict):
+            _issue(issues, loc.source, value, i, path, msg)
+        else:
+            _issue(issues, loc.source, value[i], k if k in value[i] else None, path, msg)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import json
+import os
+import stat
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -25,8 +29,58 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+class UserErrors(click.Group):
+    """A command group whose unexpected exceptions reach the user as one line and exit 2.
+
+    The errors an officer meets (a collector whose CA is not given, a port in use, a missing
+    file, a refused connection, a malformed value) are environment problems, not bugs: a
+    traceback helps no one there. BAOMI_DEBUG=1 shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("BAOMI_DEBUG"):
+                raise
+            _fail(tr("错误：", "error: ") + explain_error(exc))
+
+
+def explain_error(exc: BaseException) -> str:
+    """One line saying what went wrong and, where it is known, what to do."""
+    import ssl
+
+    text = str(exc) or type(exc).__name__
+    chain = [exc, exc.__cause__, exc.__context__]
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "CERTIFICATE_VERIFY_FAILED" in text:
+        return tr(f"收集服务的 TLS 证书不受信任（{text}）：请用 --ca 指定其 CA 证书（数据目录下 tls/ca.pem），"
+                  "并确认地址在证书名称中（baomi server cert --name）",
+                  f"the collector's TLS certificate is not trusted ({text}): give its CA with --ca (tls/ca.pem "
+                  "in its data directory) and check that the address is one of its names (baomi server cert --name)")
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return tr(f"地址已被占用：{text}（另一个收集服务在运行？换一个 --listen 端口）",
+                  f"address already in use: {text} (another collector running? choose another --listen port)")
+    if isinstance(exc, FileNotFoundError):
+        return tr(f"文件不存在：{exc.filename}", f"no such file: {exc.filename}")
+    if isinstance(exc, PermissionError):
+        return tr(f"无权访问：{exc.filename}", f"permission denied: {exc.filename}")
+    try:
+        import httpx
+
+        if isinstance(exc, httpx.ConnectError):
+            return tr(f"无法连接收集服务：{text}", f"cannot connect to the collector: {text}")
+        if isinstance(exc, httpx.HTTPError):
+            return tr(f"与收集服务通信失败：{text}", f"talking to the collector failed: {text}")
+    except ImportError:
+        pass
+    if isinstance(exc, (ValueError, KeyError, json.JSONDecodeError)):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
 # ---------------------------------------------------------------- baomi server
-@click.group("server")
+@click.group("server", cls=UserErrors)
 @lang_option
 def server_group() -> None:
     """审计日志收集服务 / the audit log collector."""
@@ -46,7 +100,9 @@ def server_init(data_dir: str, names: tuple[str, ...], db_url: str | None,
     try:
         token = init_data(data_dir, list(names), db_url, checkpoint_interval)
     except FileExistsError as exc:
-        _fail(tr(f"已初始化：{exc}", f"already initialised: {exc}"))
+        _fail(tr(f"已初始化：{exc}（要为新地址重新签发证书，用 baomi server cert --data {data_dir} --name 主机名）",
+                 f"already initialised: {exc} (to reissue the certificate for other names: "
+                 f"baomi server cert --data {data_dir} --name HOST)"))
     d = Path(data_dir)
     click.echo(tr("已初始化收集服务数据目录：", "initialised collector data directory: ") + str(d))
     click.echo(tr("CA 证书（分发给终端）：", "CA certificate (give to agents): ") + str(d / "tls" / "ca.pem"))
@@ -54,6 +110,24 @@ def server_init(data_dir: str, names: tuple[str, ...], db_url: str | None,
                + str(d / "server.pub"))
     click.echo(tr("保密员令牌（仅显示一次，已存于 officer.token）：",
                   "officer token (also in officer.token): ") + token)
+
+
+@server_group.command("cert")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--name", "names", multiple=True, required=True,
+              help="DNS name or IP address agents use to reach the collector (repeatable).")
+@click.option("--days", default=825, show_default=True, type=click.IntRange(1, 3650))
+@lang_option
+def server_cert(data_dir: str, names: tuple[str, ...], days: int) -> None:
+    """用现有 CA 为新的主机名/地址重新签发服务器证书（终端的 ca.pem 不变） /
+    reissue the server certificate for these names with the existing CA (agents keep their ca.pem)."""
+    from reports.tls import issue_server_cert
+
+    tls = Path(data_dir) / "tls"
+    all_names = list(dict.fromkeys([*names, "localhost", "127.0.0.1", "::1"]))
+    issue_server_cert(tls, all_names, days)
+    click.echo(tr(f"已重新签发服务器证书：{', '.join(all_names)}（重启 baomi server run 生效）",
+                  f"server certificate reissued for: {', '.join(all_names)} (restart baomi server run)"))
 
 
 @server_group.command("run")
@@ -70,8 +144,26 @@ def server_init(data_dir: str, names: tuple[str, ...], db_url: str | None,
 def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bool,
                port_file: str | None, checkpoint_interval: float | None, workers: int) -> None:
     """运行收集服务 / run the collector."""
-    from reports.server import serve
+    from reports.server import is_loopback, parse_listen, serve
+    from reports.tls import certificate_names
 
+    try:
+        host, _port = parse_listen(listen)
+    except ValueError as exc:
+        _fail(str(exc))
+    if not insecure_http and not is_loopback(host):
+        names = certificate_names(Path(data_dir) / "tls" / "server.pem")
+        public = [n for n in names if n not in ("localhost", "127.0.0.1", "::1")]
+        where = tr("所有网络接口", "every network interface") if host in ("0.0.0.0", "::", "") else host
+        click.echo(tr(f"注意：收集服务在 {where} 上监听。", f"note: the collector listens on {where}."), err=True)
+        if not public:
+            click.echo(tr("警告：服务器证书只含 localhost，其他主机上的终端将无法校验证书；"
+                          f"请先运行 baomi server cert --data {data_dir} --name 本机主机名或IP",
+                          "warning: the server certificate names only localhost: agents on other hosts will "
+                          f"refuse it; run baomi server cert --data {data_dir} --name THIS-HOST first"), err=True)
+        elif host not in ("0.0.0.0", "::") and host not in names:
+            click.echo(tr(f"警告：{host} 不在服务器证书的名称中（{', '.join(names)}）",
+                          f"warning: {host} is not among the certificate's names ({', '.join(names)})"), err=True)
     try:
         serve(data_dir, listen, db_url, insecure_http, port_file, checkpoint_interval, workers)
     except ValueError as exc:
@@ -99,7 +191,7 @@ def server_enroll_token(data_dir: str, expires: str, db_url: str | None) -> None
 
 
 # ---------------------------------------------------------------- baomi audit
-@click.group("audit")
+@click.group("audit", cls=UserErrors)
 @lang_option
 def audit_group() -> None:
     """审计日志：注册、发送、校验、查询、导出 / audit log: enrol, send, verify, query, export."""
@@ -126,47 +218,103 @@ def audit_enroll(server: str, token: str, state_dir: str, ca: str | None, hostna
     client.close()
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any], str | None]]:
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                yield ("heartbeat", {"blank_line": n}, None)  # keeps line numbers stable
-                continue
+def _read_jsonl(lines: Iterable[str], name: str, tally: Any) -> Iterator[tuple[str, dict[str, Any], str | None] | None]:
+    """Events of a JSONL stream: audit events (`{"type": …, "payload": …}`) or `baomi scan`
+    records (turned into finding/violation events, with a scan_summary at the end). A blank
+    line is skipped (None keeps the line count that resumable progress is measured in)."""
+    from reports.scanlog import finding_payload, is_scan_record, violation_payloads
+
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            yield None
+            continue
+        try:
             obj = json.loads(line)
-            if not isinstance(obj, dict) or "type" not in obj:
-                raise click.ClickException(f"{path}:{n}: need a JSON object with a type")
-            payload = obj.get("payload", {k: v for k, v in obj.items() if k not in ("type", "time")})
-            yield (str(obj["type"]), payload, obj.get("time"))
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"{name}:{n}: {exc}") from None
+        if isinstance(obj, dict) and is_scan_record(obj):
+            tally.add(obj)
+            p = finding_payload(obj, tally.scan_id)
+            # one item per line (progress is counted in lines): a record's violations travel
+            # inside its line's finding event
+            vio = list(violation_payloads(obj, tally.scan_id))
+            if p is None and not vio:
+                yield None
+            elif p is None:
+                yield ("violation", vio[0], None)
+            else:
+                if vio:
+                    p["violations"] = [{k: v[k] for k in ("rule", "pack", "severity", "action")} for v in vio]
+                yield ("finding", p, None)
+            continue
+        if not isinstance(obj, dict) or "type" not in obj:
+            raise click.ClickException(f"{name}:{n}: need a JSON object with a type, or a baomi scan record")
+        payload = obj.get("payload", {k: v for k, v in obj.items() if k not in ("type", "time")})
+        yield (str(obj["type"]), payload, obj.get("time"))
 
 
 @audit_group.command("send")
 @click.option("--state", "state_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to keep retrying.")
 @click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 1000))
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @lang_option
 def audit_send(state_dir: str, timeout: float, batch_size: int, file: str) -> None:
-    """签名、暂存并发送事件（每行一个 JSON）；崩溃后可安全重跑 / sign, spool, deliver events."""
+    """签名、暂存并发送事件或 baomi scan 记录（每行一个 JSON；- 为标准输入）；崩溃后可安全重跑 /
+    sign, spool and deliver events or baomi scan records (JSON lines; - reads stdin); safe to re-run.
+
+    Progress is kept per input: a file that grew since the last run is continued where it stopped
+    (keyed by the file's identity and its first line); standard input is a new input each time."""
+    import httpx
+
     from reports.client import AuditClient, DeliveryError
     from reports.events import SchemaError
+    from reports.scanlog import ScanTally
 
-    path = Path(file)
-    source = "file:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    if not (Path(state_dir) / "state.json").is_file():
+        _fail(tr(f"{state_dir} 不是已登记的审计状态目录（先运行 baomi audit enroll）",
+                 f"{state_dir} holds no enrolled identity (run baomi audit enroll first)"))
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        _fail(tr(f"无法读取 {file}：{exc.strerror}", f"cannot read {file}: {exc.strerror}"))
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    source = _send_source(file, lines)
+    tally = ScanTally()
     with AuditClient(state_dir, batch_size=batch_size) as client:
         try:
-            new, skipped = client.submit_source(source, _read_jsonl(path))
+            new, skipped = client.submit_source(source, _read_jsonl(lines, file, tally))
+            if tally.files and new:
+                client.submit("scan_summary", tally.summary([file], None, {"source": "audit send"}))
         except (SchemaError, json.JSONDecodeError) as exc:
             _fail(tr(f"事件无效：{exc}", f"invalid event: {exc}"))
         try:
             res = client.flush(timeout=timeout)
         except DeliveryError as exc:
             _fail(tr(f"服务器拒绝：{exc}", f"refused by the collector: {exc}"), 1)
+        except httpx.HTTPError as exc:
+            _fail(tr(f"无法连接审计服务器：{exc}", f"cannot reach the collector: {exc}"), 1)
         click.echo(tr(f"已暂存 {new} 条（此前已暂存 {skipped} 条），服务器已确认 {res.acked} 条，"
                       f"待发送 {res.pending} 条",
                       f"spooled {new} (already spooled before: {skipped}), acknowledged {res.acked}, "
                       f"pending {res.pending}"))
         if res.pending:
             sys.exit(1)
+
+
+def _send_source(file: str, lines: list[str]) -> str:
+    """The name progress is kept under: a regular file by its identity (device, inode) and first
+    line, so that a grown file continues where it stopped; anything else (stdin, a pipe) is new."""
+    if file != "-":
+        try:
+            st = os.stat(file)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISREG(st.st_mode):
+            first = hashlib.sha256(lines[0].encode() if lines else b"").hexdigest()[:32]
+            return f"file:{st.st_dev}:{st.st_ino}:{first}"
+    return f"stream:{uuid.uuid4()}"
 
 
 def _source(data_dir: str | None, db_url: str | None, server: str | None, token_file: str | None,
@@ -228,8 +376,14 @@ def audit_verify(data_dir: str | None, db_url: str | None, server: str | None, t
     else:
         if server_key is None and data_dir:
             server_key = str(Path(data_dir) / "server.pub")
+        if server_key is None and not data_dir and not server:
+            _fail(tr("请指明要校验的日志：--data 收集服务数据目录，或 --server 地址（另加 --server-key），"
+                     "或 --log 导出文件（另加 --server-key）",
+                     "say which log to verify: --data DIR of the collector, --server URL (with --server-key), "
+                     "or --log FILE (with --server-key)"))
         if server_key is None:
-            _fail(tr("需要 --server-key（固定的服务器公钥）", "need --server-key (the pinned server key)"))
+            _fail(tr("校验远程收集服务需要 --server-key（事先固定保存的服务器公钥 server.pub）",
+                     "verifying a remote collector needs --server-key (the server.pub you pinned beforehand)"))
         src = _source(data_dir, db_url, server, token_file, ca)
         try:
             cps = src.checkpoints() + extra
@@ -260,18 +414,34 @@ def _query_options(f: Any) -> Any:
 
 
 def _when(value: str | None) -> str | None:
+    """`--since/--until`: 24h or 7d ago, today/yesterday (local midnight), or an ISO 8601 time
+    (a time without a zone is local time). Anything else is one clear line and exit 2."""
     if value is None:
         return None
+    from datetime import datetime, timedelta
+
     from reports.server import iso, parse_duration
 
+    v = value.strip().lower()
+    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    named = {"now": datetime.now(UTC), "today": midnight, "今天": midnight,
+             "yesterday": midnight - timedelta(days=1), "昨天": midnight - timedelta(days=1)}
+    if v in named:
+        return iso(named[v].astimezone(UTC))
     try:
-        from datetime import datetime
-
-        return iso(datetime.now(UTC) - parse_duration(value))
+        return iso(datetime.now(UTC) - parse_duration(v))
     except ValueError:
-        from reports.events import parse_time
-
-        return iso(parse_time(value))
+        pass
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        _fail(tr(f"无法识别的时间“{value}”：可用 24h、7d、today、yesterday 或 2026-12-01、2026-12-01T08:00+08:00",
+                 f"cannot read the time {value!r}: use 24h, 7d, today, yesterday, 2026-12-01 or "
+                 f"2026-12-01T08:00+08:00"))
+        raise
+    if t.tzinfo is None:
+        t = t.astimezone()  # a local wall-clock time, as an officer types it
+    return iso(t.astimezone(UTC))
 
 
 def _make_query(since: str | None, until: str | None, host: str | None, level: str | None,
@@ -289,6 +459,8 @@ CSV_COLUMNS = ["gseq", "received", "time", "agent", "host", "seq", "event_id", "
 def write_rows(rows: Any, fmt: str, out: Any) -> int:
     n = 0
     if fmt == "csv":
+        # A UTF-8 BOM: Excel on a Chinese Windows reads a CSV without one as GBK (mojibake).
+        out.write("\ufeff")
         w = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         w.writeheader()
         for r in rows:
@@ -299,12 +471,29 @@ def write_rows(rows: Any, fmt: str, out: Any) -> int:
             out.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
     else:
+        out.write(f"{tr('序号', 'seq'):>7}  {tr('时间', 'time'):<25}  {tr('主机', 'host'):<16} "
+                  f"{tr('类型', 'type'):<13} {tr('密级', 'level'):<12} {tr('规则', 'rule'):<9} "
+                  f"{tr('路径', 'path')} {tr('标志', 'marking')}\n")
         for r in rows:
-            out.write(f"{r['gseq']:>7}  {r['time'][:19]}  {r['host'] or '-':<16} {r['type']:<13}"
+            out.write(f"{r['gseq']:>7}  {local_time(r['time']):<25}  {r['host'] or '-':<16} {r['type']:<13}"
                       f" {r['level'] or '-':<12} {r['rule'] or '-':<9} {r['path'] or ''}"
                       f" {r['marking'] or ''}\n")
             n += 1
     return n
+
+
+def local_time(value: str) -> str:
+    """An event time (UTC in the log) in this machine's zone, with the zone named."""
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value[:25]
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    local = t.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.strftime("%Z") or local.strftime("%z"))
 
 
 @audit_group.command("query")
@@ -349,8 +538,9 @@ def audit_export(data_dir: str | None, db_url: str | None, server: str | None, t
             Path(checkpoints_out).write_text("".join(json.dumps(c.to_dict()) + "\n" for c in cps))
         if fmt == "jsonl" and not any(v is not None for v in filters.values()):
             n = 0
-            for _n, e in enumerate(src.entries(), 1):
+            for e in src.entries():
                 fh.write(json.dumps(e.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+                n += 1
         else:
             n = write_rows(src.query(_make_query(**filters)), fmt, fh)
     click.echo(tr(f"已导出 {n} 条", f"exported {n} records"), err=True)
@@ -405,8 +595,69 @@ def audit_forward(data_dir: str | None, db_url: str | None, server: str | None, 
     click.echo(tr(f"已转发 {sent} 条", f"forwarded {sent} events"))
 
 
+# ---------------------------------------------------------------- endpoint agents (reports/fleet.py)
+@audit_group.command("agents")
+@_source_options
+@click.option("--silent-after", default="3m", show_default=True,
+              help="Flag agents not heard from for this long (e.g. 90s, 3m, 1h).")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@lang_option
+def audit_agents(data_dir: str | None, db_url: str | None, server: str | None, token_file: str | None,
+                 ca: str | None, silent_after: str, fmt: str) -> None:
+    """列出终端代理：最近心跳、策略版本、是否失联 / list agents: last heartbeat, policy, silent."""
+    from reports.fleet import AgentStatus, agent_statuses
+    from reports.server import load_data, parse_duration
+
+    try:
+        window = parse_duration(silent_after)
+    except ValueError as exc:
+        _fail(str(exc))
+    if server:
+        src = _source(None, None, server, token_file, ca)
+        try:
+            resp = src.http.get("/v1/agents/status", params={"silent_after": window.total_seconds()})
+            resp.raise_for_status()
+            rows = [AgentStatus(**r) for r in resp.json()["agents"]]
+        finally:
+            src.close()
+    else:
+        if not data_dir:
+            _fail(tr("需要 --data 或 --server", "need --data or --server"))
+        store = load_data(data_dir).open_store(db_url)  # type: ignore[arg-type]
+        try:
+            rows = agent_statuses(store, window)
+        finally:
+            store.close()
+    for r in rows:
+        if fmt == "jsonl":
+            click.echo(json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True))
+            continue
+        state = tr("失联", "SILENT") if r.silent else tr("已停止", "stopped") if r.stopped else tr("在线", "ok")
+        click.echo(f"{r.agent:<24} {r.hostname[:20]:<20} {state:<8} {(r.last_heartbeat or '-')[:19]:<19}  "
+                   f"{r.policy or '-'}")
+    if any(r.silent for r in rows):
+        sys.exit(1)
+
+
+@server_group.command("publish-policy")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@lang_option
+def server_publish_policy(data_dir: str, bundle: str) -> None:
+    """发布已签名策略包，供终端代理拉取 / serve a signed policy bundle to the agents (GET /v1/policy)."""
+    from policies.signing import SignatureError
+    from reports.fleet import publish_policy
+
+    try:
+        info = publish_policy(data_dir, bundle)
+    except SignatureError as exc:
+        _fail(tr(f"签名包无效：{exc}", f"bad bundle: {exc}"))
+    click.echo(tr(f"已发布策略包（{info['created']}，签名密钥 {info['key_id']}）",
+                  f"published bundle {info['created']} (signed by {info['key_id']})"))
+
+
 # ---------------------------------------------------------------- baomi report
-@click.group("report")
+@click.group("report", cls=UserErrors)
 @lang_option
 def report_group() -> None:
     """保密员报告 / officer reports."""

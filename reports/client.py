@@ -88,6 +88,19 @@ def _now(skew: float = 0.0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=skew)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def require_tls(server: str) -> None:
+    """Tokens and events travel over HTTPS; plain http:// only to this machine (tests, demos)."""
+    from urllib.parse import urlparse
+
+    u = urlparse(server)
+    if u.scheme == "https":
+        return
+    host = (u.hostname or "").lower()
+    if u.scheme == "http" and (host == "localhost" or host.startswith("127.") or host == "::1"):
+        return
+    raise ValueError(f"refusing {server}: use https:// (plain http:// only to loopback)")
+
+
 class AuditClient:
     """An enrolled agent identity with its spool (see the module docstring)."""
 
@@ -109,6 +122,7 @@ class AuditClient:
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, record TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, lines INTEGER NOT NULL)")
+        require_tls(self.state.server)
         verify: Any = True
         if self.state.server.startswith("https:"):
             verify = client_context(self.dir / "ca.pem" if self.state.ca else None)
@@ -122,6 +136,7 @@ class AuditClient:
         d = Path(state_dir)
         if (d / "state.json").exists():
             raise FileExistsError(f"{d} already holds an enrolled identity")
+        require_tls(server)
         d.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
         key = generate_private_key()
@@ -203,18 +218,20 @@ class AuditClient:
             self._db.execute("COMMIT")
             return ev
 
-    def submit_source(self, source: str, items: Iterable[tuple[str, Mapping[str, Any], str | None]],
+    def submit_source(self, source: str, items: Iterable[tuple[str, Mapping[str, Any], str | None] | None],
                       chunk: int = 500) -> tuple[int, int]:
-        """Spool the items of a named source (e.g. a file's hash) once, even across crashes.
+        """Spool the items of a named source (e.g. a file's identity) once, even across crashes.
 
         Items already spooled in an earlier run of the same source are skipped: progress is
-        committed in the same transaction as the events. Returns (spooled now, skipped).
+        committed in the same transaction as the events. A None item (a blank line) counts
+        towards progress and records nothing. Returns (spooled now, skipped).
         """
+        batch: list[tuple[str, Mapping[str, Any], str | None]]
         with self._lock:
             row = self._db.execute("SELECT lines FROM sources WHERE source = ?", (source,)).fetchone()
             done = int(row[0]) if row else 0
             new = 0
-            batch: list[tuple[str, Mapping[str, Any], str | None]] = []
+            batch = []
             index = 0
 
             def commit() -> None:
@@ -232,14 +249,14 @@ class AuditClient:
 
             for item in items:
                 index += 1
-                if index <= done:
+                if index <= done or item is None:
                     continue
                 batch.append(item)
                 new += 1
                 if len(batch) >= chunk:
                     commit()
-            if batch:
-                commit()
+            if batch or index > done:
+                commit()  # trailing blank lines are progress too
             return new, min(done, index)
 
     def pending(self) -> int:

@@ -11,6 +11,7 @@ refuses content-like keys and long strings, on the agent and again on the server
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import uuid
 from collections.abc import Mapping
@@ -46,6 +47,9 @@ EVENT_TYPES: frozenset[str] = frozenset({
     "policy_loaded",
     "officer_action",  # an officer's decision recorded through an agent or tool
     "spool_overflow",  # the agent's spool dropped events (the gap notice says which)
+    "copy",            # a copy of a classified file elsewhere (exact, near, or stripped of its marking)
+    "destroy",         # a classified file that disappeared (销毁: judged against the approvals)
+    "trace",           # a usage trace read by a check (recent documents, browser history…)
 })
 _X_TYPE = re.compile(r"^x_[a-z0-9_]{1,40}$")
 
@@ -59,6 +63,9 @@ MAX_STRING = 1024
 MAX_PAYLOAD = 16 * 1024
 #: Most events in one batch sent to the collector.
 MAX_BATCH = 1000
+#: Largest sequence number (and gap bound) accepted: far beyond any agent's life, and within
+#: every database's 64-bit integer (2**63 made a whole group commit fail).
+MAX_SEQ = 2 ** 53
 
 _FIELDS = ("v", "id", "agent", "seq", "time", "type", "payload", "prev")
 
@@ -105,6 +112,8 @@ def check_payload(payload: Any, _path: str = "payload") -> None:
     elif isinstance(payload, str):
         if len(payload) > MAX_STRING:
             raise SchemaError(f"{_path}: string longer than {MAX_STRING} characters")
+    elif isinstance(payload, float) and not math.isfinite(payload):
+        raise SchemaError(f"{_path}: NaN and Infinity are not JSON")
     elif payload is not None and not isinstance(payload, (bool, int, float)):
         raise SchemaError(f"{_path}: unsupported value type {type(payload).__name__}")
 
@@ -177,16 +186,18 @@ class AuditEvent:
     def check(self) -> None:
         if self.v != SCHEMA_VERSION:
             raise SchemaError(f"unsupported schema version {self.v!r}")
-        if not isinstance(self.seq, int) or isinstance(self.seq, bool) or self.seq < 1:
-            raise SchemaError("seq must be a positive integer")
+        if not isinstance(self.seq, int) or isinstance(self.seq, bool) or not 1 <= self.seq <= MAX_SEQ:
+            raise SchemaError(f"seq must be an integer from 1 to {MAX_SEQ}")
         for name in ("id", "agent", "time", "type", "prev", "sig"):
             if not isinstance(getattr(self, name), str):
                 raise SchemaError(f"{name} must be a string")
         try:
             uuid.UUID(self.id)
-            parse_time(self.time)
+            t = parse_time(self.time)
         except ValueError:
             raise SchemaError("bad event id or time") from None
+        if t.tzinfo is None:
+            raise SchemaError("event time needs a time zone (UTC: Z)")
         if not re.fullmatch(r"[0-9a-f]{64}", self.prev):
             raise SchemaError("prev must be a SHA-256 hex digest")
         check_type(self.type)
@@ -235,8 +246,8 @@ class GapNotice:
                     last_hash=str(d["last_hash"]), reason=str(d["reason"])[:200], sig=str(d["sig"]))
         except (KeyError, TypeError, ValueError):
             raise SchemaError("bad gap notice") from None
-        if g.first < 1 or g.last < g.first:
-            raise SchemaError("bad gap range")
+        if g.first < 1 or g.last < g.first or g.last > MAX_SEQ:
+            raise SchemaError(f"bad gap range (1 <= first <= last <= {MAX_SEQ})")
         return g
 
     def signed(self, key: Ed25519PrivateKey) -> GapNotice:

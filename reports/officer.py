@@ -54,6 +54,9 @@ class ServerSource:
     """A running collector, read with the officer's bearer token."""
 
     def __init__(self, url: str, token: str, ca: str | Path | None = None, timeout: float = 60.0):
+        from reports.client import require_tls
+
+        require_tls(url)  # the officer token never travels in clear text beyond this machine
         verify: Any = client_context(ca) if url.startswith("https:") else True
         self.http = httpx.Client(base_url=url, verify=verify, timeout=timeout,
                                  headers={"Authorization": f"Bearer {token}"})

@@ -250,6 +250,8 @@ def _fresh(when: str) -> bool:
         t = datetime.fromisoformat(when)
     except ValueError:
         return False
+    if t.tzinfo is None:  # a naive time cannot be placed in the replay window (it was a 500)
+        return False
     return abs(datetime.now(UTC) - t) <= REPLAY_WINDOW
 
 
@@ -267,7 +269,20 @@ async def _json(request: Request) -> Any:
         if size > MAX_BODY:
             raise BodyTooLarge("body too large")
         chunks.append(chunk)
-    return json.loads(b"".join(chunks))
+    return strict_json(b"".join(chunks))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(raw: bytes) -> Any:
+    """JSON as RFC 8259 has it: NaN/Infinity refused (they made every later query answer 500),
+    nesting beyond the parser's depth a ValueError, not a RecursionError."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
@@ -343,6 +358,14 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         if not _fresh(sent_at):
             return 401, {"error": "stale", "message": "batch outside the replay window",
                          "server_time": utcnow()}
+        try:
+            return _check_events(agent, key, raw_events, env, nonce)
+        except (SchemaError, ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+            # whatever a hostile or broken agent sends is its error (4xx), never the server's (500)
+            return 422, {"error": "schema", "message": f"{type(exc).__name__}: {exc}"[:300]}
+
+    def _check_events(agent: str, key: Any, raw_events: list[Any], env: dict[str, Any],
+                      nonce: str) -> Any:
         events: list[AuditEvent] = []
         try:
             for raw in raw_events:
@@ -458,6 +481,9 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
               Route("/v1/events", events, methods=["POST"]), Route("/v1/entries", entries),
               Route("/v1/checkpoints", checkpoints, methods=["GET", "POST"]),
               Route("/v1/agents", agents), Route("/v1/query", query)]
+    from reports.fleet import fleet_routes  # endpoint agents: status and the served policy bundle
+
+    routes += fleet_routes(data.path, c.store, c.role, officer_only)
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -46,6 +46,19 @@ def make_ca_and_server_cert(tls_dir: Path, names: list[str], days: int = 3650) -
                                        encipher_only=False, decipher_only=False), critical=True)
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
+    _write_key(ca_key, tls_dir / "ca.key")
+    (tls_dir / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    issue_server_cert(tls_dir, names, days)
+
+
+def issue_server_cert(tls_dir: Path, names: list[str], days: int = 825) -> None:
+    """(Re)issue server.pem/server.key for `names` (DNS names or IPs), signed by the existing CA in
+    `tls_dir`: agents that trust ca.pem keep trusting the collector under its new names."""
+    ca_key = serialization.load_pem_private_key((tls_dir / "ca.key").read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{tls_dir / 'ca.key'} is not the collector CA's EC key")
+    ca = x509.load_pem_x509_certificate((tls_dir / "ca.pem").read_bytes())
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = []
     for n in dict.fromkeys(names):
@@ -53,20 +66,33 @@ def make_ca_and_server_cert(tls_dir: Path, names: list[str], days: int = 3650) -
             sans.append(x509.IPAddress(ipaddress.ip_address(n)))
         except ValueError:
             sans.append(x509.DNSName(n))
-    cert = (x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(ca_name)
+    cert = (x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=days))
+            .not_valid_before(now).not_valid_after(min(now + dt.timedelta(days=days), ca.not_valid_after_utc))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
-    _write_key(ca_key, tls_dir / "ca.key")
-    (tls_dir / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    _write_key(key, tls_dir / "server.key")
-    (tls_dir / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM)
-                                         + ca.public_bytes(serialization.Encoding.PEM))
+    tmp = tls_dir / "server.key.new"
+    if tmp.exists():
+        tmp.unlink()
+    _write_key(key, tmp)
+    pem = tls_dir / "server.pem.new"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM))
+    os.replace(tmp, tls_dir / "server.key")
+    os.replace(pem, tls_dir / "server.pem")
+
+
+def certificate_names(pem_path: Path) -> list[str]:
+    """The DNS names and IP addresses the server certificate is valid for."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem_path.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return []
+    return [*san.get_values_for_type(x509.DNSName), *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]
 
 
 def client_context(ca_file: str | Path | None) -> ssl.SSLContext:

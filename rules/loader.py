@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yara
 
+from rules import vocabulary
+
 SHIPPED_DIR = Path(__file__).parent / "yara"
 #: Namespaces: what a match means.
 NS_PREFILTER = "prefilter"
@@ -65,10 +67,30 @@ def keyword_rule_source(keywords: list[str]) -> str:
     return "\n".join(rules)
 
 
+#: Encodings a site's keyword list is saved in, tried strictly in this order (a UTF-16 file says
+#: so by its BOM; GB18030 decodes GBK and GB2312 files). Big5 is not guessed: nearly every Big5
+#: byte pair is also valid GB18030, so a Big5 list must be saved as UTF-8.
+_KEYWORD_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def _decode_keywords(data: bytes) -> str:
+    # rules/ is a leaf package (it may not import the scanner's decoder); a keyword list is a short
+    # file whose encoding is one of a handful, and a strict decode tells them apart.
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    for enc in _KEYWORD_ENCODINGS:
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise ValueError("keyword list is neither UTF-8, UTF-16 nor GB18030/GBK text")
+
+
 def read_keywords(path: str | Path) -> list[str]:
-    """One keyword a line, UTF-8; blank lines and `#` comments ignored."""
+    """One keyword a line (UTF-8, UTF-16 with a BOM, or GBK/GB18030); blank lines and `#` comments
+    ignored."""
     words = []
-    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+    for line in _decode_keywords(Path(path).read_bytes()).splitlines():
         w = line.strip()
         if w and not w.startswith("#"):
             words.append(w)
@@ -112,6 +134,15 @@ class RuleSet:
     def prefilter(self, data: bytes) -> bool:
         """True when `data` may hold a marking (a marking-shaped hit) or a site rule/keyword matches."""
         return bool(self._rules.match(data=data, fast=True, timeout=60))
+
+    def prefilter_offsets(self, data: bytes, limit: int = 4096) -> list[int]:
+        """Offsets of the prefilter's marking-shaped hits in `data` (at most `limit`), sorted."""
+        try:
+            matches = self._rules.match(data=data, timeout=60)
+        except yara.Error:  # too many matches for YARA: the first hit of each string still counts
+            matches = self._rules.match(data=data, fast=True, timeout=60)
+        out = sorted({inst.offset for m in matches for s in m.strings for inst in s.instances})
+        return out[:limit]
 
     @property
     def has_user_rules(self) -> bool:
@@ -178,16 +209,18 @@ def _alts(items: list[str], enc: str) -> str:
 
 #: What can follow 密 in a marking: a star (one space may stand before it), a nonstandard
 #: separator, the bracket of a parenthesised period with its first character, a line end.
-_AFTER_MI = ["★", "☆", "*", "＊", "✱", "✳", "✶", "⭐", " ★", " ☆", " *", "\u3000★", "  ★", "\t★", "\u00a0★",
-             "·", "•", "・",
-             "\n", "\r", " \n", "\u3000\n", "\u2028", "\x0c",
-             # a table cell (`| 密级 | 机密 |`, tab-separated rows), a head/foot line that spaces
-             # the mark away from 份号/特急/page numbers (`机密　　第 1 页`)
-             " |", "|", "\t", "\u3000\u3000", "  "] + [b + d for b in ("（", "(") for d in "123456789长１２３"]
+#: Stars, separators and period openers come from rules.vocabulary (the grammar's own list).
+_AFTER_MI = ([*vocabulary.STARS_RAW] + [" " + c for c in "★☆*"] + ["\u3000★", "  ★", "\t★", "\u00a0★"]
+             + [*vocabulary.ALT_SEPS]
+             + ["\n", "\r", " \n", "\u3000\n", "\u2028", "\x0c",
+                # a table cell (`| 密级 | 机密 |`, tab-separated rows), a head/foot line that spaces
+                # the mark away from 份号/特急/page numbers (`机密　　第 1 页`)
+                " |", "|", "\t", "\u3000\u3000", "  "]
+             + [b + d for b in vocabulary.OPEN_BRACKETS for d in vocabulary.PERIOD_OPENERS])
 #: The closing bracket of a paragraph mark is common after 密 in prose too (（以下简称保密）), so it
 #: counts only after a level character.
 _CLOSERS = ["）", ")", "】", "]", "〕"]
-_LEVEL_FIRST = "绝絕絶机機秘祕"
+_LEVEL_FIRST = vocabulary.LEVEL_FIRST
 #: `内部` closing a line (also the first line of a file, with no newline before it) or a bracket.
 #: (`注意保存` alone was measured: +7 % prefilter time on real prose; `内部资料 注意保存` is
 #: caught by 内部资料, the rarer `内部文件 注意保存` in a plain-text file is not.)
@@ -266,6 +299,12 @@ def prefilter_source() -> str:
                  "    $b0 = /(^|\\n|\\xEF\\xBB\\xBF)[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start"
                  "\n    $b_label = /[Cc]lassification[ \\t]*:[ \\t]*(TOP SECRET|SECRET|CONFIDENTIAL)/  // Classification: SECRET")
     n = 1
+    # Fullwidth banners (typed with a Chinese input method): rare in any prose, so the word itself.
+    for enc in ENCODINGS:
+        for w in vocabulary.BANNER_WORDS_FULLWIDTH:
+            if _encodable(w, enc):
+                lines.append(f"    $w{n} = {{ {_hex(w.encode(enc))} }}  // {w!r} {enc}")
+                n += 1
     for enc in ("utf-16-le", "utf-16-be"):
         for w in ("SECRET", "CONFIDENTIAL"):
             # the word itself (upper case): a banner anywhere on its line, behind spaces, a BOM

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from rules import vocabulary
 from scanner.grammar import (
     LEVEL_WORDS,
     STARS,
@@ -59,6 +60,10 @@ _HEADER_TOKEN = re.compile(
     r"(?:已|予以)?解\s*密|作\s*废|★)*$")
 _ANNOTATION = re.compile(r"(?:已|予以)?解\s*密")
 _SENTENCE = re.compile(r"[，。；！？,;!?]")
+#: A marking on a text's first line may be followed by a title of at most this many characters.
+_TITLE_CHARS = 40
+#: Words that continue a sentence about the mark (`机密★10年 的文件…`), never open a title.
+_GRAMMAR_WORDS = frozenset("的之是等和或及与为在了、")
 _SUBJECT_PREFIX = re.compile(r"^(?:(?:re|fw|fwd|回复|答复|转发)\s*[:：]\s*)+", re.I)
 #: A bare level opening a subject, set apart from the title by a space or a colon.
 _SUBJECT_LEVEL = re.compile(r"^(?P<lv>[绝机秘]\s*密)(?:\s+|\s*[:：]\s*)(?=\S)")
@@ -82,9 +87,10 @@ class _Line:
 
 
 # Level characters (simplified and traditional) that can precede 密 in a marking.
-_LEVEL_CHARS = frozenset("绝絕絶机機秘祕")
+_LEVEL_CHARS = frozenset(vocabulary.LEVEL_FIRST)
 _GAP_CHARS = frozenset(" \t\u3000\u00a0\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad")
-_EN_LINE = re.compile(r"^[ \t]*(?:[(（](?:TS|S|C)[)）/]|.*(?:SECRET|CONFIDENTIAL|ＳＥＣＲＥＴ))", re.M)
+_BANNER_WORDS = vocabulary.BANNER_WORDS + vocabulary.BANNER_WORDS_FULLWIDTH
+_EN_LINE = re.compile(r"^[ \t]*(?:[(（](?:TS|S|C)[)）/]|.*(?:" + "|".join(_BANNER_WORDS) + "))", re.M)
 #: How far into a segment positions are counted exactly (beyond: "not at the top").
 _HEAD_CHARS = 4000
 
@@ -109,7 +115,7 @@ def _candidate_starts(text: str) -> list[int]:
         while pos != -1:
             out.append(pos)
             pos = text.find(word, pos + 2)
-    if "SECRET" in text or "CONFIDENTIAL" in text or "ＳＥＣＲＥＴ" in text or "ＣＯＮＦＩＤＥＮＴＩＡＬ" in text:
+    if any(w in text for w in _BANNER_WORDS):
         out.extend(m.start() for m in _EN_LINE.finditer(text))
     return out
 
@@ -280,6 +286,11 @@ def _judge_star(hit: Hit, ln: _Line, others: list[Hit]) -> tuple[Kind, float, bo
         return Kind.MARKING, 0.95, bool(_ANNOTATION.search(rest)), struck
     if role == "subject" and not _SUBJECT_PREFIX.sub("", b):
         return Kind.MARKING, 0.9, False, False
+    if not b and ln.pos == 0 and after[:1].isspace() and len(a) <= _TITLE_CHARS and not _SENTENCE.search(a) \
+            and a[:1] not in _GRAMMAR_WORDS:
+        # The first line of a text opens with the mark and goes on, set apart by a space, with a
+        # title (`机密★10年 关于某事的通知`): text exports of documents join the head lines so.
+        return Kind.MARKING, 0.9, False, struck
     if role in STANDALONE_ROLES and len(rest) <= 24 and not _SENTENCE.search(rest):
         return Kind.MARKING, 0.85, bool(_ANNOTATION.search(rest)), struck
     return Kind.MENTION, 0.85, False, False
@@ -371,7 +382,7 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
 #: A line longer than this is running text: a marking can only open it (paragraph mark).
 LONG_LINE = 80
 _LINE_HEAD = 24
-_STAR_OR_SEP = frozenset(STARS + "·•・∙(（")
+_STAR_OR_SEP = frozenset(STARS + vocabulary.ALT_SEPS + vocabulary.OPEN_BRACKETS)
 
 
 def _judge_in_prose(seg: Segment, off: int, line_no: int, findings: list[Finding], word_mentions: int) -> int:

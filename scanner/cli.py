@@ -4,8 +4,10 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import os
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +17,7 @@ from rules.loader import RuleSet
 from scanner.cache import CacheRefused, ScanCache, default_cache_path
 from scanner.config import PoolOptions, ScanConfig, config_digest
 from scanner.extractors.base import Limits
-from scanner.i18n import lang_option, tr
+from scanner.i18n import Tr, TrCommand, lang_option, tr
 from scanner.model import SCHEMA_VERSION, Level, level_rank
 from scanner.walk import Entry, WalkOptions, walk
 
@@ -43,13 +45,28 @@ def _encode_line(rec: dict[str, Any]) -> bytes:
     return (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
 
 
+#: Finding kinds an officer must look at although they set no level (site keyword lists, site rules).
+ATTENTION_KINDS = ("keyword", "rule")
+
+
+def _attention(rec: dict[str, Any]) -> bool:
+    return any(f.get("kind") in ATTENTION_KINDS for f in rec.get("findings", ()))
+
+
 def exit_code(records: list[dict[str, Any]]) -> int:
-    """markings.md §5: 1 if any file has a level; else 3 if any could not be fully scanned; else 0."""
-    if any(r.get("level") for r in records):
+    """markings.md §5: 1 if any file has a level (or a keyword/rule hit, or a policy violation);
+    else 3 if any could not be fully scanned; else 0."""
+    if any(r.get("level") or r.get("violations") or _attention(r) for r in records):
         return EXIT_CLASSIFIED
     if any(r.get("errors") for r in records):
         return EXIT_INCOMPLETE
     return EXIT_CLEAN
+
+
+def _error_record(e: Entry) -> dict[str, Any]:
+    """A file or directory the walk could not read: the scan is incomplete there, never clean."""
+    return {"schema": SCHEMA_VERSION, "path": e.display, "level": None, "findings": [],
+            "errors": [{"member": None, "error": "unreadable", "detail": e.error or ""}]}
 
 
 def _skip_record(e: Entry) -> dict[str, Any]:
@@ -69,6 +86,9 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
 
     def tasks() -> Iterator[tuple[int, str, str]]:
         for i, e in enumerate(walk(paths, walk_opts)):
+            if e.error:
+                ready.append(_error_record(e))
+                continue
             if e.skip:
                 if on_skip:
                     on_skip(e)
@@ -99,6 +119,7 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
         for idx, path, display in todo:
             yield finish(idx, scanner.scan_path(path, display).to_record())
             yield from _drain(ready)
+        yield from _drain(ready)  # entries walked after the last file scanned
         return
     from scanner.pool import WorkerPool
 
@@ -123,6 +144,17 @@ def open_cache(path: str | None, config: ScanConfig) -> ScanCache | None:
         return None
 
 
+#: Error codes as an officer reads them in the Chinese table.
+ERROR_ZH = {"encrypted": "已加密", "corrupt": "文件损坏", "too_large": "超过大小上限", "too_deep": "嵌套过深",
+            "bomb": "压缩炸弹", "timeout": "超时", "unreadable": "无法读取", "unsupported": "不支持的格式",
+            "crash": "解析崩溃"}
+KIND_ZH = {"marking": "密级标志", "keyword": "关键词", "rule": "规则"}
+
+
+def _error_text(code: str) -> str:
+    return tr(ERROR_ZH.get(code, code), code)
+
+
 def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -131,74 +163,125 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
     table = Table(title=tr("保密检查结果", "Scan findings"), show_lines=False)
     table.add_column(tr("文件", "File"), overflow="fold")
     table.add_column(tr("密级", "Level"))
-    table.add_column(tr("标志", "Marking"), overflow="fold")
+    table.add_column(tr("类别", "Kind"))
+    table.add_column(tr("标志/命中", "Marking / hit"), overflow="fold")
     table.add_column(tr("位置", "Where"), overflow="fold")
     table.add_column(tr("问题", "Errors"), overflow="fold")
     shown = sorted(records, key=lambda r: (-level_rank(r.get("level")), r["path"]))
     for r in shown:
         marks = [f for f in r["findings"] if f["kind"] == "marking"]
-        others = [f for f in r["findings"] if f["kind"] in ("keyword", "rule")]
-        if not marks and not others and not r["errors"]:
+        others = [f for f in r["findings"] if f["kind"] in ATTENTION_KINDS]
+        if not marks and not others and not r["errors"] and not r.get("violations"):
             continue
         lv = r.get("level")
         level = (Level(lv).zh if tr("zh", "en") == "zh" else lv) if lv else "—"
-        first = (marks or others or [None])[0]
-        text = ", ".join(dict.fromkeys(f["text"] for f in (marks or others)))[:60] if first else ""
-        where = (first.get("member") or "") if first else ""
-        errs = "; ".join(f"{e['error']}{(' ' + e['member']) if e.get('member') else ''}" for e in r["errors"])[:80]
-        style = "bold red" if lv in ("top_secret", "secret") else ("yellow" if lv else "")
-        table.add_row(r["path"], level, text, where, errs, style=style)
+        hits = marks or others
+        kind = ", ".join(tr(KIND_ZH.get(k, k), k) for k in dict.fromkeys(f["kind"] for f in hits))
+        text = ", ".join(dict.fromkeys(f["text"] for f in hits))[:60]
+        where = (hits[0].get("member") or "") if hits else ""
+        errs = "; ".join(f"{_error_text(e['error'])}{(' ' + e['member']) if e.get('member') else ''}"
+                         for e in r["errors"])[:80]
+        style = "bold red" if lv in ("top_secret", "secret") else ("yellow" if lv or others else "")
+        table.add_row(r["path"], level, kind, text, where, errs, style=style)
     console.print(table)
+    _render_violations(records, console)
     n_cls = sum(1 for r in records if r.get("level"))
     n_err = sum(1 for r in records if r.get("errors"))
+    n_hit = sum(1 for r in records if _attention(r))
+    n_vio = sum(len(r.get("violations") or ()) for r in records)
     n_men = sum(1 for r in records if not r.get("level") and any(f["kind"] == "mention" for f in r["findings"]))
     console.print(tr(
-        f"共扫描 {len(records)} 个文件：{n_cls} 个含密级标志，{n_err} 个未能完整扫描，"
-        f"{n_men} 个仅提及密级词（不定密），跳过 {skipped} 个特殊文件。",
-        f"Scanned {len(records)} files: {n_cls} carry a classification marking, {n_err} could not be "
-        f"fully scanned, {n_men} only mention level words, {skipped} special entries skipped."))
+        f"共扫描 {len(records)} 个文件：{n_cls} 个含密级标志，{n_hit} 个命中关键词或规则，{n_vio} 项策略违规，"
+        f"{n_err} 个未能完整扫描，{n_men} 个仅提及密级词（不定密），跳过 {skipped} 个特殊文件。",
+        f"Scanned {len(records)} files: {n_cls} carry a classification marking, {n_hit} hit a keyword or rule, "
+        f"{n_vio} policy violations, {n_err} could not be fully scanned, {n_men} only mention level words, "
+        f"{skipped} special entries skipped."))
 
 
-@click.command("scan")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False))
+def _render_violations(records: list[dict[str, Any]], console: Any) -> None:
+    from rich.table import Table
+
+    rows = [(r["path"], v) for r in records for v in (r.get("violations") or ())]
+    if not rows:
+        return
+    table = Table(title=tr("策略违规", "Policy violations"))
+    table.add_column(tr("规则", "Rule"))
+    table.add_column(tr("严重程度", "Severity"))
+    table.add_column(tr("处置", "Action"))
+    table.add_column(tr("文件", "File"), overflow="fold")
+    table.add_column(tr("说明", "Rationale"), overflow="fold")
+    for path, v in rows:
+        why = v.get("rationale_en") if tr("zh", "en") == "en" else v.get("rationale_zh")
+        why = why or (v.get("title_en") if tr("zh", "en") == "en" else v.get("title_zh"))
+        table.add_row(str(v.get("rule") or v.get("rule_id") or ""), str(v.get("severity", "")),
+                      str(v.get("action", "")), path, str(why or ""),
+                      style="bold red" if v.get("severity") in ("critical", "high") else "")
+    console.print(table)
+
+
+@click.command("scan", cls=TrCommand)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False, readable=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "json"]), default=None,
-              help="table (default on a terminal) | jsonl (default otherwise) | json")
-@click.option("--all", "show_all", is_flag=True, help="Report every file, not only those with findings/errors")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable)")
-@click.option("--one-file-system", is_flag=True, help="Do not cross file-system boundaries")
-@click.option("--max-file-size", default="4G", show_default=True, help="Larger files are reported too_large")
-@click.option("--max-depth", default=8, show_default=True, help="Container nesting limit")
-@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False), help="Site YARA rules dir")
+              help=Tr("输出格式：table（终端默认）| jsonl（其他情况默认）| json", "table (default on a terminal) | jsonl (default otherwise) | json"))
+@click.option("--all", "show_all", is_flag=True, help=Tr("报告每个文件，而不只是有发现或错误的文件", "Report every file, not only those with findings/errors"))
+@click.option("--exclude", multiple=True, metavar="GLOB", help=Tr("跳过匹配 GLOB 的路径：文件名（*.tmp）或相对扫描根的路径（sub/*、**/*.docx），可重复", "Skip paths matching GLOB: a name (*.tmp) or a path relative to the scan root (sub/*, **/*.docx); repeatable"))
+@click.option("--one-file-system", is_flag=True, help=Tr("不跨越文件系统边界", "Do not cross file-system boundaries"))
+@click.option("--max-file-size", default="4G", show_default=True, help=Tr("超过此大小的文件报告为 too_large", "Larger files are reported too_large"))
+@click.option("--max-depth", default=8, show_default=True, help=Tr("容器嵌套层数上限", "Container nesting limit"))
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False), help=Tr("本单位 YARA 规则目录", "Site YARA rules dir"))
 @click.option("--keywords", "keywords_file", type=click.Path(exists=True, dir_okay=False),
-              help="Keyword list, one per line (UTF-8)")
-@click.option("--jobs", "-j", default=0, show_default=True, help="Worker processes (0: cores+1; -1: in-process)")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds per top-level file")
-@click.option("--sort", "sort_output", is_flag=True, help="Deterministic output order (by path)")
+              help=Tr("关键词表，每行一个（UTF-8、GBK/GB18030、UTF-16 均可）", "Keyword list, one per line (UTF-8, GBK/GB18030 or UTF-16)"))
+@click.option("--jobs", "-j", default=0, show_default=True, help=Tr("工作进程数（0：核数+1；-1：本进程内）", "Worker processes (0: cores+1; -1: in-process)"))
+@click.option("--timeout", default=60.0, show_default=True, help=Tr("每个顶层文件的时限（秒）", "Seconds per top-level file"))
+@click.option("--sort", "sort_output", is_flag=True, help=Tr("按路径排序输出", "Deterministic output order (by path)"))
 @click.option("--hash", "hash_files", type=click.Choice(["flagged", "all", "none"]), default="flagged",
-              show_default=True, help="SHA-256 of files with findings/errors, of all files, or none")
+              show_default=True, help=Tr("计算 SHA-256：有发现或错误的文件 | 全部 | 不计算", "SHA-256 of files with findings/errors, of all files, or none"))
 @click.option("--ocr", "ocr_mode", type=click.Choice(["off", "auto", "full"]), default="auto", show_default=True,
               envvar="BAOMI_OCR",
-              help="OCR of images and scanned PDF pages: top band of document-like images (auto), whole pages (full)")
+              help=Tr("图像与扫描版 PDF 的文字识别：auto 识别文档类图像的页眉区域，full 识别整页，off 不识别", "OCR of images and scanned PDF pages: top band of document-like images (auto), whole pages (full)"))
 @click.option("--ocr-budget", type=float, default=600.0, show_default=True,
-              help="Seconds of OCR for the whole scan (unread pages beyond it are timeout errors)")
-@click.option("--no-cache", is_flag=True, help="Scan every file again (no incremental cache)")
-@click.option("--cache", "cache_path", type=click.Path(dir_okay=False), help="Cache file (default: per user)")
-@click.option("--no-progress", is_flag=True, help="No progress bar on stderr")
-@click.option("--policy", "policies", multiple=True, help="Policy pack name or file: adds violations")
+              help=Tr("整个扫描的文字识别总时限（秒），超出后未识别的页面报告为 timeout", "Seconds of OCR for the whole scan (unread pages beyond it are timeout errors)"))
+@click.option("--no-cache", is_flag=True, help=Tr("重新扫描每个文件（不使用增量缓存）", "Scan every file again (no incremental cache)"))
+@click.option("--cache", "cache_path", type=click.Path(dir_okay=False), help=Tr("缓存文件（默认：每用户一个）", "Cache file (default: per user)"))
+@click.option("--no-progress", is_flag=True, help=Tr("不在标准错误上显示进度条", "No progress bar on stderr"))
+@click.option("--policy", "policies", multiple=True, help=Tr("策略包名称或文件：输出策略违规", "Policy pack name or file: adds violations"))
+@click.option("--trust", "trusted", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="PUBKEY",
+              help=Tr("受信任的保密员公钥：策略文件与签名包须由其签名（可重复）",
+                      "Trusted officer public key: policy files and bundles must be signed by it (repeatable)"))
 @click.option("--host-role", default="unclassified", show_default=True,
-              help="unclassified | classified[:LEVEL] (for --policy)")
-@click.option("--location", default="local_disk", show_default=True, help="Location class (for --policy)")
+              help=Tr("主机类别：unclassified | classified:密级（如 classified:secret 或 classified:机密）", "unclassified | classified:LEVEL (e.g. classified:secret), for --policy"))
+@click.option("--location", default="local_disk", show_default=True, help=Tr("位置类别（local_disk、removable_medium、mail_outbox……），用于 --policy", "Location class (local_disk, removable_medium, mail_outbox…), for --policy"))
+@click.option("--send", "send_state", type=click.Path(file_okay=False), default=None, metavar="STATE",
+              help=Tr("把本次扫描的发现、错误与汇总签名记入审计日志（STATE 为 baomi audit enroll --state 的目录）；"
+                      "不记录文档内容",
+                      "Record this scan's findings, errors and summary as signed audit events (STATE: the "
+                      "directory of baomi audit enroll --state); document content is never recorded"))
+@click.option("--raw", is_flag=True,
+              help=Tr("把路径当作块设备或磁盘镜像只读读取：报告已删除文件和未分配空间中的密级标志及其字节偏移",
+                      "Read each path as a block device or disk image (read-only): markings in deleted files and "
+                      "unallocated space, with byte offsets"))
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
-              help="Also write an inspection report (.html/.docx/.pdf/.csv) of this scan")
+              help=Tr("另外写出本次扫描的检查报告（.html/.docx/.pdf/.csv）",
+                      "Also write an inspection report (.html/.docx/.pdf/.csv) of this scan"))
 @lang_option
 def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple[str, ...],
          one_file_system: bool, max_file_size: str, max_depth: int, rules_dir: str | None,
          keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, hash_files: str, ocr_mode: str,
          ocr_budget: float, no_cache: bool,
          cache_path: str | None, no_progress: bool, policies: tuple[str, ...], host_role: str,
-         location: str, report_file: str | None = None) -> None:
+         location: str, send_state: str | None, raw: bool, trusted: tuple[str, ...],
+         report_file: str | None = None) -> None:
     """扫描文件和目录中的国家秘密标志 / Scan files and trees for classification markings."""
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        # A mistyped mount point must not read as a clean medium.
+        for p in missing:
+            click.echo(tr(f"错误：路径不存在：{p}", f"error: no such file or directory: {p}"), err=True)
+        sys.exit(EXIT_USAGE)
+    host_role, host_level, location = _check_host(host_role, location)
+    sender = _open_sender(send_state) if send_state else None
+    started = time.monotonic()
     try:
         config = ScanConfig(limits=Limits(max_depth=max_depth, max_file_size=parse_size(max_file_size)),
                             rules_dir=rules_dir, keywords_file=keywords_file, hash_files=hash_files,
@@ -211,29 +294,28 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         sys.exit(EXIT_USAGE)
     policy = None
     if policies:
-        policy = _load_policy(list(policies))
+        policy = _load_policy(list(policies), list(trusted))
     cache = None if no_cache else open_cache(cache_path, config)
     skipped: list[Entry] = []
     records: list[dict[str, Any]] = []
     out = sys.stdout.buffer
     stream = fmt == "jsonl" and not sort_output
     progress = None
+    walk_opts = WalkOptions(tuple(exclude), one_file_system)
     if not no_progress and sys.stderr.isatty():
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed}"),
-                            TimeElapsedColumn(), transient=True)
-        progress.start()
-        bar = progress.add_task(tr("扫描中", "scanning"), total=None)
+        progress, bar = _start_progress(list(paths), walk_opts)
     try:
         # Printing only files with findings or errors, clean cached files need no record of their own.
-        lean = stream and not show_all and policy is None
-        for rec in run_scan(list(paths), config, WalkOptions(tuple(exclude), one_file_system),
-                            PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append, cache=cache,
-                            clean_records=not lean):
+        lean = stream and not show_all and policy is None and sender is None and not report_file
+        source = _raw_records(list(paths), config) if raw else run_scan(
+            list(paths), config, walk_opts, PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append,
+            cache=cache, clean_records=not lean)
+        for rec in source:
             if policy is not None:
-                rec["violations"] = _violations(policy, rec, host_role, location)
+                rec["violations"] = _violations(policy, rec, host_role, host_level, location)
             records.append(rec)
+            if sender is not None:
+                sender.add(rec)
             if progress is not None:
                 progress.advance(bar)
             if stream and (show_all or rec["findings"] or rec["errors"] or rec.get("violations")):
@@ -265,6 +347,10 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         out.flush()
         _render_table(records, len(skipped), sys.stdout)
     out.flush()
+    if sender is not None:
+        _finish_sender(sender, paths, time.monotonic() - started,
+                       {"policy": list(policies), "host_role": host_role, "host_level": host_level,
+                        "location": location, "skipped": len(skipped)})
     if report_file:
         from reports.render.cli import write_scan_report_cli
 
@@ -272,29 +358,119 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     sys.exit(exit_code(records))
 
 
-def _load_policy(names: list[str]) -> Any:
+def _load_policy(names: list[str], trusted: list[str] | None = None) -> Any:
     try:
         from policies.engine import load_policy
     except ImportError:
         click.echo(tr("错误：策略模块不可用", "error: the policy engine is not available"), err=True)
         sys.exit(EXIT_USAGE)
     try:
-        return load_policy(names)
+        return load_policy(names, trusted_keys=trusted or ())
     except Exception as exc:
         click.echo(tr(f"错误：策略无法加载：{exc}", f"error: policy could not be loaded: {exc}"), err=True)
         sys.exit(EXIT_USAGE)
 
 
-def _violations(policy: Any, rec: dict[str, Any], host_role: str, location: str) -> list[dict[str, Any]]:
+def _start_progress(paths: list[str], walk_opts: WalkOptions) -> tuple[Any, Any]:
+    """A progress bar on stderr (never stdout: JSONL may be redirected there) whose total comes
+    from a second walk in a thread, so that the bar shows a count, a total and an ETA."""
+    import threading
+
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    progress.start()
+    bar = progress.add_task(tr("扫描中", "scanning"), total=None)
+
+    def count() -> None:
+        n = 0
+        for e in walk(paths, walk_opts):
+            if e.skip is None:
+                n += 1
+        progress.update(bar, total=n)
+
+    threading.Thread(target=count, name="progress-total", daemon=True).start()
+    return progress, bar
+
+
+def _raw_records(paths: list[str], config: ScanConfig) -> Iterator[dict[str, Any]]:
+    """`--raw`: one record per device or image (deleted files and unallocated space)."""
+    from scanner.engine import Scanner
+    from scanner.raw import scan_raw
+
+    scanner = Scanner(config)
+    for p in paths:
+        yield scan_raw(p, scanner)
+
+
+def _open_sender(state: str) -> Any:
+    """The audit client of an enrolled state directory, or exit 2 with one line saying why not."""
+    if not os.path.isfile(os.path.join(state, "state.json")):
+        click.echo(tr(f"错误：{state} 不是已登记的审计状态目录（先运行 baomi audit enroll --state {state}）",
+                      f"error: {state} holds no enrolled identity (run baomi audit enroll --state {state} first)"),
+                   err=True)
+        sys.exit(EXIT_USAGE)
+    from reports.scanlog import ScanSender
+
+    try:
+        return ScanSender(state)
+    except Exception as exc:  # an unreadable key or spool: the scan would be recorded nowhere
+        click.echo(tr(f"错误：无法打开审计状态目录 {state}：{exc}", f"error: cannot open audit state {state}: {exc}"),
+                   err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _finish_sender(sender: Any, paths: tuple[str, ...], seconds: float, extra: dict[str, Any]) -> None:
+    try:
+        acked, pending = sender.finish(paths, seconds, extra)
+    except Exception as exc:
+        # The events are in the spool; a refused or failed delivery is said, never hidden.
+        click.echo(tr(f"警告：审计事件已暂存但未送达：{exc}", f"warning: audit events spooled but not delivered: {exc}"),
+                   err=True)
+        return
+    n = sender.tally.files
+    if pending:
+        click.echo(tr(f"审计日志：{n} 个文件的扫描已签名暂存，服务器确认 {acked} 条事件，{pending} 条待发送"
+                      f"（下次 baomi audit send 或 scan --send 时补发）",
+                      f"audit log: scan of {n} files signed and spooled; {acked} events acknowledged, "
+                      f"{pending} pending (sent on the next baomi audit send or scan --send)"), err=True)
+    else:
+        click.echo(tr(f"审计日志：{n} 个文件的扫描已记录，服务器确认 {acked} 条事件",
+                      f"audit log: scan of {n} files recorded, {acked} events acknowledged"), err=True)
+
+
+def _check_host(host_role: str, location: str) -> tuple[str, str | None, str]:
+    """--host-role and --location validated as `baomi policy explain` validates them (one helper)."""
+    from policies.model import parse_host, parse_location
+
+    try:
+        role, level = parse_host(host_role)
+        return role, level, parse_location(location)
+    except ValueError as exc:
+        click.echo(tr(f"错误：{exc}", f"error: {exc}"), err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _violations(policy: Any, rec: dict[str, Any], host_role: str, host_level: str | None,
+                location: str) -> list[dict[str, Any]]:
     from policies.engine import violations_for_scan_record
 
-    role, _, lvl = host_role.partition(":")
-    return list(violations_for_scan_record(policy, rec, host_role=role, host_level=lvl or None,
+    return list(violations_for_scan_record(policy, rec, host_role=host_role, host_level=host_level,
                                            location=location))
 
 
-@click.command("demo")
-@click.option("--dir", "target", default="demo-samples", show_default=True, help="Where to write the samples")
+@click.command("demo", cls=TrCommand)
+@click.option("--dir", "target", default="demo-samples", show_default=True, help=Tr("示例文件写入的目录", "Where to write the samples"))
 @lang_option
 def demo(target: str) -> None:
     """生成示例文件并扫描 / Build the bundled sample set and scan it."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,5 +41,35 @@ def config_digest(config: ScanConfig, rules: RuleSet) -> str:
     from scanner.cache import code_digest
 
     c = config
-    parts = [code_digest(), rules.digest, repr(c.limits), str(c.hash_files), c.ocr_mode]
+    parts = [code_digest(), rules.digest, repr(c.limits), str(c.hash_files), c.ocr_mode, engines_digest()]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+#: Distributions whose version changes what a file's verdict can be (parsers, OCR, matching),
+#: as their `*.dist-info` directories are named (lower case, `-` spelled `_`).
+_ENGINES = ("rapidocr_onnxruntime", "onnxruntime", "pypdfium2", "yara_python", "python_magic", "olefile",
+            "py7zr", "lxml", "pillow", "numpy")
+
+
+def engines_digest() -> str:
+    """Whether OCR can run here, and the versions of the engines a verdict depends on: a verdict
+    reached while OCR was not installed ("OCR not available") must not be served from the cache
+    once it is, nor one reached by an older PDF or OCR engine.
+
+    Versions are read from the names of the installed `*.dist-info` directories (one listdir per
+    site directory; importlib.metadata cost 100 ms at every scan start)."""
+    import site
+    import sys
+
+    from scanner.ocr import available
+
+    found = []
+    for d in dict.fromkeys([*site.getsitepackages(), *sys.path]):
+        try:
+            names = os.listdir(d or ".")
+        except OSError:
+            continue
+        for n in names:
+            if n.endswith(".dist-info") and n.split("-", 1)[0].lower() in _ENGINES:
+                found.append(n)
+    return f"ocr={available()};" + ";".join(sorted(found))

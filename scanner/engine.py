@@ -16,12 +16,14 @@ import os
 import stat
 from collections.abc import Iterator
 
+from rules import vocabulary
 from rules.loader import NS_KEYWORD, RuleSet
 from scanner.classify import TOP_LINES, classify
 from scanner.config import ScanConfig, config_digest
 from scanner.decode import decode
 from scanner.extractors.base import Budget, Context
 from scanner.extractors.registry import pick
+from scanner.extractors.runs import RUN_ROLE, run_segments
 from scanner.identify import identify, is_plain_text
 from scanner.model import ErrorCode, FileResult, Finding, Kind, Member, ScanError, Segment
 
@@ -48,12 +50,23 @@ class Scanner:
     def scan_path(self, path: str | bytes, display: str | None = None) -> FileResult:
         """Scan one regular file. Never raises for bad input: problems become error records."""
         shown = display if display is not None else os.fsdecode(path)
-        limits = self.config.limits
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             code = ErrorCode.SKIPPED if exc.errno == errno.ELOOP else ErrorCode.UNREADABLE
             return FileResult(shown, errors=(ScanError(code, exc.strerror or str(exc)),))
+        try:
+            return self.scan_fd(fd, shown)
+        finally:
+            os.close(fd)
+
+    def scan_fd(self, fd: int, display: str) -> FileResult:
+        """Scan the regular file open on `fd` (not closed here; read from its current offset 0).
+
+        For a process that may not open the file itself: the agent's privileged part opens it
+        (O_NOFOLLOW) and hands the descriptor to an unprivileged worker (`agents.privsep`)."""
+        shown = display
+        limits = self.config.limits
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -70,15 +83,17 @@ class Scanner:
             data = _read_all(fd, st.st_size)
         except OSError as exc:
             return FileResult(shown, errors=(ScanError(ErrorCode.UNREADABLE, exc.strerror or str(exc)),))
-        finally:
-            os.close(fd)
-        findings, errors, mime = self.scan_bytes(data, os.path.basename(shown))
+        sources: set[str] = set()  # per call, not on the scanner: the agent shares one across threads
+        findings, errors, mime = self.scan_bytes(data, os.path.basename(shown), sources)
         hash_it = self.config.hash_files == "all" or (self.config.hash_files == "flagged" and (findings or errors))
         sha = hashlib.sha256(data).hexdigest() if hash_it else None
-        return FileResult(shown, tuple(findings), tuple(errors), size=len(data), mime=mime, sha256=sha)
+        extra = {"text_source": "runs"} if "runs" in sources and findings else {}
+        return FileResult(shown, tuple(findings), tuple(errors), size=len(data), mime=mime, sha256=sha, extra=extra)
 
-    def scan_bytes(self, data: bytes, name: str = "") -> tuple[list[Finding], list[ScanError], str]:
-        """Findings and errors of an in-memory item (and everything nested in it)."""
+    def scan_bytes(self, data: bytes, name: str = "", sources: set[str] | None = None
+                   ) -> tuple[list[Finding], list[ScanError], str]:
+        """Findings and errors of an in-memory item (and everything nested in it). `sources`, when
+        given, receives `runs` if some text was read as runs out of binary bytes."""
         plain = is_plain_text(data[:8192])
         if plain and not self.rules.prefilter(data):
             # The common case of a tree walk, short-cut: plain text with no marking-shaped
@@ -88,24 +103,54 @@ class Scanner:
         errors: list[ScanError] = []
         budget = Budget(self.config.limits)
         # Plain text that passed the prefilter above is not run through it a second time.
-        mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain)
+        mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain, sources=sources)
         return _dedupe(findings), errors, mime
+
+    def text_of(self, data: bytes, name: str = "") -> str:
+        """The located text of an item and its members, joined (no classification, no OCR): what
+        a fingerprint of the document's content is taken of. Never raises."""
+        from scanner.ocr import OcrBudget, OcrMode, OcrSettings
+
+        parts: list[str] = []
+        budget = Budget(self.config.limits)
+        no_ocr = OcrSettings(OcrMode.parse("off"), OcrBudget(None))
+
+        def walk(item: bytes, member: str | None, depth: int) -> None:
+            mime = identify(item)
+            ex = pick(item, mime)
+            if ex is None:
+                return
+            ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
+                          name=name, prefilter=None, ocr=no_ocr)
+            try:
+                for it in ex.extract(item, ctx):
+                    if isinstance(it, Segment):
+                        parts.append(it.text)
+                    elif isinstance(it, Member) and depth + 1 <= self.config.limits.max_depth:
+                        walk(it.data, it.name, depth + 1)
+            except Exception:  # noqa: BLE001 - a damaged item gives what it gave
+                return
+
+        walk(data, None, 0)
+        return "\n".join(parts)
 
     # -- recursion ---------------------------------------------------------------------------
     def _scan_item(self, data: bytes, member: str | None, depth: int, budget: Budget, name: str,
-                   findings: list[Finding], errors: list[ScanError], prefiltered: bool = False) -> str:
+                   findings: list[Finding], errors: list[ScanError], prefiltered: bool = False,
+                   sources: set[str] | None = None) -> str:
         mime = identify(data)
         ex = pick(data, mime)
         segments: list[Segment] = []
         if ex is not None:
             ctx = Context(member=member, depth=depth, mime=mime, limits=self.config.limits, budget=budget,
-                          name=name, prefilter=None if prefiltered else self.rules.prefilter, ocr=self.ocr)
+                          name=name, prefilter=None if prefiltered else self.rules.prefilter, ocr=self.ocr,
+                          anchors=self.rules.prefilter_offsets)
             try:
                 for item in ex.extract(data, ctx):
                     if isinstance(item, Segment):
                         segments.append(item)
                     elif isinstance(item, Member):
-                        self._member(item, member, depth, budget, findings, errors)
+                        self._member(item, member, depth, budget, findings, errors, sources)
                     elif isinstance(item, ScanError):
                         errors.append(item)
                     elif isinstance(item, Finding):
@@ -116,19 +161,27 @@ class Scanner:
                 errors.append(ScanError(ErrorCode.TOO_DEEP, f"{ex.name}: structure nested too deeply", member))
             except Exception as exc:  # a parser bug on hostile bytes must not end the scan
                 errors.append(ScanError(ErrorCode.CORRUPT, f"{ex.name}: {type(exc).__name__}: {exc}"[:300], member))
-        elif _looks_like_document(mime):
-            errors.append(ScanError(ErrorCode.UNSUPPORTED, f"no extractor reads {mime}", member))
+        else:
+            if _looks_like_document(mime):
+                errors.append(ScanError(ErrorCode.UNSUPPORTED, f"no extractor reads {mime}", member))
+            if self.rules.prefilter(data):
+                # No reader for this type (a database, a proprietary format): its text runs are
+                # read as `strings` would, in every encoding, and classified as text.
+                segments.extend(run_segments(data, member, self.rules.prefilter_offsets(data)))
+        if sources is not None and any(s.role == RUN_ROLE for s in segments):
+            sources.add("runs")
         findings.extend(_classify_bounded(segments))
         self._user_matches(data, segments, member, findings)
         return mime
 
     def _member(self, item: Member, parent: str | None, depth: int, budget: Budget,
-                findings: list[Finding], errors: list[ScanError]) -> None:
+                findings: list[Finding], errors: list[ScanError], sources: set[str] | None = None) -> None:
         child = f"{parent}!{item.name}" if parent else item.name
         if depth + 1 > self.config.limits.max_depth:
             errors.append(ScanError(ErrorCode.TOO_DEEP, f"nesting deeper than {self.config.limits.max_depth}", child))
             return
-        self._scan_item(item.data, child, depth + 1, budget, item.name.rsplit("/", 1)[-1], findings, errors)
+        self._scan_item(item.data, child, depth + 1, budget, item.name.rsplit("/", 1)[-1], findings, errors,
+                        sources=sources)
 
     def _user_matches(self, data: bytes, segments: list[Segment], member: str | None,
                       findings: list[Finding]) -> None:
@@ -184,13 +237,17 @@ class Scanner:
                     buf, carry = buf[:cut], buf[cut:]
                 else:
                     carry = b""
+                segs: list[Segment] = []
                 if self.rules.prefilter(buf):
                     text, _ = decode(buf)
-                    chunk_findings = _classify_bounded([Segment(text, None, "body", index=0 if first else TOP_LINES)])
+                    segs = [Segment(text, None, "body", index=0 if first else TOP_LINES)]
+                    chunk_findings = _classify_bounded(segs)
                     findings.extend(_shift_lines(chunk_findings, lines_before))
                     lines_before += text.count("\n")
                 else:
                     lines_before += buf.count(b"\n")
+                # Site rules and keywords fire on streamed text as on any other (`--rules`, `--keywords`).
+                self._user_matches(buf, segs, None, findings)
                 first = False
         findings = _dedupe(findings)
         keep = sha is not None and (self.config.hash_files == "all" or findings)
@@ -202,7 +259,7 @@ class Scanner:
 #: large and holds more than `_SPLIT_CANDIDATES` marking-shaped spots (see `_classify_bounded`).
 _SPLIT_CHARS = 32 * 1024
 _SPLIT_CANDIDATES = 2000
-_CANDIDATE_WORDS = ("密", "内", "內", "SECRET", "CONFIDENTIAL", "ＳＥＣＲＥＴ", "ＣＯＮＦＩＤＥＮＴＩＡＬ")
+_CANDIDATE_WORDS = vocabulary.CANDIDATE_WORDS
 
 
 def _classify_bounded(segments: list[Segment]) -> list[Finding]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from rules import vocabulary
 from scanner.model import Level, Marking
 
 _S = r"[ \t]*"
@@ -33,14 +34,14 @@ def _spaced(word: str) -> str:
 
 LEVEL_WORDS = {"绝密": Level.TOP_SECRET, "机密": Level.SECRET, "秘密": Level.CONFIDENTIAL}
 _LEVEL = "(?P<lv>" + "|".join(_spaced(w) for w in LEVEL_WORDS) + ")"
-#: Accepted for ★ (NFKC has already folded ＊ to *).
-STARS = "★☆*✱✲✳✶✷✸⭐✦✧"
+#: Accepted for ★ (NFKC has already folded ＊ to *): one definition in rules.vocabulary.
+STARS = vocabulary.STARS
 _STAR = f"[{re.escape(STARS)}]"
-_ALTSEP = "[·•・∙]"
+_ALTSEP = f"[{re.escape(vocabulary.ALT_SEPS)}]"
 
 # A number of 1-3 digits, spaces tolerated between them (`1 2 年`), or in Chinese numerals up to
 # 九十九 (`十年`, `二十年`, `六个月`).
-_D3 = rf"(?:\d(?:{_S}\d){{0,2}}|[一二两三四五六七八九十]{{1,3}})"
+_D3 = rf"(?:\d(?:{_S}\d){{0,2}}|[{vocabulary.PERIOD_NUMERALS}]{{1,3}})"
 _PERIOD = re.compile(rf"(?:(?P<years>{_D3}){_S}年(?:{_S}(?P<ymonths>{_D3}){_S}个{_S}月)?|(?P<months>{_D3}){_S}个{_S}月"
                      rf"|(?P<lt>长{_S}期))")
 # Spaces between the digits are tolerated in the 年月日 form (`2 0 3 1 年1 2 月`: text drawn

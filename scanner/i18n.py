@@ -41,3 +41,40 @@ def lang_option(f):  # type: ignore[no-untyped-def]
 
     return click.option("--lang", type=click.Choice(["zh", "en"]), default=None, expose_value=False,
                         callback=_cb, is_eager=True, help="zh | en")(f)
+
+
+#: Chinese help text → English, filled by `Tr` (click turns help values into plain strings).
+_HELP_EN: dict[str, str] = {}
+
+
+def Tr(zh: str, en: str) -> str:  # noqa: N802 - reads as a constructor at the call sites
+    """A help text in both languages: the Chinese text, whose English twin `TrCommand` swaps in
+    when the help page is formatted (option help is built at import time, before a `--lang`
+    after the subcommand is parsed)."""
+    _HELP_EN[zh] = en
+    return zh
+
+
+def _tr_command_class():  # type: ignore[no-untyped-def]
+    import click
+
+    class TrCommand(click.Command):
+        """A click command whose option help (`Tr` values) follows the language in force."""
+
+        def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+            for p in self.params:
+                h = getattr(p, "help", None)
+                if isinstance(h, str) and h in _HELP_EN:
+                    p.help = tr(h, _HELP_EN[h])  # type: ignore[attr-defined]
+            super().format_help(ctx, formatter)
+
+    return TrCommand
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # TrCommand is built on first use so that importing i18n does not import click.
+    if name == "TrCommand":
+        cls = _tr_command_class()
+        globals()["TrCommand"] = cls
+        return cls
+    raise AttributeError(name)

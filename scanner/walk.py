@@ -24,6 +24,9 @@ class Entry(NamedTuple):
     key: tuple[int, int, int, int, int] | None = None
     #: Why the entry is not scanned (`fifo`, `socket`, `device`, `symlink-outside`, `symlink-loop`…).
     skip: str | None = None
+    #: Why a file or directory that should have been read could not be (`Permission denied`…):
+    #: unlike a skip, this leaves the scan incomplete and becomes an `unreadable` error record.
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,14 @@ class WalkOptions:
 
 
 def _excluded(rel: str, name: str, excludes: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in excludes)
+    """A pattern matches the basename, or the path relative to the scan root (`sub/*`,
+    `**/*.docx`: `**/` also matches no directory at all)."""
+    for g in excludes:
+        if fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, g):
+            return True
+        if g.startswith("**/") and (fnmatch.fnmatch(rel, g[3:]) or fnmatch.fnmatch(name, g[3:])):
+            return True
+    return False
 
 
 def _special(mode: int) -> str | None:
@@ -52,7 +62,7 @@ def walk(paths: list[str], opts: WalkOptions | None = None) -> Iterator[Entry]:
         try:
             st = os.stat(top)  # an explicit argument is followed, as the user named it
         except OSError as exc:
-            yield Entry(top, top, skip=f"unreadable: {exc.strerror}")
+            yield Entry(top, top, error=exc.strerror or str(exc))
             continue
         if stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(top, opts, st.st_dev)
@@ -71,7 +81,7 @@ def _walk_dir(root: str, opts: WalkOptions, dev: int) -> Iterator[Entry]:
             with os.scandir(d) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            yield Entry(d, d, skip=f"unreadable: {exc.strerror}")
+            yield Entry(d, d, error=exc.strerror or str(exc))
             continue
         subdirs = []
         for e in entries:
@@ -80,7 +90,7 @@ def _walk_dir(root: str, opts: WalkOptions, dev: int) -> Iterator[Entry]:
             try:
                 st = e.stat(follow_symlinks=False)
             except OSError as exc:
-                yield Entry(e.path, e.path, skip=f"unreadable: {exc.strerror}")
+                yield Entry(e.path, e.path, error=exc.strerror or str(exc))
                 continue
             if stat.S_ISLNK(st.st_mode):
                 yield _symlink(e.path, real_root)

@@ -74,6 +74,9 @@ class Context:
     prefilter: Callable[[bytes], bool] | None = None
     #: The scan's OCR settings (`scanner.ocr.OcrSettings`: mode and this process's budget).
     ocr: object | None = None
+    #: Offsets of marking-shaped bytes (the prefilter's string matches): where text runs are read
+    #: out of binary bytes. None: around every bare anchor (slower on large random data).
+    anchors: Callable[[bytes], list[int]] | None = None
 
     def sub(self, part: str | None) -> str | None:
         """Join a location inside the current item (`word/header1.xml`) to its container path."""

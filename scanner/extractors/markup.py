@@ -49,6 +49,15 @@ _ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": 
 _tls = threading.local()
 
 
+_XHTML_HEAD = re.compile(rb"<!DOCTYPE\s+html|<html[\s>]|http://www\.w3\.org/1999/xhtml", re.I)
+
+
+def _looks_xhtml(root: etree._Element | None, data: bytes) -> bool:
+    if root is not None and _local(root.tag) == "html":
+        return True
+    return bool(_XHTML_HEAD.search(_as_ascii_view(data)[:4096]))
+
+
 def _html_parsers() -> tuple[lhtml.HTMLParser, lhtml.HTMLParser]:
     p = getattr(_tls, "html", None)
     if p is None:
@@ -288,6 +297,11 @@ class MarkupExtractor(Extractor):
             root2, err2 = parse_xml(text.encode("utf-8"), ctx.member)
             if root2 is not None and (err2 is None or root is None):
                 root, err = root2, err2
+        if err is not None and err.error is ErrorCode.CORRUPT and _looks_xhtml(root, data):
+            # XHTML that is not well-formed XML (an unescaped `R&D`, a stray `<br>`): browsers read
+            # such pages with their HTML parser, and so does this; it is readable, not corrupt.
+            yield from self._html(data, ctx)
+            return
         if err is not None:
             yield err
         if root is None:

@@ -84,7 +84,18 @@ def parse_xml(data: bytes, member: str | None = None) -> tuple[etree._Element | 
             root = etree.fromstring(data, lenient)
         except etree.XMLSyntaxError:
             root = None
+        if root is None and _XML_ILLEGAL.search(data):
+            # Control bytes are never legal in XML: a part padded with NULs (4 KB before the
+            # document) must not hide its text. Read it without them; the part stays `corrupt`.
+            try:
+                root = etree.fromstring(_XML_ILLEGAL.sub(b"", data), lenient)
+            except etree.XMLSyntaxError:
+                root = None
         return root, err or ScanError(ErrorCode.CORRUPT, f"malformed XML: {exc}"[:300], member)
+
+
+#: C0 control bytes XML 1.0 forbids everywhere (TAB, LF and CR are allowed).
+_XML_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def parse_xml_or_raise(data: bytes, member: str | None = None) -> tuple[etree._Element, list[ScanError]]:

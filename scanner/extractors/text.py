@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from scanner.decode import decode
 from scanner.extractors.base import Context, Extractor
+from scanner.extractors.runs import has_control_bytes, run_segments
 from scanner.model import ExtractItem, Segment
 
 _TEXTISH = frozenset({
@@ -32,6 +33,13 @@ class TextExtractor(Extractor):
             # No marking-shaped bytes in any encoding (rules/yara/levels.yar): level words in
             # such bytes can only be running text, so they are not decoded at all.
             return
-        text, _enc = decode(data)
+        text, enc = decode(data)
+        wide = enc.startswith(("utf-16", "utf-32"))
+        if (has_control_bytes(text) if wide else has_control_bytes(data)):
+            # Binary bytes in a byte-encoded text (a NUL before the first line, a sparse hole,
+            # an unknown binary format): the text is read as runs, each a text of its own, so
+            # that the bytes before a marking cannot push it out of its line or its page top.
+            yield from run_segments(data, ctx.member, ctx.anchors(data) if ctx.anchors else None)
+            return
         yield Segment(text=text, member=ctx.member, role="body", index=0)
 

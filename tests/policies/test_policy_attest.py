@@ -86,7 +86,12 @@ def test_status_missing_overdue_ok(tmp_path, user_key, run):
                                      when=datetime(2026, 1, 1, tzinfo=UTC)))
     roster = tmp_path / "roster.yaml"
     roster.write_text("a: [领导秘书]\nb: [领导秘书]\nc: [领导秘书]\nd: [办公室]\n", encoding="utf-8")
-    r = run("--lang", "en", "attest", "--status", "--store", store, "--roster", roster, "--today", "2026-05-20")
+    reg = tmp_path / "registered"
+    reg.mkdir()
+    for u in ("a", "b"):
+        (reg / f"{u}.pub").write_bytes((tmp_path / "u.pub").read_bytes())
+    r = run("--lang", "en", "attest", "--status", "--store", store, "--roster", roster, "--today", "2026-05-20",
+            "--user-keys", reg)
     assert r.exit_code == 1
     lines = r.output.splitlines()
     assert "a: ok (last 2026-05-01)" in lines
@@ -96,8 +101,28 @@ def test_status_missing_overdue_ok(tmp_path, user_key, run):
     assert "BABU-ATTEST-OVERDUE" in out and "BABU-ATTEST-MISSING" in out
     assert out.count("✗") == 2  # d is not in the attested group
     roster.write_text("a: [领导秘书]\n", encoding="utf-8")
-    r = run("attest", "--status", "--store", store, "--roster", roster, "--today", "2026-05-20")
+    r = run("attest", "--status", "--store", store, "--roster", roster, "--today", "2026-05-20", "--user-keys", reg)
     assert r.exit_code == 0
+
+
+def test_status_needs_registered_keys_and_refuses_self_signed_forgeries(tmp_path, user_key, run):
+    """Issue 11: anyone could write a self-signed "a kept every rule" record into the store."""
+    from policies.attest import append_record
+
+    store = tmp_path / "s.jsonl"
+    forger = keys.generate_private_key()
+    append_record(store, make_record("a", dict.fromkeys([i.id for i in ITEMS], True), ITEMS, forger,
+                                     when=datetime(2026, 5, 1, tzinfo=UTC)))
+    roster = tmp_path / "roster.yaml"
+    roster.write_text("a: [领导秘书]\n", encoding="utf-8")
+    r = run("--lang", "en", "attest", "--status", "--store", store, "--roster", roster, "--today", "2026-05-20")
+    assert r.exit_code == 2 and "registered public keys" in r.output
+    reg = tmp_path / "registered"
+    reg.mkdir()
+    (reg / "a.pub").write_bytes((tmp_path / "u.pub").read_bytes())  # a's real key
+    r = run("--lang", "en", "attest", "--status", "--store", store, "--roster", roster, "--today", "2026-05-20",
+            "--user-keys", reg)
+    assert r.exit_code == 1 and "BABU-ATTEST-MISSING" in r.output, "the forged record does not count"
 
 
 def test_tampered_or_foreign_key_records_do_not_count(tmp_path, user_key):

@@ -230,9 +230,9 @@ def test_send_is_idempotent_per_file(collector: Collector, tmp_path: Path, when:
     if when == "spooling":
         client = AuditClient(state)
         items = [("heartbeat", {"i": i}, None) for i in range(30)]
-        import hashlib
+        from reports.cli import _send_source
 
-        source = "file:" + hashlib.sha256(src.read_bytes()).hexdigest()
+        source = _send_source(str(src), src.read_text().splitlines())  # the key `audit send` uses
         client.submit_source(source, iter(items[:10]))  # as if killed after 10 lines
         client.close()
     baomi("audit", "send", "--state", str(state), str(src))

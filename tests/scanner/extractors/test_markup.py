@@ -71,6 +71,19 @@ def test_xhtml_uses_html_rules() -> None:
     assert [s.text for s in segs if s.role == "body"] == ["机密★1年", "b"]
 
 
+@pytest.mark.parametrize("body", ["<p>关于R&D项目的通知</p>", "<p>AT&T 与 R&D</p><br>", "<p>a</p><img src=x>"])
+def test_xhtml_that_is_not_well_formed_is_read_as_html_not_corrupt(body: str) -> None:
+    """Issue 15: an XHTML page with an unescaped & (R&D) was a `corrupt` error; browsers read it."""
+    data = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+            f"<head><title>R&D 报告</title></head><body><p>机密★10年</p>{body}</body></html>").encode()
+    items = run(EX, data, ctx("text/xml"))
+    assert errors(items) == []
+    assert "机密★10年" in [s.text for s in segments(items) if s.role == "body"]
+    # plain XML that is broken stays an error (it is not a page a browser would render)
+    broken = b'<?xml version="1.0"?><doc><x>R&D</x><y>\xe6\x9c\xba\xe5\xaf\x86</y></doc>'
+    assert [e.error for e in errors(run(EX, broken, ctx("text/xml")))] == [ErrorCode.CORRUPT]
+
+
 def test_xml_billion_laughs_never_expands() -> None:
     ents = '<!ENTITY a "aaaaaaaaaaaaaaaa">' + "".join(
         f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 16}">' for i in range(12))
