@@ -49,7 +49,11 @@ def write_report(fmt: str, src: Any, query: Any, out: str | Path, *, server_key:
     from reports.render.collect import collect
 
     key = load_public_key(Path(server_key)) if server_key else None
-    data = collect(src, query, server_key=key, channel=channel, scope=scope_of(filters or {}))
+    # The CSV export lists every item; the other formats an appendix of APPENDIX_ROWS.
+    from reports.render.verifycache import cache_dir
+
+    data = collect(src, query, server_key=key, channel=channel, scope=scope_of(filters or {}),
+                   verify_cache=cache_dir(), **({"appendix_rows": None} if fmt == "csv" else {}))
     write_data(fmt, data, out)
     return data.events
 

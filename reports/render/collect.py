@@ -3,18 +3,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from reports.chain import Entry, verify_entries
-from reports.render.model import ChainStatus, Gap, ReportData, build_report
+from reports.chain import Entry, Verified, verify_entries
+from reports.render.aggregate import fleet_state, store_report
+from reports.render.model import APPENDIX_ROWS, ChainStatus, Gap, ReportData, build_report
+from reports.store import SqlStore
 
 
 def collect(src: Any, query: Any, *, server_key: Any = None, channel: str | None = None,
-            scope: Mapping[str, str] | None = None, now: datetime | None = None) -> ReportData:
-    """Rows come from the officer's filtered query; gaps, silence and the chain from the whole log.
+            scope: Mapping[str, str] | None = None, now: datetime | None = None,
+            appendix_rows: int | None = APPENDIX_ROWS, verify_cache: Path | None = None) -> ReportData:
+    """Figures from the officer's filtered query; gaps, silence and the chain from the whole log.
 
-    The chain is walked once: the same iterator feeds verification and the gap/last-seen scan.
+    A local store aggregates in SQL (`aggregate.store_report`); a remote collector's rows are
+    folded here. When verifying, the chain is walked once and the same iterator feeds the
+    gap/last-seen scan; otherwise those come from the database too. `verify_cache`: the officer's
+    directory of verified-prefix states (`verifycache`), so that only new entries' signatures are
+    checked; None checks every signature.
     """
+    store = getattr(src, "store", None)
+    if not isinstance(store, SqlStore):
+        store = None
     gaps: list[Gap] = []
     seen: dict[str, tuple[str, str]] = {}
     hosts: dict[str, str] = {}
@@ -37,13 +48,33 @@ def collect(src: Any, query: Any, *, server_key: Any = None, channel: str | None
     cps = src.checkpoints()
     last_cp = max(cps, key=lambda c: c.size) if cps else None
     if server_key is not None:
-        v = verify_entries(tap(), server_key, cps)
+        from reports.render import verifycache
+
+        state = verifycache.load(server_key, verify_cache)
+
+        def remember(done: Verified) -> None:
+            verifycache.save(server_key, verify_cache, done)
+
+        v = verify_entries(tap(), server_key, cps, resume=state, on_verified=remember)
+        if not v.ok and state is not None:
+            # Something differs from what was verified before: verify afresh to name the entry.
+            gaps.clear()
+            seen.clear()
+            v = verify_entries(tap(), server_key, cps, on_verified=remember)
         chain = ChainStatus(v.ok, v.entries, v.checkpoints, v.first_bad, v.problem,
                             last_cp.size if last_cp else None, last_cp.root if last_cp else "",
                             last_cp.time if last_cp else "")
+    elif store is not None:
+        gaps, seen = fleet_state(store)
+        size, _ = store.head()
+        chain = ChainStatus(None, size, 0, None, "", last_cp.size if last_cp else None,
+                            last_cp.root if last_cp else "", last_cp.time if last_cp else "")
     else:
         n = sum(1 for _ in tap())
         chain = ChainStatus(None, n, 0, None, "", last_cp.size if last_cp else None,
                             last_cp.root if last_cp else "", last_cp.time if last_cp else "")
+    if store is not None:
+        return store_report(store, query, channel=channel, scope=scope, gaps=gaps, agents_last_seen=seen,
+                            chain=chain, now=now, appendix_rows=appendix_rows)
     return build_report(src.query(query), scope=scope, gaps=gaps, agents_last_seen=seen,
-                        chain=chain, now=now, channel=channel)
+                        chain=chain, now=now, channel=channel, appendix_rows=appendix_rows)

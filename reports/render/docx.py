@@ -11,11 +11,8 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
 from reports.render.html import charts
-from reports.render.model import ReportData, level_name
+from reports.render.model import APPENDIX_ROWS, ReportData, level_name
 from scanner.i18n import tr
-
-#: Most appendix rows written (Word slows to a crawl on 100k-row tables); the CSV has them all.
-APPENDIX_ROWS = 2000
 
 
 def _font(doc: Document) -> None:
@@ -107,9 +104,9 @@ def render_docx(data: ReportData, out: str | Path) -> None:
 
     doc.add_heading(tr("五、附件：事件明细", "5. Appendix: items"), 1)
     shown = data.items[:APPENDIX_ROWS]
-    if len(data.items) > len(shown):
-        doc.add_paragraph(tr(f"仅列前 {len(shown)} 条，共 {len(data.items)} 条（完整清单见 CSV 导出）。",
-                             f"First {len(shown)} of {len(data.items)} (the CSV export has all)."))
+    if data.events > len(shown):
+        doc.add_paragraph(tr(f"仅列前 {len(shown)} 条，共 {data.events} 条（完整清单见 CSV 导出）。",
+                             f"First {len(shown)} of {data.events} (the CSV export has all)."))
     _table(doc, ["#", tr("时间", "time"), tr("主机", "host"), tr("类型", "type"), tr("密级", "level"),
                  tr("规则", "rule"), tr("路径", "path"), tr("标志", "marking")],
            [[r["gseq"], str(r.get("time", ""))[:19], r.get("host"), r["type"], level_name(r.get("level")),

@@ -19,9 +19,13 @@ LEVEL_EN = {"top_secret": "top secret", "secret": "secret", "confidential": "con
             "internal": "internal"}
 #: An agent silent this long before the report's end is listed (迟报/漏报 suspicion).
 SILENT_AFTER = timedelta(hours=24)
-#: Follow-up steps recorded as `officer_action` events with payload {"followup": step, "violation": id}.
-CLOSED_STEPS = frozenset({"closed"})
-RECTIFIED_STEPS = frozenset({"rectified", "closed"})
+#: Follow-up (督办) steps. The hook for the officer console: an event of type `followup_<step>`
+#: (or, older, an `officer_action` with payload {"followup": step}) whose payload names the
+#: `violation` (its event id) and, when assigning, `owner` and `deadline`; later steps override.
+CLOSED_STEPS = frozenset({"closed", "close"})
+RECTIFIED_STEPS = frozenset({"rectified", "rectify", "closed", "close"})
+#: Appendix rows in HTML, DOCX and PDF (a 100k-row table helps nobody); the CSV export has all.
+APPENDIX_ROWS = 2000
 
 
 def level_name(level: str | None) -> str:
@@ -123,11 +127,32 @@ def channel_of(row: Mapping[str, Any]) -> str:
     return str(p.get("channel") or p.get("source") or "-")
 
 
+def followup_step(row: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+    """(violation id, step, payload) of a follow-up event, or None."""
+    p = row.get("payload") or {}
+    etype = str(row.get("type") or "")
+    step = etype[len("followup_"):] if etype.startswith("followup_") else (
+        p.get("followup") if etype == "officer_action" else None)
+    if not step or not p.get("violation"):
+        return None
+    return str(p["violation"]), str(step), dict(p)
+
+
+def overdue_attestation(row: Mapping[str, Any], now: datetime) -> bool:
+    p = row.get("payload") or {}
+    if row.get("type") != "attestation" or not p.get("due") or p.get("signed"):
+        return False
+    due = _parse(str(p["due"]))
+    return due is not None and due < now
+
+
 def build_report(rows: Iterable[Mapping[str, Any]], *, scope: Mapping[str, str] | None = None,
                  gaps: Iterable[Gap] = (), agents_last_seen: Mapping[str, tuple[str, str]] | None = None,
                  chain: ChainStatus | None = None, now: datetime | None = None,
-                 channel: str | None = None, title: str | None = None) -> ReportData:
-    """One pass over the rows (100k rows in well under a second), the rest from small inputs."""
+                 channel: str | None = None, title: str | None = None,
+                 appendix_rows: int | None = None) -> ReportData:
+    """One pass over the rows in Python: for a scan's records and a remote collector; a local
+    store is aggregated by the database instead (`aggregate.store_report`, same figures)."""
     now = now or datetime.now(UTC)
     by_type: Counter[str] = Counter()
     by_level: Counter[str] = Counter()
@@ -135,17 +160,20 @@ def build_report(rows: Iterable[Mapping[str, Any]], *, scope: Mapping[str, str] 
     by_host: Counter[str] = Counter()
     by_channel: Counter[str] = Counter()
     by_week: Counter[str] = Counter()
-    violations: dict[str, dict[str, Any]] = {}
-    steps: dict[str, dict[str, Any]] = {}
+    violation_ids: set[str] = set()
+    followup: list[dict[str, Any]] = []
     attest: list[dict[str, Any]] = []
     media: dict[str, tuple[int, set[str]]] = {}
     items: list[dict[str, Any]] = []
     for r in rows:
+        if followup_step(r) is not None:
+            followup.append(dict(r))  # steps count whatever the channel (as in the SQL path)
         if channel is not None and channel_of(r) != channel:
             continue
         p = r.get("payload") or {}
         etype = r["type"]
-        items.append(dict(r))
+        if appendix_rows is None or len(items) < appendix_rows:
+            items.append(dict(r))
         by_type[etype] += 1
         if etype in ("finding", "violation"):
             by_level[r.get("level") or "-"] += 1
@@ -154,26 +182,47 @@ def build_report(rows: Iterable[Mapping[str, Any]], *, scope: Mapping[str, str] 
             by_channel[channel_of(r)] += 1
             by_week[week_of(r.get("time"))] += 1
         if etype == "violation":
-            violations[str(r.get("event_id"))] = dict(r)
-        elif etype == "officer_action" and p.get("followup") and p.get("violation"):
-            prev = steps.get(str(p["violation"]), {})
-            steps[str(p["violation"])] = {**prev, **{k: v for k, v in p.items() if v is not None}}
-        elif etype == "attestation" and p.get("due") and not p.get("signed"):
-            due = _parse(str(p["due"]))
-            if due is not None and due < now:
-                attest.append(dict(r))
+            violation_ids.add(str(r.get("event_id")))
+        elif etype == "attestation":
+            attest.append(dict(r))
         medium = p.get("medium") or p.get("device_serial")
         if medium:
             n, hosts = media.get(str(medium), (0, set()))
             hosts.add(r.get("host") or "-")
             media[str(medium)] = (n + 1, hosts)
+    return finish_report(
+        now=now, scope=scope, events=sum(by_type.values()), by_type=by_type, by_level=by_level,
+        by_rule=by_rule, by_host=by_host, by_channel=by_channel, by_week=by_week,
+        violations=by_type.get("violation", 0), violation_ids=violation_ids, followup_rows=followup,
+        attestation_rows=attest, media=[(m, n, len(h)) for m, (n, h) in media.items()],
+        agents_last_seen=agents_last_seen, gaps=list(gaps), chain=chain, items=items, title=title)
+
+
+def _ranked(c: Counter[str]) -> list[tuple[str, int]]:
+    # Ties by name: the same figures give the same order whichever path counted them.
+    return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def finish_report(*, now: datetime, scope: Mapping[str, str] | None, events: int, by_type: Counter[str],
+                  by_level: Counter[str], by_rule: Counter[str], by_host: Counter[str],
+                  by_channel: Counter[str], by_week: Counter[str], violations: int,
+                  violation_ids: set[str], followup_rows: list[dict[str, Any]],
+                  attestation_rows: list[dict[str, Any]], media: list[tuple[str, int, int]],
+                  agents_last_seen: Mapping[str, tuple[str, str]] | None, gaps: list[Gap],
+                  chain: ChainStatus | None, items: list[dict[str, Any]],
+                  title: str | None = None) -> ReportData:
+    """The part both paths share: follow-up state, overdue items, silent agents, ordering."""
+    steps: dict[str, dict[str, Any]] = {}
+    for r in sorted(followup_rows, key=lambda r: r["gseq"]):
+        f = followup_step(r)
+        if f is None or f[0] not in violation_ids:
+            continue
+        vid, step, p = f
+        steps[vid] = {**steps.get(vid, {}), **{k: v for k, v in p.items() if v is not None}, "step": step}
     followups: list[Followup] = []
     rectified = 0
-    for vid in violations:
-        s = steps.get(vid)
-        if not s:
-            continue
-        status = "closed" if s.get("followup") in CLOSED_STEPS else str(s.get("followup"))
+    for vid, s in steps.items():
+        status = str(s["step"])
         if status in RECTIFIED_STEPS:
             rectified += 1
         due = _parse(str(s.get("deadline") or ""))
@@ -184,13 +233,14 @@ def build_report(rows: Iterable[Mapping[str, Any]], *, scope: Mapping[str, str] 
     return ReportData(
         title=title or tr("保密检查报告", "Confidentiality inspection report"),
         generated=now.strftime("%Y-%m-%d %H:%M UTC"),
-        scope=dict(scope or {}), events=len(items),
-        by_type=by_type.most_common(), by_level=by_level.most_common(), by_rule=by_rule.most_common(),
-        by_host=by_host.most_common(), by_channel=by_channel.most_common(),
+        scope=dict(scope or {}), events=events,
+        by_type=_ranked(by_type), by_level=_ranked(by_level), by_rule=_ranked(by_rule),
+        by_host=_ranked(by_host), by_channel=_ranked(by_channel),
         by_week=sorted(by_week.items()),
-        violations_open=len(violations) - rectified, violations_rectified=rectified,
-        followups=followups, attestations_overdue=attest,
-        media=sorted(((m, n, len(h)) for m, (n, h) in media.items()), key=lambda x: (-x[2], -x[1], x[0])),
-        silent=silent, gaps=list(gaps),
+        violations_open=violations - rectified, violations_rectified=rectified,
+        followups=followups,
+        attestations_overdue=[a for a in attestation_rows if overdue_attestation(a, now)],
+        media=sorted(media, key=lambda x: (-x[2], -x[1], x[0])),
+        silent=silent, gaps=gaps,
         chain=chain or ChainStatus(None, 0, 0, None, tr("未校验", "not verified"), None, "", ""),
         items=items)

@@ -201,3 +201,100 @@ def test_scan_report_without_collector(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=300, env={**os.environ, "BAOMI_LANG": "en"},
                          check=False)
     assert bad.returncode == 2 and "must end in" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("channel", [None, "usb"])
+def test_sql_aggregates_equal_the_python_fold(server_data: Path, channel: str | None) -> None:
+    """The database's GROUP BY (SQLite and PostgreSQL) states the same figures as folding the
+    rows in Python, with and without the channel filter."""
+    from reports.render.aggregate import fleet_state, store_report
+    from reports.render.model import build_report
+
+    d = load_data(server_data)
+    store = d.open_store(None)
+    try:
+        exp = build_sample_log(store, d.key, n_findings=60)
+        now = datetime.now(UTC)
+        gaps, seen = fleet_state(store)
+        sql = store_report(store, Query(), channel=channel, gaps=gaps, agents_last_seen=seen, now=now)  # type: ignore[arg-type]
+        py = build_report(store.query(Query()), channel=channel, gaps=gaps, agents_last_seen=seen, now=now,
+                          appendix_rows=2000)
+        # A level filter drops the follow-up steps (they carry no level) but not their effect.
+        secret = store_report(store, Query(level="secret"), gaps=gaps, agents_last_seen=seen, now=now)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    assert sql == py
+    if channel is None:
+        assert dict(sql.by_level) == exp["level"] and sql.violations_rectified == 1
+        assert sum(n for k, n in secret.by_type if k == "violation") < exp["violations"]
+        assert (secret.violations_open + secret.violations_rectified, secret.violations_rectified) == (
+            sum(n for k, n in secret.by_type if k == "violation"), 1)
+        assert sql.overdue_followups == 1 and [m[0] for m in sql.media_cross_use] == ["USB-SN-AAA"]
+    else:
+        assert [k for k, _ in sql.by_channel] == ["usb"] and sql.by_channel[0][1] == exp["channel"]["usb"]
+    assert [(g.agent, g.first) for g in gaps] == [("a-ws-02", 60 // 3 + 2 + 1)]  # after its findings and 2 media events
+    assert "a-ws-silent" in [s.agent for s in sql.silent]
+
+
+def test_appendix_capped_but_counts_whole(sample: tuple[Path, dict], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    srv, exp = sample
+    d = load_data(srv)
+    src = StoreSource(d.open_store(None), d.key)
+    try:
+        data = collect(src, Query(), appendix_rows=10)
+    finally:
+        src.close()
+    assert len(data.items) == 10 and data.events > 100 and sum(n for _, n in data.by_week) == exp["findings"]
+    from reports.render.html import render_html
+
+    assert f"First 10 of {data.events}" in render_html(data) or f"仅列前 10 条，共 {data.events} 条" in render_html(data)
+
+
+def test_verification_resumes_from_this_machines_state(sample: tuple[Path, dict], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    """A second report re-hashes what was verified before instead of re-checking signatures, yet
+    tampering inside that prefix is still found and named, and new entries are fully checked."""
+    import sqlite3
+
+    from reports.chain import Verified
+    from reports.render import verifycache
+
+    srv, _ = sample
+    vc = tmp_path / "vc"
+    d = load_data(srv)
+
+    def run():  # type: ignore[no-untyped-def]
+        src = StoreSource(d.open_store(None), d.key)
+        try:
+            return collect(src, Query(), server_key=d.key.public_key(), verify_cache=vc)
+        finally:
+            src.close()
+
+    first = run()
+    state = verifycache.load(d.key.public_key(), vc)
+    assert first.chain.ok and isinstance(state, Verified) and state.size == first.chain.entries
+    assert run().chain.ok
+    # A new event with a bad signature after the remembered prefix: checked in full.
+    db = sqlite3.connect(srv / "audit.sqlite")
+    db.execute("UPDATE entries SET record = replace(record, 'docs', 'DOCS') WHERE gseq = 10")
+    db.commit()
+    db.close()
+    bad = run()
+    assert bad.chain.ok is False and bad.chain.first_bad == 10  # named, not just "differs"
+
+
+def test_followup_events_of_the_console_count() -> None:
+    """The hook the officer console writes to: `followup_<step>` events naming the violation."""
+    from reports.render.model import build_report
+
+    now = datetime.now(UTC)
+    rows = [{"gseq": 1, "type": "violation", "event_id": "v1", "level": "secret", "payload": {}},
+            {"gseq": 2, "type": "violation", "event_id": "v2", "level": "secret", "payload": {}},
+            {"gseq": 3, "type": "followup_assign", "payload": {"violation": "v1", "owner": "张三",
+                                                               "deadline": "2000-01-01T00:00:00Z"}},
+            {"gseq": 4, "type": "followup_assign", "payload": {"violation": "v2", "owner": "李四",
+                                                               "deadline": "2000-01-01T00:00:00Z"}},
+            {"gseq": 5, "type": "followup_close", "payload": {"violation": "v2"}}]
+    d = build_report(rows, now=now)
+    assert (d.violations_open, d.violations_rectified, d.overdue_followups) == (1, 1, 1)
+    assert [(f.violation, f.owner, f.status, f.overdue) for f in d.followups] == [
+        ("v1", "张三", "assign", True), ("v2", "李四", "close", False)]
