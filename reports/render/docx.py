@@ -74,6 +74,8 @@ def render_docx(data: ReportData, out: str | Path) -> None:
                          f"督办逾期 {data.overdue_followups} 项。",
                          f"{data.violations_open} open, {data.violations_rectified} rectified, "
                          f"{data.overdue_followups} overdue follow-ups."))
+    if not data.followups and data.violations_open:
+        doc.add_paragraph(tr("尚无督办记录：全部违规按未整改计。", "No follow-up recorded yet: every violation counts as open."))
     if data.followups:
         _table(doc, [tr("违规事件", "violation"), tr("责任人", "owner"), tr("期限", "deadline"), tr("状态", "status")],
                [[f.violation, f.owner, f.deadline, f.status + (tr("（逾期）", " (overdue)") if f.overdue else "")]

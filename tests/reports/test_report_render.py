@@ -296,5 +296,11 @@ def test_followup_events_of_the_console_count() -> None:
             {"gseq": 5, "type": "followup_close", "payload": {"violation": "v2"}}]
     d = build_report(rows, now=now)
     assert (d.violations_open, d.violations_rectified, d.overdue_followups) == (1, 1, 1)
+    from reports.render.html import render_html
+
+    assert "No follow-up recorded yet" not in render_html(d)
+    bare = build_report(rows[:2], now=now)
+    assert (bare.violations_open, bare.violations_rectified) == (2, 0)
+    assert "No follow-up recorded yet" in render_html(bare) or "尚无督办记录" in render_html(bare)
     assert [(f.violation, f.owner, f.status, f.overdue) for f in d.followups] == [
         ("v1", "张三", "assign", True), ("v2", "李四", "close", False)]
