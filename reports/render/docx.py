@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from docx import Document
+from docx.document import Document as DocumentObject
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
@@ -15,14 +17,14 @@ from reports.render.model import APPENDIX_ROWS, ReportData, level_name
 from scanner.i18n import tr
 
 
-def _font(doc: Document) -> None:
+def _font(doc: DocumentObject) -> None:
     style = doc.styles["Normal"]
     style.font.name = "WenQuanYi Zen Hei"
     style.font.size = Pt(11)
     style.element.rPr.rFonts.set(qn("w:eastAsia"), "WenQuanYi Zen Hei")  # CJK runs use eastAsia
 
 
-def _table(doc: Document, head: list[str], rows: list[list[object]]) -> None:
+def _table(doc: DocumentObject, head: list[str], rows: Sequence[Sequence[object]]) -> None:
     t = doc.add_table(rows=1, cols=len(head))
     t.style = "Table Grid"
     for cell, h in zip(t.rows[0].cells, head, strict=True):
