@@ -237,7 +237,10 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
             if e.gseq > expected:
                 return _fail(w, expected, f"entry {expected} is missing (deleted)")
             return _fail(w, e.gseq, f"entry {e.gseq} appears out of order or twice")
-        if entry_hash(w.prev, e.gseq, e.kind, e.received, e.raw if e.raw is not None else e.record) != e.hash:
+        # The stored bytes first (the usual case, no re-serialising); the hash is defined over the
+        # record's canonical JSON, so a record stored in another spelling is judged by that.
+        if (e.raw is None or entry_hash(w.prev, e.gseq, e.kind, e.received, e.raw) != e.hash) and \
+                entry_hash(w.prev, e.gseq, e.kind, e.received, e.record) != e.hash:
             return _fail(w, e.gseq, f"entry {e.gseq} does not hash to its chain value "
                                     "(modified, inserted or reordered)")
         if resume is not None and e.gseq <= resume.size:
