@@ -16,7 +16,7 @@ exported checkpoints held by a second party make truncation and wholesale rewrit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,9 @@ class Entry:
     received: str
     record: Mapping[str, Any]
     hash: str
+    #: The record's canonical JSON as stored, when the store has it: hashed as is, which spares
+    #: re-serialising every record of a 100k-entry walk.
+    raw: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"gseq": self.gseq, "kind": self.kind, "received": self.received,
@@ -183,15 +186,47 @@ def _check_entry(w: _Walk, e: Entry) -> str | None:
     return f"unknown entry kind {e.kind!r}"
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What a completed verification established, so that a later one can resume from it: entry
+    `size` hashed `root`, and each agent's (public key, last seq, last hash) at that point.
+
+    Resuming re-hashes entries 1..size (a SHA-256 each) instead of re-checking every signature:
+    if they still chain to `root`, they are byte for byte what was verified. Whoever can write
+    this state can vouch for a forged prefix, so it is kept on the officer's machine, never beside
+    the log (see `reports.render.verifycache`)."""
+
+    size: int
+    root: str
+    agents: Mapping[str, tuple[str, int, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "root": self.root, "agents": {a: list(v) for a, v in self.agents.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verified:
+        return cls(int(d["size"]), str(d["root"]),
+                   {str(a): (str(v[0]), int(v[1]), str(v[2])) for a, v in dict(d["agents"]).items()})
+
+
 def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
-                   checkpoints: Iterable[Checkpoint] = ()) -> VerifyReport:
-    """Walk the whole log in gseq order; stop at the first bad entry or checkpoint."""
+                   checkpoints: Iterable[Checkpoint] = (), *, resume: Verified | None = None,
+                   on_verified: Callable[[Verified], None] | None = None) -> VerifyReport:
+    """Walk the whole log in gseq order; stop at the first bad entry or checkpoint.
+
+    With `resume`, entries up to `resume.size` are only re-hashed (their signatures were checked
+    before); if entry `resume.size` no longer hashes to `resume.root` the report says so and the
+    caller verifies afresh to name the first bad entry. `on_verified` receives the state of a
+    successful walk."""
     if isinstance(server_key, str):
         server_key = load_public_key(server_key)
     cps: dict[int, list[Checkpoint]] = {}
     for cp in checkpoints:
         cps.setdefault(cp.size, []).append(cp)
     w = _Walk(server_key, cps)
+    keys: dict[str, str] = {}
+    if resume is not None:
+        keys = {a: k for a, (k, _, _) in resume.agents.items()}
     for size in sorted(cps):
         for cp in cps[size]:
             if not cp.verify(server_key):
@@ -202,12 +237,23 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
             if e.gseq > expected:
                 return _fail(w, expected, f"entry {expected} is missing (deleted)")
             return _fail(w, e.gseq, f"entry {e.gseq} appears out of order or twice")
-        if entry_hash(w.prev, e.gseq, e.kind, e.received, e.record) != e.hash:
+        # The stored bytes first (the usual case, no re-serialising); the hash is defined over the
+        # record's canonical JSON, so a record stored in another spelling is judged by that.
+        if (e.raw is None or entry_hash(w.prev, e.gseq, e.kind, e.received, e.raw) != e.hash) and \
+                entry_hash(w.prev, e.gseq, e.kind, e.received, e.record) != e.hash:
             return _fail(w, e.gseq, f"entry {e.gseq} does not hash to its chain value "
                                     "(modified, inserted or reordered)")
-        problem = _check_entry(w, e)
-        if problem:
-            return _fail(w, e.gseq, f"entry {e.gseq}: {problem}")
+        if resume is not None and e.gseq <= resume.size:
+            if e.gseq == resume.size:
+                if e.hash != resume.root:
+                    return _fail(w, None, f"entries 1..{resume.size} differ from those verified before")
+                w.agents = {a: _AgentState(load_public_key(k), seq, h) for a, (k, seq, h) in resume.agents.items()}
+        else:
+            problem = _check_entry(w, e)
+            if problem:
+                return _fail(w, e.gseq, f"entry {e.gseq}: {problem}")
+            if e.kind == "enrol":
+                keys[str(e.record.get("agent"))] = str(e.record.get("public_key"))
         w.prev, w.n = e.hash, e.gseq
         for cp in cps.get(e.gseq, ()):
             if cp.root != e.hash:
@@ -220,4 +266,8 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
     if beyond:
         return _fail(w, w.n + 1, f"log truncated: it ends at entry {w.n} but a checkpoint signed "
                                  f"by the server attests {max(beyond)} entries")
+    if resume is not None and w.n < resume.size:
+        return _fail(w, None, f"log truncated: it ends at entry {w.n}, {resume.size} were verified before")
+    if on_verified is not None:
+        on_verified(Verified(w.n, w.prev, {a: (keys[a], st.seq, st.hash) for a, st in w.agents.items()}))
     return VerifyReport(ok=True, entries=w.n, agents=len(w.agents), checkpoints=w.cps_checked)

@@ -663,23 +663,39 @@ def report_group() -> None:
     """保密员报告 / officer reports."""
 
 
-@report_group.command("html")
-@_source_options
-@_query_options
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
-@lang_option
-def report_html(data_dir: str | None, db_url: str | None, server: str | None, token_file: str | None,
-                ca: str | None, out: str, **filters: Any) -> None:
-    """生成 HTML 检查报告 / render an HTML inspection report."""
-    from reports.render import render_html
+def _report_command(fmt: str, zh: str, en: str) -> None:
+    @report_group.command(fmt, help=f"{zh} / {en}")
+    @_source_options
+    @_query_options
+    @click.option("--channel", default=None, help="only events of this channel (usb, share, mail…)")
+    @click.option("--server-key", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="The server's public key to verify the chain (default DATA/server.pub).")
+    @click.option("--out", type=click.Path(dir_okay=False), required=True)
+    @lang_option
+    def command(data_dir: str | None, db_url: str | None, server: str | None, token_file: str | None,
+                ca: str | None, out: str, channel: str | None, server_key: str | None,
+                **filters: Any) -> None:
+        from reports.render.cli import write_report
 
-    src = _source(data_dir, db_url, server, token_file, ca)
-    try:
-        rows = list(src.query(_make_query(**filters)))
-    finally:
-        src.close()
-    Path(out).write_text(render_html(rows), encoding="utf-8")
-    click.echo(tr(f"报告已写入 {out}（{len(rows)} 条事件）", f"report written to {out} ({len(rows)} events)"))
+        if server_key is None and data_dir and (Path(data_dir) / "server.pub").exists():
+            server_key = str(Path(data_dir) / "server.pub")
+        src = _source(data_dir, db_url, server, token_file, ca)
+        try:
+            n = write_report(fmt, src, _make_query(**filters), out, server_key=server_key,
+                             channel=channel, filters={**filters, "channel": channel,
+                                                       "source": server or data_dir})
+        except RuntimeError as exc:
+            _fail(str(exc))
+        finally:
+            src.close()
+        click.echo(tr(f"报告已写入 {out}（{n} 条事件）", f"report written to {out} ({n} events)"))
+
+
+for _fmt, _zh, _en in (("html", "生成 HTML 检查报告", "render an HTML inspection report"),
+                       ("docx", "生成 DOCX 检查报告", "render a DOCX inspection report"),
+                       ("pdf", "生成 PDF 检查报告（LibreOffice）", "render a PDF inspection report"),
+                       ("csv", "导出 CSV 统计与明细", "export counts and items as CSV")):
+    _report_command(_fmt, _zh, _en)
 
 
 __all__ = ["audit_group", "report_group", "server_group"]

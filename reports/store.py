@@ -335,7 +335,7 @@ class SqlStore(AuditStore):
                                       " ORDER BY gseq LIMIT ?"), (after, page))
                 rows = cur.fetchall()
             for gseq, kind, received, record, h in rows:
-                yield Entry(int(gseq), kind, received, json.loads(record), h)
+                yield Entry(int(gseq), kind, received, json.loads(record), h, record.encode())
             if len(rows) < page:
                 return
             after = int(rows[-1][0])

@@ -269,13 +269,17 @@ def _render_violations(records: list[dict[str, Any]], console: Any) -> None:
               help=Tr("把路径当作块设备或磁盘镜像只读读取：报告已删除文件和未分配空间中的密级标志及其字节偏移",
                       "Read each path as a block device or disk image (read-only): markings in deleted files and "
                       "unallocated space, with byte offsets"))
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+              help=Tr("另外写出本次扫描的检查报告（.html/.docx/.pdf/.csv）",
+                      "Also write an inspection report (.html/.docx/.pdf/.csv) of this scan"))
 @lang_option
 def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple[str, ...],
          one_file_system: bool, max_file_size: str, max_depth: int, rules_dir: str | None,
          keywords_file: str | None, jobs: int, timeout: float, sort_output: bool, hash_files: str, ocr_mode: str,
          ocr_budget: float, no_cache: bool,
          cache_path: str | None, no_progress: bool, policies: tuple[str, ...], host_role: str,
-         location: str, send_state: str | None, raw: bool, trusted: tuple[str, ...]) -> None:
+         location: str, send_state: str | None, raw: bool, trusted: tuple[str, ...],
+         report_file: str | None = None) -> None:
     """扫描文件和目录中的国家秘密标志 / Scan files and trees for classification markings."""
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     missing = [p for p in paths if not os.path.lexists(p)]
@@ -311,7 +315,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         progress, bar = _start_progress(list(paths), walk_opts)
     try:
         # Printing only files with findings or errors, clean cached files need no record of their own.
-        lean = stream and not show_all and policy is None and sender is None
+        lean = stream and not show_all and policy is None and sender is None and not report_file
         source = _raw_records(list(paths), config) if raw else run_scan(
             list(paths), config, walk_opts, PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append,
             cache=cache, clean_records=not lean)
@@ -356,6 +360,10 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         _finish_sender(sender, paths, time.monotonic() - started,
                        {"policy": list(policies), "host_role": host_role, "host_level": host_level,
                         "location": location, "skipped": len(skipped)})
+    if report_file:
+        from reports.render.cli import write_scan_report_cli
+
+        write_scan_report_cli(records, report_file, paths)
     sys.exit(exit_code(records))
 
 
