@@ -360,8 +360,12 @@ class SqlStore(AuditStore):
                                   " ORDER BY size, time"))
             return [Checkpoint(int(s), r, t, k, g) for s, r, t, k, g in cur.fetchall()]
 
-    def query(self, q: Query) -> Iterator[dict[str, Any]]:
-        where, args = ["kind = 'event'"], []
+    @staticmethod
+    def query_filters(q: Query) -> tuple[list[str], list[Any]]:
+        """The WHERE terms and arguments of an officer's query (one definition for `query` and
+        the report's aggregates)."""
+        where: list[str] = ["kind = 'event'"]
+        args: list[Any] = []
         for col, op, val in (("etime", ">=", q.since), ("etime", "<", q.until), ("host", "=", q.host),
                              ("rule", "=", q.rule), ("etype", "=", q.type), ("agent", "=", q.agent),
                              ("gseq", ">", q.after)):
@@ -371,6 +375,10 @@ class SqlStore(AuditStore):
         if q.level is not None:
             where.append("level >= ?")
             args.append(level_rank(q.level))
+        return where, args
+
+    def query(self, q: Query) -> Iterator[dict[str, Any]]:
+        where, args = self.query_filters(q)
         sql = ("SELECT gseq, received, etime, agent, host, aseq, event_id, etype, rule, record"
                f" FROM entries WHERE {' AND '.join(where)} ORDER BY gseq")
         if q.limit:

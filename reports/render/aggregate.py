@@ -20,7 +20,6 @@ from reports.render.model import (
     finish_report,
 )
 from reports.store import Query, SqlStore
-from scanner.model import level_rank
 
 
 def _field(store: SqlStore, key: str) -> str:
@@ -37,16 +36,7 @@ def _channel(store: SqlStore) -> str:
 
 def _where(store: SqlStore, q: Query, channel: str | None) -> tuple[str, list[Any]]:
     """The officer's filters, as `SqlStore.query` applies them, plus the channel."""
-    where, args = ["kind = 'event'"], []
-    for col, op, val in (("etime", ">=", q.since), ("etime", "<", q.until), ("host", "=", q.host),
-                         ("rule", "=", q.rule), ("etype", "=", q.type), ("agent", "=", q.agent),
-                         ("gseq", ">", q.after)):
-        if val is not None:
-            where.append(f"{col} {op} ?")
-            args.append(val)
-    if q.level is not None:
-        where.append("level >= ?")
-        args.append(level_rank(q.level))
+    where, args = store.query_filters(q)
     if channel is not None:
         where.append(f"{_channel(store)} = ?")
         args.append(channel)

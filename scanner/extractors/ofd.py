@@ -389,24 +389,27 @@ _TAG_KEY = re.compile(r"^(?:密级|密级和保密期限|保密期限|保密等�
 def _custom_tags(z: SafeZip, ctx: Context, doc: etree._Element, folder: str) -> Iterator[ExtractItem]:
     """Classification tags of the document's CustomTags (a label beside the visible page: compared
     with the page's own marking by the classifier)."""
+    def parts(base: str, refs: Iterator[etree._Element]) -> Iterator[ExtractItem | tuple[str, etree._Element]]:
+        for ref in refs:
+            part = resolve_part(base, (ref.text or "").strip())
+            if not (ref.text or "").strip() or z.find(part) is None:
+                continue
+            root, errs = z.xml(part)
+            yield from errs
+            if root is not None:
+                yield part, root
+
     i = 0
-    for ct in doc.iter("{*}CustomTags"):
-        index = resolve_part(folder, (ct.text or "").strip())
-        if not ct.text or z.find(index) is None:
+    for got in parts(folder, doc.iter("{*}CustomTags")):
+        if not isinstance(got, tuple):
+            yield got
             continue
-        root, errs = z.xml(index)
-        yield from errs
-        if root is None:
-            continue
-        tag_folder = index.rpartition("/")[0]
-        for loc in root.iter("{*}FileLoc"):
-            part = resolve_part(tag_folder, (loc.text or "").strip())
-            if not loc.text or z.find(part) is None:
+        index, root = got
+        for tag in parts(index.rpartition("/")[0], root.iter("{*}FileLoc")):
+            if not isinstance(tag, tuple):
+                yield tag
                 continue
-            troot, terrs = z.xml(part)
-            yield from terrs
-            if troot is None:
-                continue
+            part, troot = tag
             for el in troot.iter():
                 if not isinstance(el.tag, str) or not _TAG_KEY.match(etree.QName(el).localname):
                     continue
