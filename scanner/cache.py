@@ -110,6 +110,8 @@ class ScanCache:
                 rec["sha256"] = sha
             return rec
         rec = json.loads(text)
+        if '"declassify_date"' in text and _newly_expired(rec):
+            return None  # a 解密时间 passed since the verdict: rescan, so the quality finding appears
         return {"schema": rec.pop("schema", SCHEMA_VERSION), "path": path, **rec}
 
     def store(self, key: StatKey, record: dict[str, Any]) -> None:
@@ -135,3 +137,15 @@ class ScanCache:
     def close(self) -> None:
         self.flush()
         self.db.close()
+
+
+def _newly_expired(rec: dict[str, Any]) -> bool:
+    """A cached verdict holds a marking whose declassification date has passed since, with no
+    `cn.quality.expired` finding for it yet (the classifier judges dates against today)."""
+    import datetime
+
+    today = datetime.date.today().isoformat()
+    findings = rec.get("findings") or []
+    flagged = {f.get("text") for f in findings if f.get("rule") == "cn.quality.expired"}
+    return any(f.get("kind") == "marking" and f.get("declassify_date") and f.get("text") not in flagged
+               and f["declassify_date"] < today[: len(f["declassify_date"])] for f in findings)

@@ -147,3 +147,20 @@ def test_cached_rescan_without_all_prints_the_same_lines_and_exit_code(tree: Pat
     second = run()  # answered from the cache; clean files share one read-only record
     assert first == second
     assert first[0] == 1 and len(first[1]) == 1 and json.loads(first[1][0])["level"] == "secret"
+
+
+def test_verdict_whose_declassification_date_has_passed_since_is_rescanned(tmp_path: Path) -> None:
+    """The classifier flags a passed 解密时间 against today; a verdict cached before that day would
+    never show it, so such a record is a cache miss (an already flagged one, or a future date, is not)."""
+    mark = {"level": "secret", "kind": "marking", "text": "机密★2020年1月1日", "declassify_date": "2020-01-01"}
+    future = dict(mark, text="机密★2999年1月1日", declassify_date="2999-01-01")
+    flagged = dict(mark, kind="quality", rule="cn.quality.expired")
+    c = ScanCache(tmp_path / "c.sqlite", "cfg")
+    c.store((1, 1, 1, 1, 1), {"path": "a", "level": "secret", "findings": [mark], "errors": []})
+    c.store((1, 2, 1, 1, 1), {"path": "b", "level": "secret", "findings": [future], "errors": []})
+    c.store((1, 3, 1, 1, 1), {"path": "c", "level": "secret", "findings": [mark, flagged], "errors": []})
+    c.close()
+    c = ScanCache(tmp_path / "c.sqlite", "cfg")
+    assert c.lookup((1, 1, 1, 1, 1), "a") is None
+    assert c.lookup((1, 2, 1, 1, 1), "b")["findings"] == [future]
+    assert c.lookup((1, 3, 1, 1, 1), "c")["findings"] == [mark, flagged]
