@@ -128,10 +128,28 @@ _SENSITIVE = {"SENSITIVE", "SBU", "FOUO", "FOR OFFICIAL USE ONLY", "LIMITED OFFI
 
 
 def _near(word: str, target: str, max_subs: int) -> bool:
-    """Same length, at most `max_subs` characters substituted, every character a capital or digit."""
-    if len(word) != len(target) or not all(c.isupper() or c.isdigit() for c in word):
+    """Every character a capital or digit, and: the same length with at most `max_subs` characters
+    substituted; or, for a long word (CONFIDENTIAL), one character lost or gained by OCR as well
+    (`CONFLDENTAL`) within `max_subs` edits. Short words (TOP, SECRET) must keep their length:
+    SECRETS, SECRETARY and SECURE are words of their own."""
+    if not all(c.isupper() or c.isdigit() for c in word):
         return False
-    return sum(a != b for a, b in zip(word, target, strict=True)) <= max_subs
+    if len(word) == len(target):
+        return sum(a != b for a, b in zip(word, target, strict=True)) <= max_subs
+    if len(target) < 10 or abs(len(word) - len(target)) > 1 or word.startswith(target):
+        return False  # CONFIDENTIALS: the word and more is another word, not damage
+    return _edits(word, target) <= max_subs
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance of two short words."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
 
 
 def _repair(line: str) -> str | None:

@@ -160,6 +160,7 @@ def test_codeword_banners(line: str, level: str) -> None:
     ("T0P SECRET", "top_secret", "TOP SECRET"), ("TORSECRET EYES ONLY", "top_secret", "TOP SECRET"),
     ("SECRFT", "secret", "SECRET"), ("SECRE T NO FOREIGN DISSEM", "secret", "SECRET"),
     ("SEC RE T 41922432 CITE MEXICO CITY 3201", "secret", "SECRET"), ("C0NFIDENTIAL", "confidential", "CONFIDENTIAL"),
+    ("CONF L DENTAL - NOFORN/CONTINUED CONTROL -", "confidential", "CONFIDENTIAL"),
 ])
 def test_ocr_damaged_banners_have_lower_confidence_and_say_what_they_were_read_as(line: str, level: str,
                                                                                   read_as: str) -> None:
@@ -170,7 +171,8 @@ def test_ocr_damaged_banners_have_lower_confidence_and_say_what_they_were_read_a
     assert mark.text.replace(" ", "").startswith(line.replace(" ", "")[:4])  # the form as found
 
 
-@pytest.mark.parametrize("line", ["SECRETS", "SECRETARY", "SECRET SANTA", "THE SECRET", "TOY STORE", "SECURE"])
+@pytest.mark.parametrize("line", ["SECRETS", "SECRETARY", "SECRET SANTA", "THE SECRET", "TOY STORE", "SECURE",
+                                  "CONFIDENTLY", "CONFIDENCE", "CONFIDENTIALITY", "CONFIDANT", "CONFIDENTIALS"])
 def test_words_near_banners_are_not_damaged_banners(line: str) -> None:
     assert _scan(f"{line}\n\nsome text\n")[0] is None
 
