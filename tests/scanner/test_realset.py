@@ -55,12 +55,12 @@ def test_labels_cover_every_file_and_nothing_else() -> None:
     assert negatives >= len(labels) - negatives, "the set must hold at least as many negatives as positives"
 
 
-# The issue's bar is recall >= 0.95. Measured after the issue-15 detection: 0.919 (113 of 123);
-# the 10 misses are banners that OCR tore apart (`C-O-N-P-1-D-EN-T-T-AL`, `SECRET oR DSSHan`,
+# The issue's bar is recall >= 0.95. Measured after the issue-15 detection: 0.927 (114 of 123);
+# the 9 misses are banners that OCR tore apart (`C-O-N-P-1-D-EN-T-T-AL`, `SECRET oR DSSHan`,
 # a `Top Secret` value torn from its field, `For The President Only - Top Secret`). The bar stays
 # visible as XFAIL; the floor below keeps what was reached from slipping back.
-IN_PROGRESS = pytest.mark.xfail(reason="issue 15: recall 0.919 < 0.95 on heavily OCR-damaged banners", strict=False)
-RECALL_FLOOR = 0.91
+IN_PROGRESS = pytest.mark.xfail(reason="issue 15: recall 0.927 < 0.95 on heavily OCR-damaged banners", strict=False)
+RECALL_FLOOR = 0.92
 
 
 def test_realset_no_false_positive(realset_result: tuple[Any, str]) -> None:
