@@ -15,7 +15,7 @@ Input is one normalised line (NFKC: fullwidth letters are ASCII already). Pure f
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rules import vocabulary
 from scanner.model import Level, Marking
@@ -34,6 +34,7 @@ _INTERNAL_HEAD = re.compile(r"^(?P<lv>UNCLAS(?:SIFIED)?|" + "|".join(re.escape(w
 _SERIAL = re.compile(r"^(?:0\d{3,5}|\d{5,6}|\d{6}Z|\d{1,2}\d{4}Z)$")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _POST = re.compile(r"^[A-Z][A-Z'.\-]{1,19}$")
+_TOKEN = re.compile(r"[^\s/,]+")
 _SEPS = re.compile(r"\s*(?://|/|,|\.|[-–—](?=\s)|\s)\s*")
 
 
@@ -74,7 +75,7 @@ def _rest_is_routing(rest: str) -> tuple[bool, tuple[str, ...], bool]:
             caveats.append(m.group(0))
             pos = m.end()
             continue
-        tok_m = re.compile(r"[^\s/,]+").match(text, pos)
+        tok_m = _TOKEN.match(text, pos)
         if tok_m is None:
             return False, (), False
         tok = tok_m.group(0)
@@ -252,8 +253,6 @@ def _plain(read: str, shown: str) -> Marking:
 
 
 def _with_text(m: Marking, shown: str, read: str, damaged: bool = False) -> Marking:
-    from dataclasses import replace
-
     level_words = "TOP SECRET" if m.level is Level.TOP_SECRET else read.split(" ", 1)[0].split("/", 1)[0]
     return replace(m, text=shown, read_as=level_words if damaged else None)
 

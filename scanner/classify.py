@@ -11,6 +11,7 @@ cell, property, subject…), its position from the top of the page/part, and its
 """
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -513,10 +514,9 @@ def _judge_choice(ln: _Line, segs: list[Segment], cf: ChoiceField, findings: lis
                 return  # a blank form
             if len(ticked) == len(group):
                 if all(g.choices[0].box in BULLET_TICKS for g in group):
-                    for g in group[:1]:  # a bulleted list of levels: at most a mention
-                        m = g.marking()
-                        if m is not None and g is cf:
-                            findings.append(_finding(m, ln, Kind.MENTION, 0.7))
+                    m = cf.marking()  # a bulleted list of levels: each line at most a mention
+                    if m is not None:
+                        findings.append(_finding(m, ln, Kind.MENTION, 0.7))
                     return
             if not cf.ticked:
                 return
@@ -726,8 +726,6 @@ def _portion_note(findings: list[Finding]) -> list[Finding]:
 
 
 def _today() -> str:
-    import datetime
-
     return datetime.date.today().isoformat()
 
 
