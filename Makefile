@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-audit bench-ocr bench-agent lint system-deps test-deps clean
+.PHONY: install demo test bench bench-audit bench-ocr bench-agent lint system-deps test-deps clean fuzz fuzz-smoke
 
 install: $(STAMP)
 
@@ -44,6 +44,16 @@ bench-agent: install test-deps
 lint: install
 	$(BIN)/ruff check scanner rules policies agents reports tests bench
 	$(BIN)/mypy scanner rules policies
+	$(BIN)/pip freeze --exclude-editable > requirements.lock
+	$(BIN)/pip-audit --strict --no-deps --disable-pip -r requirements.lock || { echo "pip-audit failed: a vulnerable dependency, or the advisory service (pypi.org) unreachable - see above"; exit 1; }
+
+# Coverage-guided fuzzing of every parser (atheris); SECONDS is the wall-clock budget on 2 cores.
+SECONDS ?= 1500
+fuzz: install
+	$(BIN)/python -m tests.fuzz.run $(SECONDS)
+
+fuzz-smoke: install
+	BAOMI_FUZZ_SMOKE=1 $(BIN)/python -m pytest -q tests/fuzz
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,12 +11,15 @@ crash still apply to that one file, and the rest of its batch is handed to anoth
 from __future__ import annotations
 
 import collections
+import ctypes
 import dataclasses
 import multiprocessing as mp
 import os
 import resource
 import selectors
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection
@@ -43,13 +46,66 @@ def cap_memory(max_memory: int) -> int:
     return cap
 
 
-def _worker(conn: Connection, scanner: Scanner, max_memory: int, progress: Any) -> None:
+#: Open files a worker may hold: a parser needs a handful; a hostile one opening thousands gets
+#: EMFILE (an error record for its file) instead of exhausting the machine's descriptors.
+MAX_OPEN_FILES = 256
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+
+
+@dataclasses.dataclass(frozen=True)
+class Confinement:
+    """What `confine` managed to apply in this worker (see docs/security.md)."""
+
+    open_files: int
+    #: RLIMIT_FSIZE 0: writing a byte to any regular file fails (EFBIG); creating an empty file,
+    #: a directory, renaming or deleting is NOT prevented by it.
+    no_file_writes: bool
+    #: The worker's private, empty temporary directory (TMPDIR), removed when it exits.
+    tmpdir: str
+    #: In a network namespace of its own (no interface but a down loopback): nothing to reach.
+    no_network: bool
+
+
+def _unshare_net() -> bool:
+    """A network namespace of our own: as root directly, else through a user namespace where
+    the kernel allows unprivileged ones. False when neither works (the worker keeps the network)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = [_CLONE_NEWNET] if os.geteuid() == 0 else [_CLONE_NEWUSER | _CLONE_NEWNET]
+    return any(libc.unshare(f) == 0 for f in flags)
+
+
+def confine(tmp: str | None = None) -> Confinement:
+    """Limit what a worker parsing hostile bytes can do beyond returning a record. Called once in
+    each forked worker; the parent (audit log, cache, results) is untouched."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    nofile = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(MAX_OPEN_FILES, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    tmp = tmp or tempfile.mkdtemp(prefix="baomi-worker-")
+    os.environ["TMPDIR"] = tmp
+    tempfile.tempdir = tmp
+    # A write past RLIMIT_FSIZE raises SIGXFSZ (fatal by default): ignored, it becomes EFBIG.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+        no_writes = True
+    except (ValueError, OSError):
+        no_writes = False
+    return Confinement(nofile, no_writes, tmp, _unshare_net())
+
+
+def _worker(conn: Connection, scanner: Scanner, max_memory: int, progress: Any, tmp: str) -> None:
     """Scan batches of files. `progress` (shared memory: task index, start time) tells the parent
     which file is being scanned since when, so results can travel per batch while the deadline
     and the blame for a hang or a crash still apply to the one file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the scan ends
     if max_memory:
         cap_memory(max_memory)
+    confine(tmp)  # its temporary directory is removed by the parent, also after a kill
+    _serve(conn, scanner, progress)
+
+
+def _serve(conn: Connection, scanner: Scanner, progress: Any) -> None:
     while True:
         try:
             batch = conn.recv()
@@ -97,7 +153,9 @@ class _Slot:
         self.parent, child = ctx.Pipe(duplex=True)
         self.progress = ctx.RawArray("d", 2)
         self.progress[0] = -1
-        self.proc = ctx.Process(target=_worker, args=(child, scanner, opts.max_memory, self.progress), daemon=True)
+        self.tmp = tempfile.mkdtemp(prefix="baomi-worker-")
+        self.proc = ctx.Process(target=_worker, args=(child, scanner, opts.max_memory, self.progress, self.tmp),
+                                daemon=True)
         self.proc.start()
         child.close()
         self.tasks: dict[int, Task] = {}
@@ -114,6 +172,10 @@ class _Slot:
             pass
         self.proc.join(5)
         self.parent.close()
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class WorkerPool:
@@ -239,3 +301,4 @@ class WorkerPool:
                 s.proc.join(0.5)
                 if s.proc.is_alive():
                     s.kill()
+                s.cleanup()
