@@ -277,6 +277,15 @@ def prefilter_source() -> str:
             # In UTF-8 a star itself is the cheapest selective atom and is rare in prose: one
             # string per star covers every gap before it (spaces, tabs, NBSP, ideographic space).
             forms = [f for f in forms if "★" not in f and "☆" not in f] + ["★", "☆"]
+        elif enc.startswith("utf-16"):
+            # Likewise in UTF-16: ★ (U+2605) and ☆ read across two characters would need a
+            # U+05xx/U+06xx neighbour (Hebrew, Arabic), so the star alone stays selective and
+            # covers a zero-width character between 密 and the star.
+            forms = forms + ["★", "☆"]
+        elif enc == "gb18030":
+            # GB18030 encodes zero-width characters (4 bytes); ★ alone is two bytes that
+            # misaligned CJK text forms often, so the invisible character is spelled out.
+            forms = forms + ["密" + z + s for z in vocabulary.ZERO_WIDTH for s in "★☆"]
         for f in forms:
             if _encodable(f, enc):
                 lines.append(f"    $s{n} = {{ {_hex(_atom_friendly(f.encode(enc), enc))} }}  // {f!r} {enc}")

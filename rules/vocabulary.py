@@ -12,6 +12,9 @@ STARS = "★☆*✱✲✳✶✷✸⭐✦✧"
 STARS_RAW = STARS + "＊"
 #: Nonstandard separators used where the star should stand (`机密·10年`).
 ALT_SEPS = "·•・∙"
+#: Invisible characters the normaliser removes; a marking may carry them anywhere (an evasion
+#: or a copy-paste artefact), so the prefilter allows them between 密 and a star too.
+ZERO_WIDTH = "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u034f"
 #: The first character of each level word (simplified and traditional forms).
 LEVEL_FIRST = "绝絕絶机機秘祕"
 #: What can open a bracketed period (`机密（10年）`, `机密（长期）`, `绝密（六个月）`).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_ZERO_WIDTH = "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u034f"
+from rules.vocabulary import ZERO_WIDTH as _ZERO_WIDTH
 
 # Traditional → simplified for the characters the marking grammar reads.
 _TRAD = {
