@@ -240,7 +240,9 @@ class Actions:
         for v in j.violations:
             self.submit("violation", {**self.base(j), "rule": v.rule_id, "pack": v.pack,
                                       "severity": v.severity.value, "action": v.action.value,
-                                      "title_en": v.title_en, "title_zh": v.title_zh})
+                                      "title_en": v.title_en, "title_zh": v.title_zh,
+                                      # why, as the officer's console shows it (bounded)
+                                      "rationale_zh": v.rationale_zh[:500], "rationale_en": v.rationale_en[:500]})
 
     def apply(self, j: Judged) -> Outcome:
         top_severity = max((v.severity for v in j.violations), key=lambda x: x.rank, default=None)

@@ -162,7 +162,9 @@ def run_check(roots: Iterable[str], *, policy: Any, policy_version: str, host_ro
         if sender is not None:
             sender.client.submit("violation", {"rule": d["rule"], "pack": d["pack"], "severity": d["severity"],
                                                "action": d["action"], "title_zh": d["title_zh"][:256],
-                                               "title_en": d["title_en"][:256], "posture": res.posture})
+                                               "title_en": d["title_en"][:256], "posture": res.posture,
+                                               "rationale_zh": str(d.get("rationale_zh", ""))[:500],
+                                               "rationale_en": str(d.get("rationale_en", ""))[:500]})
     res.seconds = time.monotonic() - started
     return res
 

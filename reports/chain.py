@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from policies.keys import canonical_json, key_id, load_public_key, sign, verify
 from reports.events import GENESIS, AuditEvent, GapNotice, SchemaError
 
-KINDS = ("event", "enrol", "gap", "gap_refused")
+KINDS = ("event", "enrol", "gap", "gap_refused", "followup")
 
 
 def entry_hash(prev: str, gseq: int, kind: str, received: str, record: Mapping[str, Any] | bytes) -> str:
@@ -182,6 +182,13 @@ def _check_entry(w: _Walk, e: Entry) -> str | None:
             if notice.first != st.seq + 1:
                 return f"gap notice of {notice.agent} starts at {notice.first}, expected {st.seq + 1}"
             st.seq, st.hash = notice.last, notice.last_hash
+        return None
+    if e.kind == "followup":  # 督办 steps recorded by the console (reports.followup)
+        if not check_server_signed(w.server_key, rec):
+            return "followup record not signed by the server key"
+        violation = (rec.get("payload") or {}).get("violation_gseq")
+        if not isinstance(violation, int) or not 0 < violation < e.gseq:
+            return "followup record does not name an earlier violation"
         return None
     return f"unknown entry kind {e.kind!r}"
 

@@ -190,6 +190,87 @@ def server_enroll_token(data_dir: str, expires: str, db_url: str | None) -> None
         store.close()
 
 
+@server_group.group("user", cls=UserErrors)
+def server_user() -> None:
+    """控制台用户（保密员/审计员/管理员）/ console users (officer, auditor, admin)."""
+
+
+def _console_store(data_dir: str, db_url: str | None):  # type: ignore[no-untyped-def]
+    from reports.server import load_data
+    from reports.store import SqlStore
+
+    store = load_data(data_dir).open_store(db_url)
+    if not isinstance(store, SqlStore):
+        _fail(tr("此存储不支持控制台用户", "this store has no console users"))
+    return store
+
+
+@server_user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["officer", "auditor", "admin"]))
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--db", "db_url", default=None)
+@click.option("--tz", default="Asia/Shanghai", show_default=True, help="IANA time zone for dates")
+@click.option("--user-lang", "user_lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--password-file", type=click.File("r"), default=None,
+              help="Read the password from this file (- for stdin); asked for on a terminal otherwise.")
+@lang_option
+def server_user_add(name: str, role: str, data_dir: str, db_url: str | None, tz: str, user_lang: str,
+                    password_file) -> None:  # type: ignore[no-untyped-def]
+    """添加控制台用户；密码从终端或文件读取，从不出现在命令行 / add a console user (the password is
+    never taken from the command line)."""
+    from reports.console.accounts import AccountError, add_user
+
+    if password_file is not None:
+        password = password_file.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = click.prompt(tr("密码", "Password"), hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    store = _console_store(data_dir, db_url)
+    try:
+        add_user(store, name, role, password, tz=tz, lang=user_lang)
+    except AccountError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    click.echo(tr(f"已添加用户 {name}（{role}）", f"user {name} ({role}) added"))
+
+
+@server_user.command("disable")
+@click.argument("name")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--db", "db_url", default=None)
+@lang_option
+def server_user_disable(name: str, data_dir: str, db_url: str | None) -> None:
+    """停用用户并结束其会话 / disable a user and end their sessions."""
+    from reports.console.accounts import disable_user
+
+    store = _console_store(data_dir, db_url)
+    try:
+        if not disable_user(store, name):
+            _fail(tr(f"没有启用中的用户 {name}", f"no active user {name}"))
+    finally:
+        store.close()
+    click.echo(tr(f"已停用用户 {name}", f"user {name} disabled"))
+
+
+@server_user.command("list")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--db", "db_url", default=None)
+@lang_option
+def server_user_list(data_dir: str, db_url: str | None) -> None:
+    """列出控制台用户 / list console users."""
+    from reports.console.accounts import users
+
+    store = _console_store(data_dir, db_url)
+    try:
+        for u, disabled in users(store):
+            click.echo(f"{u.name}\t{u.role}\t{u.tz}\t{u.lang}\t{'disabled' if disabled else 'active'}")
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------- baomi audit
 @click.group("audit", cls=UserErrors)
 @lang_option

@@ -65,7 +65,7 @@ from policies.keys import (
 )
 from reports.chain import Checkpoint, server_signed
 from reports.events import MAX_BATCH, AuditEvent, GapNotice, SchemaError, utcnow
-from reports.store import AgentInfo, AuditStore, IngestResult, Query, open_store
+from reports.store import AgentInfo, AuditStore, IngestResult, Query, SqlStore, open_store
 from reports.tls import make_ca_and_server_cert
 
 #: A batch whose `sent_at` is further than this from the server clock is refused (replay window).
@@ -293,7 +293,7 @@ def _int_param(request: Request, name: str, default: int) -> int:
 
 
 def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | None = None,
-               checkpoint_interval: float | None = None) -> Starlette:
+               checkpoint_interval: float | None = None, secure_cookies: bool = True) -> Starlette:
     c = _Collector(data, store or data.open_store(db_url))
     interval = checkpoint_interval if checkpoint_interval is not None else data.checkpoint_interval
     # Signature checks run on two dedicated threads rather than the default pool of 40: many
@@ -484,6 +484,10 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
     from reports.fleet import fleet_routes  # endpoint agents: status and the served policy bundle
 
     routes += fleet_routes(data.path, c.store, c.role, officer_only)
+    if isinstance(c.store, SqlStore):  # the officer console (reports/console) at /
+        from reports.console.app import console_routes
+
+        routes += console_routes(c.store, data.key, data.path, secure_cookies)
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -545,7 +549,7 @@ def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure
 
     def run(interval: float | None) -> None:
         # The app (and its database connections) is created after any fork.
-        app = create_app(data, db_url, checkpoint_interval=interval)
+        app = create_app(data, db_url, checkpoint_interval=interval, secure_cookies=not insecure_http)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=5, backlog=1024,
                                 timeout_keep_alive=60, **tls)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 
 from policies.keys import canonical_json
 from reports.chain import Checkpoint, Entry, entry_hash
-from reports.events import GENESIS, AuditEvent, GapNotice
+from reports.events import GENESIS, AuditEvent, GapNotice, utcnow
 from scanner.model import level_rank
 
 SCHEMA = [
@@ -41,7 +41,19 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, agent TEXT NOT NULL, seen TEXT NOT NULL)",
     ("CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT NOT NULL, root TEXT NOT NULL,"
     " time TEXT NOT NULL, server_key TEXT NOT NULL, sig TEXT NOT NULL, PRIMARY KEY (size, time))"),
+    # the officer console (reports/console): the violation list pages by (etype, gseq)
+    "CREATE INDEX IF NOT EXISTS entries_etype_gseq ON entries (etype, gseq)",
+    ("CREATE TABLE IF NOT EXISTS console_users (name TEXT PRIMARY KEY, role TEXT NOT NULL,"
+    " pwhash TEXT NOT NULL, tz TEXT NOT NULL, lang TEXT NOT NULL, created TEXT NOT NULL, disabled TEXT)"),
+    ("CREATE TABLE IF NOT EXISTS console_sessions (sid_hash TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    " csrf TEXT NOT NULL, created TEXT NOT NULL, seen TEXT NOT NULL)"),
 ]
+
+#: Entry kinds an officer's query reads: agents' events and the console's follow-up steps (督办),
+#: which carry the columns of the violation they follow so that filters keep them together.
+QUERY_KINDS = ("event", "followup")
+#: The columns `row_dict` reads, in its order.
+ROW_COLS = "gseq, received, etime, agent, host, aseq, event_id, etype, rule, record"
 
 _ENTRY_COLS = "gseq, kind, received, record, hash"
 
@@ -86,10 +98,7 @@ class Query:
 def entry_columns(ev: AuditEvent, host: str) -> tuple[Any, ...]:
     """Query columns derived from an event (never chained: the record is the truth)."""
     p = ev.payload
-    try:
-        level = level_rank(p.get("level")) or None
-    except ValueError:
-        level = None
+    level = SqlStore.level_column(p.get("level"))
     rule = p.get("rule") or p.get("rule_id")
     return (ev.agent, ev.seq, ev.id, ev.type, ev.time, host, level,
             str(rule) if rule is not None else None, ev.hash)
@@ -228,10 +237,44 @@ class SqlStore(AuditStore):
         cur.execute(self._sql("UPDATE head SET size = ?, root = ? WHERE id = 1"), (gseq, h))
         return Entry(gseq, kind, received, record, h)
 
-    def append_record(self, kind: str, record: dict[str, Any], received: str) -> Entry:
+    def append_record(self, kind: str, record: dict[str, Any], received: str,
+                      cols: tuple[Any, ...] | None = None) -> Entry:
+        """Append a server-authored record; `cols` (agent, aseq, event_id, etype, etime, host,
+        level, rule, ehash) make it visible to the officer's filters."""
         with self._tx() as cur:
             size, root = self._lock_head(cur)
-            return self._append(cur, size, root, kind, record, received, None)
+            return self._append(cur, size, root, kind, record, received, cols)
+
+    @staticmethod
+    def level_column(level: Any) -> int | None:
+        try:
+            return level_rank(level) or None
+        except ValueError:
+            return None
+
+    def followup_rows(self, types: Sequence[str]) -> list[dict[str, Any]]:
+        """Every follow-up step (few beside the events; read through the etype index)."""
+        with self._read() as cur:
+            cur.execute(self._sql(f"SELECT {ROW_COLS} FROM entries WHERE kind = 'followup' AND etype IN"
+                                  f" ({', '.join('?' * len(types))}) ORDER BY gseq"), list(types))
+            return [self.row_dict(r) for r in cur.fetchall()]
+
+    def append_followup(self, violation: int, types: Sequence[str],
+                        make: Callable[[dict[str, Any] | None, str, list[dict[str, Any]]],
+                                       tuple[dict[str, Any], tuple[Any, ...]]]) -> Entry:
+        """Append the follow-up record `make(target, target_hash, steps)` builds from the target
+        entry and the steps so far, read under the chain head lock: the state it checks cannot
+        change before the append."""
+        with self._tx() as cur:
+            size, root = self._lock_head(cur)
+            cur.execute(self._sql(f"SELECT {ROW_COLS}, kind, hash FROM entries WHERE gseq = ?"), (violation,))
+            row = cur.fetchone()
+            target = self.row_dict(row[:10]) if row is not None and row[10] == "event" else None
+            cur.execute(self._sql(f"SELECT {ROW_COLS} FROM entries WHERE kind = 'followup' AND etype IN"
+                                  f" ({', '.join('?' * len(types))}) ORDER BY gseq"), list(types))
+            steps = [self.row_dict(r) for r in cur.fetchall()]
+            record, cols = make(target, str(row[11]) if row is not None else "", steps)
+            return self._append(cur, size, root, "followup", record, utcnow(), cols)
 
     def ingest(self, agent: str, events: Sequence[AuditEvent], gap_record: dict[str, Any] | None,
                nonce: str, received: str) -> IngestResult:
@@ -364,7 +407,7 @@ class SqlStore(AuditStore):
     def query_filters(q: Query) -> tuple[list[str], list[Any]]:
         """The WHERE terms and arguments of an officer's query (one definition for `query` and
         the report's aggregates)."""
-        where: list[str] = ["kind = 'event'"]
+        where: list[str] = [f"kind IN ({', '.join(repr(k) for k in QUERY_KINDS)})"]
         args: list[Any] = []
         for col, op, val in (("etime", ">=", q.since), ("etime", "<", q.until), ("host", "=", q.host),
                              ("rule", "=", q.rule), ("etype", "=", q.type), ("agent", "=", q.agent),
@@ -377,21 +420,26 @@ class SqlStore(AuditStore):
             args.append(level_rank(q.level))
         return where, args
 
+    @staticmethod
+    def row_dict(row: Sequence[Any]) -> dict[str, Any]:
+        """An officer's view of one entry read as `ROW_COLS` (queries, reports, the console)."""
+        gseq, received, etime, agent, host, aseq, event_id, etype, rule, record = row
+        payload = json.loads(record)["payload"]
+        return {"gseq": int(gseq), "received": received, "time": etime, "agent": agent,
+                "host": host, "seq": int(aseq) if aseq is not None else None, "event_id": event_id,
+                "type": etype, "level": payload.get("level"), "rule": rule, "path": payload.get("path"),
+                "marking": payload.get("marking"), "payload": payload}
+
     def query(self, q: Query) -> Iterator[dict[str, Any]]:
         where, args = self.query_filters(q)
-        sql = ("SELECT gseq, received, etime, agent, host, aseq, event_id, etype, rule, record"
-               f" FROM entries WHERE {' AND '.join(where)} ORDER BY gseq")
+        sql = f"SELECT {ROW_COLS} FROM entries WHERE {' AND '.join(where)} ORDER BY gseq"
         if q.limit:
             sql += f" LIMIT {int(q.limit)}"
         with self._read() as cur:
             cur.execute(self._sql(sql), args)
             rows = cur.fetchall()
-        for gseq, received, etime, agent, host, aseq, event_id, etype, rule, record in rows:
-            payload = json.loads(record)["payload"]
-            yield {"gseq": int(gseq), "received": received, "time": etime, "agent": agent,
-                   "host": host, "seq": int(aseq), "event_id": event_id, "type": etype,
-                   "level": payload.get("level"), "rule": rule, "path": payload.get("path"),
-                   "marking": payload.get("marking"), "payload": payload}
+        for row in rows:
+            yield self.row_dict(row)
 
     def prune_nonces(self, before: str) -> int:
         with self._tx() as cur:

@@ -22,6 +22,11 @@ def set_lang(lang: str) -> None:
     os.environ["BAOMI_LANG"] = lang  # child processes (workers) speak the same language
 
 
+def use_lang(lang: str) -> None:
+    """The language of the current context only (one web request), environment untouched."""
+    _LANG.set("en" if lang == "en" else "zh")
+
+
 def get_lang() -> str:
     return _LANG.get()
 

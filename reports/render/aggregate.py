@@ -19,10 +19,10 @@ from reports.render.model import (
     ReportData,
     finish_report,
 )
-from reports.store import Query, SqlStore
+from reports.store import QUERY_KINDS, ROW_COLS, Query, SqlStore
 
 
-def _field(store: SqlStore, key: str) -> str:
+def payload_field(store: SqlStore, key: str) -> str:
     """SQL expression of `payload.<key>` as text, in the store's dialect."""
     if store.backend == "postgresql":
         return f"(record::jsonb #>> '{{payload,{key}}}')"
@@ -31,7 +31,7 @@ def _field(store: SqlStore, key: str) -> str:
 
 def _channel(store: SqlStore) -> str:
     # model.channel_of: payload.channel, else payload.source, else '-'.
-    return f"COALESCE({_field(store, 'channel')}, {_field(store, 'source')}, '-')"
+    return f"COALESCE({payload_field(store, 'channel')}, {payload_field(store, 'source')}, '-')"
 
 
 def _where(store: SqlStore, q: Query, channel: str | None) -> tuple[str, list[Any]]:
@@ -51,21 +51,12 @@ def _rows(store: SqlStore, sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
 
 def _items(store: SqlStore, where: str, args: list[Any], extra: str = "",
            limit: int | None = None) -> list[dict[str, Any]]:
-    import json
-
-    sql = ("SELECT gseq, received, etime, agent, host, aseq, event_id, etype, rule, record FROM entries"
-           f" WHERE {where}{extra} ORDER BY gseq" + (f" LIMIT {int(limit)}" if limit else ""))
-    out = []
-    for gseq, received, etime, agent, host, aseq, event_id, etype, rule, record in _rows(store, sql, args):
-        payload = json.loads(record)["payload"]
-        out.append({"gseq": int(gseq), "received": received, "time": etime, "agent": agent, "host": host,
-                    "seq": int(aseq), "event_id": event_id, "type": etype, "level": payload.get("level"),
-                    "rule": rule, "path": payload.get("path"), "marking": payload.get("marking"),
-                    "payload": payload})
-    return out
+    sql = (f"SELECT {ROW_COLS} FROM entries WHERE {where}{extra} ORDER BY gseq"
+           + (f" LIMIT {int(limit)}" if limit else ""))
+    return [store.row_dict(r) for r in _rows(store, sql, args)]
 
 
-def _iso_week(day: str) -> str:
+def iso_week(day: str) -> str:
     try:
         y, w, _ = date.fromisoformat(day[:10]).isocalendar()
     except ValueError:
@@ -83,7 +74,7 @@ def store_report(store: SqlStore, q: Query, *, channel: str | None = None,
     by_type = Counter({str(t): int(n) for t, n in _rows(
         store, f"SELECT etype, COUNT(*) FROM entries WHERE {where} GROUP BY etype", args)})
     hits = f"{where} AND etype IN ('finding', 'violation')"
-    level, chan = _field(store, "level"), _channel(store)
+    level, chan = payload_field(store, "level"), _channel(store)
     counts: dict[str, Counter[str]] = {}
     for name, expr in (("level", f"COALESCE({level}, '-')"), ("rule", "COALESCE(rule, '-')"),
                        ("host", "COALESCE(host, '-')"), ("channel", chan)):
@@ -94,12 +85,12 @@ def store_report(store: SqlStore, q: Query, *, channel: str | None = None,
     by_week: Counter[str] = Counter()
     for day, n in _rows(store, f"SELECT substr(etime, 1, 10), COUNT(*) FROM entries WHERE {hits}"
                                " GROUP BY substr(etime, 1, 10)", args):
-        by_week[_iso_week(str(day or ""))] += int(n)
+        by_week[iso_week(str(day or ""))] += int(n)
     # Follow-up steps name their violation; only the ids of followed-up violations are looked up.
     # Steps come from the whole log: a level or host filter must not turn a rectified violation
     # back into an open one (the steps carry no level and are recorded on the officer's host).
-    followup = _items(store, "kind = 'event'", [], " AND (substr(etype, 1, 9) = 'followup_' OR (etype = 'officer_action'"
-                                          f" AND {_field(store, 'followup')} IS NOT NULL))")
+    followup = _items(store, f"kind IN ({', '.join(repr(k) for k in QUERY_KINDS)})", [], " AND (substr(etype, 1, 9) = 'followup_' OR (etype = 'officer_action'"
+                                          f" AND {payload_field(store, 'followup')} IS NOT NULL))")
     vids = sorted({str((r["payload"] or {}).get("violation")) for r in followup})
     known: set[str] = set()
     for i in range(0, len(vids), 500):
@@ -108,7 +99,7 @@ def store_report(store: SqlStore, q: Query, *, channel: str | None = None,
             store, f"SELECT event_id FROM entries WHERE {where} AND etype = 'violation' AND event_id IN"
                    f" ({', '.join('?' * len(chunk))})", args + chunk))
     attest = _items(store, where, args, " AND etype = 'attestation'")
-    medium = f"COALESCE({_field(store, 'medium')}, {_field(store, 'device_serial')})"
+    medium = f"COALESCE({payload_field(store, 'medium')}, {payload_field(store, 'device_serial')})"
     media = [(str(m), int(n), int(h)) for m, n, h in _rows(
         store, f"SELECT {medium}, COUNT(*), COUNT(DISTINCT COALESCE(host, '-')) FROM entries"
                f" WHERE {where} AND {medium} IS NOT NULL GROUP BY {medium}", args)]

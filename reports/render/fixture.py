@@ -103,16 +103,20 @@ def build_sample_log(store: AuditStore, server_key: Any, n_findings: int = 100,
     b.events("ws-01", [("device", {"medium": "USB-SN-AAA", "channel": "usb"}, iso(now - timedelta(hours=1)))])
     b.events("ws-02", [("device", {"medium": "USB-SN-AAA", "channel": "usb"}, iso(now - timedelta(hours=1))),
                        ("device", {"medium": "USB-SN-BBB", "channel": "usb"}, iso(now - timedelta(hours=1)))])
-    # Follow-ups (督办): one rectified, one assigned and overdue, one assigned in time.
-    dl_past, dl_future = iso(now - timedelta(days=2)), iso(now + timedelta(days=5))
+    # Follow-ups (督办) through the console's own path (server-signed chain entries): one
+    # rectified, one assigned and overdue, one assigned in time.
+    from reports.followup import record_step
+    from reports.store import Query, SqlStore
+
+    assert isinstance(store, SqlStore)
+    gseq = {r["event_id"]: r["gseq"] for r in store.query(Query(type="violation"))}
+    day_past, day_future = (now - timedelta(days=2)).date().isoformat(), (now + timedelta(days=5)).date().isoformat()
+    for vid, owner, deadline in ((violations[0], "张三", day_future), (violations[1], "李四", day_past),
+                                 (violations[2], "王五", day_future)):
+        record_step(store, server_key, "assign", gseq[vid], "officer1", "officer", owner=owner, deadline=deadline)
+    record_step(store, server_key, "rectify", gseq[violations[0]], "officer1", "officer",
+                rectification="文件已删除，介质已送销", explanation="误拷贝")
     b.events("ws-01", [
-        ("officer_action", {"followup": "assigned", "violation": violations[0], "owner": "张三", "deadline": dl_future},
-         iso(now - timedelta(days=3))),
-        ("officer_action", {"followup": "rectified", "violation": violations[0]}, iso(now - timedelta(days=1))),
-        ("officer_action", {"followup": "assigned", "violation": violations[1], "owner": "李四", "deadline": dl_past},
-         iso(now - timedelta(days=4))),
-        ("officer_action", {"followup": "assigned", "violation": violations[2], "owner": "王五", "deadline": dl_future},
-         iso(now - timedelta(days=1))),
         ("attestation", {"user": "zhao", "kind": "babu", "due": iso(now - timedelta(days=7))}, iso(now - timedelta(days=30))),
         ("attestation", {"user": "qian", "kind": "babu", "due": iso(now + timedelta(days=7))}, iso(now - timedelta(days=3))),
         ("heartbeat", {}, iso(now - timedelta(minutes=5))),

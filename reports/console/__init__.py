@@ -1,0 +1,1 @@
+"""The officer console (web UI) served by the collector."""
