@@ -144,12 +144,14 @@ class Dashboard:
 def dashboard(store: SqlStore, today: date, weeks: int = 12) -> Dashboard:
     from reports.render.aggregate import iso_week  # the report's week arithmetic, one definition
 
-    levels = {1: "confidential", 2: "secret", 3: "top_secret"}
+    from scanner.model import Level
+
+    levels = {lv.rank: lv.value for lv in Level}
     by_type = dict(_rows(store, "SELECT etype, COUNT(*) FROM entries WHERE kind = 'event' AND etype IN"
                                 " ('violation', 'finding') GROUP BY etype", []))
     (events,), = _rows(store, "SELECT COUNT(*) FROM entries WHERE kind = 'event'", [])
     hits = "kind = 'event' AND etype IN ('violation', 'finding')"
-    by_level = [(levels.get(int(lv), "internal") if lv is not None else "-", int(n)) for lv, n in _rows(
+    by_level = [(levels.get(int(lv), "-") if lv is not None else "-", int(n)) for lv, n in _rows(
         store, f"SELECT level, COUNT(*) FROM entries WHERE {hits} GROUP BY level ORDER BY level DESC", [])]
     start = (today - timedelta(weeks=weeks)).isoformat()
     weekly: dict[str, int] = {}

@@ -198,3 +198,22 @@ def test_user_cli_refuses_weak_password_and_disables(sqlite_data: Path) -> None:
     r = subprocess.run([*BAOMI, "server", "user", "disable", "nobody", "--data", str(sqlite_data)],
                        capture_output=True, text=True)
     assert r.returncode == 2
+
+
+def test_dashboard_figures_match_the_log(sqlite_data: Path) -> None:
+    from datetime import UTC, datetime
+
+    from reports.console.data import dashboard
+
+    data = load_data(sqlite_data)
+    store = data.open_store()
+    try:
+        expected = build_sample_log(store, data.key, n_findings=90)
+        d = dashboard(store, datetime.now(UTC).date())
+    finally:
+        store.close()
+    assert dict(d.by_level) == expected["level"]
+    assert d.violations == expected["violations"] and d.findings == 90 - expected["violations"]
+    assert d.status == {"assigned": 2, "rectified": 1, "closed": 0, "overdue": 1,
+                        "unassigned": expected["violations"] - 3}
+    assert sum(n for _, n in d.by_week) == 90  # the fixture spans 11 days, within the 12 weeks shown
