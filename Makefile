@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-audit bench-ocr bench-agent lint system-deps test-deps clean fuzz fuzz-smoke
+.PHONY: install demo test bench bench-audit bench-ocr bench-agent bench-report lint system-deps test-deps clean fuzz fuzz-smoke
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ test: install test-deps
 bench: install test-deps
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/policy_bench.py
+	$(BIN)/python bench/report_bench.py
+
+bench-report: install test-deps
+	$(BIN)/python bench/report_bench.py
 
 bench-audit: install test-deps
 	$(BIN)/python bench/audit_bench.py

@@ -52,6 +52,63 @@ def _report(srv: Path, fmt: str, out: Path, verify: bool = True,
     return time.perf_counter() - t0, data.events
 
 
+def _console(srv: Path, runs: int = 20) -> dict[str, object]:
+    """The console's pages over real HTTPS against `baomi server run` serving the big log:
+    median and worst of `runs` requests each (target: violation list pages < 200 ms)."""
+    import re
+    import ssl
+    import statistics
+    import subprocess
+
+    import httpx
+
+    baomi = [sys.executable, "-c", "from agents.main import cli; cli()"]
+    subprocess.run([*baomi, "server", "user", "add", "bench", "--role", "officer", "--data", str(srv),
+                    "--password-file", "-"], input="bench-password\n", text=True, check=True, capture_output=True)
+    port_file = srv / "port"
+    proc = subprocess.Popen([*baomi, "server", "run", "--data", str(srv), "--listen", "127.0.0.1:0",
+                             "--port-file", str(port_file), "--checkpoint-interval", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out: dict[str, object] = {}
+    try:
+        while not port_file.exists():
+            time.sleep(0.05)
+        ctx = ssl.create_default_context(cafile=str(srv / "tls" / "ca.pem"))
+        with httpx.Client(base_url=f"https://127.0.0.1:{port_file.read_text().strip()}", verify=ctx,
+                          follow_redirects=True, timeout=60) as h:
+            while True:
+                try:
+                    page = h.get("/login")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            h.post("/login", data={"name": "bench", "password": "bench-password", "csrf": csrf, "next": ""})
+            first = h.get("/violations").text
+            nxt = re.search(r'href="(/violations\?[^"]*before=\d+)"', first)
+            one = re.search(r'href="/violations/(\d+)"', first)
+            pages = {"violations": "/violations", "violations_level": "/violations?level=secret",
+                     "violations_overdue": "/violations?status=overdue",
+                     "violations_host_path": "/violations?host=ws-02&q=%E6%96%87%E4%BB%B6",
+                     "violations_page2": nxt.group(1).replace("&amp;", "&") if nxt else "/violations",
+                     "violation_detail": f"/violations/{one.group(1) if one else 1}", "dashboard": "/"}
+            for name, url in pages.items():
+                h.get(url)  # warm
+                times = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    r = h.get(url)
+                    times.append((time.perf_counter() - t0) * 1000)
+                    assert r.status_code == 200 and ("违规" in r.text or "概览" in r.text), (name, r.status_code)
+                out[name] = {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
+                print(f"console {name}: median {out[name]['median_ms']} ms, worst {out[name]['max_ms']} ms "  # type: ignore[index]
+                      f"(target < 200 ms for list pages)", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
@@ -76,6 +133,8 @@ def main() -> None:
               f"first report on this machine (every signature checked): {res['html_report_first_s']} s; "
               f"without verification {res['html_report_no_verify_s']} s; {res['html_bytes'] / 1e6:.1f} MB",
               flush=True)
+
+        res["console"] = _console(big)
 
         small = _log(tmp, 100)
         from reports.render.pdf import soffice

@@ -70,8 +70,21 @@ def local_time(ts: str | None, tz: str) -> str:
 def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: bool) -> list[BaseRoute]:
     env = _env()
     failures: dict[str, tuple[int, float]] = {}
-    chart_cache: dict[tuple[str, str, int], bytes] = {}
+    chart_cache: dict[tuple[str, str, bool], bytes] = {}
     verify_file = data_dir / "console-verify.json"
+    memo: dict[tuple[Any, ...], tuple[float, Any]] = {}
+
+    async def cached(key: tuple[Any, ...], ttl: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """Figures over the whole log (dashboard, filter choices) for `ttl` seconds: a page view
+        must not re-aggregate 100,000 events while agents keep appending."""
+        hit = memo.get(key)
+        if hit is not None and time.monotonic() - hit[0] < ttl:
+            return hit[1]
+        value = await run_in_threadpool(fn, *args)
+        if len(memo) > 256:
+            memo.clear()
+        memo[key] = (time.monotonic(), value)
+        return value
 
     def headers(resp: Response) -> Response:
         resp.headers["Content-Security-Policy"] = CSP
@@ -172,7 +185,7 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
     # ------------------------------------------------------------ pages
     @guarded(READERS)
     async def dashboard(request: Request, sess: accounts.Session) -> Response:
-        d = await run_in_threadpool(data.dashboard, store, today(sess))
+        d = await cached(("dashboard", today(sess)), 30, data.dashboard, store, today(sess))
         size, _root = await run_in_threadpool(store.head)
         return page(request, "dashboard.html.j2", sess, d=d, size=size)
 
@@ -183,17 +196,16 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
         which = request.path_params["which"]
         if which not in ("level", "week", "host", "rule"):
             return headers(Response(status_code=404))
-        size, _root = await run_in_threadpool(store.head)
-        lang = lang_of(request, sess)
-        key = (which, lang, size)
+        d = await cached(("dashboard", today(sess)), 30, data.dashboard, store, today(sess))
+        pairs, title, horizontal = {
+            "level": ([(env.filters["level"](k), n) for k, n in d.by_level], tr("按密级", "By level"), True),
+            "week": (d.by_week, tr("按周（近 12 周）", "By week (last 12 weeks)"), False),
+            "host": (d.top_hosts, tr("违规最多的终端", "Hosts with most violations"), True),
+            "rule": (d.top_rules, tr("触发最多的规则", "Rules violated most"), True)}[which]
+        key = (title, repr(pairs), horizontal)  # the drawing depends on these alone
         if key not in chart_cache:
-            d = await run_in_threadpool(data.dashboard, store, today(sess))
-            pairs, title, horizontal = {
-                "level": ([(env.filters["level"](k), n) for k, n in d.by_level], tr("按密级", "By level"), True),
-                "week": (d.by_week, tr("按周（近 12 周）", "By week (last 12 weeks)"), False),
-                "host": (d.top_hosts, tr("违规最多的终端", "Hosts with most violations"), True),
-                "rule": (d.top_rules, tr("触发最多的规则", "Rules violated most"), True)}[which]
-            chart_cache.clear() if len(chart_cache) > 64 else None
+            if len(chart_cache) > 64:
+                chart_cache.clear()
             chart_cache[key] = await run_in_threadpool(bar_chart, pairs, title, "svg", horizontal)
         resp = Response(chart_cache[key], media_type="image/svg+xml")
         headers(resp)
@@ -224,8 +236,8 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
         before = request.query_params.get("before")
         cursor = int(before) if before and before.isdigit() else None
         pg = await run_in_threadpool(data.violations, store, f, cursor, today(sess), sess.user.tz)
-        hosts = await run_in_threadpool(data.distinct, store, "host")
-        rules = await run_in_threadpool(data.distinct, store, "rule")
+        hosts = await cached(("distinct", "host"), 60, data.distinct, store, "host")
+        rules = await cached(("distinct", "rule"), 60, data.distinct, store, "rule")
         nxt = "/violations?" + urlencode({**f.as_params(), "before": pg.next_before}) if pg.next_before else None
         return page(request, "violations.html.j2", sess, f=f, pg=pg, hosts=hosts, rules=rules, next_url=nxt,
                     statuses=data.STATUSES, levels=list(LEVEL_ZH), today=today(sess))

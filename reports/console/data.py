@@ -61,7 +61,9 @@ def _utc_bound(day: str, tz: str, next_day: bool = False) -> str:
 
 def violation_where(store: SqlStore, f: Filters, fu: dict[int, Followup], today: date,
                     tz: str) -> tuple[str, list[Any]]:
-    where, args = ["kind = 'event'", "etype = 'violation'"], []
+    # etype 'violation' is only ever an agent's event (follow-ups are followup_*, server records
+    # have no etype), so the count and the page read the (etype, gseq) index alone.
+    where, args = ["etype = 'violation'"], []
     if f.level:
         where.append("level = ?")
         args.append(store.level_column(f.level) or -1)
@@ -143,7 +145,6 @@ class Dashboard:
 
 def dashboard(store: SqlStore, today: date, weeks: int = 12) -> Dashboard:
     from reports.render.aggregate import iso_week  # the report's week arithmetic, one definition
-
     from scanner.model import Level
 
     levels = {lv.rank: lv.value for lv in Level}
