@@ -100,3 +100,32 @@ def test_forged_or_unsigned_step_fails_verification(sqlite_data: Path) -> None:
         assert not v.ok and v.first_bad == 4 and "not signed by the server key" in v.problem
     finally:
         store.close()
+
+
+def test_followup_and_console_queries_on_both_backends(server_data: Path) -> None:
+    """The same steps and console queries on SQLite and a real PostgreSQL."""
+    from reports.console import accounts
+    from reports.console import data as cdata
+
+    d, store = _violation_store(server_data)
+    try:
+        record_step(store, d.key, "assign", 2, "off", "officer", owner="张三", deadline="2000-01-01")
+        today = date(2026, 12, 5)
+        for f, n in ((cdata.Filters(), 1), (cdata.Filters(level="secret"), 1), (cdata.Filters(level="top_secret"), 0),
+                     (cdata.Filters(status="overdue"), 1), (cdata.Filters(status="unassigned"), 0),
+                     (cdata.Filters(q="x.do"), 1), (cdata.Filters(q="%"), 0), (cdata.Filters(host="ws1"), 1),
+                     (cdata.Filters(since="2999-01-01"), 0)):
+            page = cdata.violations(store, f, None, today, "Asia/Shanghai")
+            assert page.total == n == len(page.rows), f
+        dash = cdata.dashboard(store, today)
+        assert dash.status["overdue"] == 1 and dict(dash.by_level) == {"secret": 1}
+        accounts.add_user(store, "off", "officer", "a-long-password")
+        with pytest.raises(accounts.AccountError):
+            accounts.add_user(store, "off", "auditor", "a-long-password")
+        assert accounts.login(store, "off", "wrong-password") is None
+        sid, sess = accounts.login(store, "off", "a-long-password")  # type: ignore[misc]
+        assert accounts.session(store, sid) == sess and sess.user.role == "officer"
+        accounts.disable_user(store, "off")
+        assert accounts.session(store, sid) is None
+    finally:
+        store.close()
