@@ -35,6 +35,10 @@ _SERIAL = re.compile(r"^(?:0\d{3,5}|\d{5,6}|\d{6}Z|\d{1,2}\d{4}Z)$")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _POST = re.compile(r"^[A-Z][A-Z'.\-]{1,19}$")
 _TOKEN = re.compile(r"[^\s/,]+")
+#: A capital OCR read as lower case and tore from its word: `s ECRET`, `s E C R E T`.
+_TORN_HEAD = re.compile(r"^[a-z] [A-Z]")
+_QUOTED_HEAD = re.compile(r"^(?:TOP SECRET|SECRET|CONFIDENTIAL)['\"’”]", re.I)
+_QUOTES = re.compile("[\"'‘’“”]")
 _SEPS = re.compile(r"\s*(?://|/|,|\.|[-–—](?=\s)|\s)\s*")
 
 
@@ -57,7 +61,8 @@ def _rest_is_routing(rest: str) -> tuple[bool, tuple[str, ...], bool]:
     caveats: list[str] = []
     serial = False
     unknown = 0
-    text = rest.strip(" \t-–—:;")
+    # OCR leaves quotes around and inside caveats (`SECRE T "NO FOREIGN DISSEM`, `NO ‘FOREIGN`)
+    text = _QUOTES.sub("", rest).strip(" \t-–—:;")
     pos = 0
     first = _CONTROL_RE.match(text)
     if first and first.group(0) != "SENSITIVE" or re.search(r"\bCITE\b", text):
@@ -206,8 +211,10 @@ def parse_english_line(line: str) -> EnglishLine | None:
     A plain banner (`SECRET`, `TOP SECRET//NOFORN`) is left to `scanner.grammar.parse_line_form`
     unless it was letter-spaced or damaged (then it is returned here, with what it was read as)."""
     s = _clean(line)
-    if not s or not s[0].isalnum() or not s[:1].isupper() and not s[:1].isdigit():
+    if not s or not s[0].isalnum() or not s[:1].isupper() and not s[:1].isdigit() and not _TORN_HEAD.match(s):
         return None
+    if _QUOTED_HEAD.match(s):
+        return None  # `'SECRET' "NO FOREIGN" …`: the word quoted in prose, not a banner
     f = _FIELD.search(s) or _COUNTRY.match(s)
     if f:
         s = s[f.end():]

@@ -144,8 +144,8 @@ _CLASS_FIELD = re.compile(r"^[ \t]*classification[ \t]*:", re.M | re.I)
 
 #: Lines where an English classification line without an intact banner word can stand: a portion
 #: mark (numbered or not), letter-spaced capitals, a damaged banner word, UNCLAS / LIMITED OFFICIAL USE.
-_EN_OTHER = re.compile(r"^[ \t]*(?:(?:(?:\d{1,3}|[A-Za-z])[.)][ \t]*|¶[ \t]*\d{0,3}\.?[ \t]*)?\((?:TS|S|C|U|SBU|FOUO|CUI|LOU)[)/]"
-                       r"|[A-Z](?: {1,2}[A-Z]){3}|S ?E ?C ?R ?E ?T|C ?O ?N ?F ?I ?D|UNCLAS|LIMITED OFFICIAL|FOR OFFICIAL USE|SENSITIVE BUT"
+_EN_OTHER = re.compile(r"^[ \t]*(?:[>|*“\"'‘][ \t]*){0,3}(?:(?:(?:\d{1,3}|[A-Za-z])[.)][ \t]*|¶[ \t]*\d{0,3}\.?[ \t]*)?\((?:TS|S|C|U|SBU|FOUO|CUI|LOU)[)/]"
+                       r"|[A-Z](?: {1,2}[A-Z]){3}|S ?E ?C ?R ?E ?T|C ?O ?N ?F ?I ?D|s ECRE|s E C R|c ONFI|c O N F|UNCLAS|LIMITED OFFICIAL|FOR OFFICIAL USE|SENSITIVE BUT"
                        r"|OFFICIAL.SENSITIVE|CONTROLLED UNCLASSIFIED"
                        r"|[A-Z0-9]{3} [A-Z0-9]{6}(?![A-Za-z0-9])|S[A-Z0-9]{5}(?![A-Za-z0-9])|[A-Z0-9]ECRET|C[A-Z0-9]NF)", re.M)
 
@@ -525,6 +525,9 @@ def _judge_choice(ln: _Line, segs: list[Segment], cf: ChoiceField, findings: lis
         findings.append(_finding(m, ln, Kind.MARKING, 0.9 if cf.labelled else 0.85))
 
 
+_EN_QUOTES = "“‘"
+
+
 def _judge_english(ln: _Line, segs: list[Segment], findings: list[Finding]) -> bool:
     s = ln.text
     en = parse_english_line(s)
@@ -545,7 +548,7 @@ def _judge_english(ln: _Line, segs: list[Segment], findings: list[Finding]) -> b
 
 def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_mentions: int) -> int:
     s = ln.text
-    if s[:1].isascii():
+    if s[:1].isascii() or s[:1] in _EN_QUOTES:  # `“SECRET RYBAT`: OCR kept a quote before the banner
         po = portion_mark(s) if "(" in s[:10] else None
         if po is not None:
             _add_portion(po, ln, findings)

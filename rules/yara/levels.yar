@@ -1580,7 +1580,7 @@ rule shape_english
     $b0 = /(^|\n|\xEF\xBB\xBF)[ \t#>*|(,]*(\xE2\x80\x9C|UK |US |USA |NATO )?(TOP SECRET|SECRET|CONFIDENTIAL)/  // banners at a line start
     $b_label = /(Classification|CLASSIFICATION|classification)[ \t]*:[ \t]*(TOP SECRET|SECRET|CONFIDENTIAL|Top Secret|Secret|Confidential)/  // Classification: SECRET
     $b_class = /REPORT CLASS (TOP SECRET|SECRET|CONFIDENTIAL)/
-    $b_spaced = /(^|\n)[ \t#>*|(,]*(S ?E ?C ?R ?E ?T|C ?O ?N ?F ?I ?D|[A-Z0-9]{3}-?SECRET|C O N F I D|T O P  ?S|UNCLAS|LIMITED OFFICIAL USE|FOR OFFICIAL USE|SENSITIVE BUT|OFFICIAL.SENSITIVE|CONTROLLED UNCLASSIFIED|[A-Z0-9]{3} [A-Z0-9]{6}([ \t\r\n\/]|$)|[A-Z0-9]ECRET|S[A-Z0-9]CRET|SE[A-Z0-9]RET|SEC[A-Z0-9]ET|SECR[A-Z0-9]T|SECRE[A-Z0-9]|C[O0]NF)/
+    $b_spaced = /(^|\n)([ \t#>*|(,'"]|\xE2\x80[\x98\x9C])*(S ?E ?C ?R ?E ?T|s ECRE|s E C R|C ?O ?N ?F ?I ?D|c ONFI|c O N F|[A-Z0-9]{3}-?SECRET|C O N F I D|T O P  ?S|UNCLAS|LIMITED OFFICIAL USE|FOR OFFICIAL USE|SENSITIVE BUT|OFFICIAL.SENSITIVE|CONTROLLED UNCLASSIFIED|[A-Z0-9]{3} [A-Z0-9]{6}([ \t\r\n\/]|$)|[A-Z0-9]ECRET|S[A-Z0-9]CRET|SE[A-Z0-9]RET|SEC[A-Z0-9]ET|SECR[A-Z0-9]T|SECRE[A-Z0-9]|C[O0]NF)/
     $p1 = "(S) "
     $p2 = "(C) "
     $p3 = "(TS) "

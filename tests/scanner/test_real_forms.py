@@ -161,6 +161,10 @@ def test_codeword_banners(line: str, level: str) -> None:
     ("SECRFT", "secret", "SECRET"), ("SECRE T NO FOREIGN DISSEM", "secret", "SECRET"),
     ("SEC RE T 41922432 CITE MEXICO CITY 3201", "secret", "SECRET"), ("C0NFIDENTIAL", "confidential", "CONFIDENTIAL"),
     ("CONF L DENTAL - NOFORN/CONTINUED CONTROL -", "confidential", "CONFIDENTIAL"),
+    # OCR quotes before and inside the caveat; a markdown quote before a torn cable line
+    ('SECRE T "NO FOREIGN DISSEM/BACKGROUND USE ONLY/NO pra secmp', "secret", "SECRET"),
+    ("s ECRET NO ‘FOREIGN DISSEM/BACKGROUND USE’ QNLY/NO,", "secret", "SECRET"),
+    ("> SE CRE T 232226 MOV G2-CITE GUATEMALA CITY 9739", "secret", "SECRET"),
 ])
 def test_ocr_damaged_banners_have_lower_confidence_and_say_what_they_were_read_as(line: str, level: str,
                                                                                   read_as: str) -> None:
@@ -168,13 +172,28 @@ def test_ocr_damaged_banners_have_lower_confidence_and_say_what_they_were_read_a
     assert got == level
     mark = next(f for f in findings if f.kind is Kind.MARKING)
     assert mark.read_as == read_as and mark.confidence < 0.9
-    assert mark.text.replace(" ", "").startswith(line.replace(" ", "")[:4])  # the form as found
+    assert mark.text.replace(" ", "").startswith(line.lstrip("> ").replace(" ", "")[:4])  # the form as found
 
 
 @pytest.mark.parametrize("line", ["SECRETS", "SECRETARY", "SECRET SANTA", "THE SECRET", "TOY STORE", "SECURE",
                                   "CONFIDENTLY", "CONFIDENCE", "CONFIDENTIALITY", "CONFIDANT", "CONFIDENTIALS"])
 def test_words_near_banners_are_not_damaged_banners(line: str) -> None:
     assert _scan(f"{line}\n\nsome text\n")[0] is None
+
+
+def test_quoted_banner_line_is_a_banner() -> None:
+    got, findings = _scan("“SECRET RYBAT\n\nDISPATCH\nSubject: operational report\n")
+    assert got == "secret"
+    assert next(f for f in findings if f.kind is Kind.MARKING).text == "SECRET RYBAT"
+
+
+@pytest.mark.parametrize("text", [
+    "“SECRET” was the word he used.\n", "> “Secret no more,” she said.\n", "“SECRETS OF THE DEEP”\n",
+    "> SECRET SANTA this year\n", "“Top secret,” the headline said, “no foreign dissem.”\n",
+    "'SECRET' \"NO FOREIGN\" is a phrase from old cables, not a marking of this page.\n",
+])
+def test_quoted_words_in_prose_are_not_banners(text: str) -> None:
+    assert _scan(text + "More text follows here.\n")[0] is None
 
 
 # -- 5. portion marks ------------------------------------------------------------------------------
