@@ -477,3 +477,17 @@ def test_exe_ending_in_a_lying_end_of_central_directory_is_corrupt_not_clean() -
     lying = b"MZ\x90\x00" + bytes(1000) + b"PK\x01\x02" + bytes(42) + eocd
     assert ZipExtractor.sniff(lying, "application/x-dosexec")
     assert [e.error for e in errors(run(ZipExtractor(), lying))] == [ErrorCode.CORRUPT]
+
+
+def test_lzma_stream_ending_where_it_began_is_not_restarted_forever() -> None:
+    """Found by fuzzing (tests/fuzz/regressions/compressed/lzma-restart-loop): two .lzma headers
+    whose second stream ends without consuming input were restarted at the same offset 23,000
+    times, until the bomb meter called 88 bytes a decompression bomb."""
+    from scanner.engine import Scanner
+
+    data = (Path(__file__).parents[2] / "fuzz" / "regressions" / "compressed" / "lzma-restart-loop").read_bytes()
+    findings, errs, _mime = Scanner().scan_bytes(data, "x.lzma")
+    assert not errs and not findings
+    marked = lzma.compress("机密★10年\n".encode(), format=lzma.FORMAT_ALONE)
+    findings, errs, _mime = Scanner().scan_bytes(marked + marked, "x.lzma")  # real concatenation still read
+    assert not errs and findings and findings[0].level.value == "secret"
