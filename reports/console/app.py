@@ -174,9 +174,9 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
         return resp
 
     async def set_lang(request: Request) -> Response:
-        form = await request.form()
-        lang = str(form.get("lang", "zh"))
-        back = _safe_next(str(form.get("next", ""))) or "/"
+        # A link, not a form: it only sets the display language of this browser.
+        lang = str(request.query_params.get("to", "zh"))
+        back = _safe_next(request.query_params.get("next")) or "/"
         resp = headers(RedirectResponse(back, status_code=303))
         resp.set_cookie(LANG_COOKIE, lang if lang in ("zh", "en") else "zh", httponly=True,
                         samesite="strict", secure=secure, path="/", max_age=365 * 86400)
@@ -332,7 +332,7 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
 
     routes: list[BaseRoute] = [
         Route("/", dashboard), Route("/login", login_page), Route("/login", login_post, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]), Route("/lang", set_lang, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]), Route("/lang", set_lang),
         Route("/charts/{which}.svg", chart), Route("/violations", violations),
         Route("/violations/{gseq:int}", violation)]
     routes += [Route(f"/violations/{{gseq:int}}/{s}", step_handler(s), methods=["POST"])

@@ -182,11 +182,25 @@ def test_follow_up_assign_rectify_close_as_signed_chain_entries(console: tuple[C
         store.close()
 
 
+def test_every_form_carries_a_csrf_token(console: tuple[Collector, dict]) -> None:
+    c, _ = console
+    for name in ("off1", "aud1"):
+        with client(c) as h:
+            login(h, name)
+            g = _first_gseq(h.get("/violations").text)
+            for url in ("/", "/violations", f"/violations/{g}", "/agents", "/media", "/attestations", "/chain"):
+                html = h.get(url).text
+                forms = re.findall(r"<form\b.*?</form>", html, re.S)
+                posts = [f for f in forms if 'method="post"' in f]
+                assert all('name="csrf"' in f for f in posts), (name, url)
+                assert posts  # at least the sign-out form
+
+
 def test_english_and_time_zone(console: tuple[Collector, dict]) -> None:
     c, _ = console
     with client(c) as h:
         login(h, "aud1")  # America/New_York
-        r = h.post("/lang", data={"lang": "en", "next": "/violations"})
+        r = h.get("/lang", params={"to": "en", "next": "/violations"})
         assert "Violations" in r.text and "items" in r.text and "违规事项" not in r.text
         assert "· America/New_York" in r.text
 
