@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from agents.config import AgentConfig
 from policies.engine import PolicySet, load_policy
+from policies.hwm import check_and_record
 from policies.signing import SignatureError, trusted_key_map, verify_bundle
 
 _AAD = b"baomi-agent-policy-bundle-v1"
@@ -128,6 +129,8 @@ class PolicyHolder:
         if not keys:
             raise SignatureError("no trusted officer key configured")
         bundle = verify_bundle(body, trusted_key_map(keys), "policy bundle", require_signature=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        check_and_record(bundle.key_id, bundle.version, "policy bundle", self.dir / "policy-hwm.json")
         packs = [f for f in bundle.files if not is_keyword_list(f.name)]
         words = tuple(w for f in bundle.files if is_keyword_list(f.name) for w in _words(f.text))
         if not packs:

@@ -347,9 +347,13 @@ def _meaning(ps: PolicySet) -> list[str]:
 @click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Officer's private key / 签名私钥")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Bundle to write")
+@click.option("--bundle-version", "version", type=click.IntRange(0), default=None,
+              help="Version number (default: the signing time in seconds); verifiers refuse an older one than they accepted")
+@click.option("--valid-days", type=click.IntRange(1, 3650), default=365, show_default=True,
+              help="Days until the bundle expires / 有效天数")
 @lang_option
 @_guard
-def sign_cmd(items: tuple[str, ...], key_path: str, output: str) -> None:
+def sign_cmd(items: tuple[str, ...], key_path: str, output: str, version: int | None, valid_days: int) -> None:
     """把策略包与审批登记簿签名打包 / sign packs and approval registers into one bundle.
 
     ITEMS are pack names or files, in precedence order; packs they extend are included first.
@@ -358,7 +362,7 @@ def sign_cmd(items: tuple[str, ...], key_path: str, output: str) -> None:
     members = _bundle_members(list(items))
     expected = load_policy(list(items))  # refuse to sign an invalid policy
     key = keys.load_private_key(key_path)
-    bundle = make_bundle(members, key)
+    bundle = make_bundle(members, key, version=version, valid_days=valid_days)
     tmp = Path(output).with_name(Path(output).name + ".tmp.json")
     tmp.write_text(json.dumps(bundle, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     try:  # the bundle must stand on its own and mean what the files meant
@@ -370,8 +374,10 @@ def sign_cmd(items: tuple[str, ...], key_path: str, output: str) -> None:
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(output)
-    click.echo(tr(f"已签名 {output}：{len(members)} 个文件（{', '.join(n for n, _ in members)}），密钥 {bundle['key_id']}",
-                  f"signed {output}: {len(members)} files ({', '.join(n for n, _ in members)}), key {bundle['key_id']}"))
+    click.echo(tr(f"已签名 {output}：{len(members)} 个文件（{', '.join(n for n, _ in members)}），密钥 {bundle['key_id']}，"
+                  f"版本 {bundle['version']}，有效至 {bundle['expires']}",
+                  f"signed {output}: {len(members)} files ({', '.join(n for n, _ in members)}), key {bundle['key_id']}, "
+                  f"version {bundle['version']}, valid until {bundle['expires']}"))
 
 
 @policy_group.command("verify")

@@ -71,6 +71,7 @@ from policies.packs import (
     compose,
     read_pack_doc,
 )
+from policies.hwm import check_and_record
 from policies.signing import SignatureError, read_bundle, trusted_key_map, verify_file
 from policies.yamlload import YamlError, load_located, load_located_file
 from scanner.i18n import get_lang, tr
@@ -364,6 +365,7 @@ class _Loader:
             raise SignatureError(tr(f"{p}：签名包只在给出受信任公钥（--trust 签发人公钥）时加载",
                                     f"{p}: a signed bundle is loaded only against a trusted key (--trust SIGNER.pub)"))
         b = read_bundle(p, list(self.trusted.values()), require_signature=True)
+        check_and_record(b.key_id, b.version, str(p))  # an older signed bundle is a rollback
         self.signers.append(b.key_id)
         parsed = []
         for f in b.files:

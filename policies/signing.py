@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,15 @@ class Bundle:
     key_id: str
     created: str
     source: str
+    #: Monotonic per signer (default: the signing time in seconds); 0 for bundles made before
+    #: versions existed. `policies.hwm` refuses one older than a version accepted before.
+    version: int = 0
+    #: ISO time after which the bundle is refused ("" for bundles made before expiry existed).
+    expires: str = ""
+
+
+#: How long a bundle stays valid unless `baomi policy sign --expires DAYS` says otherwise.
+DEFAULT_VALID_DAYS = 365
 
 
 def sha256_hex(data: bytes) -> str:
@@ -76,7 +85,8 @@ def trusted_key_map(trusted_keys: Iterable[Any]) -> dict[str, Ed25519PublicKey]:
     return out
 
 
-def make_bundle(files: list[tuple[str, bytes]], key: Ed25519PrivateKey, created: str | None = None) -> dict[str, Any]:
+def make_bundle(files: list[tuple[str, bytes]], key: Ed25519PrivateKey, created: str | None = None,
+                version: int | None = None, valid_days: int = DEFAULT_VALID_DAYS) -> dict[str, Any]:
     members = []
     for name, data in files:
         try:
@@ -84,11 +94,25 @@ def make_bundle(files: list[tuple[str, bytes]], key: Ed25519PrivateKey, created:
         except UnicodeDecodeError:
             raise SignatureError(tr(f"{name}：不是 UTF-8 文本", f"{name}: not UTF-8 text")) from None
         members.append({"name": name, "sha256": sha256_hex(data), "text": text})
-    body: dict[str, Any] = {"baomi_bundle": BUNDLE_FORMAT, "created": created or _now(),
+    created = created or _now()
+    when = _parse_time(created)
+    if valid_days <= 0:
+        raise SignatureError(tr("有效期必须为正数天", "the validity must be a positive number of days"))
+    body: dict[str, Any] = {"baomi_bundle": BUNDLE_FORMAT, "created": created,
+                            "version": int(when.timestamp()) if version is None else int(version),
+                            "expires": (when + timedelta(days=valid_days)).isoformat(),
                             "files": members, "key_id": keys.key_id(key),
                             "public_key": keys.public_key_b64(key)}
     body["signature"] = keys.sign(key, keys.canonical_json(body))
     return body
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SignatureError(tr(f"时间格式无效：{text!r}", f"bad time: {text!r}")) from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _check_signed(body: Any, what: str, trusted: dict[str, Ed25519PublicKey], require: bool) -> str:
@@ -131,7 +155,7 @@ def read_bundle(path: str | Path, trusted_keys: Iterable[Any] = (), *, require_s
 
 
 def verify_bundle(body: Any, trusted: dict[str, Ed25519PublicKey], source: str = "<bundle>", *,
-                  require_signature: bool = False) -> Bundle:
+                  require_signature: bool = False, now: datetime | None = None) -> Bundle:
     if not isinstance(body, dict) or body.get("baomi_bundle") != BUNDLE_FORMAT:
         raise SignatureError(tr(f"{source}：不是 baomi 策略签名包（格式 {BUNDLE_FORMAT}）", f"{source}: not a baomi policy bundle (format {BUNDLE_FORMAT})"))
     kid = _check_signed(body, source, trusted, require_signature)
@@ -145,7 +169,13 @@ def verify_bundle(body: Any, trusted: dict[str, Ed25519PublicKey], source: str =
         if sha256_hex(f["text"].encode("utf-8")) != f["sha256"]:
             raise SignatureError(tr(f"{source}：成员 {f['name']} 与其哈希不符（已被改动）", f"{source}: member {f['name']} does not match its hash (altered)"))
         out.append(BundleFile(f["name"], f["text"], f["sha256"]))
-    return Bundle(tuple(out), kid, str(body.get("created", "")), source)
+    version, expires = body.get("version", 0), body.get("expires", "")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0 or not isinstance(expires, str):
+        raise SignatureError(tr(f"{source}：版本或有效期格式错误", f"{source}: malformed version or expiry"))
+    if expires and _parse_time(expires) < (now or datetime.now(UTC)):
+        raise SignatureError(tr(f"{source}：签名包已于 {expires} 过期，请由签发人重新签发",
+                                f"{source}: the bundle expired on {expires}; have its signer issue a new one"))
+    return Bundle(tuple(out), kid, str(body.get("created", "")), source, version, expires)
 
 
 def sig_path(path: str | Path) -> Path:

@@ -24,6 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="baomi-test-cache-")
+    # and the policy version marks (policies.hwm) likewise
+    os.environ["XDG_STATE_HOME"] = os.path.join(os.environ["XDG_CACHE_HOME"], "state")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

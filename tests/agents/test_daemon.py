@@ -123,7 +123,7 @@ def test_unreadable_or_vanished_file_gives_an_error_event_not_a_crash(site: Simp
 
 def _bundle(key: object, created: str, version: str) -> dict[str, object]:
     text = (PACKS_DIR / "cn-secrecy.yaml").read_text().replace('version: "2026.1"', f'version: "{version}"')
-    return make_bundle([("cn-secrecy.yaml", text.encode())], key, created=created)  # type: ignore[arg-type]
+    return make_bundle([("cn-secrecy.yaml", text.encode())], key, created=created, valid_days=3650)  # type: ignore[arg-type]
 
 
 def test_policy_holder_signature_rollback_and_restart(site: SimpleNamespace, tmp_path: Path) -> None:
@@ -138,6 +138,9 @@ def test_policy_holder_signature_rollback_and_restart(site: SimpleNamespace, tmp
     assert holder.version == "cn-secrecy@2026.2#2026-02-01T00:00:00+00:00"
     assert holder.offer(b2) == "same"
     assert holder.offer(_bundle(officer, "2026-01-01T00:00:00+00:00", "2026.1")) == "rollback"
+    # newer by its date, older by its signed version: the version mark refuses it
+    older = make_bundle([("cn-secrecy.yaml", b"x")], officer, created="2026-02-15T00:00:00+00:00", version=1)  # type: ignore[arg-type]
+    assert "回退被拒绝" in holder.offer(older)
     assert holder.offer(_bundle(generate_private_key(), "2026-03-01T00:00:00+00:00", "2026.3")).startswith("bad:")
     tampered = _bundle(officer, "2026-04-01T00:00:00+00:00", "2026.4")
     tampered["files"][0]["text"] += "\n# edited"  # type: ignore[index]
@@ -248,7 +251,7 @@ def test_site_keywords_from_the_bundle_never_rest_in_plain_text(site: SimpleName
                                "limits": {"isolate": isolate, "nice": 0, "ionice": "none"}})
     pack = (PACKS_DIR / "cn-secrecy.yaml").read_bytes()
     body = make_bundle([("cn-secrecy.yaml", pack), ("keywords/projects.txt", f"# code names\n{code_name}\n".encode())],
-                       officer, created="2026-05-01T00:00:00+00:00")
+                       officer, created="2026-05-01T00:00:00+00:00", valid_days=3650)
     agent = Agent(load_config(cfg), str(cfg))
     try:
         assert agent.policy.offer(body) == "installed"

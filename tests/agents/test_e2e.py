@@ -144,7 +144,7 @@ def test_kill_9_is_listed_silent(site: Site) -> None:
 
 def _bundle(path: Path, key: object, created: str, version: str) -> Path:
     text = (PACKS_DIR / "cn-secrecy.yaml").read_text().replace('version: "2026.1"', f'version: "{version}"')
-    path.write_text(json.dumps(make_bundle([("cn-secrecy.yaml", text.encode())], key, created=created)))  # type: ignore[arg-type]
+    path.write_text(json.dumps(make_bundle([("cn-secrecy.yaml", text.encode())], key, created=created, valid_days=3650)))  # type: ignore[arg-type]
     return path
 
 

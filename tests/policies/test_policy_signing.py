@@ -165,3 +165,56 @@ def test_bundle_resolves_extends_by_member_file_name(tmp_path, officer, run):
     (sub / "base.yaml").unlink()  # the bundle must not need the files it was made from
     ps = load_policy([str(out)], require_signature=True, trusted_keys=[str(pub)])
     assert ps.pack_names == ("cn-secrecy", "base", "site2")
+
+
+# -- rollback and expiry (issue 14, item 4) --------------------------------------------------------
+
+def test_older_signed_bundle_is_refused_as_rollback(tmp_path, officer, run):
+    """A validly signed older bundle (version 5 after version 6 was accepted) is refused; the
+    newer one keeps loading; the mark survives across processes (the CLI in a fresh run)."""
+    _, pub = officer
+    (tmp_path / "site.yaml").write_text(SITE, encoding="utf-8")
+    for v in (5, 6):
+        r = run("--lang", "en", "policy", "sign", tmp_path / "site.yaml", "--key", tmp_path / "officer.key",
+                "-o", tmp_path / f"v{v}.json", "--bundle-version", v, "--valid-days", 30)
+        assert r.exit_code == 0 and f"version {v}, valid until" in r.output, r.output
+    load_policy([str(tmp_path / "v6.json")], require_signature=True, trusted_keys=[str(pub)])
+    with pytest.raises(Exception, match="rollback refused"):
+        load_policy([str(tmp_path / "v5.json")], require_signature=True, trusted_keys=[str(pub)])
+    load_policy([str(tmp_path / "v6.json")], require_signature=True, trusted_keys=[str(pub)])
+    r = run("--lang", "en", "policy", "check", tmp_path / "v5.json", "--require-signature", "--trust", pub)
+    assert r.exit_code == 2 and "rollback refused" in r.output
+    # editing the version of the old bundle breaks its signature
+    body = json.loads((tmp_path / "v5.json").read_text(encoding="utf-8"))
+    body["version"] = 99
+    with pytest.raises(SignatureError, match="does not verify"):
+        _verify(tmp_path, body, pub)
+
+
+def test_expired_bundle_is_refused(tmp_path, officer):
+    key, pub = officer
+    solo = b"baomi_policy: 1\npack: solo\nrules: []\n"
+    body = make_bundle([("solo.yaml", solo)], key, created="2020-01-01T00:00:00+00:00", valid_days=30)
+    assert body["expires"].startswith("2020-01-31")
+    with pytest.raises(SignatureError, match="expired on 2020-01-31"):
+        _verify(tmp_path, body, pub)
+    fresh = make_bundle([("solo.yaml", solo)], key)
+    _verify(tmp_path, fresh, pub)
+
+
+def test_hwm_file_is_private_and_never_followed_through_a_symlink(tmp_path):
+    import os
+    import stat
+
+    from policies.hwm import check_and_record
+
+    marks = tmp_path / "state" / "hwm.json"
+    check_and_record("k1", 3, "b", marks)
+    assert stat.S_IMODE(marks.stat().st_mode) == 0o600 and json.loads(marks.read_text()) == {"k1": 3}
+    target = tmp_path / "victim"
+    target.write_text("{}")
+    marks.unlink()
+    os.symlink(target, marks)
+    with pytest.raises(SignatureError):
+        check_and_record("k1", 4, "b", marks)  # reading through the planted link is refused
+    assert target.read_text() == "{}"
