@@ -44,6 +44,7 @@ from policies.conditions import (
     static_domain,
     without_indexed,
 )
+from policies.hwm import check_and_record
 from policies.model import (
     Action,
     Actor,
@@ -71,7 +72,6 @@ from policies.packs import (
     compose,
     read_pack_doc,
 )
-from policies.hwm import check_and_record
 from policies.signing import SignatureError, read_bundle, trusted_key_map, verify_file
 from policies.yamlload import YamlError, load_located, load_located_file
 from scanner.i18n import get_lang, tr
