@@ -66,12 +66,17 @@ def finding_payload(rec: Mapping[str, Any], scan_id: str) -> dict[str, Any] | No
 
 
 def violation_payloads(rec: Mapping[str, Any], scan_id: str) -> Iterator[dict[str, Any]]:
+    marks = [f for f in rec.get("findings") or () if isinstance(f, Mapping) and f.get("kind") == "marking"]
+    top = max(marks, key=lambda f: f.get("confidence") or 0, default=None)
     for v in rec.get("violations") or ():
         if isinstance(v, Mapping):
+            # the marking and the rendered rationale: what the officer's console shows beside the rule
             yield {"scan": scan_id, "path": _cut(rec.get("path"), MAX_STRING), "sha256": rec.get("sha256"),
                    "level": rec.get("level"), "rule": v.get("rule"), "pack": v.get("pack"),
                    "severity": v.get("severity"), "action": v.get("action"),
-                   "title_zh": _cut(v.get("title_zh")), "title_en": _cut(v.get("title_en"))}
+                   "title_zh": _cut(v.get("title_zh")), "title_en": _cut(v.get("title_en")),
+                   **({"marking": _cut(top.get("text"), 200)} if top else {}),
+                   "rationale_zh": _cut(v.get("rationale_zh"), 500), "rationale_en": _cut(v.get("rationale_en"), 500)}
 
 
 @dataclass

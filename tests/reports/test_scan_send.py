@@ -40,7 +40,11 @@ def test_scan_send_records_findings_errors_summary(collector: Collector, tmp_pat
     assert "audit log" in p.stderr
     findings = _events(collector, "finding")
     assert {Path(str(f["path"])).name for f in findings} == {"notice.txt", "big.txt"}
-    assert any(f["type"] == "violation" for f in _events(collector, "violation"))
+    vio = _events(collector, "violation")
+    assert vio and all(v["type"] == "violation" for v in vio)
+    # what the console shows beside the rule: the marking and the rendered rationale
+    p0 = vio[0].get("payload") or vio[0]
+    assert p0["marking"] == "机密★10年" and p0["rationale_zh"] and p0["rationale_en"]
     summary = _events(collector, "scan_summary")
     assert len(summary) == 1
     # nothing of the document beyond the marking: the body's words are nowhere in the log
