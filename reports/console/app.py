@@ -243,6 +243,28 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
                     statuses=data.STATUSES, levels=list(LEVEL_ZH), today=today(sess))
 
     @guarded(READERS)
+    async def violations_csv(request: Request, sess: accounts.Session) -> Response:
+        import csv
+        import io
+
+        f = filters_of(request)
+        rows, fu = await run_in_threadpool(data.violation_rows, store, f, today(sess), sess.user.tz)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["gseq", "time", "host", "level", "marking", "path", "rule", "sha256", "followup", "owner",
+                    "deadline"])
+        for r in rows:
+            p, s = r["payload"], fu.get(r["gseq"])
+            status = ("overdue" if s.overdue(today(sess)) else s.status) if s else "unassigned"
+            # a cell starting with = + - @ would be a formula in a spreadsheet: quote it inert
+            cells = [r["gseq"], local_time(r["time"], sess.user.tz), r["host"], r["level"], p.get("marking"),
+                     p.get("path"), r["rule"], p.get("sha256"), status, s.owner if s else "", s.deadline if s else ""]
+            w.writerow([("'" + c) if isinstance(c, str) and c[:1] in "=+-@\t\r" else c for c in cells])
+        resp = Response(("\ufeff" + buf.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="violations.csv"'})
+        return headers(resp)
+
+    @guarded(READERS)
     async def violation(request: Request, sess: accounts.Session) -> Response:
         return await _detail(request, sess, None)
 
@@ -333,7 +355,7 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
     routes: list[BaseRoute] = [
         Route("/", dashboard), Route("/login", login_page), Route("/login", login_post, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]), Route("/lang", set_lang),
-        Route("/charts/{which}.svg", chart), Route("/violations", violations),
+        Route("/charts/{which}.svg", chart), Route("/violations", violations), Route("/violations.csv", violations_csv),
         Route("/violations/{gseq:int}", violation)]
     routes += [Route(f"/violations/{{gseq:int}}/{s}", step_handler(s), methods=["POST"])
                for s in ("assign", "rectify", "close")]

@@ -190,3 +190,13 @@ def attestations(store: SqlStore, limit: int = 500) -> list[dict[str, Any]]:
     return [store.row_dict(r) for r in _rows(
         store, f"SELECT {ROW_COLS} FROM entries WHERE kind = 'event' AND etype = 'attestation'"
                " ORDER BY gseq DESC LIMIT ?", [limit])]
+
+
+def violation_rows(store: SqlStore, f: Filters, today: date, tz: str, limit: int = 100_000) -> tuple[
+        list[dict[str, Any]], dict[int, Followup]]:
+    """Every violation matching the filters (newest first, bounded), for the CSV export."""
+    fu = followups(store)
+    where, args = violation_where(store, f, fu, today, tz)
+    rows = [store.row_dict(r) for r in _rows(
+        store, f"SELECT {ROW_COLS} FROM entries WHERE {where} ORDER BY gseq DESC LIMIT ?", [*args, limit])]
+    return rows, fu

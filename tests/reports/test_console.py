@@ -129,6 +129,10 @@ def test_filters_paging_and_inert_file_names(console: tuple[Collector, dict]) ->
         assert "共 1 项" in overdue and "李四" in overdue
         # dates: since tomorrow → nothing
         assert "共 0 项" in h.get("/violations", params={"since": "2999-01-01"}).text
+        csv_ = h.get("/violations.csv", params={"status": "overdue"})
+        assert csv_.headers["content-type"].startswith("text/csv")
+        lines = csv_.content.decode("utf-8-sig").splitlines()
+        assert lines[0].startswith("gseq,time,host,level") and len(lines) == 2 and "李四" in lines[1]
         chart = h.get("/charts/level.svg")
         assert chart.headers["content-type"].startswith("image/svg+xml") and b"<svg" in chart.content
 
