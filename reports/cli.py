@@ -130,6 +130,33 @@ def server_cert(data_dir: str, names: tuple[str, ...], days: int) -> None:
                   f"server certificate reissued for: {', '.join(all_names)} (restart baomi server run)"))
 
 
+def _limit_options(f: Any) -> Any:
+    """`server run` options of reports/limits.py (slow clients, connection cap, agent rate)."""
+    from reports.limits import ServeLimits as L
+
+    for name, default, help_ in (
+            ("--page-limit", L.page_limit, "Most rows one /v1/query page holds."),
+            ("--agent-rate", f"{L.agent_rate:g}/{L.agent_burst}",
+             "Batches a second per agent / burst; beyond: 429 with Retry-After."),
+            ("--max-connections", L.max_connections, "Open connections beyond which requests get 503."),
+            ("--body-timeout", L.body_timeout, "Seconds to receive a request body (else 408)."),
+            ("--header-timeout", L.header_timeout, "Seconds to receive a request header (else closed).")):
+        kind: Any = str if name == "--agent-rate" else int if name in ("--page-limit",
+                                                                       "--max-connections") else float
+        f = click.option(name, default=default, show_default=True, type=kind, help=help_)(f)
+    return f
+
+
+def _limits(page_limit: int, agent_rate: str, max_connections: int, body_timeout: float,
+            header_timeout: float) -> Any:
+    from reports.limits import ServeLimits, parse_rate
+
+    rate, burst = parse_rate(agent_rate)
+    return ServeLimits(header_timeout=header_timeout, body_timeout=body_timeout,
+                       max_connections=max_connections, agent_rate=rate, agent_burst=burst,
+                       page_limit=page_limit)
+
+
 @server_group.command("run")
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT (port 0: any)")
@@ -140,9 +167,11 @@ def server_cert(data_dir: str, names: tuple[str, ...], days: int) -> None:
 @click.option("--checkpoint-interval", type=float, default=None)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes sharing the port (use the cores for signature checks).")
+@_limit_options
 @lang_option
 def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bool,
-               port_file: str | None, checkpoint_interval: float | None, workers: int) -> None:
+               port_file: str | None, checkpoint_interval: float | None, workers: int,
+               **limit_args: Any) -> None:
     """运行收集服务 / run the collector."""
     from reports.server import is_loopback, parse_listen, serve
     from reports.tls import certificate_names
@@ -165,7 +194,8 @@ def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bo
             click.echo(tr(f"警告：{host} 不在服务器证书的名称中（{', '.join(names)}）",
                           f"warning: {host} is not among the certificate's names ({', '.join(names)})"), err=True)
     try:
-        serve(data_dir, listen, db_url, insecure_http, port_file, checkpoint_interval, workers)
+        serve(data_dir, listen, db_url, insecure_http, port_file, checkpoint_interval, workers,
+              limits=_limits(**limit_args))
     except ValueError as exc:
         _fail(str(exc))
 

@@ -329,9 +329,12 @@ class AuditClient:
             if resp is not None and resp.status_code < 500 and resp.status_code != 429:
                 raise DeliveryError(resp.status_code, _body(resp))
             retries += 1
-            if deadline is not None and time.monotonic() + delay > deadline:
+            pause = delay * (0.5 + random.random() / 2)
+            if resp is not None and resp.status_code == 429:
+                pause = max(pause, _retry_after(resp))  # the collector's rate limit says when
+            if deadline is not None and time.monotonic() + pause > deadline:
                 return FlushResult(acked, self.pending(), retries, dups)
-            time.sleep(delay * (0.5 + random.random() / 2))
+            time.sleep(pause)
             delay = min(delay * 2, max_backoff)
 
     def signed_headers(self, method: str, path: str) -> dict[str, str]:
@@ -339,6 +342,14 @@ class AuditClient:
         when = _now(self.skew)
         sig = sign(self.key, canonical_json({"method": method, "path": path, "time": when}))
         return {"X-Baomi-Agent": self.agent, "X-Baomi-Time": when, "X-Baomi-Signature": sig}
+
+
+def _retry_after(resp: httpx.Response) -> float:
+    """Seconds from a 429's Retry-After (delta-seconds form; capped so a wrong one cannot stall)."""
+    try:
+        return min(60.0, max(0.0, float(resp.headers.get("retry-after", "0"))))
+    except ValueError:
+        return 0.0
 
 
 def _body(resp: httpx.Response) -> Any:

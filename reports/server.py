@@ -27,6 +27,7 @@ import concurrent.futures
 import hashlib
 import ipaddress
 import json
+import math
 import os
 import queue
 import re
@@ -65,6 +66,7 @@ from policies.keys import (
 )
 from reports.chain import Checkpoint, server_signed
 from reports.events import MAX_BATCH, AuditEvent, GapNotice, SchemaError, utcnow
+from reports.limits import RateLimiter, ServeLimits
 from reports.store import AgentInfo, AuditStore, IngestResult, Query, open_store
 from reports.tls import make_ca_and_server_cert
 
@@ -259,17 +261,32 @@ class BodyTooLarge(ValueError):
     pass
 
 
-async def _json(request: Request) -> Any:
-    """The JSON body, read up to MAX_BODY bytes (ValueError beyond, or when not JSON)."""
+class BodyTimeout(ValueError):
+    pass
+
+
+async def _json(request: Request, timeout: float = ServeLimits.body_timeout) -> Any:
+    """The JSON body, read up to MAX_BODY bytes within `timeout` seconds (ValueError beyond, or
+    when not JSON; BodyTimeout when the client sends it too slowly)."""
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
         raise BodyTooLarge("body too large")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BodyTooLarge("body too large")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise BodyTooLarge("body too large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(f"body not received within {timeout:g} s") from None
     return strict_json(b"".join(chunks))
+
+
+def _too_slow(exc: BodyTimeout) -> JSONResponse:
+    # The rest of the body may still be on its way: close rather than read it.
+    return JSONResponse({"error": "timeout", "message": str(exc)}, status_code=408,
+                        headers={"connection": "close"})
 
 
 def _no_constant(name: str) -> Any:
@@ -293,8 +310,10 @@ def _int_param(request: Request, name: str, default: int) -> int:
 
 
 def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | None = None,
-               checkpoint_interval: float | None = None) -> Starlette:
+               checkpoint_interval: float | None = None, limits: ServeLimits | None = None) -> Starlette:
     c = _Collector(data, store or data.open_store(db_url))
+    lim = limits or ServeLimits()
+    rate = RateLimiter(lim.agent_rate, lim.agent_burst)
     interval = checkpoint_interval if checkpoint_interval is not None else data.checkpoint_interval
     # Signature checks run on two dedicated threads rather than the default pool of 40: many
     # threads doing CPU work starve the event loop of the GIL, and throughput collapsed with 200
@@ -319,9 +338,11 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
 
     async def enroll(request: Request) -> Response:
         try:
-            body = await _json(request)
+            body = await _json(request, lim.body_timeout)
             token, pub, host = str(body["token"]), str(body["public_key"]), str(body["hostname"])[:255]
             load_public_key(pub)
+        except BodyTimeout as exc:
+            return _too_slow(exc)
         except (ValueError, KeyError, TypeError):
             return _err(400, "bad_request", "need token, public_key (base64 Ed25519) and hostname")
         now = utcnow()
@@ -358,6 +379,11 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         if not _fresh(sent_at):
             return 401, {"error": "stale", "message": "batch outside the replay window",
                          "server_time": utcnow()}
+        # Counted once the signature holds: nobody else can spend an agent's allowance.
+        wait = rate.take(agent)
+        if wait > 0:
+            return 429, {"error": "rate_limited", "retry_after": wait,
+                         "message": f"{agent} sends faster than {lim.agent_rate:g} batches a second"}
         try:
             return _check_events(agent, key, raw_events, env, nonce)
         except (SchemaError, ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
@@ -392,14 +418,18 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
 
     async def events(request: Request) -> Response:
         try:
-            body = await _json(request)
+            body = await _json(request, lim.body_timeout)
         except BodyTooLarge:
             return _err(413, "too_large", f"at most {MAX_BODY} bytes a request")
+        except BodyTimeout as exc:
+            return _too_slow(exc)
         except ValueError:
             return _err(400, "bad_request", "body is not JSON")
         checked = await on_workers(check_batch, body)
         if isinstance(checked[0], int):
-            return JSONResponse(checked[1], status_code=checked[0])
+            retry = checked[1].get("retry_after") if checked[0] == 429 else None
+            return JSONResponse(checked[1], status_code=checked[0],
+                                headers={"retry-after": str(max(1, math.ceil(retry)))} if retry else None)
         agent, evs, gap_record, nonce = checked  # type: ignore[misc]
         res = await asyncio.wrap_future(writer.submit(agent, evs, gap_record, nonce, utcnow()))
         if res.status == "ok":
@@ -443,14 +473,18 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         if (denied := officer_only(request)) is not None:
             return denied
         p = request.query_params
+        # One page at a time (at most lim.page_limit rows), keyset-paged on the chain position:
+        # `next` is the gseq of the page's last row, to be passed back as `after`.
+        want = _int_param(request, "limit", 0)
+        page = min(want, lim.page_limit) if want > 0 else lim.page_limit
         q = Query(since=p.get("since"), until=p.get("until"), host=p.get("host"),
                   level=p.get("level"), rule=p.get("rule"), type=p.get("type"),
-                  agent=p.get("agent"), limit=_int_param(request, "limit", 0) or None)
+                  agent=p.get("agent"), after=_int_param(request, "after", 0) or None, limit=page)
         try:
             rows = await run_in_threadpool(lambda: list(c.store.query(q)))
         except ValueError as exc:
             return _err(400, "bad_request", str(exc))
-        return JSONResponse({"rows": rows})
+        return JSONResponse({"rows": rows, "next": rows[-1]["gseq"] if len(rows) == page else None})
 
     async def housekeeping() -> None:
         while True:
@@ -519,7 +553,7 @@ def _die_with_parent(parent: int) -> None:
 
 def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure_http: bool = False,
           port_file: str | Path | None = None, checkpoint_interval: float | None = None,
-          workers: int = 1) -> None:
+          workers: int = 1, limits: ServeLimits | None = None) -> None:
     """Run the collector until SIGINT/SIGTERM.
 
     `workers > 1` pre-forks that many processes accepting on one socket, each with its own store
@@ -542,13 +576,20 @@ def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure
     actual = sock.getsockname()[1]
     tls = {} if insecure_http else {"ssl_certfile": str(data.path / "tls" / "server.pem"),
                                     "ssl_keyfile": str(data.path / "tls" / "server.key")}
+    from reports.limits import connection_cap, deadline_protocol, raise_nofile
+
+    lim = limits or ServeLimits()
+    cap = connection_cap(lim, raise_nofile())
 
     def run(interval: float | None) -> None:
         # The app (and its database connections) is created after any fork.
-        app = create_app(data, db_url, checkpoint_interval=interval)
+        app = create_app(data, db_url, checkpoint_interval=interval, limits=lim)
+        # Slow clients: a header deadline (deadline_protocol), a body deadline (in the app), a
+        # connection cap answering 503 (see reports/limits.py).
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=5, backlog=1024,
-                                timeout_keep_alive=60, **tls)  # type: ignore[arg-type]
+                                timeout_keep_alive=60, http=deadline_protocol(lim.header_timeout),
+                                limit_concurrency=cap, **tls)  # type: ignore[arg-type]
         uvicorn.Server(config).run(sockets=[sock])
 
     children: list[int] = []
