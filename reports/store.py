@@ -17,7 +17,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -378,20 +378,28 @@ class SqlStore(AuditStore):
         return where, args
 
     def query(self, q: Query) -> Iterator[dict[str, Any]]:
-        where, args = self.query_filters(q)
-        sql = ("SELECT gseq, received, etime, agent, host, aseq, event_id, etype, rule, record"
-               f" FROM entries WHERE {' AND '.join(where)} ORDER BY gseq")
-        if q.limit:
-            sql += f" LIMIT {int(q.limit)}"
-        with self._read() as cur:
-            cur.execute(self._sql(sql), args)
-            rows = cur.fetchall()
-        for gseq, received, etime, agent, host, aseq, event_id, etype, rule, record in rows:
-            payload = json.loads(record)["payload"]
-            yield {"gseq": int(gseq), "received": received, "time": etime, "agent": agent,
-                   "host": host, "seq": int(aseq), "event_id": event_id, "type": etype,
-                   "level": payload.get("level"), "rule": rule, "path": payload.get("path"),
-                   "marking": payload.get("marking"), "payload": payload}
+        """Matching events in chain order, read in keyset pages on gseq (constant memory: a
+        query over the whole log once fetched every row at once)."""
+        remaining, after = q.limit or None, q.after
+        while remaining is None or remaining > 0:
+            page = 2000 if remaining is None else min(2000, remaining)
+            where, args = self.query_filters(replace(q, after=after))
+            sql = ("SELECT gseq, received, etime, agent, host, aseq, event_id, etype, rule, record"
+                   f" FROM entries WHERE {' AND '.join(where)} ORDER BY gseq LIMIT {int(page)}")
+            with self._read() as cur:
+                cur.execute(self._sql(sql), args)
+                rows = cur.fetchall()
+            for gseq, received, etime, agent, host, aseq, event_id, etype, rule, record in rows:
+                payload = json.loads(record)["payload"]
+                yield {"gseq": int(gseq), "received": received, "time": etime, "agent": agent,
+                       "host": host, "seq": int(aseq), "event_id": event_id, "type": etype,
+                       "level": payload.get("level"), "rule": rule, "path": payload.get("path"),
+                       "marking": payload.get("marking"), "payload": payload}
+            if len(rows) < page:
+                return
+            after = int(rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
 
     def prune_nonces(self, before: str) -> int:
         with self._tx() as cur:
