@@ -329,6 +329,12 @@ def audit_send(state_dir: str, timeout: float, batch_size: int, file: str) -> No
                       f"待发送 {res.pending} 条",
                       f"spooled {new} (already spooled before: {skipped}), acknowledged {res.acked}, "
                       f"pending {res.pending}"))
+        if res.set_aside:
+            click.echo(tr(f"警告：{res.set_aside} 条事件因内容被服务器拒绝，已移出发送队列（以签名缺口通知报告），"
+                          f"保存在 {state_dir}/spool.sqlite 的 rejected 表中",
+                          f"warning: {res.set_aside} events refused by the collector for their content were set "
+                          f"aside (reported by a signed gap notice), kept in the rejected table of "
+                          f"{state_dir}/spool.sqlite"), err=True)
         if res.pending:
             sys.exit(1)
 
