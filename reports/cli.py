@@ -204,9 +204,11 @@ def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bo
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--expires", default="24h", show_default=True)
 @click.option("--db", "db_url", default=None)
+@click.option("--hostname", default=None, help="Only an agent declaring this hostname may use the token.")
 @lang_option
-def server_enroll_token(data_dir: str, expires: str, db_url: str | None) -> None:
+def server_enroll_token(data_dir: str, expires: str, db_url: str | None, hostname: str | None) -> None:
     """生成一次性终端注册令牌 / print a one-time agent enrolment token."""
+    from reports.identity import enroll_token
     from reports.server import load_data, new_enroll_token, parse_duration
 
     try:
@@ -215,9 +217,71 @@ def server_enroll_token(data_dir: str, expires: str, db_url: str | None) -> None
         _fail(str(exc))
     store = load_data(data_dir).open_store(db_url)
     try:
-        click.echo(new_enroll_token(store, ttl))
+        click.echo(enroll_token(store, ttl, hostname) if hostname else new_enroll_token(store, ttl))  # type: ignore[arg-type]
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------- agent identities (reports/identity.py)
+@server_group.group("agents", cls=UserErrors)
+@lang_option
+def server_agents() -> None:
+    """终端身份：吊销、轮换密钥 / agent identities: revoke, rotate keys."""
+
+
+def _with_store(data_dir: str, db_url: str | None) -> Any:
+    from reports.server import load_data
+
+    data = load_data(data_dir)
+    return data, data.open_store(db_url)
+
+
+@server_agents.command("revoke")
+@click.argument("who")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--db", "db_url", default=None)
+@lang_option
+def server_agents_revoke(who: str, data_dir: str, db_url: str | None) -> None:
+    """吊销终端（主机名或终端 ID）：此后其上报一律拒绝（403），日志链记录吊销 /
+    revoke an agent (hostname or agent id): its batches are refused (403) from now on; the chain records it."""
+    from reports.identity import revoke_agent
+
+    data, store = _with_store(data_dir, db_url)
+    try:
+        info = revoke_agent(store, data.key, who)
+    except LookupError as exc:
+        _fail(str(exc.args[0]))
+    finally:
+        store.close()
+    click.echo(tr(f"已吊销 {info.agent}（{info.hostname}）", f"revoked {info.agent} ({info.hostname})"))
+
+
+@server_agents.command("rotate")
+@click.argument("who")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--db", "db_url", default=None)
+@click.option("--expires", default="24h", show_default=True)
+@lang_option
+def server_agents_rotate(who: str, data_dir: str, db_url: str | None, expires: str) -> None:
+    """为终端生成一次性密钥轮换令牌（在终端上运行 baomi audit rotate-key）/
+    print a one-time key rotation token for an agent (then run baomi audit rotate-key on it)."""
+    from reports.identity import rotation_token
+    from reports.server import parse_duration
+
+    try:
+        ttl = parse_duration(expires)
+    except ValueError as exc:
+        _fail(str(exc))
+    _data, store = _with_store(data_dir, db_url)
+    try:
+        info, token = rotation_token(store, who, ttl)
+    except LookupError as exc:
+        _fail(str(exc.args[0]))
+    finally:
+        store.close()
+    click.echo(tr(f"{info.agent}（{info.hostname}）的轮换令牌：", f"rotation token for {info.agent} "
+                  f"({info.hostname}):"), err=True)
+    click.echo(token)
 
 
 # ---------------------------------------------------------------- baomi audit
@@ -281,6 +345,24 @@ def _read_jsonl(lines: Iterable[str], name: str, tally: Any) -> Iterator[tuple[s
             raise click.ClickException(f"{name}:{n}: need a JSON object with a type, or a baomi scan record")
         payload = obj.get("payload", {k: v for k, v in obj.items() if k not in ("type", "time")})
         yield (str(obj["type"]), payload, obj.get("time"))
+
+
+@audit_group.command("rotate-key")
+@click.option("--state", "state_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="File holding the rotation token (- reads stdin); never on the command line.")
+@lang_option
+def audit_rotate_key(state_dir: str, token_file: str) -> None:
+    """用轮换令牌更换本终端的签名密钥 / replace this agent's signing key with a rotation token."""
+    from reports.client import AuditClient, DeliveryError
+
+    token = (sys.stdin.read() if token_file == "-" else Path(token_file).read_text()).strip()
+    with AuditClient(state_dir) as client:
+        try:
+            kid = client.rotate_key(token)
+        except DeliveryError as exc:
+            _fail(tr(f"服务器拒绝：{exc}", f"refused by the collector: {exc}"), 1)
+    click.echo(tr(f"已更换密钥：{kid}", f"key rotated: {kid}"))
 
 
 @audit_group.command("send")

@@ -23,6 +23,7 @@ Thread-safe: one lock around the spool; `flush` may run in a background thread.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -410,6 +411,46 @@ class AuditClient:
                     self._set("gap_first", last_seq + 1)
             self._db.execute("COMMIT")
         return removed, progressed
+
+    def rotate_key(self, token: str) -> str:
+        """Replace this agent's key, with a one-time token from `baomi server agents rotate`.
+
+        The request is signed with the current key and the new one; once the collector has
+        recorded the rotation it accepts only the new key, so the spooled events it has not
+        received are re-signed with it (their chain hashes do not cover signatures) in the same
+        local transaction that installs the key. Returns the new key's id."""
+        from policies.keys import key_id
+        from reports.chain import rotation_statement
+
+        with self._lock:
+            new = generate_private_key()
+            pub, when = public_key_b64(new), _now(self.skew)
+            statement = rotation_statement(self.agent, pub, when)
+            staged = self.dir / "agent.key.next"  # kept if we die before installing it
+            save_private_key(new, staged)
+            resp = self._http.post("/v1/rotate", json={
+                "token": token, "agent": self.agent, "public_key": pub, "time": when,
+                "agent_sig": sign(self.key, statement), "proof": sign(new, statement)})
+            if resp.status_code != 200:
+                staged.unlink(missing_ok=True)
+                raise DeliveryError(resp.status_code, _body(resp))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for seq, record in self._db.execute("SELECT seq, record FROM outbox").fetchall():
+                    try:
+                        ev = AuditEvent.from_dict(json.loads(record))
+                    except (ValueError, TypeError, KeyError):
+                        continue  # a poison record: set aside when sent
+                    resigned = dataclasses.replace(ev, sig=sign(new, ev.body_bytes()))
+                    self._db.execute("UPDATE outbox SET record = ? WHERE seq = ?",
+                                     (json.dumps(resigned.to_dict(), ensure_ascii=False), seq))
+                os.replace(staged, self.dir / "agent.key")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self.key = new
+            return key_id(new)
 
     def _empty_batch_accepted(self) -> bool:
         """Does the collector take a batch without events (with the pending gap notice, if any)?

@@ -220,14 +220,18 @@ class _Collector:
     keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     refused: set[tuple[str, int, int]] = field(default_factory=set)
 
-    def agent_key(self, agent: str) -> Ed25519PublicKey | None:
-        key = self.keys.get(agent)
+    def agent_key(self, agent: str, fresh: bool = False) -> Ed25519PublicKey | None:
+        key = None if fresh else self.keys.get(agent)
         if key is None:
             info = self.store.agent(agent)
             if info is None:
                 return None
             key = self.keys[agent] = load_public_key(info.public_key)
         return key
+
+    def forget(self, agent: str) -> None:
+        """Drop a cached key (rotated, here or by another collector process)."""
+        self.keys.pop(agent, None)
 
     def role(self, request: Request) -> tuple[str, str] | None:
         """(role, id) of the caller: officer by bearer token, agent by signed headers."""
@@ -340,21 +344,26 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         try:
             body = await _json(request, lim.body_timeout)
             token, pub, host = str(body["token"]), str(body["public_key"]), str(body["hostname"])[:255]
-            load_public_key(pub)
+            pub = public_key_b64(load_public_key(pub))  # one spelling: the store compares it
         except BodyTimeout as exc:
             return _too_slow(exc)
         except (ValueError, KeyError, TypeError):
             return _err(400, "bad_request", "need token, public_key (base64 Ed25519) and hostname")
         now = utcnow()
         agent = "a-" + key_id(pub)
-        if await run_in_threadpool(c.store.agent, agent):  # checked first: keeps the token usable
-            return _err(409, "already_enrolled", f"{agent} is already enrolled")
-        if not await run_in_threadpool(c.store.consume_token, sha256_text(token), now):
-            return _err(401, "bad_token", "enrolment token unknown, used or expired")
         record = server_signed(data.key, {"kind": "enrol", "agent": agent, "public_key": pub,
                                           "hostname": host, "time": now})
         info = AgentInfo(agent, pub, host, now, 0, "")
-        await run_in_threadpool(c.store.enrol, info, record, now)
+        # One transaction (token, hostname, agent row, chain entry): concurrent enrolments of one
+        # key with several tokens once raced into a 500 that had used up a token.
+        status = await run_in_threadpool(c.store.enrol_with_token, sha256_text(token), info, record, now)  # type: ignore[attr-defined]
+        refusals = {"already_enrolled": (409, f"{agent} is already enrolled"),
+                    "bad_token": (401, "enrolment token unknown, used or expired"),
+                    "hostname_mismatch": (403, "this enrolment token is bound to another hostname"),
+                    "hostname_taken": (409, f"hostname {host!r} is held by another agent (revoke it first:"
+                                            " baomi server agents revoke HOST)")}
+        if status in refusals:
+            return _err(refusals[status][0], status, refusals[status][1])
         return JSONResponse({"agent": agent, "server_key": data.public_key_b64}, status_code=201)
 
     def check_batch(body: Any) -> tuple[int, dict[str, Any]] | tuple[str, list[AuditEvent],
@@ -375,7 +384,9 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         if key is None:
             return 401, {"error": "unknown_agent", "message": f"{agent} is not enrolled"}
         if not verify(key, canonical_json(env), sig):
-            return 401, {"error": "bad_signature", "message": "batch signature does not verify"}
+            key = c.agent_key(agent, fresh=True)  # rotated since it was cached?
+            if key is None or not verify(key, canonical_json(env), sig):
+                return 401, {"error": "bad_signature", "message": "batch signature does not verify"}
         if not _fresh(sent_at):
             return 401, {"error": "stale", "message": "batch outside the replay window",
                          "server_time": utcnow()}
@@ -390,7 +401,7 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
             # whatever a hostile or broken agent sends is its error (4xx), never the server's (500)
             return 422, {"error": "schema", "message": f"{type(exc).__name__}: {exc}"[:300]}
 
-    def _check_events(agent: str, key: Any, raw_events: list[Any], env: dict[str, Any],
+    def _check_events(agent: str, key: Ed25519PublicKey, raw_events: list[Any], env: dict[str, Any],
                       nonce: str) -> Any:
         events: list[AuditEvent] = []
         try:
@@ -414,7 +425,8 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
             return 422, {"error": "schema", "message": str(exc)}
         if [e.seq for e in events] != sorted({e.seq for e in events}):
             return 422, {"error": "schema", "message": "events must be in increasing seq order"}
-        return agent, events, gap_record, nonce
+        # the key this batch was verified with: the store refuses it if no longer the agent's
+        return agent, events, gap_record, nonce, public_key_b64(key)
 
     async def events(request: Request) -> Response:
         try:
@@ -430,8 +442,11 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
             retry = checked[1].get("retry_after") if checked[0] == 429 else None
             return JSONResponse(checked[1], status_code=checked[0],
                                 headers={"retry-after": str(max(1, math.ceil(retry)))} if retry else None)
-        agent, evs, gap_record, nonce = checked  # type: ignore[misc]
-        res = await asyncio.wrap_future(writer.submit(agent, evs, gap_record, nonce, utcnow()))
+        agent, evs, gap_record, nonce, verified_with = checked  # type: ignore[misc]
+        res = await asyncio.wrap_future(writer.submit(agent, evs, gap_record, nonce, utcnow(), verified_with))
+        if res.status in ("revoked", "key_rotated"):  # reports/identity.py
+            c.forget(agent)
+            return _err(403 if res.status == "revoked" else 401, res.status, res.message)
         if res.status == "ok":
             return JSONResponse({"accepted": res.accepted, "duplicates": res.duplicates,
                                  "last_seq": res.last_seq})
@@ -518,6 +533,10 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
     from reports.fleet import fleet_routes  # endpoint agents: status and the served policy bundle
 
     routes += fleet_routes(data.path, c.store, c.role, officer_only)
+    from reports.identity import identity_routes  # key rotation
+
+    routes += identity_routes(data.key, c.store, c.agent_key, c.forget,  # type: ignore[arg-type]
+                              lambda r: _json(r, lim.body_timeout), _fresh)
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -116,6 +116,8 @@ class Collector:
             store.close()
 
     def enroll(self, state: Path, **kw: object) -> AuditClient:
+        # A hostname of its own for each test agent: the collector refuses a hostname already held.
+        kw.setdefault("hostname", f"{state.name}-{uuid.uuid4().hex[:8]}")
         return AuditClient.enroll(state, self.url, self.enroll_token(), ca=self.ca, **kw)  # type: ignore[arg-type]
 
 

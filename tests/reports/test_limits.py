@@ -148,7 +148,7 @@ def test_connection_cap_answers_503_and_the_client_retries(sqlite_data: Path, tm
     client = None
     try:
         client = c.enroll(tmp_path / "agent")
-        with Slowloris(c, 40, every=0.3):
+        with Slowloris(c, 40, every=0.3, reconnect=False):
             time.sleep(0.5)
             with c.http() as h:
                 assert h.get("/v1/health").status_code == 503  # beyond the cap: refused cleanly
