@@ -8,6 +8,9 @@ Every record the collector accepts becomes an `Entry` with a global sequence num
 - `enrol`: the server's signed statement that agent X holds public key K,
 - `gap`: an agent-signed `GapNotice` the server accepted,
 - `gap_refused`: the server's note that an agent tried to skip sequence numbers.
+- `revoke`: the server's statement that agent X is revoked (no event of X may follow),
+- `rotate`: the server's statement that agent X holds key K2 from here on, with X's signature
+  (old key) over the change; X's later events verify with K2.
 
 A `Checkpoint` (size, root = hash of entry `size`) is signed with the server's Ed25519 key;
 exported checkpoints held by a second party make truncation and wholesale rewriting evident.
@@ -28,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from policies.keys import canonical_json, key_id, load_public_key, sign, verify
 from reports.events import GENESIS, AuditEvent, GapNotice, SchemaError
 
-KINDS = ("event", "enrol", "gap", "gap_refused", "followup")
+KINDS = ("event", "enrol", "gap", "gap_refused", "followup", "revoke", "rotate")
 
 
 def entry_hash(prev: str, gseq: int, kind: str, received: str, record: Mapping[str, Any] | bytes) -> str:
@@ -119,6 +122,12 @@ class _AgentState:
     key: Ed25519PublicKey
     seq: int = 0
     hash: str = GENESIS
+    revoked: bool = False
+
+
+def rotation_statement(agent: str, public_key: str, time: str) -> bytes:
+    """What an agent signs with its current key to ask for `public_key` in its place."""
+    return canonical_json({"kind": "rotate", "agent": agent, "public_key": public_key, "time": time})
 
 
 @dataclass
@@ -159,6 +168,8 @@ def _check_entry(w: _Walk, e: Entry) -> str | None:
         st = w.agents.get(ev.agent)
         if st is None:
             return f"event of unknown agent {ev.agent}"
+        if st.revoked:
+            return f"event of agent {ev.agent} after its revocation"
         if not ev.verify(st.key):
             return f"signature of agent {ev.agent} seq {ev.seq} does not verify with its enrolled key"
         if ev.seq != st.seq + 1:
@@ -167,6 +178,24 @@ def _check_entry(w: _Walk, e: Entry) -> str | None:
         if ev.prev != st.hash:
             return f"agent {ev.agent} seq {ev.seq}: prev hash does not match the agent's chain"
         st.seq, st.hash = ev.seq, ev.hash
+        return None
+    if e.kind in ("revoke", "rotate"):
+        if not check_server_signed(w.server_key, rec):
+            return f"{e.kind} record not signed by the server key"
+        st = w.agents.get(str(rec.get("agent")))
+        if st is None or st.revoked:
+            return f"{e.kind} of an unknown or revoked agent {rec.get('agent')}"
+        if e.kind == "revoke":
+            st.revoked = True
+            return None
+        try:
+            new_key = load_public_key(str(rec["public_key"]))
+        except (KeyError, ValueError):
+            return "rotation record without a valid public key"
+        statement = rotation_statement(str(rec["agent"]), str(rec["public_key"]), str(rec.get("time")))
+        if not verify(st.key, statement, str(rec.get("agent_sig", ""))):
+            return f"rotation of {rec['agent']} not signed with the agent's previous key"
+        st.key = new_key
         return None
     if e.kind in ("gap", "gap_refused"):
         if not check_server_signed(w.server_key, rec):
@@ -259,7 +288,7 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
             problem = _check_entry(w, e)
             if problem:
                 return _fail(w, e.gseq, f"entry {e.gseq}: {problem}")
-            if e.kind == "enrol":
+            if e.kind in ("enrol", "rotate"):
                 keys[str(e.record.get("agent"))] = str(e.record.get("public_key"))
         w.prev, w.n = e.hash, e.gseq
         for cp in cps.get(e.gseq, ()):

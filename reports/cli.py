@@ -130,6 +130,33 @@ def server_cert(data_dir: str, names: tuple[str, ...], days: int) -> None:
                   f"server certificate reissued for: {', '.join(all_names)} (restart baomi server run)"))
 
 
+def _limit_options(f: Any) -> Any:
+    """`server run` options of reports/limits.py (slow clients, connection cap, agent rate)."""
+    from reports.limits import ServeLimits as L
+
+    for name, default, help_ in (
+            ("--page-limit", L.page_limit, "Most rows one /v1/query page holds."),
+            ("--agent-rate", f"{L.agent_rate:g}/{L.agent_burst}",
+             "Batches a second per agent / burst; beyond: 429 with Retry-After."),
+            ("--max-connections", L.max_connections, "Open connections beyond which requests get 503."),
+            ("--body-timeout", L.body_timeout, "Seconds to receive a request body (else 408)."),
+            ("--header-timeout", L.header_timeout, "Seconds to receive a request header (else closed).")):
+        kind: Any = str if name == "--agent-rate" else int if name in ("--page-limit",
+                                                                       "--max-connections") else float
+        f = click.option(name, default=default, show_default=True, type=kind, help=help_)(f)
+    return f
+
+
+def _limits(page_limit: int, agent_rate: str, max_connections: int, body_timeout: float,
+            header_timeout: float) -> Any:
+    from reports.limits import ServeLimits, parse_rate
+
+    rate, burst = parse_rate(agent_rate)
+    return ServeLimits(header_timeout=header_timeout, body_timeout=body_timeout,
+                       max_connections=max_connections, agent_rate=rate, agent_burst=burst,
+                       page_limit=page_limit)
+
+
 @server_group.command("run")
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT (port 0: any)")
@@ -140,9 +167,11 @@ def server_cert(data_dir: str, names: tuple[str, ...], days: int) -> None:
 @click.option("--checkpoint-interval", type=float, default=None)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes sharing the port (use the cores for signature checks).")
+@_limit_options
 @lang_option
 def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bool,
-               port_file: str | None, checkpoint_interval: float | None, workers: int) -> None:
+               port_file: str | None, checkpoint_interval: float | None, workers: int,
+               **limit_args: Any) -> None:
     """运行收集服务 / run the collector."""
     from reports.server import is_loopback, parse_listen, serve
     from reports.tls import certificate_names
@@ -165,7 +194,8 @@ def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bo
             click.echo(tr(f"警告：{host} 不在服务器证书的名称中（{', '.join(names)}）",
                           f"warning: {host} is not among the certificate's names ({', '.join(names)})"), err=True)
     try:
-        serve(data_dir, listen, db_url, insecure_http, port_file, checkpoint_interval, workers)
+        serve(data_dir, listen, db_url, insecure_http, port_file, checkpoint_interval, workers,
+              limits=_limits(**limit_args))
     except ValueError as exc:
         _fail(str(exc))
 
@@ -174,9 +204,11 @@ def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bo
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--expires", default="24h", show_default=True)
 @click.option("--db", "db_url", default=None)
+@click.option("--hostname", default=None, help="Only an agent declaring this hostname may use the token.")
 @lang_option
-def server_enroll_token(data_dir: str, expires: str, db_url: str | None) -> None:
+def server_enroll_token(data_dir: str, expires: str, db_url: str | None, hostname: str | None) -> None:
     """生成一次性终端注册令牌 / print a one-time agent enrolment token."""
+    from reports.identity import enroll_token
     from reports.server import load_data, new_enroll_token, parse_duration
 
     try:
@@ -185,7 +217,7 @@ def server_enroll_token(data_dir: str, expires: str, db_url: str | None) -> None
         _fail(str(exc))
     store = load_data(data_dir).open_store(db_url)
     try:
-        click.echo(new_enroll_token(store, ttl))
+        click.echo(enroll_token(store, ttl, hostname) if hostname else new_enroll_token(store, ttl))  # type: ignore[arg-type]
     finally:
         store.close()
 
@@ -271,6 +303,68 @@ def server_user_list(data_dir: str, db_url: str | None) -> None:
         store.close()
 
 
+# ---------------------------------------------------------------- agent identities (reports/identity.py)
+@server_group.group("agents", cls=UserErrors)
+@lang_option
+def server_agents() -> None:
+    """终端身份：吊销、轮换密钥 / agent identities: revoke, rotate keys."""
+
+
+def _with_store(data_dir: str, db_url: str | None) -> Any:
+    from reports.server import load_data
+
+    data = load_data(data_dir)
+    return data, data.open_store(db_url)
+
+
+@server_agents.command("revoke")
+@click.argument("who")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--db", "db_url", default=None)
+@lang_option
+def server_agents_revoke(who: str, data_dir: str, db_url: str | None) -> None:
+    """吊销终端（主机名或终端 ID）：此后其上报一律拒绝（403），日志链记录吊销 /
+    revoke an agent (hostname or agent id): its batches are refused (403) from now on; the chain records it."""
+    from reports.identity import revoke_agent
+
+    data, store = _with_store(data_dir, db_url)
+    try:
+        info = revoke_agent(store, data.key, who)
+    except LookupError as exc:
+        _fail(str(exc.args[0]))
+    finally:
+        store.close()
+    click.echo(tr(f"已吊销 {info.agent}（{info.hostname}）", f"revoked {info.agent} ({info.hostname})"))
+
+
+@server_agents.command("rotate")
+@click.argument("who")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--db", "db_url", default=None)
+@click.option("--expires", default="24h", show_default=True)
+@lang_option
+def server_agents_rotate(who: str, data_dir: str, db_url: str | None, expires: str) -> None:
+    """为终端生成一次性密钥轮换令牌（在终端上运行 baomi audit rotate-key）/
+    print a one-time key rotation token for an agent (then run baomi audit rotate-key on it)."""
+    from reports.identity import rotation_token
+    from reports.server import parse_duration
+
+    try:
+        ttl = parse_duration(expires)
+    except ValueError as exc:
+        _fail(str(exc))
+    _data, store = _with_store(data_dir, db_url)
+    try:
+        info, token = rotation_token(store, who, ttl)
+    except LookupError as exc:
+        _fail(str(exc.args[0]))
+    finally:
+        store.close()
+    click.echo(tr(f"{info.agent}（{info.hostname}）的轮换令牌：", f"rotation token for {info.agent} "
+                  f"({info.hostname}):"), err=True)
+    click.echo(token)
+
+
 # ---------------------------------------------------------------- baomi audit
 @click.group("audit", cls=UserErrors)
 @lang_option
@@ -334,6 +428,24 @@ def _read_jsonl(lines: Iterable[str], name: str, tally: Any) -> Iterator[tuple[s
         yield (str(obj["type"]), payload, obj.get("time"))
 
 
+@audit_group.command("rotate-key")
+@click.option("--state", "state_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="File holding the rotation token (- reads stdin); never on the command line.")
+@lang_option
+def audit_rotate_key(state_dir: str, token_file: str) -> None:
+    """用轮换令牌更换本终端的签名密钥 / replace this agent's signing key with a rotation token."""
+    from reports.client import AuditClient, DeliveryError
+
+    token = (sys.stdin.read() if token_file == "-" else Path(token_file).read_text()).strip()
+    with AuditClient(state_dir) as client:
+        try:
+            kid = client.rotate_key(token)
+        except DeliveryError as exc:
+            _fail(tr(f"服务器拒绝：{exc}", f"refused by the collector: {exc}"), 1)
+    click.echo(tr(f"已更换密钥：{kid}", f"key rotated: {kid}"))
+
+
 @audit_group.command("send")
 @click.option("--state", "state_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to keep retrying.")
@@ -380,6 +492,12 @@ def audit_send(state_dir: str, timeout: float, batch_size: int, file: str) -> No
                       f"待发送 {res.pending} 条",
                       f"spooled {new} (already spooled before: {skipped}), acknowledged {res.acked}, "
                       f"pending {res.pending}"))
+        if res.set_aside:
+            click.echo(tr(f"警告：{res.set_aside} 条事件因内容被服务器拒绝，已移出发送队列（以签名缺口通知报告），"
+                          f"保存在 {state_dir}/spool.sqlite 的 rejected 表中",
+                          f"warning: {res.set_aside} events refused by the collector for their content were set "
+                          f"aside (reported by a signed gap notice), kept in the rejected table of "
+                          f"{state_dir}/spool.sqlite"), err=True)
         if res.pending:
             sys.exit(1)
 

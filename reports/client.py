@@ -23,6 +23,7 @@ Thread-safe: one lock around the spool; `flush` may run in a background thread.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -73,6 +74,8 @@ class FlushResult:
     retries: int = 0
     #: Events the collector already had (a redelivery after a lost answer).
     duplicates: int = 0
+    #: Events set aside during this flush: refused for their content (see `rejected()`).
+    set_aside: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ class AuditClient:
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, record TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, lines INTEGER NOT NULL)")
+        # Events the collector refused for their content, kept for the operator (see _set_aside).
+        self._db.execute("CREATE TABLE IF NOT EXISTS rejected (seq INTEGER PRIMARY KEY, record TEXT NOT NULL,"
+                         " status INTEGER NOT NULL, answer TEXT NOT NULL, time TEXT NOT NULL)")
         require_tls(self.state.server)
         verify: Any = True
         if self.state.server.startswith("https:"):
@@ -204,7 +210,46 @@ class AuditClient:
         self._set("gap_first", first)
         self._set("gap_last", last.seq)
         self._set("gap_last_hash", last.hash)
+        self._gap_reason("spool_full")
         self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last.seq,))
+
+    def _gap_reason(self, reason: str) -> None:
+        reasons = [r for r in self._meta("gap_reason", "").split("+") if r]
+        self._set("gap_reason", "+".join(dict.fromkeys([*reasons, reason])))
+
+    def _set_aside(self, seq: int, record: str, status: int, answer: Any) -> None:
+        """Take a poison event (refused for its content, alone in its batch) out of the outbox
+        into `rejected`, and cover its sequence number with the signed gap notice, so that the
+        events after it flow (one such event once wedged the whole spool)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            # Its hash is what the next event chains to (the record itself may not even parse).
+            nxt = self._db.execute("SELECT record FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1",
+                                   (seq,)).fetchone()
+            if nxt is not None:
+                h = str(json.loads(nxt[0])["prev"])
+            else:
+                h = self._meta("last_hash", GENESIS)
+            self._db.execute("INSERT OR REPLACE INTO rejected (seq, record, status, answer, time)"
+                             " VALUES (?, ?, ?, ?, ?)",
+                             (seq, record, status, json.dumps(answer, ensure_ascii=False)[:2000], _now()))
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            if not self._meta("gap_first", ""):
+                self._set("gap_first", seq)
+            self._set("gap_last", seq)
+            self._set("gap_last_hash", h)
+            self._gap_reason("rejected")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def rejected(self) -> list[dict[str, Any]]:
+        """Events set aside: {seq, record (the spooled JSON text), status, answer, time}."""
+        with self._lock:
+            rows = self._db.execute("SELECT seq, record, status, answer, time FROM rejected ORDER BY seq")
+            return [{"seq": q, "record": r, "status": st, "answer": json.loads(a), "time": t}
+                    for q, r, st, a, t in rows.fetchall()]
 
     def submit(self, etype: str, payload: Mapping[str, Any], *, time: str | None = None) -> AuditEvent:
         """Sign, chain and durably spool one event; returns it. Raises SchemaError on bad input."""
@@ -271,7 +316,7 @@ class AuditClient:
             gap_last = int(self._meta("gap_last", "0"))
             gap = GapNotice(agent=self.agent, first=int(self._meta("gap_first", "0")), last=gap_last,
                             last_hash=self._meta("gap_last_hash", GENESIS),
-                            reason="spool_full").signed(self.key).to_dict()
+                            reason=self._meta("gap_reason", "spool_full")).signed(self.key).to_dict()
         env = {"agent": self.agent, "nonce": str(uuid.uuid4()), "sent_at": _now(self.skew),
                "events": [json.loads(r) for _, r in rows], "gap": gap}
         return {"envelope": env, "sig": sign(self.key, canonical_json(env))}, gap_last
@@ -279,7 +324,7 @@ class AuditClient:
     def flush(self, timeout: float | None = 60.0, *, max_backoff: float = 10.0) -> FlushResult:
         """Deliver everything spooled; retry transient failures until `timeout` seconds pass."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        acked = retries = dups = 0
+        acked = retries = dups = aside = 0
         delay = 0.1
         size = self.batch_size
         skew_learnt = False
@@ -288,29 +333,42 @@ class AuditClient:
                 rows = self._db.execute("SELECT seq, record FROM outbox ORDER BY seq LIMIT ?",
                                         (size,)).fetchall()
                 if not rows and not self._meta("gap_first", ""):
-                    return FlushResult(acked, 0, retries, dups)
-                body, _gap_last = self._envelope(rows)
-            try:
-                resp = self._http.post("/v1/events", json=body)
-            except httpx.TransportError:
+                    return FlushResult(acked, 0, retries, dups, aside)
+                try:
+                    body, _gap_last = self._envelope(rows)
+                    content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
+                except (ValueError, TypeError) as exc:  # a spooled record that is not JSON
+                    content, local = None, str(exc)
+            if content is None:
                 resp = None
+            else:
+                try:
+                    resp = self._http.post("/v1/events", content=content,
+                                           headers={"content-type": "application/json"})
+                except httpx.TransportError:
+                    resp = None
+            refused = None if resp is None else resp.status_code
+            if content is None or (refused in (400, 413, 422) and rows):
+                # Refused for what it holds: halve the batch until the one event to blame is alone,
+                # then set it aside, provided the collector takes an empty batch (else the fault is
+                # not that event's, and nothing is set aside).
+                if len(rows) > 1:
+                    size = max(1, len(rows) // 2)
+                    continue
+                answer = local if content is None else _body(resp)  # type: ignore[arg-type]
+                if content is not None and not self._empty_batch_accepted():
+                    raise DeliveryError(refused or 0, answer)
+                with self._lock:
+                    self._set_aside(rows[0][0], rows[0][1], refused or 0, answer)
+                aside += 1
+                size = self.batch_size
+                continue
             if resp is not None and resp.status_code == 200:
                 reply = resp.json()
                 last_seq = int(reply["last_seq"])
                 dups += int(reply.get("duplicates", 0))
-                with self._lock:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    cur = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
-                    progressed = cur.rowcount
-                    acked += cur.rowcount
-                    if self._meta("gap_first", ""):
-                        # The gap may have been widened by a drop while this batch was in flight.
-                        if last_seq >= int(self._meta("gap_last", "0")):
-                            self._db.execute("DELETE FROM meta WHERE k LIKE 'gap_%'")
-                            progressed += 1
-                        elif last_seq >= int(self._meta("gap_first", "0")):
-                            self._set("gap_first", last_seq + 1)
-                    self._db.execute("COMMIT")
+                removed, progressed = self._acknowledged(last_seq)
+                acked += removed
                 if not progressed:
                     raise DeliveryError(200, f"collector is at seq {last_seq}, behind this spool")
                 delay = 0.1
@@ -329,16 +387,98 @@ class AuditClient:
             if resp is not None and resp.status_code < 500 and resp.status_code != 429:
                 raise DeliveryError(resp.status_code, _body(resp))
             retries += 1
-            if deadline is not None and time.monotonic() + delay > deadline:
-                return FlushResult(acked, self.pending(), retries, dups)
-            time.sleep(delay * (0.5 + random.random() / 2))
+            pause = delay * (0.5 + random.random() / 2)
+            if resp is not None and resp.status_code == 429:
+                pause = max(pause, _retry_after(resp))  # the collector's rate limit says when
+            if deadline is not None and time.monotonic() + pause > deadline:
+                return FlushResult(acked, self.pending(), retries, dups, aside)
+            time.sleep(pause)
             delay = min(delay * 2, max_backoff)
+
+    def _acknowledged(self, last_seq: int) -> tuple[int, int]:
+        """The collector holds this agent's events up to `last_seq`: drop them from the outbox.
+        Returns (events removed, events removed + 1 if a pending gap notice was taken)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
+            removed = progressed = cur.rowcount
+            if self._meta("gap_first", ""):
+                # The gap may have been widened by a drop while this batch was in flight.
+                if last_seq >= int(self._meta("gap_last", "0")):
+                    self._db.execute("DELETE FROM meta WHERE k LIKE 'gap_%'")
+                    progressed += 1
+                elif last_seq >= int(self._meta("gap_first", "0")):
+                    self._set("gap_first", last_seq + 1)
+            self._db.execute("COMMIT")
+        return removed, progressed
+
+    def rotate_key(self, token: str) -> str:
+        """Replace this agent's key, with a one-time token from `baomi server agents rotate`.
+
+        The request is signed with the current key and the new one; once the collector has
+        recorded the rotation it accepts only the new key, so the spooled events it has not
+        received are re-signed with it (their chain hashes do not cover signatures) in the same
+        local transaction that installs the key. Returns the new key's id."""
+        from policies.keys import key_id
+        from reports.chain import rotation_statement
+
+        with self._lock:
+            new = generate_private_key()
+            pub, when = public_key_b64(new), _now(self.skew)
+            statement = rotation_statement(self.agent, pub, when)
+            staged = self.dir / "agent.key.next"  # kept if we die before installing it
+            save_private_key(new, staged)
+            resp = self._http.post("/v1/rotate", json={
+                "token": token, "agent": self.agent, "public_key": pub, "time": when,
+                "agent_sig": sign(self.key, statement), "proof": sign(new, statement)})
+            if resp.status_code != 200:
+                staged.unlink(missing_ok=True)
+                raise DeliveryError(resp.status_code, _body(resp))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for seq, record in self._db.execute("SELECT seq, record FROM outbox").fetchall():
+                    try:
+                        ev = AuditEvent.from_dict(json.loads(record))
+                    except (ValueError, TypeError, KeyError):
+                        continue  # a poison record: set aside when sent
+                    resigned = dataclasses.replace(ev, sig=sign(new, ev.body_bytes()))
+                    self._db.execute("UPDATE outbox SET record = ? WHERE seq = ?",
+                                     (json.dumps(resigned.to_dict(), ensure_ascii=False), seq))
+                os.replace(staged, self.dir / "agent.key")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self.key = new
+            return key_id(new)
+
+    def _empty_batch_accepted(self) -> bool:
+        """Does the collector take a batch without events (with the pending gap notice, if any)?
+        If not, the refusal of a single event is not that event's fault."""
+        with self._lock:
+            body, _ = self._envelope([])
+        try:
+            resp = self._http.post("/v1/events", json=body)
+        except httpx.TransportError:
+            return False
+        if resp.status_code != 200:
+            return False
+        self._acknowledged(int(resp.json()["last_seq"]))
+        return True
 
     def signed_headers(self, method: str, path: str) -> dict[str, str]:
         """Headers identifying this agent on a non-batch request (reads are refused to agents)."""
         when = _now(self.skew)
         sig = sign(self.key, canonical_json({"method": method, "path": path, "time": when}))
         return {"X-Baomi-Agent": self.agent, "X-Baomi-Time": when, "X-Baomi-Signature": sig}
+
+
+def _retry_after(resp: httpx.Response) -> float:
+    """Seconds from a 429's Retry-After (delta-seconds form; capped so a wrong one cannot stall)."""
+    try:
+        return min(60.0, max(0.0, float(resp.headers.get("retry-after", "0"))))
+    except ValueError:
+        return 0.0
 
 
 def _body(resp: httpx.Response) -> Any:

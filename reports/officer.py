@@ -79,7 +79,18 @@ class ServerSource:
         return [Checkpoint.from_dict(c) for c in self._get("/v1/checkpoints")["checkpoints"]]
 
     def query(self, q: Query) -> Iterator[dict[str, Any]]:
-        yield from self._get("/v1/query", **{k: v for k, v in q.__dict__.items()})["rows"]
+        """Every matching row: the collector answers a page at a time, `next` is the cursor."""
+        params = dict(q.__dict__)
+        remaining = q.limit or None
+        while remaining is None or remaining > 0:
+            reply = self._get("/v1/query", **{**params, "limit": remaining})
+            rows = reply["rows"][:remaining]
+            yield from rows
+            if remaining is not None:
+                remaining -= len(rows)
+            if reply.get("next") is None or not rows:
+                return
+            params["after"] = int(reply["next"])
 
     def checkpoint_now(self) -> list[Checkpoint]:
         resp = self.http.post("/v1/checkpoints")

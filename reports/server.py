@@ -27,6 +27,7 @@ import concurrent.futures
 import hashlib
 import ipaddress
 import json
+import math
 import os
 import queue
 import re
@@ -65,6 +66,7 @@ from policies.keys import (
 )
 from reports.chain import Checkpoint, server_signed
 from reports.events import MAX_BATCH, AuditEvent, GapNotice, SchemaError, utcnow
+from reports.limits import RateLimiter, ServeLimits
 from reports.store import AgentInfo, AuditStore, IngestResult, Query, SqlStore, open_store
 from reports.tls import make_ca_and_server_cert
 
@@ -218,14 +220,18 @@ class _Collector:
     keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     refused: set[tuple[str, int, int]] = field(default_factory=set)
 
-    def agent_key(self, agent: str) -> Ed25519PublicKey | None:
-        key = self.keys.get(agent)
+    def agent_key(self, agent: str, fresh: bool = False) -> Ed25519PublicKey | None:
+        key = None if fresh else self.keys.get(agent)
         if key is None:
             info = self.store.agent(agent)
             if info is None:
                 return None
             key = self.keys[agent] = load_public_key(info.public_key)
         return key
+
+    def forget(self, agent: str) -> None:
+        """Drop a cached key (rotated, here or by another collector process)."""
+        self.keys.pop(agent, None)
 
     def role(self, request: Request) -> tuple[str, str] | None:
         """(role, id) of the caller: officer by bearer token, agent by signed headers."""
@@ -259,17 +265,32 @@ class BodyTooLarge(ValueError):
     pass
 
 
-async def _json(request: Request) -> Any:
-    """The JSON body, read up to MAX_BODY bytes (ValueError beyond, or when not JSON)."""
+class BodyTimeout(ValueError):
+    pass
+
+
+async def _json(request: Request, timeout: float = ServeLimits.body_timeout) -> Any:
+    """The JSON body, read up to MAX_BODY bytes within `timeout` seconds (ValueError beyond, or
+    when not JSON; BodyTimeout when the client sends it too slowly)."""
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
         raise BodyTooLarge("body too large")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BodyTooLarge("body too large")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise BodyTooLarge("body too large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(f"body not received within {timeout:g} s") from None
     return strict_json(b"".join(chunks))
+
+
+def _too_slow(exc: BodyTimeout) -> JSONResponse:
+    # The rest of the body may still be on its way: close rather than read it.
+    return JSONResponse({"error": "timeout", "message": str(exc)}, status_code=408,
+                        headers={"connection": "close"})
 
 
 def _no_constant(name: str) -> Any:
@@ -293,8 +314,11 @@ def _int_param(request: Request, name: str, default: int) -> int:
 
 
 def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | None = None,
-               checkpoint_interval: float | None = None, secure_cookies: bool = True) -> Starlette:
+               checkpoint_interval: float | None = None, limits: ServeLimits | None = None,
+               secure_cookies: bool = True) -> Starlette:
     c = _Collector(data, store or data.open_store(db_url))
+    lim = limits or ServeLimits()
+    rate = RateLimiter(lim.agent_rate, lim.agent_burst)
     interval = checkpoint_interval if checkpoint_interval is not None else data.checkpoint_interval
     # Signature checks run on two dedicated threads rather than the default pool of 40: many
     # threads doing CPU work starve the event loop of the GIL, and throughput collapsed with 200
@@ -319,21 +343,28 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
 
     async def enroll(request: Request) -> Response:
         try:
-            body = await _json(request)
+            body = await _json(request, lim.body_timeout)
             token, pub, host = str(body["token"]), str(body["public_key"]), str(body["hostname"])[:255]
-            load_public_key(pub)
+            pub = public_key_b64(load_public_key(pub))  # one spelling: the store compares it
+        except BodyTimeout as exc:
+            return _too_slow(exc)
         except (ValueError, KeyError, TypeError):
             return _err(400, "bad_request", "need token, public_key (base64 Ed25519) and hostname")
         now = utcnow()
         agent = "a-" + key_id(pub)
-        if await run_in_threadpool(c.store.agent, agent):  # checked first: keeps the token usable
-            return _err(409, "already_enrolled", f"{agent} is already enrolled")
-        if not await run_in_threadpool(c.store.consume_token, sha256_text(token), now):
-            return _err(401, "bad_token", "enrolment token unknown, used or expired")
         record = server_signed(data.key, {"kind": "enrol", "agent": agent, "public_key": pub,
                                           "hostname": host, "time": now})
         info = AgentInfo(agent, pub, host, now, 0, "")
-        await run_in_threadpool(c.store.enrol, info, record, now)
+        # One transaction (token, hostname, agent row, chain entry): concurrent enrolments of one
+        # key with several tokens once raced into a 500 that had used up a token.
+        status = await run_in_threadpool(c.store.enrol_with_token, sha256_text(token), info, record, now)  # type: ignore[attr-defined]
+        refusals = {"already_enrolled": (409, f"{agent} is already enrolled"),
+                    "bad_token": (401, "enrolment token unknown, used or expired"),
+                    "hostname_mismatch": (403, "this enrolment token is bound to another hostname"),
+                    "hostname_taken": (409, f"hostname {host!r} is held by another agent (revoke it first:"
+                                            " baomi server agents revoke HOST)")}
+        if status in refusals:
+            return _err(refusals[status][0], status, refusals[status][1])
         return JSONResponse({"agent": agent, "server_key": data.public_key_b64}, status_code=201)
 
     def check_batch(body: Any) -> tuple[int, dict[str, Any]] | tuple[str, list[AuditEvent],
@@ -354,17 +385,24 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         if key is None:
             return 401, {"error": "unknown_agent", "message": f"{agent} is not enrolled"}
         if not verify(key, canonical_json(env), sig):
-            return 401, {"error": "bad_signature", "message": "batch signature does not verify"}
+            key = c.agent_key(agent, fresh=True)  # rotated since it was cached?
+            if key is None or not verify(key, canonical_json(env), sig):
+                return 401, {"error": "bad_signature", "message": "batch signature does not verify"}
         if not _fresh(sent_at):
             return 401, {"error": "stale", "message": "batch outside the replay window",
                          "server_time": utcnow()}
+        # Counted once the signature holds: nobody else can spend an agent's allowance.
+        wait = rate.take(agent)
+        if wait > 0:
+            return 429, {"error": "rate_limited", "retry_after": wait,
+                         "message": f"{agent} sends faster than {lim.agent_rate:g} batches a second"}
         try:
             return _check_events(agent, key, raw_events, env, nonce)
         except (SchemaError, ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
             # whatever a hostile or broken agent sends is its error (4xx), never the server's (500)
             return 422, {"error": "schema", "message": f"{type(exc).__name__}: {exc}"[:300]}
 
-    def _check_events(agent: str, key: Any, raw_events: list[Any], env: dict[str, Any],
+    def _check_events(agent: str, key: Ed25519PublicKey, raw_events: list[Any], env: dict[str, Any],
                       nonce: str) -> Any:
         events: list[AuditEvent] = []
         try:
@@ -388,20 +426,28 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
             return 422, {"error": "schema", "message": str(exc)}
         if [e.seq for e in events] != sorted({e.seq for e in events}):
             return 422, {"error": "schema", "message": "events must be in increasing seq order"}
-        return agent, events, gap_record, nonce
+        # the key this batch was verified with: the store refuses it if no longer the agent's
+        return agent, events, gap_record, nonce, public_key_b64(key)
 
     async def events(request: Request) -> Response:
         try:
-            body = await _json(request)
+            body = await _json(request, lim.body_timeout)
         except BodyTooLarge:
             return _err(413, "too_large", f"at most {MAX_BODY} bytes a request")
+        except BodyTimeout as exc:
+            return _too_slow(exc)
         except ValueError:
             return _err(400, "bad_request", "body is not JSON")
         checked = await on_workers(check_batch, body)
         if isinstance(checked[0], int):
-            return JSONResponse(checked[1], status_code=checked[0])
-        agent, evs, gap_record, nonce = checked  # type: ignore[misc]
-        res = await asyncio.wrap_future(writer.submit(agent, evs, gap_record, nonce, utcnow()))
+            retry = checked[1].get("retry_after") if checked[0] == 429 else None
+            return JSONResponse(checked[1], status_code=checked[0],
+                                headers={"retry-after": str(max(1, math.ceil(retry)))} if retry else None)
+        agent, evs, gap_record, nonce, verified_with = checked  # type: ignore[misc]
+        res = await asyncio.wrap_future(writer.submit(agent, evs, gap_record, nonce, utcnow(), verified_with))
+        if res.status in ("revoked", "key_rotated"):  # reports/identity.py
+            c.forget(agent)
+            return _err(403 if res.status == "revoked" else 401, res.status, res.message)
         if res.status == "ok":
             return JSONResponse({"accepted": res.accepted, "duplicates": res.duplicates,
                                  "last_seq": res.last_seq})
@@ -443,14 +489,18 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         if (denied := officer_only(request)) is not None:
             return denied
         p = request.query_params
+        # One page at a time (at most lim.page_limit rows), keyset-paged on the chain position:
+        # `next` is the gseq of the page's last row, to be passed back as `after`.
+        want = _int_param(request, "limit", 0)
+        page = min(want, lim.page_limit) if want > 0 else lim.page_limit
         q = Query(since=p.get("since"), until=p.get("until"), host=p.get("host"),
                   level=p.get("level"), rule=p.get("rule"), type=p.get("type"),
-                  agent=p.get("agent"), limit=_int_param(request, "limit", 0) or None)
+                  agent=p.get("agent"), after=_int_param(request, "after", 0) or None, limit=page)
         try:
             rows = await run_in_threadpool(lambda: list(c.store.query(q)))
         except ValueError as exc:
             return _err(400, "bad_request", str(exc))
-        return JSONResponse({"rows": rows})
+        return JSONResponse({"rows": rows, "next": rows[-1]["gseq"] if len(rows) == page else None})
 
     async def housekeeping() -> None:
         while True:
@@ -484,6 +534,10 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
     from reports.fleet import fleet_routes  # endpoint agents: status and the served policy bundle
 
     routes += fleet_routes(data.path, c.store, c.role, officer_only)
+    from reports.identity import identity_routes  # key rotation
+
+    routes += identity_routes(data.key, c.store, c.agent_key, c.forget,  # type: ignore[arg-type]
+                              lambda r: _json(r, lim.body_timeout), _fresh)
     if isinstance(c.store, SqlStore):  # the officer console (reports/console) at /
         from reports.console.app import console_routes
 
@@ -523,7 +577,7 @@ def _die_with_parent(parent: int) -> None:
 
 def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure_http: bool = False,
           port_file: str | Path | None = None, checkpoint_interval: float | None = None,
-          workers: int = 1) -> None:
+          workers: int = 1, limits: ServeLimits | None = None) -> None:
     """Run the collector until SIGINT/SIGTERM.
 
     `workers > 1` pre-forks that many processes accepting on one socket, each with its own store
@@ -546,13 +600,21 @@ def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure
     actual = sock.getsockname()[1]
     tls = {} if insecure_http else {"ssl_certfile": str(data.path / "tls" / "server.pem"),
                                     "ssl_keyfile": str(data.path / "tls" / "server.key")}
+    from reports.limits import connection_cap, deadline_protocol, raise_nofile
+
+    lim = limits or ServeLimits()
+    cap = connection_cap(lim, raise_nofile())
 
     def run(interval: float | None) -> None:
         # The app (and its database connections) is created after any fork.
-        app = create_app(data, db_url, checkpoint_interval=interval, secure_cookies=not insecure_http)
+        app = create_app(data, db_url, checkpoint_interval=interval, limits=lim,
+                         secure_cookies=not insecure_http)
+        # Slow clients: a header deadline (deadline_protocol), a body deadline (in the app), a
+        # connection cap answering 503 (see reports/limits.py).
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=5, backlog=1024,
-                                timeout_keep_alive=60, **tls)  # type: ignore[arg-type]
+                                timeout_keep_alive=60, http=deadline_protocol(lim.header_timeout),
+                                limit_concurrency=cap, **tls)  # type: ignore[arg-type]
         uvicorn.Server(config).run(sockets=[sock])
 
     children: list[int] = []

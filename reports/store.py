@@ -17,7 +17,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,11 @@ SCHEMA = [
     " pwhash TEXT NOT NULL, tz TEXT NOT NULL, lang TEXT NOT NULL, created TEXT NOT NULL, disabled TEXT)"),
     ("CREATE TABLE IF NOT EXISTS console_sessions (sid_hash TEXT PRIMARY KEY, name TEXT NOT NULL,"
     " csrf TEXT NOT NULL, created TEXT NOT NULL, seen TEXT NOT NULL)"),
+    # Identity (reports/identity.py): what a token is bound to (an enrolment token to a hostname,
+    # a rotation token to an agent), and revoked agents (their batches are refused).
+    ("CREATE TABLE IF NOT EXISTS token_bindings (token_hash TEXT PRIMARY KEY, purpose TEXT NOT NULL,"
+    " hostname TEXT, agent TEXT)"),
+    "CREATE TABLE IF NOT EXISTS revoked (agent TEXT PRIMARY KEY, time TEXT NOT NULL)",
 ]
 
 #: Entry kinds an officer's query reads: agents' events and the console's follow-up steps (督办),
@@ -289,9 +294,10 @@ class SqlStore(AuditStore):
         results: list[IngestResult] = []
         with self._tx() as cur:
             size, root = self._lock_head(cur)
-            for agent, events, gap_record, nonce, received in batches:
+            for agent, events, gap_record, nonce, received, *verified_with in batches:
                 cur.execute("SAVEPOINT batch")
                 try:
+                    self._check_identity(cur, agent, verified_with[0] if verified_with else None)
                     res, size, root = self._ingest(cur, size, root, agent, events, gap_record, nonce,
                                                    received)
                 except _Rollback as rb:
@@ -300,6 +306,97 @@ class SqlStore(AuditStore):
                 cur.execute("RELEASE SAVEPOINT batch")
                 results.append(res)
         return results
+
+    def _check_identity(self, cur: Any, agent: str, public_key: str | None) -> None:
+        """Inside the append transaction: a revoked agent is refused, and so is a batch verified
+        with a key the agent no longer holds (another collector process rotated it)."""
+        cur.execute(self._sql("SELECT a.public_key, r.time FROM agents a LEFT JOIN revoked r"
+                              " ON r.agent = a.agent WHERE a.agent = ?"), (agent,))
+        row = cur.fetchone()
+        if row is not None and row[1] is not None:
+            raise _Rollback(IngestResult("revoked", message=f"{agent} was revoked at {row[1]}"))
+        if row is not None and public_key is not None and row[0] != public_key:
+            raise _Rollback(IngestResult("key_rotated", message=f"{agent} holds a new key since its rotation"))
+
+    # identity (reports/identity.py)
+    def add_bound_token(self, token_hash: str, expires: str, purpose: str, hostname: str | None = None,
+                        agent: str | None = None) -> None:
+        with self._tx() as cur:
+            cur.execute(self._sql("INSERT INTO tokens (token_hash, expires) VALUES (?, ?)"), (token_hash, expires))
+            cur.execute(self._sql("INSERT INTO token_bindings (token_hash, purpose, hostname, agent)"
+                                  " VALUES (?, ?, ?, ?)"), (token_hash, purpose, hostname, agent))
+
+    def _take_token(self, cur: Any, token_hash: str, now: str, purpose: str) -> tuple[str | None, str | None]:
+        """Check a token inside a transaction: (bound hostname, bound agent); _Refused if unusable.
+        Marked used only by the caller's UPDATE, in the same transaction as what it grants."""
+        cur.execute(self._sql("SELECT b.purpose, b.hostname, b.agent FROM tokens t LEFT JOIN token_bindings b"
+                              " ON b.token_hash = t.token_hash WHERE t.token_hash = ? AND t.used IS NULL"
+                              " AND t.expires > ?"), (token_hash, now))
+        row = cur.fetchone()
+        if row is None or (row[0] or "enrol") != purpose:
+            raise _Refused("bad_token")
+        return row[1], row[2]
+
+    def enrol_with_token(self, token_hash: str, info: AgentInfo, record: dict[str, Any], received: str) -> str:
+        """Enrol in one transaction: the token checked and used, the hostname checked, the agent
+        row and the chain entry written, or nothing at all. Returns "ok" or why not:
+        bad_token, already_enrolled, hostname_mismatch (the token is bound to another name),
+        hostname_taken (an agent that is not revoked holds it)."""
+        try:
+            with self._tx() as cur:
+                size, root = self._lock_head(cur)  # serialises enrolments across processes
+                cur.execute(self._sql("SELECT 1 FROM agents WHERE agent = ?"), (info.agent,))
+                if cur.fetchone() is not None:
+                    raise _Refused("already_enrolled")
+                bound_host, _ = self._take_token(cur, token_hash, received, "enrol")
+                if bound_host is not None and bound_host.lower() != info.hostname.lower():
+                    raise _Refused("hostname_mismatch")
+                cur.execute(self._sql("SELECT a.agent FROM agents a LEFT JOIN revoked r ON r.agent = a.agent"
+                                      " WHERE lower(a.hostname) = lower(?) AND r.agent IS NULL"), (info.hostname,))
+                if cur.fetchone() is not None:
+                    raise _Refused("hostname_taken")
+                cur.execute(self._sql("UPDATE tokens SET used = ? WHERE token_hash = ?"), (received, token_hash))
+                cur.execute(self._sql("INSERT INTO agents (agent, public_key, hostname, enrolled, last_seq,"
+                                      " last_hash) VALUES (?, ?, ?, ?, ?, ?)"),
+                            (info.agent, info.public_key, info.hostname, info.enrolled, 0, GENESIS))
+                self._append(cur, size, root, "enrol", record, received, None)
+        except _Refused as r:
+            return r.reason
+        return "ok"
+
+    def revoke(self, agent: str, record: dict[str, Any], received: str) -> Entry:
+        """Refuse the agent's batches from now on; the chain records it (kind `revoke`)."""
+        with self._tx() as cur:
+            size, root = self._lock_head(cur)
+            cur.execute(self._sql("INSERT INTO revoked (agent, time) VALUES (?, ?)"), (agent, received))
+            return self._append(cur, size, root, "revoke", record, received, None)
+
+    def is_revoked(self, agent: str) -> bool:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT 1 FROM revoked WHERE agent = ?"), (agent,))
+            return cur.fetchone() is not None
+
+    def rotate_with_token(self, token_hash: str, agent: str, old_key: str, new_key: str,
+                          record: dict[str, Any], received: str) -> str:
+        """Replace the agent's key in one transaction with its rotation token used and the chain
+        entry (kind `rotate`) written. "ok" or why not: bad_token, revoked, key_rotated (the
+        request was signed with a key the agent no longer holds)."""
+        try:
+            with self._tx() as cur:
+                size, root = self._lock_head(cur)
+                _, bound_agent = self._take_token(cur, token_hash, received, "rotate")
+                if bound_agent != agent:
+                    raise _Refused("bad_token")
+                try:
+                    self._check_identity(cur, agent, old_key)
+                except _Rollback as rb:
+                    raise _Refused(rb.result.status) from None
+                cur.execute(self._sql("UPDATE tokens SET used = ? WHERE token_hash = ?"), (received, token_hash))
+                cur.execute(self._sql("UPDATE agents SET public_key = ? WHERE agent = ?"), (new_key, agent))
+                self._append(cur, size, root, "rotate", record, received, None)
+        except _Refused as r:
+            return r.reason
+        return "ok"
 
     def _ingest(self, cur: Any, size: int, root: str, agent: str, events: Sequence[AuditEvent],
                 gap_record: dict[str, Any] | None, nonce: str,
@@ -431,20 +528,36 @@ class SqlStore(AuditStore):
                 "marking": payload.get("marking"), "payload": payload}
 
     def query(self, q: Query) -> Iterator[dict[str, Any]]:
-        where, args = self.query_filters(q)
-        sql = f"SELECT {ROW_COLS} FROM entries WHERE {' AND '.join(where)} ORDER BY gseq"
-        if q.limit:
-            sql += f" LIMIT {int(q.limit)}"
-        with self._read() as cur:
-            cur.execute(self._sql(sql), args)
-            rows = cur.fetchall()
-        for row in rows:
-            yield self.row_dict(row)
+        """Matching events in chain order, read in keyset pages on gseq (constant memory: a
+        query over the whole log once fetched every row at once)."""
+        remaining, after = q.limit or None, q.after
+        while remaining is None or remaining > 0:
+            page = 2000 if remaining is None else min(2000, remaining)
+            where, args = self.query_filters(replace(q, after=after))
+            sql = f"SELECT {ROW_COLS} FROM entries WHERE {' AND '.join(where)} ORDER BY gseq LIMIT {int(page)}"
+            with self._read() as cur:
+                cur.execute(self._sql(sql), args)
+                rows = cur.fetchall()
+            for row in rows:
+                yield self.row_dict(row)
+            if len(rows) < page:
+                return
+            after = int(rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
 
     def prune_nonces(self, before: str) -> int:
         with self._tx() as cur:
             cur.execute(self._sql("DELETE FROM nonces WHERE seen < ?"), (before,))
             return int(cur.rowcount)
+
+
+class _Refused(Exception):
+    """Raised inside a write transaction to roll it back and refuse with a reason."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Rollback(Exception):

@@ -34,8 +34,11 @@ class Collector:
     """`baomi server run` in a subprocess; restartable, killable."""
 
     def __init__(self, data: Path, db_url: str | None = None, insecure: bool = False,
-                 checkpoint_interval: float = 0.5, workers: int = 1):
+                 checkpoint_interval: float = 0.5, workers: int = 1, extra_args: tuple[str, ...] = (),
+                 nofile: tuple[int, int] | None = None):
         self.data, self.db_url, self.insecure, self.workers = data, db_url, insecure, workers
+        #: More `server run` options; the (soft, hard) descriptor limit to start it with.
+        self.extra_args, self.nofile = list(extra_args), nofile
         self.checkpoint_interval = checkpoint_interval
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -58,8 +61,17 @@ class Collector:
             args += ["--db", self.db_url]
         if self.insecure:
             args.append("--insecure-http")
+        args += self.extra_args
         log = open(self.data / "server.log", "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(args, stdout=log, stderr=log)
+        nofile = self.nofile
+
+        def limit() -> None:
+            if nofile is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, preexec_fn=limit if nofile else None)
         deadline = time.monotonic() + 30
         while not port_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -104,6 +116,8 @@ class Collector:
             store.close()
 
     def enroll(self, state: Path, **kw: object) -> AuditClient:
+        # A hostname of its own for each test agent: the collector refuses a hostname already held.
+        kw.setdefault("hostname", f"{state.name}-{uuid.uuid4().hex[:8]}")
         return AuditClient.enroll(state, self.url, self.enroll_token(), ca=self.ca, **kw)  # type: ignore[arg-type]
 
 
