@@ -59,6 +59,7 @@ def browser() -> Iterator[object]:
         opts.add_argument(a)
     drv = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
     drv.set_page_load_timeout(60)
+    drv.implicitly_wait(15)  # after a click the next page may still be loading on a busy machine
     try:
         yield drv
     finally:
@@ -128,7 +129,9 @@ def test_officer_follows_a_violation_up_in_chromium(served: Collector, browser: 
     assert find(By.ID, "status").text == "已办结"
     steps = find(By.ID, "steps").text
     assert steps.count("officer1") == 3 and "整改到位" in steps
+    drv.implicitly_wait(0)
     assert not drv.find_elements(By.ID, "assign-form")  # type: ignore[attr-defined]
+    drv.implicitly_wait(15)
     shot(drv, "06-closed")
 
     # the dashboard counts it as closed; its charts are images served by the console

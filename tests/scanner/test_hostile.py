@@ -56,9 +56,11 @@ def test_text_full_of_marked_lines_is_classified_in_bounded_time() -> None:
 
     n = 30_000
     data = "".join(f"机密★5年 第{i}行\n" for i in range(n)).encode()
-    t = time.perf_counter()
+    # CPU seconds of this process, not wall time: a hang detector, not a speed target, and one a
+    # machine busy with other work must not trip (CI saw 18 s of wall time on shared cores)
+    t = time.process_time()
     findings, errors, _ = Scanner().scan_bytes(data, "many.txt")
-    assert time.perf_counter() - t < 10
+    assert time.process_time() - t < 10
     assert not errors
     # Line numbers are the file's, not the piece's.
     assert sorted(f.line for f in findings if f.line is not None) == list(range(1, n + 1))
@@ -98,6 +100,6 @@ def test_giant_single_line_of_level_words_is_bounded() -> None:
     from scanner.engine import _classify_bounded
     from scanner.model import Segment
 
-    t = time.perf_counter()
+    t = time.process_time()  # CPU seconds (see above)
     _classify_bounded([Segment("机密" * 200_000, "subject", "subject", True, 0)])
-    assert time.perf_counter() - t < 10
+    assert time.process_time() - t < 10
