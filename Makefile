@@ -31,6 +31,8 @@ test: install test-deps
 bench: install test-deps
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/policy_bench.py
+	$(BIN)/python bench/rescan_bench.py
+	$(BIN)/python bench/verdict_bench.py
 
 bench-audit: install test-deps
 	$(BIN)/python bench/audit_bench.py

@@ -256,3 +256,21 @@ def test_level_word_closing_a_wrapped_clause_is_a_mention(lines: list[str]) -> N
     found = classify(segs)
     assert FileResult("x", tuple(found)).level is None
     assert any(f.kind is Kind.MENTION for f in found)
+
+
+def test_english_candidates_need_what_the_latin_screen_looks_for() -> None:
+    """_candidate_starts skips its English patterns when a text has no Latin letter, digit or
+    fullwidth capital: no such text may match them (random texts of everything else)."""
+    import random
+
+    from rules import vocabulary
+    from scanner.classify import _BANNER_WORDS, _CLASS_FIELD, _EN_LINE, _EN_OTHER, _LATIN
+
+    assert all(_LATIN.search(w) for w in _BANNER_WORDS + vocabulary.BANNER_WORDS_FULLWIDTH)
+    alphabet = list("()（）/¶.·★ \t\n\r:：-_|[]ａｂｃｘｙｚ０１９　密部机秘绝内（）、，。") + [chr(c) for c in range(0x80, 0x250)]
+    rng = random.Random(17)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        if _LATIN.search(text):
+            continue
+        assert not any(p.search(text) for p in (_EN_LINE, _EN_OTHER, _CLASS_FIELD)), repr(text)
