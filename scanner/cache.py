@@ -29,6 +29,7 @@ import json
 import os
 import sqlite3
 import stat
+import struct
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -53,15 +54,18 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS snapshots (
     config TEXT PRIMARY KEY, format TEXT NOT NULL, generation INTEGER NOT NULL, written REAL NOT NULL,
     n_clean INTEGER NOT NULL, ids BLOB NOT NULL, times BLOB NOT NULL, clean_texts BLOB NOT NULL,
-    other_texts BLOB NOT NULL
+    other_texts BLOB NOT NULL, dirs BLOB NOT NULL
 ) WITHOUT ROWID;
 """
 #: Layout of a snapshot's arrays: dev, ino, size as unsigned and mtime_ns, ctime_ns as signed 64-bit
 #: integers in this machine's byte order (a cache file moved to another machine is rebuilt).
-_SNAPSHOT_FORMAT = f"v2-{sys.byteorder}-Q{array.array('Q').itemsize}q{array.array('q').itemsize}"
+_SNAPSHOT_FORMAT = f"v3-{sys.byteorder}-Q{array.array('Q').itemsize}q{array.array('q').itemsize}"
 #: Snapshots kept (configurations scanned with most recently); older ones are dropped.
 _SNAPSHOTS_KEPT = 4
 StatKey = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+#: A directory record's header in a snapshot: the directory's dev and ino, the length of its files'
+#: packed stat keys (`scanner.walk.DirFiles.packed`) and how many of them are not clean.
+_DIR_HEAD = struct.Struct("=QQII")
 
 
 def default_cache_path() -> Path:
@@ -115,6 +119,11 @@ class ScanCache:
         self._clean_text: dict[StatKey, str] | None = None
         #: Generation of the snapshot this state was read from; None: read from the rows (no snapshot).
         self._generation: int | None = None
+        #: Directory records: (dev, ino) of a directory → (its files' packed stat keys, positions of
+        #: those without a clean verdict), as of the scan that wrote them (see `dir_unchanged`).
+        self._dirs_blob = b""
+        self._dirs: dict[tuple[int, int], tuple[bytes, list[int]]] | None = None
+        self._noted: dict[tuple[int, int], bytes] = {}
         #: Records stored by this process, by (dev, ino): what the next snapshot adds to the loaded one.
         self._delta: dict[tuple[int, int], tuple[StatKey, str]] = {}
         self._pending: list[tuple[Any, ...]] = []
@@ -124,8 +133,11 @@ class ScanCache:
         if self._read_done:
             return
         self._read_done = True
-        row = self.db.execute("SELECT format, generation, n_clean, ids, times, clean_texts, other_texts "
-                              "FROM snapshots WHERE config = ?", (self.config,)).fetchone()
+        try:
+            row = self.db.execute("SELECT format, generation, n_clean, ids, times, clean_texts, other_texts, dirs "
+                                  "FROM snapshots WHERE config = ?", (self.config,)).fetchone()
+        except sqlite3.OperationalError:
+            row = None  # a snapshot table of another layout: the rows serve (and it is not written)
         if row is not None and row[0] == _SNAPSHOT_FORMAT:
             ids, times = array.array("Q"), array.array("q")
             try:
@@ -139,6 +151,7 @@ class ScanCache:
             if whole:
                 self._ids, self._times, self._n, self._n_clean = ids, times, n, row[2]
                 self._clean_blob, self._other_blob, self._generation = row[5], row[6], row[1]
+                self._dirs_blob = row[7] if isinstance(row[7], bytes) else b""
                 return
         self._read_rows()
 
@@ -169,6 +182,40 @@ class ScanCache:
             self._other = dict(zip(self._keys(self._n_clean, self._n),
                                    self._split(self._other_blob, self._n - self._n_clean), strict=True))
         return self._other
+
+    def _dir_records(self) -> dict[tuple[int, int], tuple[bytes, list[int]]]:
+        if self._dirs is None:
+            self._read()
+            dirs: dict[tuple[int, int], tuple[bytes, list[int]]] = {}
+            blob, off = self._dirs_blob, 0
+            try:
+                while off < len(blob):
+                    dev, ino, n_bytes, n_pos = _DIR_HEAD.unpack_from(blob, off)
+                    off += _DIR_HEAD.size
+                    packed = blob[off: off + n_bytes]
+                    off += n_bytes
+                    pos = array.array("I")
+                    pos.frombytes(blob[off: off + 4 * n_pos])
+                    off += 4 * n_pos
+                    if len(packed) != n_bytes or len(pos) != n_pos:
+                        raise ValueError("truncated")
+                    dirs[dev, ino] = (packed, pos.tolist())
+            except (struct.error, ValueError):
+                dirs = {}  # damaged: every directory is checked file by file
+            self._dirs = dirs
+        return self._dirs
+
+    def dir_unchanged(self, dir_id: tuple[int, int], packed: bytes) -> list[int] | None:
+        """Positions of the files to look up one by one (those with findings or errors) when this
+        directory's files are exactly those of a directory record — same stat keys in the same
+        order, so every other file is clean — else None (and the caller checks file by file)."""
+        rec = self._dir_records().get(dir_id)
+        return rec[1] if rec is not None and rec[0] == packed else None
+
+    def note_dir(self, dir_id: tuple[int, int], packed: bytes) -> None:
+        """A directory checked file by file: recorded when this process closes the cache, if every
+        one of its files then has a cached verdict."""
+        self._noted[dir_id] = packed
 
     def all_clean(self, keys: Iterable[StatKey]) -> bool:
         """Every one of these stat keys has a cached clean verdict (one C-level subset test)."""
@@ -231,7 +278,7 @@ class ScanCache:
     def close(self) -> None:
         self.flush()
         try:
-            if self._delta or (self._n and self._generation is None):
+            if self._delta or self._noted or (self._n and self._generation is None):
                 self._write_snapshot()
         except sqlite3.Error:
             pass  # the rows hold every verdict; a snapshot not written is only a slower next open
@@ -258,9 +305,20 @@ class ScanCache:
                 times = array.array("q", [v for k, _ in clean + other for v in k[3:]])
             except OverflowError:
                 return  # a stat field beyond 64 bits: no snapshot, the rows serve
-            self.db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            dirs = self._dir_records() if self._generation == current else {}
+            if self._noted:
+                clean_keys, other_keys = {k for k, _ in clean}, {k for k, _ in other}
+                for dir_id, packed in self._noted.items():
+                    rec = _dir_record(packed, clean_keys, other_keys)
+                    if rec is None:
+                        dirs.pop(dir_id, None)
+                    else:
+                        dirs[dir_id] = rec
+            dir_blob = b"".join(_DIR_HEAD.pack(*dir_id, len(packed), len(pos)) + packed + array.array("I", pos).tobytes()
+                                for dir_id, (packed, pos) in dirs.items())
+            self.db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (self.config, _SNAPSHOT_FORMAT, (current or 0) + 1, time.time(), len(clean),
-                             ids.tobytes(), times.tobytes(), _join(clean), _join(other)))
+                             ids.tobytes(), times.tobytes(), _join(clean), _join(other), dir_blob))
             self.db.execute("DELETE FROM snapshots WHERE config NOT IN "
                             "(SELECT config FROM snapshots ORDER BY written DESC LIMIT ?)", (_SNAPSHOTS_KEPT,))
 
@@ -275,6 +333,20 @@ class ScanCache:
         self._n_clean = sum(1 for r in rows if r[5].startswith(_CLEAN))
         self._clean_blob = _join([(None, r[5]) for r in rows[: self._n_clean]])
         self._other_blob = _join([(None, r[5]) for r in rows[self._n_clean:]])
+
+
+def _dir_record(packed: bytes, clean: set[StatKey], other: set[StatKey]) -> tuple[bytes, list[int]] | None:
+    """A directory record for files with these packed stat keys, or None when one of them has no
+    cached verdict (a transient error, a file not stored)."""
+    from scanner.walk import unpack_keys
+
+    pos = []
+    for i, k in enumerate(unpack_keys(packed)):
+        if k in other:
+            pos.append(i)
+        elif k not in clean:
+            return None
+    return packed, pos
 
 
 def _lines(blob: bytes) -> int:

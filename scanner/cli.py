@@ -90,24 +90,32 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
     def tasks() -> Iterator[tuple[int, str, str]]:
         for item in walk_bulk(paths, walk_opts):
             if type(item) is DirFiles:
-                todo: Iterable[int] = range(len(item.keys))
+                n = len(item.names)
+                todo: Iterable[int] = range(n)
                 if cache is not None and not clean_records:
-                    if cache.all_clean(item.keys):
-                        if on_clean is not None:
-                            on_clean(len(item.keys))
-                        continue
-                    todo = cache.not_clean(item.keys)
-                    if on_clean is not None and len(todo) < len(item.keys):
-                        on_clean(len(item.keys) - len(todo))
+                    # A directory whose files are exactly those of its record (same stat keys,
+                    # same order) costs one bytes comparison; another is checked with set tests
+                    # and recorded for the next scan.
+                    packed = item.packed()
+                    unchanged = cache.dir_unchanged(item.dir_id, packed) if packed is not None else None
+                    if unchanged is not None:
+                        todo = unchanged
+                    else:
+                        if packed is not None:
+                            cache.note_dir(item.dir_id, packed)
+                        todo = [] if cache.all_clean(item.keys) else cache.not_clean(item.keys)
+                    if on_clean is not None and len(todo) < n:
+                        on_clean(n - len(todo))
                 for j in todo:
                     p = item.path(j)
+                    key = item.key(j)
                     i = next(counter)
                     if cache is not None:
-                        rec = cache.lookup(item.keys[j], p)
+                        rec = cache.lookup(key, p)
                         if rec is not None:
                             ready.append(rec)
                             continue
-                        keys[i] = item.keys[j]
+                        keys[i] = key
                     yield i, p, p
                 continue
             e: Entry = item  # type: ignore[assignment]

@@ -272,3 +272,51 @@ def test_default_host_role_and_location_are_what_the_policy_model_parses() -> No
 
     role, loc = _DEFAULT_HOST
     assert _check_host(role, loc) == (*parse_host(role), parse_location(loc))
+
+
+def test_directory_record_answers_an_unchanged_directory_and_only_that(tree: Path, tmp_path: Path) -> None:
+    from scanner import cli
+    from scanner.config import ScanConfig
+    from scanner.walk import DirFiles, walk_bulk
+
+    for i in range(5):
+        (tree / f"clean{i}.txt").write_text("内容\n", encoding="utf-8")
+    cache = tmp_path / "c.sqlite"
+    subprocess.run([BAOMI, "scan", "--format", "jsonl", "--cache", str(cache), str(tree)], capture_output=True,
+                   timeout=120, check=False)
+
+    def batch() -> DirFiles:
+        [b] = [b for b in walk_bulk([str(tree)]) if isinstance(b, DirFiles)]
+        return b
+
+    c = cli.open_cache(str(cache), ScanConfig())
+    b = batch()
+    assert c.dir_unchanged(b.dir_id, b.packed()) == [b.names.index("a.txt")], "only the marked file is looked up"
+    c.close()
+    time.sleep(0.01)
+    (tree / "clean3.txt").write_text("内容\n", encoding="utf-8")  # same size and text, new mtime
+    c = cli.open_cache(str(cache), ScanConfig())
+    b = batch()
+    assert c.dir_unchanged(b.dir_id, b.packed()) is None
+    c.close()
+
+
+def test_directory_with_a_file_without_verdict_gets_no_record(tmp_path: Path) -> None:
+    from scanner.walk import DirFiles, walk_bulk
+
+    t = tmp_path / "t"
+    t.mkdir()
+    for i in range(3):
+        (t / f"f{i}.txt").write_text("x", encoding="utf-8")
+    [b] = [x for x in walk_bulk([str(t)]) if isinstance(x, DirFiles)]
+    c = ScanCache(tmp_path / "c.sqlite", "cfg")
+    c.store(b.keys[0], _clean(0))
+    c.store(b.keys[1], _clean(1))  # f2 has no verdict (a timeout, say)
+    c.note_dir(b.dir_id, b.packed())
+    c.close()
+    c = ScanCache(tmp_path / "c.sqlite", "cfg")
+    assert c.dir_unchanged(b.dir_id, b.packed()) is None
+    c.store(b.keys[2], _clean(2))
+    c.note_dir(b.dir_id, b.packed())
+    c.close()
+    assert ScanCache(tmp_path / "c.sqlite", "cfg").dir_unchanged(b.dir_id, b.packed()) == []
