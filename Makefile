@@ -33,6 +33,7 @@ bench: install test-deps
 	$(BIN)/python bench/policy_bench.py
 	$(BIN)/python bench/rescan_bench.py
 	$(BIN)/python bench/verdict_bench.py
+	$(BIN)/python bench/prose_bench.py
 
 bench-audit: install test-deps
 	$(BIN)/python bench/audit_bench.py
