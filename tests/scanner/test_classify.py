@@ -274,3 +274,19 @@ def test_english_candidates_need_what_the_latin_screen_looks_for() -> None:
         if _LATIN.search(text):
             continue
         assert not any(p.search(text) for p in (_EN_LINE, _EN_OTHER, _CLASS_FIELD)), repr(text)
+
+
+def test_english_line_starts_found_after_newlines_are_those_of_the_multiline_pattern() -> None:
+    """_candidate_starts looks for `_EN_OTHER` after newlines (fast) instead of at every `^`:
+    the same line starts on random multi-line texts of the characters the pattern reads."""
+    import random
+
+    from scanner.classify import _EN_OTHER, _EN_OTHER_NL
+
+    alphabet = list("SECRTONFIDUALBPX(/)¶.1230 \t\n\n\r机密") + ["SECRET", "(TS)", "CONF", "UNCLAS ", "\n(S)", "S3CRET"]
+    rng = random.Random(7)
+    for _ in range(4000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        want = [m.start() for m in _EN_OTHER.finditer(text)]
+        got = ([0] if _EN_OTHER.match(text) else []) + [m.start() + 1 for m in _EN_OTHER_NL.finditer(text)]
+        assert got == want, repr(text)
