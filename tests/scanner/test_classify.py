@@ -290,3 +290,28 @@ def test_english_line_starts_found_after_newlines_are_those_of_the_multiline_pat
         want = [m.start() for m in _EN_OTHER.finditer(text)]
         got = ([0] if _EN_OTHER.match(text) else []) + [m.start() + 1 for m in _EN_OTHER_NL.finditer(text)]
         assert got == want, repr(text)
+
+
+def test_level_word_spots_found_by_regex_are_those_of_a_character_walk() -> None:
+    """_candidate_starts finds `level char, up to four gap characters, 密` by one regex: the same
+    offsets as walking back from every 密 (random texts of level, gap and other characters)."""
+    import random
+
+    from scanner.classify import _GAP_CHARS, _LEVEL_CHARS, _LEVEL_MI
+
+    def walk(text: str) -> list[int]:
+        out, pos = [], text.find("密")
+        while pos != -1:
+            j, k = pos - 1, 0
+            while j >= 0 and k < 4 and text[j] in _GAP_CHARS:
+                j, k = j - 1, k + 1
+            if j >= 0 and text[j] in _LEVEL_CHARS:
+                out.append(j)
+            pos = text.find("密", pos + 1)
+        return out
+
+    alphabet = sorted(_LEVEL_CHARS) + sorted(_GAP_CHARS) + list("密密密保码文\n★")
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25)))
+        assert [m.start() for m in _LEVEL_MI.finditer(text)] == walk(text), repr(text)
