@@ -31,6 +31,9 @@ test: install test-deps
 bench: install test-deps
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/policy_bench.py
+	$(BIN)/python bench/rescan_bench.py
+	$(BIN)/python bench/verdict_bench.py
+	$(BIN)/python bench/prose_bench.py
 	$(BIN)/python bench/report_bench.py
 
 bench-report: install test-deps

@@ -9,14 +9,30 @@ Safety: the database lives in a per-user directory (0700) and is refused — the
 a cache — when it is owned by another user or writable by group/others, so no one can plant
 "clean" verdicts for someone else. WAL mode and a busy timeout let concurrent scans share it.
 Records with transient errors (timeout, crash, unreadable) are never cached.
+
+Bulk read (issue 17): besides the per-file rows, each configuration has one *snapshot* row — every
+entry's stat key packed in two machine arrays and every record's text joined by newlines — so that
+opening the cache for a rescan is one query and a few C-level conversions, not 100,000 rows turned
+into Python tuples (that alone cost 0.4 s a 100k-file rescan). Clean entries come first in it, so
+the set of clean stat keys is built without a Python loop, and a walked directory whose keys all
+lie in that set is answered without looking at its files one by one (`all_clean`). The rows stay
+the authority: a missing, foreign or outdated snapshot is rebuilt from them. A snapshot is written
+when a scan that stored records closes; one left behind by a concurrent scan only misses entries
+(each key holds the file's whole stat, so an entry never answers for a changed file), and a miss
+is a rescan, never a wrong verdict.
 """
 from __future__ import annotations
 
+import array
 import hashlib
 import json
 import os
 import sqlite3
 import stat
+import struct
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +51,21 @@ CREATE TABLE IF NOT EXISTS files (
     config TEXT NOT NULL, sha256 TEXT, record TEXT NOT NULL,
     PRIMARY KEY (dev, ino)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    config TEXT PRIMARY KEY, format TEXT NOT NULL, generation INTEGER NOT NULL, written REAL NOT NULL,
+    n_clean INTEGER NOT NULL, ids BLOB NOT NULL, times BLOB NOT NULL, clean_texts BLOB NOT NULL,
+    other_texts BLOB NOT NULL, dirs BLOB NOT NULL
+) WITHOUT ROWID;
 """
+#: Layout of a snapshot's arrays: dev, ino, size as unsigned and mtime_ns, ctime_ns as signed 64-bit
+#: integers in this machine's byte order (a cache file moved to another machine is rebuilt).
+_SNAPSHOT_FORMAT = f"v3-{sys.byteorder}-Q{array.array('Q').itemsize}q{array.array('q').itemsize}"
+#: Snapshots kept (configurations scanned with most recently); older ones are dropped.
+_SNAPSHOTS_KEPT = 4
 StatKey = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+#: A directory record's header in a snapshot: the directory's dev and ino, the length of its files'
+#: packed stat keys (`scanner.walk.DirFiles.packed`) and how many of them are not clean.
+_DIR_HEAD = struct.Struct("=QQII")
 
 
 def default_cache_path() -> Path:
@@ -78,16 +107,124 @@ class ScanCache:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(_SCHEMA)
-        self._known: dict[StatKey, str] | None = None
+        #: This configuration's entries (see `_read`): stat keys as (dev, ino, size) and (mtime_ns,
+        #: ctime_ns) sequences, clean entries first; record texts of clean and other entries apart.
+        self._ids: Sequence[int] = ()
+        self._times: Sequence[int] = ()
+        self._n = self._n_clean = 0
+        self._clean_blob = self._other_blob = b""
+        self._read_done = False
+        self._clean: set[StatKey] | None = None
+        self._other: dict[StatKey, str] | None = None
+        self._clean_text: dict[StatKey, str] | None = None
+        #: Generation of the snapshot this state was read from; None: read from the rows (no snapshot).
+        self._generation: int | None = None
+        #: Directory records: (dev, ino) of a directory → (its files' packed stat keys, positions of
+        #: those without a clean verdict), as of the scan that wrote them (see `dir_unchanged`).
+        self._dirs_blob = b""
+        self._dirs: dict[tuple[int, int], tuple[bytes, list[int]]] | None = None
+        self._noted: dict[tuple[int, int], bytes] = {}
+        #: Records stored by this process, by (dev, ino): what the next snapshot adds to the loaded one.
+        self._delta: dict[tuple[int, int], tuple[StatKey, str]] = {}
         self._pending: list[tuple[Any, ...]] = []
 
-    def _load(self) -> dict[StatKey, str]:
-        # One query for every entry of this configuration; keyed by the whole stat key, so a
-        # lookup is one dict hit and any change of size, mtime or ctime is a miss.
-        if self._known is None:
-            self._known = {(d, i, s, m, c): r for d, i, s, m, c, r in self.db.execute(
-                "SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files WHERE config = ?", (self.config,))}
-        return self._known
+    def _read(self) -> None:
+        """Load this configuration's entries: its snapshot when there is one, else its rows."""
+        if self._read_done:
+            return
+        self._read_done = True
+        try:
+            row = self.db.execute("SELECT format, generation, n_clean, ids, times, clean_texts, other_texts, dirs "
+                                  "FROM snapshots WHERE config = ?", (self.config,)).fetchone()
+        except sqlite3.OperationalError:
+            row = None  # a snapshot table of another layout: the rows serve (and it is not written)
+        if row is not None and row[0] == _SNAPSHOT_FORMAT:
+            ids, times = array.array("Q"), array.array("q")
+            try:
+                ids.frombytes(row[3])
+                times.frombytes(row[4])
+                n, nc = len(times) // 2, row[2]
+                whole = (len(ids) == 3 * n and len(times) == 2 * n and 0 <= nc <= n
+                         and _lines(row[5]) == nc and _lines(row[6]) == n - nc)
+            except (ValueError, TypeError):
+                whole = False  # a damaged snapshot: the rows are read instead
+            if whole:
+                self._ids, self._times, self._n, self._n_clean = ids, times, n, row[2]
+                self._clean_blob, self._other_blob, self._generation = row[5], row[6], row[1]
+                self._dirs_blob = row[7] if isinstance(row[7], bytes) else b""
+                return
+        self._read_rows()
+
+    def _keys(self, lo: int, hi: int) -> Iterator[StatKey]:
+        """Stat keys of entries lo..hi-1, built by C code from the packed sequences."""
+        i, t = self._ids, self._times
+        return zip(i[3 * lo:3 * hi:3], i[3 * lo + 1:3 * hi:3], i[3 * lo + 2:3 * hi:3],
+                   t[2 * lo:2 * hi:2], t[2 * lo + 1:2 * hi:2], strict=True)
+
+    @staticmethod
+    def _split(blob: bytes, n: int) -> list[str]:
+        # Record texts hold no newline (compact JSON escapes it; clean texts are size, MIME, hash).
+        return blob.decode("utf-8", "surrogatepass").split("\n") if n else []
+
+    def _texts(self) -> list[str]:
+        return self._split(self._clean_blob, self._n_clean) + self._split(self._other_blob, self._n - self._n_clean)
+
+    def _clean_set(self) -> set[StatKey]:
+        if self._clean is None:
+            self._read()
+            self._clean = set(self._keys(0, self._n_clean))
+        return self._clean
+
+    def _others(self) -> dict[StatKey, str]:
+        """Entries with findings or errors (a few per cent of a tree): parsed only when looked up."""
+        if self._other is None:
+            self._read()
+            self._other = dict(zip(self._keys(self._n_clean, self._n),
+                                   self._split(self._other_blob, self._n - self._n_clean), strict=True))
+        return self._other
+
+    def _dir_records(self) -> dict[tuple[int, int], tuple[bytes, list[int]]]:
+        if self._dirs is None:
+            self._read()
+            dirs: dict[tuple[int, int], tuple[bytes, list[int]]] = {}
+            blob, off = self._dirs_blob, 0
+            try:
+                while off < len(blob):
+                    dev, ino, n_bytes, n_pos = _DIR_HEAD.unpack_from(blob, off)
+                    off += _DIR_HEAD.size
+                    packed = blob[off: off + n_bytes]
+                    off += n_bytes
+                    pos = array.array("I")
+                    pos.frombytes(blob[off: off + 4 * n_pos])
+                    off += 4 * n_pos
+                    if len(packed) != n_bytes or len(pos) != n_pos:
+                        raise ValueError("truncated")
+                    dirs[dev, ino] = (packed, pos.tolist())
+            except (struct.error, ValueError):
+                dirs = {}  # damaged: every directory is checked file by file
+            self._dirs = dirs
+        return self._dirs
+
+    def dir_unchanged(self, dir_id: tuple[int, int], packed: bytes) -> list[int] | None:
+        """Positions of the files to look up one by one (those with findings or errors) when this
+        directory's files are exactly those of a directory record — same stat keys in the same
+        order, so every other file is clean — else None (and the caller checks file by file)."""
+        rec = self._dir_records().get(dir_id)
+        return rec[1] if rec is not None and rec[0] == packed else None
+
+    def note_dir(self, dir_id: tuple[int, int], packed: bytes) -> None:
+        """A directory checked file by file: recorded when this process closes the cache, if every
+        one of its files then has a cached verdict."""
+        self._noted[dir_id] = packed
+
+    def all_clean(self, keys: Iterable[StatKey]) -> bool:
+        """Every one of these stat keys has a cached clean verdict (one C-level subset test)."""
+        return self._clean_set().issuperset(keys)
+
+    def not_clean(self, keys: list[StatKey]) -> list[int]:
+        """Indices of the keys without a cached clean verdict (changed, new, or with findings)."""
+        rest = set(keys).difference(self._clean_set())
+        return [i for i, k in enumerate(keys) if k in rest] if rest else []
 
     def lookup(self, key: StatKey, path: str | None = None, *, clean_record: bool = True) -> dict[str, Any] | None:
         """The cached record for a file with this stat key (`path` filled in), or None.
@@ -95,13 +232,16 @@ class ScanCache:
         With `clean_record=False` a clean file's record is the shared, read-only `CLEAN`: a
         caller that prints only files with findings or errors need not build 100,000 dicts."""
         rec: dict[str, Any]
-        text = (self._known if self._known is not None else self._load()).get(key)
+        text = self._others().get(key)
         if text is None:
-            return None
-        if text.startswith(_CLEAN):  # most files: no JSON to parse
+            if key not in self._clean_set():
+                return None
             if not clean_record:
                 return CLEAN
-            size, mime, sha = text[6:].split("\t")
+            if self._clean_text is None:  # texts of clean files: only for callers wanting whole records
+                self._clean_text = dict(zip(self._keys(0, self._n_clean), self._split(self._clean_blob, self._n_clean),
+                                            strict=True))
+            size, mime, sha = self._clean_text[key][6:].split("\t")
             rec = {"schema": SCHEMA_VERSION, "path": path, "level": None, "findings": [], "errors": [],
                    "size": int(size)}
             if mime:
@@ -123,6 +263,7 @@ class ScanCache:
         else:
             text = json.dumps(rec, ensure_ascii=False)
         self._pending.append((*key, self.config, record.get("sha256"), text))
+        self._delta[key[0], key[1]] = (key, text)
         if len(self._pending) >= 1000:
             self.flush()
 
@@ -136,7 +277,84 @@ class ScanCache:
 
     def close(self) -> None:
         self.flush()
+        try:
+            if self._delta or self._noted or (self._n and self._generation is None):
+                self._write_snapshot()
+        except sqlite3.Error:
+            pass  # the rows hold every verdict; a snapshot not written is only a slower next open
         self.db.close()
+
+    def _write_snapshot(self) -> None:
+        """This configuration's snapshot: the one read at open plus what this process stored. When
+        another scan wrote one meanwhile (or none was read), it is rebuilt from the rows, which hold
+        every scan's work."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT generation FROM snapshots WHERE config = ?", (self.config,)).fetchone()
+            current = row[0] if row else None
+            if not self._read_done or current != self._generation:
+                self._read_rows()
+            delta = self._delta
+            entries = [(k, t) for k, t in zip(self._keys(0, self._n), self._texts(), strict=True)
+                       if (k[0], k[1]) not in delta]
+            entries += delta.values()
+            clean = [e for e in entries if e[1].startswith(_CLEAN)]
+            other = [e for e in entries if not e[1].startswith(_CLEAN)]
+            try:
+                ids = array.array("Q", [v for k, _ in clean + other for v in k[:3]])
+                times = array.array("q", [v for k, _ in clean + other for v in k[3:]])
+            except OverflowError:
+                return  # a stat field beyond 64 bits: no snapshot, the rows serve
+            dirs = self._dir_records() if self._generation == current else {}
+            if self._noted:
+                clean_keys, other_keys = {k for k, _ in clean}, {k for k, _ in other}
+                for dir_id, packed in self._noted.items():
+                    rec = _dir_record(packed, clean_keys, other_keys)
+                    if rec is None:
+                        dirs.pop(dir_id, None)
+                    else:
+                        dirs[dir_id] = rec
+            dir_blob = b"".join(_DIR_HEAD.pack(*dir_id, len(packed), len(pos)) + packed + array.array("I", pos).tobytes()
+                                for dir_id, (packed, pos) in dirs.items())
+            self.db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (self.config, _SNAPSHOT_FORMAT, (current or 0) + 1, time.time(), len(clean),
+                             ids.tobytes(), times.tobytes(), _join(clean), _join(other), dir_blob))
+            self.db.execute("DELETE FROM snapshots WHERE config NOT IN "
+                            "(SELECT config FROM snapshots ORDER BY written DESC LIMIT ?)", (_SNAPSHOTS_KEPT,))
+
+    def _read_rows(self) -> None:
+        self._read_done, self._generation = True, None
+        rows = self.db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files WHERE config = ?",
+                               (self.config,)).fetchall()
+        rows.sort(key=lambda r: not r[5].startswith(_CLEAN))  # clean first (a stable sort)
+        self._ids = [v for r in rows for v in r[:3]]
+        self._times = [v for r in rows for v in r[3:5]]
+        self._n = len(rows)
+        self._n_clean = sum(1 for r in rows if r[5].startswith(_CLEAN))
+        self._clean_blob = _join([(None, r[5]) for r in rows[: self._n_clean]])
+        self._other_blob = _join([(None, r[5]) for r in rows[self._n_clean:]])
+
+
+def _dir_record(packed: bytes, clean: set[StatKey], other: set[StatKey]) -> tuple[bytes, list[int]] | None:
+    """A directory record for files with these packed stat keys, or None when one of them has no
+    cached verdict (a transient error, a file not stored)."""
+    from scanner.walk import unpack_keys
+
+    pos = []
+    for i, k in enumerate(unpack_keys(packed)):
+        if k in other:
+            pos.append(i)
+        elif k not in clean:
+            return None
+    return packed, pos
+
+
+def _lines(blob: bytes) -> int:
+    return blob.count(b"\n") + 1 if blob else 0
+
+
+def _join(entries: list[tuple[Any, str]]) -> bytes:
+    return "\n".join(t for _, t in entries).encode("utf-8", "surrogatepass")
 
 
 def _newly_expired(rec: dict[str, Any]) -> bool:

@@ -164,3 +164,159 @@ def test_verdict_whose_declassification_date_has_passed_since_is_rescanned(tmp_p
     assert c.lookup((1, 1, 1, 1, 1), "a") is None
     assert c.lookup((1, 2, 1, 1, 1), "b")["findings"] == [future]
     assert c.lookup((1, 3, 1, 1, 1), "c")["findings"] == [mark, flagged]
+
+
+def _clean(i: int) -> dict:
+    return {"path": f"f{i}", "level": None, "findings": [], "errors": [], "size": i}
+
+
+def test_reopened_cache_is_read_from_its_bulk_snapshot(tmp_path: Path) -> None:
+    import sqlite3
+
+    p = tmp_path / "c.sqlite"
+    c = ScanCache(p, "cfg")
+    for i in range(50):
+        c.store((1, i, i, 7, 8), _clean(i))
+    c.store((1, 99, 3, 7, 8), {"path": "m", "level": "secret", "errors": [],
+                               "findings": [{"kind": "marking", "text": "机密"}]})
+    c.close()
+    db = sqlite3.connect(p)
+    db.execute("DELETE FROM files")  # only the snapshot can answer now
+    db.commit()
+    db.close()
+    c = ScanCache(p, "cfg")
+    assert c.all_clean([(1, i, i, 7, 8) for i in range(50)])
+    assert not c.all_clean([(1, 1, 1, 7, 8), (1, 1, 1, 7, 9)]), "a changed ctime is not clean"
+    assert c.not_clean([(1, 2, 2, 7, 8), (1, 99, 3, 7, 8), (1, 2, 2, 8, 8)]) == [1, 2]
+    assert c.lookup((1, 99, 3, 7, 8), "m")["level"] == "secret"
+    assert c.lookup((1, 3, 3, 7, 8), "f3") == {"schema": 1, "path": "f3", "level": None, "findings": [],
+                                               "errors": [], "size": 3}
+    assert c.lookup((1, 3, 3, 7, 8), clean_record=False) is not None
+    assert c.lookup((1, 3, 4, 7, 8)) is None
+
+
+def test_damaged_snapshot_falls_back_to_the_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    p = tmp_path / "c.sqlite"
+    c = ScanCache(p, "cfg")
+    for i in range(5):
+        c.store((1, i, i, 7, 8), _clean(i))
+    c.close()
+    db = sqlite3.connect(p)
+    db.execute("UPDATE snapshots SET ids = substr(ids, 1, 20)")
+    db.commit()
+    db.close()
+    c = ScanCache(p, "cfg")
+    assert c.all_clean([(1, i, i, 7, 8) for i in range(5)])
+
+
+def test_snapshot_written_meanwhile_by_another_scan_is_merged_not_lost(tmp_path: Path) -> None:
+    p = tmp_path / "c.sqlite"
+    first = ScanCache(p, "cfg")
+    first.store((1, 1, 1, 1, 1), _clean(1))
+    first.close()
+    a, b = ScanCache(p, "cfg"), ScanCache(p, "cfg")
+    assert a.all_clean([(1, 1, 1, 1, 1)]) and b.all_clean([(1, 1, 1, 1, 1)])
+    b.store((1, 2, 2, 2, 2), _clean(2))
+    b.close()
+    a.store((1, 3, 3, 3, 3), _clean(3))
+    a.store((1, 1, 5, 5, 5), _clean(5))  # the same file changed: its old key must go
+    a.close()
+    c = ScanCache(p, "cfg")
+    assert c.all_clean([(1, 2, 2, 2, 2), (1, 3, 3, 3, 3), (1, 1, 5, 5, 5)])
+    assert not c.all_clean([(1, 1, 1, 1, 1)])
+
+
+def test_lean_rescan_finds_a_file_changed_in_an_otherwise_clean_directory(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+    for i in range(30):
+        (tree / f"clean{i}.txt").write_text("内容\n", encoding="utf-8")
+
+    def run() -> list[dict]:
+        p = subprocess.run([BAOMI, "scan", "--format", "jsonl", "--cache", str(cache), str(tree)],
+                           capture_output=True, timeout=120, check=False)
+        assert p.returncode == 1, p.stderr.decode()
+        return [json.loads(x) for x in p.stdout.decode().splitlines()]
+
+    assert [Path(r["path"]).name for r in run()] == ["a.txt"]
+    assert [Path(r["path"]).name for r in run()] == ["a.txt"]  # from the snapshot
+    time.sleep(0.01)
+    (tree / "clean7.txt").write_text("000002\n绝密★长期\n标题\n", encoding="utf-8")
+    recs = {Path(r["path"]).name: r for r in run()}
+    assert set(recs) == {"a.txt", "clean7.txt"} and recs["clean7.txt"]["level"] == "top_secret"
+
+
+def test_run_scan_without_clean_records_counts_clean_files_and_yields_the_rest(tree: Path, tmp_path: Path) -> None:
+    from scanner import cli
+    from scanner.config import PoolOptions, ScanConfig
+    from scanner.walk import WalkOptions
+
+    for i in range(10):
+        (tree / f"clean{i}.txt").write_text("内容\n", encoding="utf-8")
+    cache = tmp_path / "c.sqlite"
+    scan(tree, cache)
+    config = ScanConfig()
+    c = cli.open_cache(str(cache), config)
+    counted: list[int] = []
+    recs = list(cli.run_scan([str(tree)], config, WalkOptions(), PoolOptions(jobs=-1), cache=c,
+                             clean_records=False, on_clean=counted.append))
+    c.close()
+    assert [Path(r["path"]).name for r in recs] == ["a.txt"]
+    assert sum(counted) == 11  # b.txt and the ten clean files
+
+
+def test_default_host_role_and_location_are_what_the_policy_model_parses() -> None:
+    from policies.model import parse_host, parse_location
+    from scanner.cli import _DEFAULT_HOST, _check_host
+
+    role, loc = _DEFAULT_HOST
+    assert _check_host(role, loc) == (*parse_host(role), parse_location(loc))
+
+
+def test_directory_record_answers_an_unchanged_directory_and_only_that(tree: Path, tmp_path: Path) -> None:
+    from scanner import cli
+    from scanner.config import ScanConfig
+    from scanner.walk import DirFiles, walk_bulk
+
+    for i in range(5):
+        (tree / f"clean{i}.txt").write_text("内容\n", encoding="utf-8")
+    cache = tmp_path / "c.sqlite"
+    subprocess.run([BAOMI, "scan", "--format", "jsonl", "--cache", str(cache), str(tree)], capture_output=True,
+                   timeout=120, check=False)
+
+    def batch() -> DirFiles:
+        [b] = [b for b in walk_bulk([str(tree)]) if isinstance(b, DirFiles)]
+        return b
+
+    c = cli.open_cache(str(cache), ScanConfig())
+    b = batch()
+    assert c.dir_unchanged(b.dir_id, b.packed()) == [b.names.index("a.txt")], "only the marked file is looked up"
+    c.close()
+    time.sleep(0.01)
+    (tree / "clean3.txt").write_text("内容\n", encoding="utf-8")  # same size and text, new mtime
+    c = cli.open_cache(str(cache), ScanConfig())
+    b = batch()
+    assert c.dir_unchanged(b.dir_id, b.packed()) is None
+    c.close()
+
+
+def test_directory_with_a_file_without_verdict_gets_no_record(tmp_path: Path) -> None:
+    from scanner.walk import DirFiles, walk_bulk
+
+    t = tmp_path / "t"
+    t.mkdir()
+    for i in range(3):
+        (t / f"f{i}.txt").write_text("x", encoding="utf-8")
+    [b] = [x for x in walk_bulk([str(t)]) if isinstance(x, DirFiles)]
+    c = ScanCache(tmp_path / "c.sqlite", "cfg")
+    c.store(b.keys[0], _clean(0))
+    c.store(b.keys[1], _clean(1))  # f2 has no verdict (a timeout, say)
+    c.note_dir(b.dir_id, b.packed())
+    c.close()
+    c = ScanCache(tmp_path / "c.sqlite", "cfg")
+    assert c.dir_unchanged(b.dir_id, b.packed()) is None
+    c.store(b.keys[2], _clean(2))
+    c.note_dir(b.dir_id, b.packed())
+    c.close()
+    assert ScanCache(tmp_path / "c.sqlite", "cfg").dir_unchanged(b.dir_id, b.packed()) == []

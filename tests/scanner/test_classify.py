@@ -256,3 +256,62 @@ def test_level_word_closing_a_wrapped_clause_is_a_mention(lines: list[str]) -> N
     found = classify(segs)
     assert FileResult("x", tuple(found)).level is None
     assert any(f.kind is Kind.MENTION for f in found)
+
+
+def test_english_candidates_need_what_the_latin_screen_looks_for() -> None:
+    """_candidate_starts skips its English patterns when a text has no Latin letter, digit or
+    fullwidth capital: no such text may match them (random texts of everything else)."""
+    import random
+
+    from rules import vocabulary
+    from scanner.classify import _BANNER_WORDS, _CLASS_FIELD, _EN_LINE, _EN_OTHER, _LATIN
+
+    assert all(_LATIN.search(w) for w in _BANNER_WORDS + vocabulary.BANNER_WORDS_FULLWIDTH)
+    alphabet = list("()（）/¶.·★ \t\n\r:：-_|[]ａｂｃｘｙｚ０１９　密部机秘绝内（）、，。") + [chr(c) for c in range(0x80, 0x250)]
+    rng = random.Random(17)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        if _LATIN.search(text):
+            continue
+        assert not any(p.search(text) for p in (_EN_LINE, _EN_OTHER, _CLASS_FIELD)), repr(text)
+
+
+def test_english_line_starts_found_after_newlines_are_those_of_the_multiline_pattern() -> None:
+    """_candidate_starts looks for `_EN_OTHER` after newlines (fast) instead of at every `^`:
+    the same line starts on random multi-line texts of the characters the pattern reads."""
+    import random
+
+    from scanner.classify import _EN_OTHER, _EN_OTHER_NL
+
+    alphabet = list("SECRTONFIDUALBPX(/)¶.1230 \t\n\n\r机密") + ["SECRET", "(TS)", "CONF", "UNCLAS ", "\n(S)", "S3CRET"]
+    rng = random.Random(7)
+    for _ in range(4000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        want = [m.start() for m in _EN_OTHER.finditer(text)]
+        got = ([0] if _EN_OTHER.match(text) else []) + [m.start() + 1 for m in _EN_OTHER_NL.finditer(text)]
+        assert got == want, repr(text)
+
+
+def test_level_word_spots_found_by_regex_are_those_of_a_character_walk() -> None:
+    """_candidate_starts finds `level char, up to four gap characters, 密` by one regex: the same
+    offsets as walking back from every 密 (random texts of level, gap and other characters)."""
+    import random
+
+    from scanner.classify import _GAP_CHARS, _LEVEL_CHARS, _LEVEL_MI
+
+    def walk(text: str) -> list[int]:
+        out, pos = [], text.find("密")
+        while pos != -1:
+            j, k = pos - 1, 0
+            while j >= 0 and k < 4 and text[j] in _GAP_CHARS:
+                j, k = j - 1, k + 1
+            if j >= 0 and text[j] in _LEVEL_CHARS:
+                out.append(j)
+            pos = text.find("密", pos + 1)
+        return out
+
+    alphabet = sorted(_LEVEL_CHARS) + sorted(_GAP_CHARS) + list("密密密保码文\n★")
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25)))
+        assert [m.start() for m in _LEVEL_MI.finditer(text)] == walk(text), repr(text)
