@@ -34,8 +34,9 @@ class Collector:
     """`baomi server run` in a subprocess; restartable, killable."""
 
     def __init__(self, data: Path, db_url: str | None = None, insecure: bool = False,
-                 checkpoint_interval: float = 0.5, workers: int = 1):
+                 checkpoint_interval: float = 0.5, workers: int = 1, extra: tuple[str, ...] = ()):
         self.data, self.db_url, self.insecure, self.workers = data, db_url, insecure, workers
+        self.extra = extra  # more `server run` options (--witness DIR…)
         self.checkpoint_interval = checkpoint_interval
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -53,7 +54,7 @@ class Collector:
         port_file = self.data / f"port-{uuid.uuid4().hex}"
         args = [*BAOMI, "server", "run", "--data", str(self.data), "--listen", f"127.0.0.1:{port}",
                 "--port-file", str(port_file), "--checkpoint-interval", str(self.checkpoint_interval),
-                "--workers", str(self.workers)]
+                "--workers", str(self.workers), *self.extra]
         if self.db_url:
             args += ["--db", self.db_url]
         if self.insecure:
