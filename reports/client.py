@@ -354,10 +354,12 @@ class AuditClient:
             return
         if new.agent != self.agent:
             return
-        if self.state.checkpoint_key:
-            ring = {key_id(self.state.checkpoint_key): load_public_key(self.state.checkpoint_key)}
+        if self.state.checkpoint_key and new.head.key == key_id(self.state.checkpoint_key):
+            ring = {new.head.key: load_public_key(self.state.checkpoint_key)}
             if not new.head.verify(ring):
-                return  # not the collector's checkpoint key: nothing worth keeping
+                return  # a bad signature: nothing worth keeping
+        # A head under another key id (the collector rotated its checkpoint key since this agent
+        # enrolled) is kept unchecked: `audit verify` checks it against the keys it trusts.
         path = self.dir / AGENT_HEAD_FILE
         try:
             old = AgentHead.from_dict(json.loads(path.read_text()))
