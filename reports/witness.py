@@ -263,6 +263,8 @@ def gather_evidence(src: Any, data_dir: str | Path | None, witnesses: Iterable[s
     leaves: dict[int, tuple[bytes, str]] = {}
     for d in witnesses:
         w = load_witness(d)
+        if not w.heads:  # a mistyped path must not pass for a witness that agrees
+            raise ValueError(f"witness directory {d} holds no tree head (sth-*.json)")
         if w.problem:
             first = None
             if w.problem.startswith("entry "):

@@ -198,3 +198,15 @@ def test_acknowledgements_carry_signed_heads_the_agent_keeps(sqlite_data: Path, 
     b._keep_head(forged)
     b.close()
     assert json.loads((tmp_path / "a" / "tree-head.json").read_text())["tree_head"]["size"] == 4
+
+
+def test_an_empty_witness_directory_is_a_user_error(tmp_path: Path) -> None:
+    """A mistyped witness path must not pass for a witness that agrees: one line, exit 2."""
+    from reports.server import init_data
+
+    init_data(tmp_path / "srv")
+    (tmp_path / "empty").mkdir()
+    res = baomi("audit", "verify", "--data", str(tmp_path / "srv"), "--witness", str(tmp_path / "empty"),
+                check=False)
+    assert res.returncode == 2 and "holds no tree head" in res.stderr, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
