@@ -132,7 +132,9 @@ class Evidence:
     keys: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
     leaves: Mapping[int, tuple[bytes, str]] = field(default_factory=dict)
     agent_heads: Sequence[tuple[AgentHead, str]] = ()
-    agents_table: Sequence[Any] | None = None
+    #: Reads the agents table after the walk: (rows, log size before, log size after the read).
+    #: Sequence numbers are compared only when the log did not grow meanwhile (a live collector).
+    agents_table: Callable[[], tuple[Sequence[Any], int, int]] | None = None
 
 
 @dataclass
@@ -172,7 +174,7 @@ def _column_problem(w: _Walk, e: Entry) -> str | None:
     return None
 
 
-def _agents_table_problem(w: _Walk, table: Sequence[Any]) -> tuple[int | None, str] | None:
+def _agents_table_problem(w: _Walk, table: Sequence[Any], same_log: bool) -> tuple[int | None, str] | None:
     """The `agents` table against the chain: ingest accepts batches by the key in this table, so
     a swapped key, a moved sequence or a row for an agent never enrolled is tampering."""
     rows = {r.agent: r for r in table}
@@ -186,7 +188,7 @@ def _agents_table_problem(w: _Walk, table: Sequence[Any]) -> tuple[int | None, s
         if r.hostname != host:
             return gseq, f"agents table names {agent} {r.hostname!r}, its signed enrolment {host!r}"
         st = w.agents.get(agent)
-        if st is not None and (int(r.last_seq), str(r.last_hash)) != (st.seq, st.hash):
+        if same_log and st is not None and (int(r.last_seq), str(r.last_hash)) != (st.seq, st.hash):
             return gseq, (f"agents table puts {agent} at seq {r.last_seq}, its chain ends at seq {st.seq}")
     for agent in rows:
         return None, f"agents table lists {agent}, which the log never enrolled"
@@ -402,7 +404,8 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
                 return _fail(w, gseq, f"event {ah.agent} seq {ah.last_seq} (entry {gseq}) is not "
                                       f"included in the tree head kept in {src}")
     if ev_.agents_table is not None:
-        found = _agents_table_problem(w, ev_.agents_table)
+        rows, before, after = ev_.agents_table()
+        found = _agents_table_problem(w, rows, before == after == w.n)
         if found:
             return _fail(w, found[0], found[1])
     if on_verified is not None:

@@ -287,5 +287,8 @@ def gather_evidence(src: Any, data_dir: str | Path | None, witnesses: Iterable[s
     table = None
     store = getattr(src, "store", None)
     if store is not None:
-        table = store.agents()
+        def table() -> tuple[list[Any], int, int]:
+            before = store.head()[0]
+            rows = store.agents()
+            return rows, before, store.head()[0]
     return Evidence(heads=heads, keys=keys, leaves=leaves, agent_heads=agent_heads, agents_table=table)
