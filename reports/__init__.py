@@ -2,6 +2,8 @@
 
     events.py    AuditEvent (signed, per-agent hash chain), GapNotice, payload rules
     chain.py     global chain entries, signed checkpoints, verify_entries()
+    merkle.py    RFC 9162 Merkle tree, proofs and signed tree heads over the chain
+    witness.py   the collector's tree heads, witness directories, checkpoint key rotation
     store.py     AuditStore interface, SQLite backend, open_store(); store_pg.py: PostgreSQL
     server.py    the collector (starlette/uvicorn): `baomi server init|run|enroll-token`
     client.py    AuditClient: durable spool and delivery, used by the agent

@@ -19,7 +19,7 @@ exported checkpoints held by a second party make truncation and wholesale rewrit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from policies.keys import canonical_json, key_id, load_public_key, sign, verify
 from reports.events import GENESIS, AuditEvent, GapNotice, SchemaError
+from reports.merkle import AgentHead, MerkleTree, TreeHead, leaf_hash, verify_consistency, verify_inclusion
 
 KINDS = ("event", "enrol", "gap", "gap_refused", "followup", "revoke", "rotate")
 
@@ -54,6 +55,9 @@ class Entry:
     #: The record's canonical JSON as stored, when the store has it: hashed as is, which spares
     #: re-serialising every record of a 100k-entry walk.
     raw: bytes | None = field(default=None, compare=False, repr=False)
+    #: The stored query columns (`reports.store.QUERY_COLS`) when read from a store: verify checks
+    #: them against the record, since `audit query` filters on them, not on the record.
+    columns: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"gseq": self.gseq, "kind": self.kind, "received": self.received,
@@ -115,6 +119,25 @@ class VerifyReport:
     checkpoints: int
     first_bad: int | None = None
     problem: str = ""
+    #: Signed Merkle tree heads matched, and pairs of them proven consistent (RFC 9162 proofs).
+    tree_heads: int = 0
+    consistent_pairs: int = 0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a verification holds besides the log: signed tree heads from the database, from
+    witnesses and from agents' acknowledgements (each with where it came from), the checkpoint
+    keys that may sign them, leaf hashes a witness kept (gseq → (leaf hash, source)), and the
+    store's `agents` table, which ingest trusts and verify therefore checks against the chain."""
+
+    heads: Sequence[tuple[TreeHead, str]] = ()
+    keys: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
+    leaves: Mapping[int, tuple[bytes, str]] = field(default_factory=dict)
+    agent_heads: Sequence[tuple[AgentHead, str]] = ()
+    #: Reads the agents table after the walk: (rows, log size before, log size after the read).
+    #: Sequence numbers are compared only when the log did not grow meanwhile (a live collector).
+    agents_table: Callable[[], tuple[Sequence[Any], int, int]] | None = None
 
 
 @dataclass
@@ -138,6 +161,49 @@ class _Walk:
     prev: str = GENESIS
     n: int = 0
     cps_checked: int = 0
+    #: agent → (gseq, public key, hostname, time) of its enrolment entry, resumed entries included.
+    enrolled: dict[str, tuple[int, str, str, str]] = field(default_factory=dict)
+
+
+def _column_problem(w: _Walk, e: Entry) -> str | None:
+    """A stored query column that says something else than the signed record, or None."""
+    from reports.store import QUERY_COLS, entry_columns, followup_columns  # the store imports this module
+
+    assert e.columns is not None
+    if e.kind == "followup":
+        expected: tuple[Any, ...] = followup_columns(dict(e.record))
+    elif e.kind != "event":
+        expected = (None,) * len(QUERY_COLS)
+    else:
+        ev = AuditEvent.from_dict(e.record)
+        host = w.enrolled.get(ev.agent, (0, "", "", ""))[2]
+        expected = entry_columns(ev, host)
+    for name, stored, want in zip(QUERY_COLS, e.columns, expected, strict=True):
+        if stored != want and not (isinstance(want, int) and str(stored) == str(want)):
+            return (f"stored column {name} = {stored!r} but the signed record says {want!r} "
+                    "(the database was edited: queries filtering on it would be misled)")
+    return None
+
+
+def _agents_table_problem(w: _Walk, table: Sequence[Any], same_log: bool) -> tuple[int | None, str] | None:
+    """The `agents` table against the chain: ingest accepts batches by the key in this table, so
+    a swapped key, a moved sequence or a row for an agent never enrolled is tampering."""
+    rows = {r.agent: r for r in table}
+    for agent, (gseq, pub, host, _t) in sorted(w.enrolled.items(), key=lambda x: x[1][0]):
+        r = rows.pop(agent, None)
+        if r is None:
+            return gseq, f"agent {agent} enrolled at entry {gseq} has no row in the agents table (erased)"
+        if r.public_key != pub:
+            return gseq, (f"agents table holds another public key for {agent} than its signed enrolment "
+                          f"(entry {gseq}): ingest would accept batches signed by that key")
+        if r.hostname != host:
+            return gseq, f"agents table names {agent} {r.hostname!r}, its signed enrolment {host!r}"
+        st = w.agents.get(agent)
+        if same_log and st is not None and (int(r.last_seq), str(r.last_hash)) != (st.seq, st.hash):
+            return gseq, (f"agents table puts {agent} at seq {r.last_seq}, its chain ends at seq {st.seq}")
+    for agent in rows:
+        return None, f"agents table lists {agent}, which the log never enrolled"
+    return None
 
 
 def _fail(w: _Walk, gseq: int | None, problem: str) -> VerifyReport:
@@ -247,13 +313,17 @@ class Verified:
 
 def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
                    checkpoints: Iterable[Checkpoint] = (), *, resume: Verified | None = None,
-                   on_verified: Callable[[Verified], None] | None = None) -> VerifyReport:
+                   on_verified: Callable[[Verified], None] | None = None,
+                   evidence: Evidence | None = None) -> VerifyReport:
     """Walk the whole log in gseq order; stop at the first bad entry or checkpoint.
 
     With `resume`, entries up to `resume.size` are only re-hashed (their signatures were checked
     before); if entry `resume.size` no longer hashes to `resume.root` the report says so and the
     caller verifies afresh to name the first bad entry. `on_verified` receives the state of a
-    successful walk."""
+    successful walk. Entries read from a store carry their query columns, checked against the
+    record. With `evidence`, the signed tree heads it holds are checked against the log's
+    Merkle tree (every pair of them proven consistent), witnessed leaves entry by entry, each
+    agent's acknowledged event for inclusion, and the agents table against the chain."""
     if isinstance(server_key, str):
         server_key = load_public_key(server_key)
     cps: dict[int, list[Checkpoint]] = {}
@@ -267,6 +337,14 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
         for cp in cps[size]:
             if not cp.verify(server_key):
                 return _fail(w, None, f"checkpoint at size {size} is not signed by the server key")
+    ev_ = evidence or Evidence()
+    for th, src in ev_.heads:
+        if not th.verify(ev_.keys):
+            return _fail(w, None, f"forged tree head: size {th.size} signed {th.time} ({src}) is not "
+                                  "signed by a trusted checkpoint key")
+    tree = MerkleTree() if ev_.heads else None
+    acked = {ah.last_gseq: (ah, src) for ah, src in ev_.agent_heads if ah.last_gseq > 0}
+    acked_hash: dict[int, str] = {}
     for e in entries:
         expected = w.n + 1
         if e.gseq != expected:
@@ -279,6 +357,14 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
                 entry_hash(w.prev, e.gseq, e.kind, e.received, e.record) != e.hash:
             return _fail(w, e.gseq, f"entry {e.gseq} does not hash to its chain value "
                                     "(modified, inserted or reordered)")
+        if e.kind == "enrol":
+            r = e.record
+            w.enrolled.setdefault(str(r.get("agent")), (e.gseq, str(r.get("public_key")),
+                                                        str(r.get("hostname")), str(r.get("time"))))
+        elif e.kind == "rotate" and str(e.record.get("agent")) in w.enrolled:
+            # a rotation (checked below like any entry) changes the key the agents table must hold
+            g, _pub, host, t = w.enrolled[str(e.record.get("agent"))]
+            w.enrolled[str(e.record.get("agent"))] = (g, str(e.record.get("public_key")), host, t)
         if resume is not None and e.gseq <= resume.size:
             if e.gseq == resume.size:
                 if e.hash != resume.root:
@@ -290,6 +376,34 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
                 return _fail(w, e.gseq, f"entry {e.gseq}: {problem}")
             if e.kind in ("enrol", "rotate"):
                 keys[str(e.record.get("agent"))] = str(e.record.get("public_key"))
+        if e.columns is not None:
+            try:
+                problem = _column_problem(w, e)
+            except (SchemaError, TypeError, ValueError) as exc:
+                problem = f"malformed event: {exc}"
+            if problem:
+                return _fail(w, e.gseq, f"entry {e.gseq}: {problem}")
+        try:
+            leaf = bytes.fromhex(e.hash)
+        except ValueError:
+            return _fail(w, e.gseq, f"entry {e.gseq}: chain hash is not hexadecimal")
+        held = ev_.leaves.get(e.gseq)
+        if held is not None and leaf_hash(leaf) != held[0]:
+            return _fail(w, e.gseq, f"entry {e.gseq} differs from the copy witnessed in {held[1]} "
+                                    "(changed, inserted, deleted or reordered)")
+        if e.gseq in acked:
+            ah, src = acked[e.gseq]
+            try:
+                ev = AuditEvent.from_dict(e.record) if e.kind == "event" else None
+            except (SchemaError, TypeError):
+                ev = None
+            if ev is None or (ev.agent, ev.seq, ev.hash) != (ah.agent, ah.last_seq, ah.last_hash):
+                return _fail(w, e.gseq, f"entry {e.gseq} is not the event {ah.agent} seq {ah.last_seq} "
+                                        f"that the collector acknowledged under the tree head of size "
+                                        f"{ah.head.size} kept in {src}")
+            acked_hash[e.gseq] = e.hash
+        if tree is not None:
+            tree.append(leaf)
         w.prev, w.n = e.hash, e.gseq
         for cp in cps.get(e.gseq, ()):
             if cp.root != e.hash:
@@ -304,6 +418,39 @@ def verify_entries(entries: Iterable[Entry], server_key: Ed25519PublicKey | str,
                                  f"by the server attests {max(beyond)} entries")
     if resume is not None and w.n < resume.size:
         return _fail(w, None, f"log truncated: it ends at entry {w.n}, {resume.size} were verified before")
+    pairs = 0
+    if tree is not None:
+        heads = sorted(ev_.heads, key=lambda x: x[0].size)
+        good = 0
+        for th, src in heads:
+            if th.size > w.n:
+                return _fail(w, w.n + 1, f"log truncated: it ends at entry {w.n} but the tree head "
+                                         f"signed {th.time} ({src}) attests {th.size} entries")
+            if tree.root(th.size).hex() != th.root:
+                return _fail(w, good + 1, f"log differs from the tree head of size {th.size} signed "
+                                          f"{th.time} ({src}): entries {good + 1}..{th.size} were "
+                                          "changed, inserted, deleted or reordered")
+            good = th.size
+        # Every pair of held heads is consistent when each adjacent pair is (the relation is
+        # transitive); each is proven the RFC 9162 way, as a party holding only heads would.
+        distinct = sorted({(th.size, th.root) for th, _ in heads})
+        for (m, rm), (n, rn) in zip(distinct, distinct[1:], strict=False):
+            if m == n or not verify_consistency(m, n, bytes.fromhex(rm), bytes.fromhex(rn),
+                                                tree.consistency_proof(m, n) if m else []):
+                return _fail(w, m + 1, f"tree heads of sizes {m} and {n} are not consistent")
+            pairs += 1
+        for gseq, (ah, src) in acked.items():
+            if gseq > ah.head.size or gseq not in acked_hash or not verify_inclusion(
+                    bytes.fromhex(acked_hash[gseq]), gseq - 1, ah.head.size,
+                    tree.inclusion_proof(gseq - 1, ah.head.size), bytes.fromhex(ah.head.root)):
+                return _fail(w, gseq, f"event {ah.agent} seq {ah.last_seq} (entry {gseq}) is not "
+                                      f"included in the tree head kept in {src}")
+    if ev_.agents_table is not None:
+        rows, before, after = ev_.agents_table()
+        found = _agents_table_problem(w, rows, before == after == w.n)
+        if found:
+            return _fail(w, found[0], found[1])
     if on_verified is not None:
         on_verified(Verified(w.n, w.prev, {a: (keys[a], st.seq, st.hash) for a, st in w.agents.items()}))
-    return VerifyReport(ok=True, entries=w.n, agents=len(w.agents), checkpoints=w.cps_checked)
+    return VerifyReport(ok=True, entries=w.n, agents=len(w.agents), checkpoints=w.cps_checked,
+                        tree_heads=len(ev_.heads), consistent_pairs=pairs)

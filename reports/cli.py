@@ -167,11 +167,15 @@ def _limits(page_limit: int, agent_rate: str, max_connections: int, body_timeout
 @click.option("--checkpoint-interval", type=float, default=None)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes sharing the port (use the cores for signature checks).")
+@click.option("--witness", "witnesses", multiple=True, type=click.Path(file_okay=False),
+              help="Directory (another volume or host) receiving each signed tree head; repeatable.")
+@click.option("--checkpoint-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Tree-head signing key kept outside DATA (default DATA/checkpoint.key).")
 @_limit_options
 @lang_option
 def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bool,
                port_file: str | None, checkpoint_interval: float | None, workers: int,
-               **limit_args: Any) -> None:
+               witnesses: tuple[str, ...], checkpoint_key: str | None, **limit_args: Any) -> None:
     """运行收集服务 / run the collector."""
     from reports.server import is_loopback, parse_listen, serve
     from reports.tls import certificate_names
@@ -195,9 +199,24 @@ def server_run(data_dir: str, listen: str, db_url: str | None, insecure_http: bo
                           f"warning: {host} is not among the certificate's names ({', '.join(names)})"), err=True)
     try:
         serve(data_dir, listen, db_url, insecure_http, port_file, checkpoint_interval, workers,
-              limits=_limits(**limit_args))
+              limits=_limits(**limit_args), witnesses=witnesses, checkpoint_key=checkpoint_key)
     except ValueError as exc:
         _fail(str(exc))
+
+
+@server_group.command("rotate-checkpoint-key")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@lang_option
+def server_rotate_checkpoint_key(data_dir: str) -> None:
+    """更换 Merkle 树头签名密钥（旧公钥保留以校验旧树头）/ rotate the tree-head signing key
+    (the old public key moves to DATA/checkpoint-keys/ so that older heads still verify)."""
+    from reports.witness import rotate_checkpoint_key
+
+    old, new = rotate_checkpoint_key(data_dir)
+    click.echo(tr(f"树头签名密钥已更换：{old} → {new}。重启 baomi server run 生效；"
+                  f"把新的 {data_dir}/checkpoint.pub 交给第二方与见证方",
+                  f"checkpoint key rotated: {old} -> {new}. Restart baomi server run; give the new "
+                  f"{data_dir}/checkpoint.pub to second parties and witnesses"))
 
 
 @server_group.command("enroll-token")
@@ -557,21 +576,35 @@ def _read_checkpoints(path: str) -> list[Any]:
               help="The server's public key (PEM); default DATA/server.pub.")
 @click.option("--checkpoints", "cp_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Checkpoints held by a second party (JSONL); repeatable.")
+@click.option("--witness", "witnesses", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="A witness directory of signed tree heads (server run --witness); repeatable.")
+@click.option("--agent-state", "agent_states", multiple=True, type=click.Path(exists=True),
+              help="An agent's state directory or its tree-head.json (heads it was acknowledged with).")
+@click.option("--checkpoint-key", "cp_keys", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Trusted tree-head signing key (PEM); default DATA/checkpoint.pub and retired keys.")
 @lang_option
 def audit_verify(data_dir: str | None, db_url: str | None, server: str | None, token_file: str | None,
                  ca: str | None, log_file: str | None, server_key: str | None,
-                 cp_files: tuple[str, ...]) -> None:
+                 cp_files: tuple[str, ...], witnesses: tuple[str, ...], agent_states: tuple[str, ...],
+                 cp_keys: tuple[str, ...]) -> None:
     """校验日志完整性：完好退出 0，否则指出第一条问题记录并退出 1 / verify the log."""
     from policies.keys import load_public_key
-    from reports.chain import Entry, verify_entries
+    from reports.chain import Entry, VerifyReport, verify_entries
+    from reports.witness import EvidenceError, gather_evidence
 
     extra = [cp for f in cp_files for cp in _read_checkpoints(f)]
     if log_file:
         if not server_key:
             _fail(tr("离线校验需要 --server-key", "offline verification needs --server-key"))
-        with open(log_file, encoding="utf-8") as fh:
-            entries = (Entry.from_dict(json.loads(x)) for x in fh if x.strip())
-            report = verify_entries(entries, load_public_key(Path(server_key)), extra)  # type: ignore[arg-type]
+        try:
+            evidence = gather_evidence(None, data_dir, witnesses, agent_states, cp_keys)
+        except EvidenceError as exc:
+            report = VerifyReport(False, 0, 0, 0, exc.first_bad, str(exc))
+        else:
+            with open(log_file, encoding="utf-8") as fh:
+                entries = (Entry.from_dict(json.loads(x)) for x in fh if x.strip())
+                report = verify_entries(entries, load_public_key(Path(server_key)), extra,  # type: ignore[arg-type]
+                                        evidence=evidence)
     else:
         if server_key is None and data_dir:
             server_key = str(Path(data_dir) / "server.pub")
@@ -586,7 +619,13 @@ def audit_verify(data_dir: str | None, db_url: str | None, server: str | None, t
         src = _source(data_dir, db_url, server, token_file, ca)
         try:
             cps = src.checkpoints() + extra
-            report = verify_entries(src.entries(), load_public_key(Path(server_key)), cps)  # type: ignore[arg-type]
+            try:
+                evidence = gather_evidence(src, data_dir, witnesses, agent_states, cp_keys)
+            except EvidenceError as exc:
+                report = VerifyReport(False, 0, 0, 0, exc.first_bad, str(exc))
+            else:
+                report = verify_entries(src.entries(), load_public_key(Path(server_key)), cps,  # type: ignore[arg-type]
+                                        evidence=evidence)
         finally:
             src.close()
     if report.ok:
@@ -594,7 +633,14 @@ def audit_verify(data_dir: str | None, db_url: str | None, server: str | None, t
                       f"{report.checkpoints} 个检查点已核对",
                       f"log intact: {report.entries} entries, {report.agents} agents, "
                       f"{report.checkpoints} checkpoints matched"))
+        if report.tree_heads:
+            click.echo(tr(f"Merkle 树头：{report.tree_heads} 个已核对，{report.consistent_pairs} 对一致性已证明",
+                          f"tree heads: {report.tree_heads} matched, {report.consistent_pairs} "
+                          "consecutive pairs proven consistent"))
         return
+    if report.first_bad is None:
+        click.echo(tr(f"日志被篡改或不完整：{report.problem}", f"log tampered or incomplete: {report.problem}"))
+        sys.exit(1)
     click.echo(tr(f"日志被篡改或不完整：第一条问题记录 #{report.first_bad}：{report.problem}",
                   f"log tampered or incomplete: first bad entry #{report.first_bad}: {report.problem}"))
     sys.exit(1)

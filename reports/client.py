@@ -43,12 +43,15 @@ import httpx
 from policies.keys import (
     canonical_json,
     generate_private_key,
+    key_id,
     load_private_key,
+    load_public_key,
     public_key_b64,
     save_private_key,
     sign,
 )
 from reports.events import GENESIS, MAX_BATCH, AuditEvent, GapNotice, make_event
+from reports.merkle import AGENT_HEAD_FILE, AgentHead
 from reports.tls import client_context
 
 DEFAULT_MAX_EVENTS = 200_000
@@ -85,6 +88,8 @@ class ClientState:
     ca: str | None
     server_key: str
     hostname: str
+    #: The collector's tree-head signing key (base64), when it said so at enrolment.
+    checkpoint_key: str | None = None
 
 
 def _now(skew: float = 0.0) -> str:
@@ -158,7 +163,8 @@ class AuditClient:
         if ca:
             (d / "ca.pem").write_bytes(Path(ca).read_bytes())
         state = {"server": server, "agent": reply["agent"], "ca": "ca.pem" if ca else None,
-                 "server_key": reply["server_key"], "hostname": host}
+                 "server_key": reply["server_key"], "hostname": host,
+                 "checkpoint_key": reply.get("checkpoint_key")}
         tmp = d / "state.json.tmp"
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         os.replace(tmp, d / "state.json")
@@ -369,6 +375,7 @@ class AuditClient:
                 dups += int(reply.get("duplicates", 0))
                 removed, progressed = self._acknowledged(last_seq)
                 acked += removed
+                self._keep_head(reply.get("tree_head"))
                 if not progressed:
                     raise DeliveryError(200, f"collector is at seq {last_seq}, behind this spool")
                 delay = 0.1
@@ -463,8 +470,40 @@ class AuditClient:
             return False
         if resp.status_code != 200:
             return False
-        self._acknowledged(int(resp.json()["last_seq"]))
+        reply = resp.json()
+        self._acknowledged(int(reply["last_seq"]))
+        self._keep_head(reply.get("tree_head"))
         return True
+
+    def _keep_head(self, obj: Any) -> None:
+        """Keep the signed tree head of an acknowledgement in `state_dir/tree-head.json`: with it,
+        `baomi audit verify --agent-state` proves that a collector lost acknowledged events
+        (restored from a backup, truncated). A head that goes backwards is kept beside it as
+        `tree-head-rollback-<size>.json`, the evidence the newer head would otherwise replace."""
+        if not isinstance(obj, dict):
+            return
+        try:
+            new = AgentHead.from_dict(obj)
+        except (KeyError, TypeError, ValueError):
+            return
+        if new.agent != self.agent:
+            return
+        if self.state.checkpoint_key and new.head.key == key_id(self.state.checkpoint_key):
+            ring = {new.head.key: load_public_key(self.state.checkpoint_key)}
+            if not new.head.verify(ring):
+                return  # a bad signature: nothing worth keeping
+        # A head under another key id (the collector rotated its checkpoint key since this agent
+        # enrolled) is kept unchecked: `audit verify` checks it against the keys it trusts.
+        path = self.dir / AGENT_HEAD_FILE
+        try:
+            old = AgentHead.from_dict(json.loads(path.read_text()))
+        except (OSError, KeyError, TypeError, ValueError):
+            old = None
+        if old is not None and (new.head.size < old.head.size or new.last_seq < old.last_seq):
+            path.replace(self.dir / f"tree-head-rollback-{old.head.size}.json")
+        tmp = self.dir / f".{AGENT_HEAD_FILE}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(new.to_dict(), indent=1) + "\n")
+        os.replace(tmp, path)
 
     def signed_headers(self, method: str, path: str) -> dict[str, str]:
         """Headers identifying this agent on a non-batch request (reads are refused to agents)."""

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from reports.chain import Entry, server_signed
 from reports.events import utcnow
-from reports.store import SqlStore
+from reports.store import SqlStore, followup_columns
 
 STEPS = ("assign", "rectify", "close")
 TYPES = tuple(f"followup_{s}" for s in STEPS)
@@ -135,8 +135,8 @@ def record_step(store: SqlStore, key: Ed25519PrivateKey, step: str, violation: i
         rec = server_signed(key, {"kind": "followup", "type": f"followup_{step}", "time": now,
                                   "payload": {"violation": target["event_id"], "violation_gseq": violation,
                                               "violation_hash": target_hash, "officer": officer,
-                                              "level": target["level"], **own}})
-        level = store.level_column(target["level"])
-        return rec, (None, None, None, f"followup_{step}", now, target["host"], level, target["rule"], None)
+                                              "level": target["level"], "host": target["host"],
+                                              "rule": target["rule"], **own}})
+        return rec, followup_columns(rec)
 
     return store.append_followup(violation, TYPES, make)

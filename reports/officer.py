@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import httpx
 
 from reports.chain import Checkpoint, Entry
+from reports.merkle import TreeHead
 from reports.store import AuditStore, Query
 from reports.tls import client_context
 
@@ -19,6 +20,7 @@ from reports.tls import client_context
 class LogSource(Protocol):
     def entries(self, after: int = 0) -> Iterator[Entry]: ...
     def checkpoints(self) -> list[Checkpoint]: ...
+    def tree_heads(self) -> list[TreeHead]: ...
     def query(self, q: Query) -> Iterator[dict[str, Any]]: ...
     def checkpoint_now(self) -> list[Checkpoint]: ...
     def close(self) -> None: ...
@@ -34,6 +36,9 @@ class StoreSource:
 
     def checkpoints(self) -> list[Checkpoint]:
         return self.store.checkpoints()
+
+    def tree_heads(self) -> list[TreeHead]:
+        return self.store.tree_heads()
 
     def query(self, q: Query) -> Iterator[dict[str, Any]]:
         return self.store.query(q)
@@ -77,6 +82,9 @@ class ServerSource:
 
     def checkpoints(self) -> list[Checkpoint]:
         return [Checkpoint.from_dict(c) for c in self._get("/v1/checkpoints")["checkpoints"]]
+
+    def tree_heads(self) -> list[TreeHead]:
+        return [TreeHead.from_dict(t) for t in self._get("/v1/tree-heads")["tree_heads"]]
 
     def query(self, q: Query) -> Iterator[dict[str, Any]]:
         """Every matching row: the collector answers a page at a time, `next` is the cursor."""

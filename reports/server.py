@@ -67,8 +67,10 @@ from policies.keys import (
 from reports.chain import Checkpoint, server_signed
 from reports.events import MAX_BATCH, AuditEvent, GapNotice, SchemaError, utcnow
 from reports.limits import RateLimiter, ServeLimits
+from reports.merkle import CHECKPOINT_KEY
 from reports.store import AgentInfo, AuditStore, IngestResult, Query, SqlStore, open_store
 from reports.tls import make_ca_and_server_cert
+from reports.witness import TreeKeeper, ensure_checkpoint_key
 
 #: A batch whose `sent_at` is further than this from the server clock is refused (replay window).
 REPLAY_WINDOW = timedelta(minutes=5)
@@ -101,6 +103,8 @@ class ServerData:
     officer_token_sha256: str
     db_url: str | None
     checkpoint_interval: float
+    #: Signs Merkle tree heads (reports.merkle); not the TLS key, not `key` (see README).
+    checkpoint_key: Ed25519PrivateKey | None = None
 
     @property
     def public_key_b64(self) -> str:
@@ -122,6 +126,7 @@ def init_data(data_dir: str | Path, names: list[str] | None = None, db_url: str 
     save_private_key(key, path / "server.key")
     (path / "server.pub").write_bytes(public_key_pem(key))
     make_ca_and_server_cert(path / "tls", (names or []) + ["localhost", "127.0.0.1", "::1"])
+    ensure_checkpoint_key(path)
     token = "officer-" + secrets.token_urlsafe(32)
     fd = os.open(path / "officer.token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -133,12 +138,17 @@ def init_data(data_dir: str | Path, names: list[str] | None = None, db_url: str 
     return token
 
 
-def load_data(data_dir: str | Path) -> ServerData:
+def load_data(data_dir: str | Path, checkpoint_key: str | Path | None = None) -> ServerData:
+    """A data directory; `checkpoint_key` loads the tree-head signing key from elsewhere than
+    DATA/checkpoint.key (kept off the collector's disk, see README)."""
     path = Path(data_dir)
     cfg = json.loads((path / "config.json").read_text())
+    if checkpoint_key is None:
+        ensure_checkpoint_key(path)
     return ServerData(path=path, key=load_private_key(path / "server.key"),
                       officer_token_sha256=cfg["officer_token_sha256"], db_url=cfg.get("db"),
-                      checkpoint_interval=float(cfg.get("checkpoint_interval", 30.0)))
+                      checkpoint_interval=float(cfg.get("checkpoint_interval", 30.0)),
+                      checkpoint_key=load_private_key(checkpoint_key or path / CHECKPOINT_KEY))
 
 
 def new_enroll_token(store: AuditStore, expires: timedelta) -> str:
@@ -315,7 +325,7 @@ def _int_param(request: Request, name: str, default: int) -> int:
 
 def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | None = None,
                checkpoint_interval: float | None = None, limits: ServeLimits | None = None,
-               secure_cookies: bool = True) -> Starlette:
+               secure_cookies: bool = True, witnesses: tuple[str, ...] = ()) -> Starlette:
     c = _Collector(data, store or data.open_store(db_url))
     lim = limits or ServeLimits()
     rate = RateLimiter(lim.agent_rate, lim.agent_burst)
@@ -326,6 +336,11 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
     workers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
 
     writer = GroupWriter(c.store)
+    keeper = TreeKeeper(c.store, data.checkpoint_key or data.key, witnesses)
+
+    def checkpoint_all() -> None:
+        make_checkpoint(c.store, data.key)
+        keeper.checkpoint()  # stored, then published to every witness
 
     async def on_workers(fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(workers, fn, *args)
@@ -365,7 +380,8 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
                                             " baomi server agents revoke HOST)")}
         if status in refusals:
             return _err(refusals[status][0], status, refusals[status][1])
-        return JSONResponse({"agent": agent, "server_key": data.public_key_b64}, status_code=201)
+        return JSONResponse({"agent": agent, "server_key": data.public_key_b64,
+                             "checkpoint_key": public_key_b64(keeper.key)}, status_code=201)
 
     def check_batch(body: Any) -> tuple[int, dict[str, Any]] | tuple[str, list[AuditEvent],
                                                                      dict[str, Any] | None, str]:
@@ -449,8 +465,13 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
             c.forget(agent)
             return _err(403 if res.status == "revoked" else 401, res.status, res.message)
         if res.status == "ok":
-            return JSONResponse({"accepted": res.accepted, "duplicates": res.duplicates,
-                                 "last_seq": res.last_seq})
+            reply: dict[str, Any] = {"accepted": res.accepted, "duplicates": res.duplicates,
+                                     "last_seq": res.last_seq}
+            try:  # a signed tree head covering the agent's events, which the agent keeps
+                reply["tree_head"] = await run_in_threadpool(keeper.ack, agent)
+            except Exception as exc:  # noqa: BLE001 - the events are committed: acknowledge anyway
+                print(f"baomi server: no tree head for this acknowledgement: {exc}", file=sys.stderr)
+            return JSONResponse(reply)
         if res.status == "gap" and evs:
             key = (agent, res.expected or 0, evs[0].seq)
             if key not in c.refused:
@@ -473,7 +494,7 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         if (denied := officer_only(request)) is not None:
             return denied
         if request.method == "POST":
-            await run_in_threadpool(make_checkpoint, c.store, data.key)
+            await run_in_threadpool(checkpoint_all)
         cps = await run_in_threadpool(c.store.checkpoints)
         return JSONResponse({"checkpoints": [cp.to_dict() for cp in cps]})
 
@@ -506,7 +527,7 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         while True:
             await asyncio.sleep(interval)
             try:
-                await run_in_threadpool(make_checkpoint, c.store, data.key)
+                await run_in_threadpool(checkpoint_all)
                 cutoff = iso(datetime.now(UTC) - 2 * REPLAY_WINDOW)
                 await run_in_threadpool(c.store.prune_nonces, cutoff)
             except Exception as exc:  # noqa: BLE001 - a transient DB error must not stop checkpoints
@@ -516,6 +537,7 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(housekeeping()) if interval > 0 else None
         try:
+            await run_in_threadpool(keeper.current)  # reads the chain into the Merkle tree once
             yield
         finally:
             if task:
@@ -523,7 +545,7 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
             workers.shutdown(wait=True)
             writer.close()
             try:
-                await run_in_threadpool(make_checkpoint, c.store, data.key)
+                await run_in_threadpool(checkpoint_all)
             finally:
                 c.store.close()
 
@@ -531,6 +553,14 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
               Route("/v1/events", events, methods=["POST"]), Route("/v1/entries", entries),
               Route("/v1/checkpoints", checkpoints, methods=["GET", "POST"]),
               Route("/v1/agents", agents), Route("/v1/query", query)]
+
+    async def tree_heads(request: Request) -> Response:
+        if (denied := officer_only(request)) is not None:
+            return denied
+        ths = await run_in_threadpool(c.store.tree_heads)
+        return JSONResponse({"tree_heads": [t.to_dict() for t in ths]})
+
+    routes.append(Route("/v1/tree-heads", tree_heads))
     from reports.fleet import fleet_routes  # endpoint agents: status and the served policy bundle
 
     routes += fleet_routes(data.path, c.store, c.role, officer_only)
@@ -577,7 +607,8 @@ def _die_with_parent(parent: int) -> None:
 
 def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure_http: bool = False,
           port_file: str | Path | None = None, checkpoint_interval: float | None = None,
-          workers: int = 1, limits: ServeLimits | None = None) -> None:
+          workers: int = 1, limits: ServeLimits | None = None, witnesses: tuple[str, ...] = (),
+          checkpoint_key: str | None = None) -> None:
     """Run the collector until SIGINT/SIGTERM.
 
     `workers > 1` pre-forks that many processes accepting on one socket, each with its own store
@@ -588,7 +619,7 @@ def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure
 
     import uvicorn
 
-    data = load_data(data_dir)
+    data = load_data(data_dir, checkpoint_key)
     host, port = parse_listen(listen)
     if insecure_http and not is_loopback(host):
         raise ValueError("--insecure-http is allowed on loopback addresses only")
@@ -608,7 +639,7 @@ def serve(data_dir: str | Path, listen: str, db_url: str | None = None, insecure
     def run(interval: float | None) -> None:
         # The app (and its database connections) is created after any fork.
         app = create_app(data, db_url, checkpoint_interval=interval, limits=lim,
-                         secure_cookies=not insecure_http)
+                         secure_cookies=not insecure_http, witnesses=witnesses)
         # Slow clients: a header deadline (deadline_protocol), a body deadline (in the app), a
         # connection cap answering 503 (see reports/limits.py).
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",

@@ -24,6 +24,7 @@ from typing import Any
 from policies.keys import canonical_json
 from reports.chain import Checkpoint, Entry, entry_hash
 from reports.events import GENESIS, AuditEvent, GapNotice, utcnow
+from reports.merkle import TreeHead
 from scanner.model import level_rank
 
 SCHEMA = [
@@ -52,6 +53,9 @@ SCHEMA = [
     ("CREATE TABLE IF NOT EXISTS token_bindings (token_hash TEXT PRIMARY KEY, purpose TEXT NOT NULL,"
     " hostname TEXT, agent TEXT)"),
     "CREATE TABLE IF NOT EXISTS revoked (agent TEXT PRIMARY KEY, time TEXT NOT NULL)",
+    # Merkle tree heads signed by the checkpoint key (reports.merkle); published to witnesses too.
+    ("CREATE TABLE IF NOT EXISTS tree_heads (size BIGINT NOT NULL, root TEXT NOT NULL,"
+    " time TEXT NOT NULL, key TEXT NOT NULL, sig TEXT NOT NULL, PRIMARY KEY (size, time))"),
 ]
 
 #: Entry kinds an officer's query reads: agents' events and the console's follow-up steps (督办),
@@ -61,6 +65,8 @@ QUERY_KINDS = ("event", "followup")
 ROW_COLS = "gseq, received, etime, agent, host, aseq, event_id, etype, rule, record"
 
 _ENTRY_COLS = "gseq, kind, received, record, hash"
+#: The columns a query filters on, derived from the record at ingest: verify checks each against it.
+QUERY_COLS = ("agent", "aseq", "event_id", "etype", "etime", "host", "level", "rule", "ehash")
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,14 @@ def entry_columns(ev: AuditEvent, host: str) -> tuple[Any, ...]:
     rule = p.get("rule") or p.get("rule_id")
     return (ev.agent, ev.seq, ev.id, ev.type, ev.time, host, level,
             str(rule) if rule is not None else None, ev.hash)
+
+
+def followup_columns(record: dict[str, Any]) -> tuple[Any, ...]:
+    """Query columns of a console follow-up step (reports.followup): the violation's host, level
+    and rule, all in the signed record, so that `verify` can check them like an event's."""
+    p = record.get("payload") or {}
+    return (None, None, None, record.get("type"), record.get("time"), p.get("host"),
+            SqlStore.level_column(p.get("level")), p.get("rule"), None)
 
 
 class AuditStore(ABC):
@@ -160,6 +174,16 @@ class AuditStore(ABC):
 
     @abstractmethod
     def query(self, q: Query) -> Iterator[dict[str, Any]]: ...
+
+    def add_tree_head(self, th: TreeHead) -> None:
+        raise NotImplementedError
+
+    def tree_heads(self) -> list[TreeHead]:
+        raise NotImplementedError
+
+    def leaf_rows(self, after: int = 0) -> Iterator[tuple[int, str, str | None, int | None, str | None]]:
+        """(gseq, hash, agent, aseq, ehash) of the entries after `after`, in order (the Merkle leaves)."""
+        raise NotImplementedError
 
     @abstractmethod
     def prune_nonces(self, before: str) -> int: ...
@@ -471,11 +495,11 @@ class SqlStore(AuditStore):
         while remaining is None or remaining > 0:
             page = 2000 if remaining is None else min(2000, remaining)
             with self._read() as cur:
-                cur.execute(self._sql(f"SELECT {_ENTRY_COLS} FROM entries WHERE gseq > ?"
-                                      " ORDER BY gseq LIMIT ?"), (after, page))
+                cur.execute(self._sql(f"SELECT {_ENTRY_COLS}, {', '.join(QUERY_COLS)} FROM entries"
+                                      " WHERE gseq > ? ORDER BY gseq LIMIT ?"), (after, page))
                 rows = cur.fetchall()
-            for gseq, kind, received, record, h in rows:
-                yield Entry(int(gseq), kind, received, json.loads(record), h, record.encode())
+            for gseq, kind, received, record, h, *cols in rows:
+                yield Entry(int(gseq), kind, received, json.loads(record), h, record.encode(), tuple(cols))
             if len(rows) < page:
                 return
             after = int(rows[-1][0])
@@ -499,6 +523,28 @@ class SqlStore(AuditStore):
             cur.execute(self._sql("SELECT size, root, time, server_key, sig FROM checkpoints"
                                   " ORDER BY size, time"))
             return [Checkpoint(int(s), r, t, k, g) for s, r, t, k, g in cur.fetchall()]
+
+    def add_tree_head(self, th: TreeHead) -> None:
+        with self._tx() as cur:
+            cur.execute(self._sql("INSERT INTO tree_heads (size, root, time, key, sig) VALUES (?, ?, ?, ?, ?)"),
+                        (th.size, th.root, th.time, th.key, th.sig))
+
+    def tree_heads(self) -> list[TreeHead]:
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT size, root, time, key, sig FROM tree_heads ORDER BY size, time"))
+            return [TreeHead(int(s), r, t, k, g) for s, r, t, k, g in cur.fetchall()]
+
+    def leaf_rows(self, after: int = 0) -> Iterator[tuple[int, str, str | None, int | None, str | None]]:
+        while True:
+            with self._read() as cur:
+                cur.execute(self._sql("SELECT gseq, hash, agent, aseq, ehash FROM entries WHERE gseq > ?"
+                                      " ORDER BY gseq LIMIT 5000"), (after,))
+                rows = cur.fetchall()
+            for gseq, h, agent, aseq, ehash in rows:
+                yield int(gseq), str(h), agent, None if aseq is None else int(aseq), ehash
+            if len(rows) < 5000:
+                return
+            after = int(rows[-1][0])
 
     @staticmethod
     def query_filters(q: Query) -> tuple[list[str], list[Any]]:

@@ -130,3 +130,30 @@ class Postgres(TempPostgres):
             super().__init__()
         except FileNotFoundError as exc:
             pytest.skip(str(exc))
+
+
+def sync_agents_table(data: Path, db_url: str | None = None) -> None:
+    """Make the agents table agree with the (tampered) chain, as a careful attacker would: each
+    agent's last seq and hash set from its last event or gap still in the log."""
+    from reports.events import GENESIS, AuditEvent
+    from reports.store import SqlStore, open_store
+
+    store = open_store(data, db_url)
+    assert isinstance(store, SqlStore)
+    try:
+        last: dict[str, tuple[int, str]] = {}
+        for e in store.entries():
+            if e.kind == "event":
+                ev = AuditEvent.from_dict(e.record)
+                last[ev.agent] = (ev.seq, ev.hash)
+            elif e.kind == "gap":
+                n = e.record["notice"]
+                last[n["agent"]] = (n["last"], n["last_hash"])
+        agents = store.agents()
+        with store._tx() as cur:
+            for a in agents:
+                seq, h = last.get(a.agent, (0, GENESIS))
+                cur.execute(store._sql("UPDATE agents SET last_seq = ?, last_hash = ? WHERE agent = ?"),
+                            (seq, h, a.agent))
+    finally:
+        store.close()

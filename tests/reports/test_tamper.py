@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_helpers import Collector, Postgres, baomi
+from audit_helpers import Collector, Postgres, baomi, sync_agents_table
 
 from policies.keys import generate_private_key
 from reports.chain import Entry, entry_hash
 from reports.events import GENESIS, AuditEvent, make_event
-from reports.store import SqlStore, open_store
+from reports.store import QUERY_COLS, SqlStore, open_store
 
 N_EVENTS = 12  # per agent
 
@@ -86,12 +86,15 @@ def rewrite(data: Path, db: str | None, entries: list[Entry], rehash: bool) -> N
         rows = []
         for e in entries:
             h = entry_hash(prev, e.gseq, e.kind, e.received, e.record) if rehash else e.hash
-            rows.append((e.gseq, e.kind, e.received, json.dumps(e.record, ensure_ascii=False), h))
+            # The query columns go along (an attacker keeps them plausible; verify checks them).
+            cols = e.columns or (None,) * len(QUERY_COLS)
+            rows.append((e.gseq, e.kind, e.received, json.dumps(e.record, ensure_ascii=False), h, *cols))
             prev = h
         with store._tx() as cur:
             cur.execute("DELETE FROM entries")
-            cur.executemany(store._sql("INSERT INTO entries (gseq, kind, received, record, hash)"
-                                       " VALUES (?, ?, ?, ?, ?)"), rows)
+            cur.executemany(store._sql(f"INSERT INTO entries (gseq, kind, received, record, hash,"
+                                       f" {', '.join(QUERY_COLS)}) VALUES ({', '.join(['?'] * 14)})"),
+                            rows)
             cur.execute(store._sql("UPDATE head SET size = ?, root = ?"), (len(rows), prev))
     finally:
         store.close()
@@ -178,7 +181,7 @@ def _insert(es: list[Entry]) -> tuple[list[Entry], bool, int]:
     k = events_of(es)[2]
     ev = AuditEvent.from_dict(es[k].record)
     fake = make_event(generate_private_key(), ev.agent, ev.seq + 1, ev.hash, "heartbeat", {})
-    es.insert(k + 1, replace(es[k], record=fake.to_dict()))
+    es.insert(k + 1, replace(es[k], record=fake.to_dict(), columns=None))
     return renumber(es), True, k + 2
 
 
@@ -226,7 +229,9 @@ def test_second_party_checkpoints_catch_a_rewritten_and_truncated_log(
     assert isinstance(store, SqlStore)
     with store._tx() as cur:
         cur.execute("DELETE FROM checkpoints")
+        cur.execute("DELETE FROM tree_heads")
     store.close()
+    sync_agents_table(data, db)
     rc, out = verify(data, db)
     assert rc == 0, out  # the store alone can no longer tell
     rc, out = verify(data, db, "--checkpoints", str(cps))

@@ -1,0 +1,294 @@
+"""Signed tree heads on the collector, and their witnesses.
+
+`TreeKeeper` (one per collector process) follows the store's chain into a `MerkleTree`, signs
+tree heads with the checkpoint key, hands one to every acknowledgement (with where the agent's
+last event sits) and, at each checkpoint, stores the head and publishes it to every witness
+directory (`baomi server run --witness DIR`, a directory on another volume or host).
+
+A witness directory is append-only: one file per head, `sth-<size>-<root prefix>.json`, written
+to a temporary name, fsynced and hard-linked into place (never overwritten). Each file holds the
+head and the leaf hashes since the previous head published there, so the directory alone can
+recompute every root it holds and `baomi audit verify --witness DIR` names the exact first
+entry that differs from what was witnessed, not only a range.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from policies.keys import generate_private_key, key_id, load_private_key, public_key_pem, save_private_key
+from reports.events import utcnow
+from reports.merkle import (
+    CHECKPOINT_KEY,
+    CHECKPOINT_PUB,
+    RETIRED_DIR,
+    AgentHead,
+    MerkleTree,
+    TreeHead,
+)
+
+
+# ---------------------------------------------------------------- the checkpoint key
+def ensure_checkpoint_key(data_dir: str | Path) -> None:
+    """Create DATA/checkpoint.key|.pub if missing (data directories made before it existed)."""
+    d = Path(data_dir)
+    if not (d / CHECKPOINT_KEY).exists():
+        key = generate_private_key()
+        save_private_key(key, d / CHECKPOINT_KEY)
+        _write_pub(d / CHECKPOINT_PUB, key)
+
+
+def _write_pub(path: Path, key: Ed25519PrivateKey) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp.write_bytes(public_key_pem(key))
+    os.replace(tmp, path)
+
+
+def rotate_checkpoint_key(data_dir: str | Path) -> tuple[str, str]:
+    """Retire the current checkpoint key (its public half moves to DATA/checkpoint-keys/, so the
+    heads it signed stay verifiable) and create a new one; returns (old id, new id)."""
+    d = Path(data_dir)
+    ensure_checkpoint_key(d)
+    old = load_private_key(d / CHECKPOINT_KEY)
+    (d / RETIRED_DIR).mkdir(exist_ok=True)
+    _write_pub(d / RETIRED_DIR / f"{key_id(old)}.pub", old)
+    new = generate_private_key()
+    save_private_key(new, d / CHECKPOINT_KEY)
+    _write_pub(d / CHECKPOINT_PUB, new)
+    return key_id(old), key_id(new)
+
+
+# ---------------------------------------------------------------- witness directories
+def _atomic_new_file(path: Path, data: bytes) -> bool:
+    """Write `path` once: temp file, fsync, hard link into place. False if it already exists."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return True
+
+
+def _head_files(d: Path) -> list[Path]:
+    return sorted(d.glob("sth-*.json"))
+
+
+def witnessed_size(d: Path) -> int:
+    """The largest tree size a witness directory holds (0 when empty)."""
+    best = 0
+    for f in _head_files(d):
+        try:
+            best = max(best, int(f.name.split("-")[1]))
+        except (IndexError, ValueError):
+            continue
+    return best
+
+
+def publish(d: Path, head: TreeHead, tree: MerkleTree, since: int) -> bool:
+    """Write `head` into witness directory `d` with the leaf hashes of entries since+1..size."""
+    body = {"tree_head": head.to_dict(), "leaves_from": since,
+            "leaves": [tree.leaf(i).hex() for i in range(since, head.size)]}
+    name = f"sth-{head.size:012d}-{head.root[:16]}.json"
+    return _atomic_new_file(d / name, (json.dumps(body) + "\n").encode())
+
+
+@dataclass
+class Witnessed:
+    """What one witness directory holds, checked against itself."""
+
+    source: str
+    heads: list[TreeHead] = field(default_factory=list)
+    #: gseq → leaf hash, for every entry the witness holds a leaf of.
+    leaves: dict[int, bytes] = field(default_factory=dict)
+    #: A witness that saw an entry change (two different histories) or whose leaves do not make
+    #: its own signed roots: the first is evidence of tampering, the second a damaged witness.
+    problem: str = ""
+
+
+def load_witness(d: str | Path) -> Witnessed:
+    d = Path(d)
+    if not d.is_dir():
+        raise ValueError(f"witness directory {d} does not exist")
+    w = Witnessed(f"witness {d}")
+    leaves: list[bytes] = []
+    tree = MerkleTree()
+    for f in _head_files(d):
+        try:
+            obj = json.loads(f.read_text(encoding="utf-8"))
+            head = TreeHead.from_dict(obj["tree_head"])
+            start = int(obj["leaves_from"])
+            seg = [bytes.fromhex(x) for x in obj["leaves"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{f}: not a witnessed tree head ({exc})") from None
+        w.heads.append(head)
+        if w.problem:
+            continue
+        if start > len(leaves):
+            # The witness missed heads (unreachable for a while): its leaves stop being contiguous.
+            w.problem = f"{f.name}: leaves start at {start + 1}, the witness holds only {len(leaves)}"
+            continue
+        for i, lf in enumerate(seg[:len(leaves) - start]):
+            if leaves[start + i] != lf:
+                w.problem = (f"entry {start + i + 1} changed between heads the collector published to "
+                             f"{d} (the log was rewritten, then published again)")
+                break
+        if w.problem:
+            continue
+        if start + len(seg) > len(leaves):
+            leaves.extend(seg[len(leaves) - start:])
+        for lf in leaves[tree.size:]:
+            tree.append_leaf_hash(lf)
+        if head.size > tree.size or tree.root(head.size).hex() != head.root:
+            w.problem = f"{f.name}: its leaves do not make the root of its own signed head (damaged witness)"
+    w.leaves = {i + 1: lf for i, lf in enumerate(leaves)}
+    return w
+
+
+# ---------------------------------------------------------------- the collector's side
+class TreeKeeper:
+    """The collector's Merkle tree over its chain, signed heads and witness publishing."""
+
+    def __init__(self, store: Any, key: Ed25519PrivateKey, witnesses: Iterable[str | Path] = ()):
+        self.store = store
+        self.key = key
+        self.witnesses = [Path(w) for w in witnesses]
+        self.tree = MerkleTree()
+        self.head: TreeHead | None = None
+        #: agent → (seq, gseq, event hash) of its last event in the tree
+        self.last: dict[str, tuple[int, int, str]] = {}
+        self.lock = threading.Lock()
+        self._published: dict[Path, int] = {}
+        self._stored: int | None = None
+
+    def _advance(self) -> None:
+        for gseq, h, agent, aseq, ehash in self.store.leaf_rows(self.tree.size):
+            if gseq != self.tree.size + 1:
+                raise RuntimeError(f"chain entry {self.tree.size + 1} missing from the store")
+            self.tree.append(bytes.fromhex(h))
+            if agent is not None and aseq is not None:
+                self.last[agent] = (aseq, gseq, str(ehash))
+
+    def current(self) -> TreeHead:
+        with self.lock:
+            self._advance()
+            if self.head is None or self.head.size != self.tree.size:
+                self.head = TreeHead.make(self.key, self.tree.size, self.tree.root(), utcnow())
+            return self.head
+
+    def ack(self, agent: str) -> dict[str, Any]:
+        """The tree head an acknowledgement carries, with the agent's last event in it."""
+        head = self.current()
+        with self.lock:
+            seq, gseq, ehash = self.last.get(agent, (0, 0, ""))
+        if gseq > head.size:  # another request advanced the tree meanwhile
+            head = self.current()
+        return AgentHead(agent, head, seq, gseq, ehash).to_dict()
+
+    def checkpoint(self) -> TreeHead | None:
+        """Store a head covering the log and publish it to every witness (if the log grew)."""
+        head = self.current()
+        with self.lock:
+            if self._stored is None:
+                self._stored = max((t.size for t in self.store.tree_heads()), default=-1)
+            if head.size > self._stored:
+                self.store.add_tree_head(head)
+                self._stored = head.size
+            for d in self.witnesses:
+                self._publish(d, head)
+        return head
+
+    def _publish(self, d: Path, head: TreeHead) -> None:
+        try:
+            if d not in self._published:
+                d.mkdir(parents=True, exist_ok=True)
+                self._published[d] = witnessed_size(d)
+            since = self._published[d]
+            if since == head.size and since:
+                return
+            if since > head.size:
+                print(f"baomi server: witness {d} holds a tree of {since} entries but the log has "
+                      f"{head.size}: the database was rolled back or truncated", file=sys.stderr)
+                since = 0
+            publish(d, head, self.tree, since)
+            self._published[d] = head.size
+        except OSError as exc:  # a witness away must not stop the collector; retried next time
+            print(f"baomi server: cannot publish to witness {d}: {exc}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- what `audit verify` holds
+class EvidenceError(ValueError):
+    """The held evidence itself shows tampering (a witness saw an entry change) or is unusable."""
+
+    def __init__(self, message: str, first_bad: int | None = None):
+        super().__init__(message)
+        self.first_bad = first_bad
+
+
+def gather_evidence(src: Any, data_dir: str | Path | None, witnesses: Iterable[str | Path],
+                    agent_states: Iterable[str | Path], key_files: Iterable[str | Path]) -> Any:
+    """The `Evidence` of `baomi audit verify`: tree heads from the log source, the witness
+    directories and the agents' kept heads; witnessed leaves; the checkpoint keys (given, or
+    DATA's current and retired ones); the agents table when the source is a local store."""
+    from reports.chain import Evidence
+    from reports.merkle import data_keyring, keyring, load_agent_heads
+
+    keys = keyring(key_files)
+    if not keys and data_dir is not None:
+        keys = data_keyring(data_dir)
+    heads: list[tuple[TreeHead, str]] = []
+    if src is not None:
+        heads += [(th, "database") for th in src.tree_heads()]
+    leaves: dict[int, tuple[bytes, str]] = {}
+    for d in witnesses:
+        w = load_witness(d)
+        if not w.heads:  # a mistyped path must not pass for a witness that agrees
+            raise ValueError(f"witness directory {d} holds no tree head (sth-*.json)")
+        if w.problem:
+            first = None
+            if w.problem.startswith("entry "):
+                first = int(w.problem.split()[1])
+            raise EvidenceError(f"{w.source}: {w.problem}", first)
+        heads += [(th, w.source) for th in w.heads]
+        for gseq, lf in w.leaves.items():
+            leaves.setdefault(gseq, (lf, w.source))
+    agent_heads: list[tuple[AgentHead, str]] = []
+    for p in agent_states:
+        for ah in load_agent_heads(p):
+            agent_heads.append((ah, f"agent state {p}"))
+            heads.append((ah.head, f"agent state {p}"))
+    if not keys:
+        # The source's own heads prove nothing without a pinned key; held ones need it.
+        heads = [h for h in heads if h[1] != "database"]
+        if heads:
+            raise ValueError("tree heads need the checkpoint public key: give --checkpoint-key FILE "
+                             "(DATA/checkpoint.pub of the collector) or --data DIR")
+    table = None
+    store = getattr(src, "store", None)
+    if store is not None:
+        def table() -> tuple[list[Any], int, int]:
+            before = store.head()[0]
+            rows = store.agents()
+            return rows, before, store.head()[0]
+    return Evidence(heads=heads, keys=keys, leaves=leaves, agent_heads=agent_heads, agents_table=table)
