@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from policies.keys import write_temp_beside
 from policies.signing import SignatureError
 from scanner.i18n import tr
 
@@ -50,13 +50,9 @@ def check_and_record(key_id: str, version: int, source: str, path: Path | None =
         return
     marks[key_id] = version
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hwm-")  # O_EXCL, 0600, unpredictable name
+    tmp = write_temp_beside(path, json.dumps(marks, sort_keys=True).encode())
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(marks, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -32,27 +32,35 @@ def generate_private_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
+def write_temp_beside(path: Path, data: bytes, mode: int = 0o600) -> Path:
+    """`data` written and fsynced to a fresh temp file beside `path`, for the caller to move into
+    place (os.replace) or link (os.link). The name is unpredictable and opened O_EXCL|O_NOFOLLOW:
+    a symlink planted at a fixed temp path (`KEY.tmp` → a file of the attacker's choosing) once
+    received a private key."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def save_private_key(key: Ed25519PrivateKey, path: str | Path) -> None:
     """Write a private key readable by its owner only (0600), created atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    # A fresh, unpredictable temp name opened O_EXCL|O_NOFOLLOW: a symlink planted at a fixed temp
-    # path (`KEY.tmp` → a file of the attacker's choosing) once received the private key.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    tmp = write_temp_beside(path, pem)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -318,6 +318,7 @@ class SqlStore(AuditStore):
         results: list[IngestResult] = []
         with self._tx() as cur:
             size, root = self._lock_head(cur)
+            verified_with: list[Any]  # the key a batch was verified with, when the server says
             for agent, events, gap_record, nonce, received, *verified_with in batches:
                 cur.execute("SAVEPOINT batch")
                 try:

@@ -25,7 +25,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from policies.keys import generate_private_key, key_id, load_private_key, public_key_pem, save_private_key
+from policies.keys import (
+    generate_private_key,
+    key_id,
+    load_private_key,
+    public_key_pem,
+    save_private_key,
+    write_temp_beside,
+)
 from reports.events import utcnow
 from reports.merkle import (
     CHECKPOINT_KEY,
@@ -70,13 +77,8 @@ def rotate_checkpoint_key(data_dir: str | Path) -> tuple[str, str]:
 # ---------------------------------------------------------------- witness directories
 def _atomic_new_file(path: Path, data: bytes) -> bool:
     """Write `path` once: temp file, fsync, hard link into place. False if it already exists."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    tmp = write_temp_beside(path, data, 0o644)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         try:
             os.link(tmp, path)
         except FileExistsError:
