@@ -111,7 +111,7 @@ class ScanTally:
                 **({"seconds": round(seconds, 3)} if seconds is not None else {}), **(extra or {})}
 
 
-def scan_events(records: Iterable[Mapping[str, Any]], tally: ScanTally) -> Iterator[Item]:
+def scan_events(records: Iterable[Mapping[str, Any]], tally: ScanTally, location: str | None = None) -> Iterator[Item]:
     """The events of scan records (the tally counts every record, events only for the flagged)."""
     for rec in records:
         tally.add(rec)
@@ -119,23 +119,24 @@ def scan_events(records: Iterable[Mapping[str, Any]], tally: ScanTally) -> Itera
         if p is not None:
             yield ("finding", p, None)
         for v in violation_payloads(rec, tally.scan_id):
-            yield ("violation", v, None)
+            yield ("violation", {**v, "location": location} if location else v, None)
 
 
 class ScanSender:
     """Spools a scan's events as it runs (records arrive one by one), then its summary, and
     delivers them; the spool keeps them across a collector outage or a crash."""
 
-    def __init__(self, state_dir: str) -> None:
+    def __init__(self, state_dir: str, location: str | None = None) -> None:
         from reports.client import AuditClient
 
         self.client = AuditClient(state_dir)
+        self.location = location  # the scan's --location, told with each violation
         self.tally = ScanTally()
         self._batches = 0
         self._pending: list[Item] = []
 
     def add(self, rec: Mapping[str, Any]) -> None:
-        self._pending.extend(scan_events([rec], self.tally))
+        self._pending.extend(scan_events([rec], self.tally, self.location))
         if len(self._pending) >= 500:
             self._spool()
 

@@ -326,7 +326,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
             click.echo(tr(f"错误：路径不存在：{p}", f"error: no such file or directory: {p}"), err=True)
         sys.exit(EXIT_USAGE)
     host_role, host_level, location = _check_host(host_role, location)
-    sender = _open_sender(send_state) if send_state else None
+    sender = _open_sender(send_state, location) if send_state else None
     started = time.monotonic()
     try:
         config = ScanConfig(limits=Limits(max_depth=max_depth, max_file_size=parse_size(max_file_size)),
@@ -460,7 +460,7 @@ def _raw_records(paths: list[str], config: ScanConfig) -> Iterator[dict[str, Any
         yield scan_raw(p, scanner)
 
 
-def _open_sender(state: str) -> Any:
+def _open_sender(state: str, location: str | None = None) -> Any:
     """The audit client of an enrolled state directory, or exit 2 with one line saying why not."""
     if not os.path.isfile(os.path.join(state, "state.json")):
         click.echo(tr(f"错误：{state} 不是已登记的审计状态目录（先运行 baomi audit enroll --state {state}）",
@@ -470,7 +470,7 @@ def _open_sender(state: str) -> Any:
     from reports.scanlog import ScanSender
 
     try:
-        return ScanSender(state)
+        return ScanSender(state, location)
     except Exception as exc:  # an unreadable key or spool: the scan would be recorded nowhere
         click.echo(tr(f"错误：无法打开审计状态目录 {state}：{exc}", f"error: cannot open audit state {state}: {exc}"),
                    err=True)

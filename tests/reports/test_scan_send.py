@@ -45,6 +45,7 @@ def test_scan_send_records_findings_errors_summary(collector: Collector, tmp_pat
     # what the console shows beside the rule: the marking and the rendered rationale
     p0 = vio[0].get("payload") or vio[0]
     assert p0["marking"] == "机密★10年" and p0["rationale_zh"] and p0["rationale_en"]
+    assert p0["location"] == "removable_medium"
     summary = _events(collector, "scan_summary")
     assert len(summary) == 1
     # nothing of the document beyond the marking: the body's words are nowhere in the log
