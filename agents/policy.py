@@ -137,7 +137,6 @@ class PolicyHolder:
             raise SignatureError("bundle holds no policy pack")
         # The (already verified) packs are loaded from a private temp dir in bundle order; the
         # keyword lists are never written out.
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with tempfile.TemporaryDirectory(dir=self.dir, prefix="packs-") as d:
             paths = []
             for i, f in enumerate(packs):

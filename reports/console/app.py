@@ -156,6 +156,8 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
             return page(request, "login.html.j2", None, 429, login_csrf=cookie, next=nxt, error=err)
         got = await run_in_threadpool(accounts.login, store, name, password)
         if got is None:
+            if len(failures) > 10_000:  # names are attacker-chosen: keep the table bounded
+                failures.clear()
             failures[name] = (n + 1, time.monotonic() + PAUSE)
             return page(request, "login.html.j2", None, 401, login_csrf=cookie, next=nxt,
                         error=tr("用户名或密码错误。", "Wrong user name or password."))

@@ -235,3 +235,17 @@ def test_dashboard_figures_match_the_log(sqlite_data: Path) -> None:
     assert d.status == {"assigned": 2, "rectified": 1, "closed": 0, "overdue": 1,
                         "unassigned": expected["violations"] - 3}
     assert sum(n for _, n in d.by_week) == 90  # the fixture spans 11 days, within the 12 weeks shown
+
+
+def test_media_attestations_and_user_list(console: tuple[Collector, dict]) -> None:
+    c, _ = console
+    with client(c) as h:
+        login(h, "off1")
+        media = text(h.get("/media").text)
+        assert "USB-SN-AAA" in media and "交叉使用" in media and "USB-SN-BBB" in media
+        att = text(h.get("/attestations").text)
+        assert "zhao" in att and "逾期" in att and "qian" in att
+    out = subprocess.run([*BAOMI, "server", "user", "list", "--data", str(c.data)], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert sorted(line.split("\t")[:2] for line in out.stdout.splitlines()) == [
+        ["adm1", "admin"], ["aud1", "auditor"], ["off1", "officer"]]
