@@ -328,16 +328,10 @@ def console_routes(store: SqlStore, server_key: Any, data_dir: Path, secure: boo
 
     @guarded(("auditor",), post=True)
     async def chain_verify(request: Request, sess: accounts.Session) -> Response:
-        from reports.chain import verify_entries
-        from reports.render import verifycache
+        from reports.render.verifycache import verify_resuming
 
         def run() -> dict[str, Any]:
-            where = data_dir / "verified"
-            state = verifycache.load(server_key.public_key(), where)
-            v = verify_entries(store.entries(), server_key.public_key(), store.checkpoints(), resume=state,
-                               on_verified=lambda done: verifycache.save(server_key.public_key(), where, done))
-            if not v.ok and state is not None:
-                v = verify_entries(store.entries(), server_key.public_key(), store.checkpoints())
+            v = verify_resuming(store.entries, server_key.public_key(), store.checkpoints(), data_dir / "verified")
             out = {"ok": v.ok, "entries": v.entries, "checkpoints": v.checkpoints, "first_bad": v.first_bad,
                    "problem": v.problem, "by": sess.user.name,
                    "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}

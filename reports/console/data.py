@@ -17,8 +17,6 @@ from reports.store import ROW_COLS, SqlStore
 
 PAGE = 50
 STATUSES = ("open", "unassigned", "assigned", "overdue", "rectified", "closed")
-#: At most this many ids go into an IN list for a status filter (an office follows up far fewer).
-MAX_IDS = 20000
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,6 @@ def violation_where(store: SqlStore, f: Filters, fu: dict[int, Followup], today:
             ids, neg = [v for v, s in fu.items() if s.overdue(today)], False
         else:
             ids, neg = [v for v, s in fu.items() if s.status == f.status], False
-        ids = ids[:MAX_IDS]
         if ids:
             where.append(f"gseq {'NOT IN' if neg else 'IN'} ({', '.join(str(int(i)) for i in ids)})")
         elif not neg:

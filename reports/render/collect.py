@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reports.chain import Entry, Verified, verify_entries
+from reports.chain import Entry
 from reports.render.aggregate import fleet_state, store_report
 from reports.render.model import APPENDIX_ROWS, ChainStatus, Gap, ReportData, build_report
 from reports.store import SqlStore
@@ -48,19 +48,13 @@ def collect(src: Any, query: Any, *, server_key: Any = None, channel: str | None
     cps = src.checkpoints()
     last_cp = max(cps, key=lambda c: c.size) if cps else None
     if server_key is not None:
-        from reports.render import verifycache
+        from reports.render.verifycache import verify_resuming
 
-        state = verifycache.load(server_key, verify_cache)
-
-        def remember(done: Verified) -> None:
-            verifycache.save(server_key, verify_cache, done)
-
-        v = verify_entries(tap(), server_key, cps, resume=state, on_verified=remember)
-        if not v.ok and state is not None:
-            # Something differs from what was verified before: verify afresh to name the entry.
+        def restart() -> None:
             gaps.clear()
             seen.clear()
-            v = verify_entries(tap(), server_key, cps, on_verified=remember)
+
+        v = verify_resuming(tap, server_key, cps, verify_cache, on_retry=restart)
         chain = ChainStatus(v.ok, v.entries, v.checkpoints, v.first_bad, v.problem,
                             last_cp.size if last_cp else None, last_cp.root if last_cp else "",
                             last_cp.time if last_cp else "")

@@ -49,3 +49,20 @@ def save(server_key: Any, where: Path | None, state: Verified) -> None:
         os.replace(tmp, _file(server_key, where))
     except OSError:
         pass  # a read-only home only costs the next report a full verification
+
+
+def verify_resuming(entries: Any, server_key: Any, checkpoints: Any, where: Path | None,
+                    on_retry: Any = None) -> Any:
+    """Verify `entries()` resuming from this machine's verified prefix in `where`, remembering
+    the new state; when something differs from what was verified before, verify afresh (after
+    `on_retry()`) so that the report names the first bad entry."""
+    from reports.chain import verify_entries
+
+    state = load(server_key, where)
+    v = verify_entries(entries(), server_key, checkpoints, resume=state,
+                       on_verified=lambda done: save(server_key, where, done))
+    if not v.ok and state is not None:
+        if on_retry is not None:
+            on_retry()
+        v = verify_entries(entries(), server_key, checkpoints, on_verified=lambda done: save(server_key, where, done))
+    return v
