@@ -50,7 +50,7 @@ bench-agent: install test-deps
 
 lint: install
 	$(BIN)/ruff check scanner rules policies agents reports tests bench
-	$(BIN)/mypy scanner rules policies
+	$(BIN)/mypy scanner rules policies reports agents
 	$(BIN)/pip freeze --exclude-editable > requirements.lock
 	$(BIN)/pip-audit --strict --no-deps --disable-pip -r requirements.lock || { echo "pip-audit failed: a vulnerable dependency, or the advisory service (pypi.org) unreachable - see above"; exit 1; }
 

@@ -119,17 +119,18 @@ class CheckResult:
 def run_check(roots: Iterable[str], *, policy: Any, policy_version: str, host_role: str, host_level: str | None,
               sys_root: str = "/", cache_path: str | None = None, use_cache: bool = True,
               sender: Any = None, fingerprints: str | Path | None = None) -> CheckResult:
+    from agents.scan_cli import cache_warning
     from policies.engine import violations_for_scan_record
     from policies.posture import posture_event, read_posture
-    from scanner.cli import open_cache, run_scan
     from scanner.config import PoolOptions, ScanConfig
+    from scanner.runner import open_cache, run_scan
     from scanner.walk import WalkOptions
 
     started = time.monotonic()
     roots = [str(r) for r in roots]
     res = CheckResult(roots=roots, policy_version=policy_version)
     config = ScanConfig()
-    cache = open_cache(cache_path, config) if use_cache else None
+    cache = open_cache(cache_path, config, warn=cache_warning) if use_cache else None
     records: list[dict[str, Any]] = []
     try:
         for rec in run_scan(roots, config, WalkOptions(), PoolOptions(), cache=cache, clean_records=True):

@@ -6,6 +6,7 @@ and loaded only when invoked.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 import click
@@ -14,12 +15,12 @@ from scanner.i18n import set_lang
 
 #: command name → "module:attribute" of a click command or group.
 COMMANDS: dict[str, str] = {
-    "scan": "scanner.cli:scan",
-    "demo": "scanner.cli:demo",
+    "scan": "agents.scan_cli:scan",
+    "demo": "agents.scan_cli:demo",
     "rules": "rules.cli:rules_group",
     "policy": "policies.cli:policy_group",
     "keys": "policies.cli:keys_group",
-    "attest": "policies.cli:attest_cmd",
+    "attest": "agents.attest_cli:attest_cmd",
     "approvals": "policies.cli:approvals_group",
     "server": "reports.cli:server_group",
     "audit": "reports.cli:audit_group",

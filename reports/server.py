@@ -51,7 +51,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from policies.keys import (
     canonical_json,
@@ -549,7 +549,7 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
             finally:
                 c.store.close()
 
-    routes = [Route("/v1/health", health), Route("/v1/enroll", enroll, methods=["POST"]),
+    routes: list[BaseRoute] = [Route("/v1/health", health), Route("/v1/enroll", enroll, methods=["POST"]),
               Route("/v1/events", events, methods=["POST"]), Route("/v1/entries", entries),
               Route("/v1/checkpoints", checkpoints, methods=["GET", "POST"]),
               Route("/v1/agents", agents), Route("/v1/query", query)]

@@ -61,7 +61,8 @@ def violation_where(store: SqlStore, f: Filters, fu: dict[int, Followup], today:
                     tz: str) -> tuple[str, list[Any]]:
     # etype 'violation' is only ever an agent's event (follow-ups are followup_*, server records
     # have no etype), so the count and the page read the (etype, gseq) index alone.
-    where, args = ["etype = 'violation'"], []
+    where: list[str] = ["etype = 'violation'"]
+    args: list[Any] = []
     if f.level:
         where.append("level = ?")
         args.append(store.level_column(f.level) or -1)

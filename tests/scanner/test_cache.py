@@ -34,7 +34,8 @@ def tree(tmp_path: Path) -> Path:
 
 def test_rescan_is_answered_from_cache_and_identical(tree: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from scanner import cli, engine
+    from scanner import engine
+    from scanner import runner as cli
     from scanner.config import PoolOptions, ScanConfig
     from scanner.walk import WalkOptions
 
@@ -248,7 +249,7 @@ def test_lean_rescan_finds_a_file_changed_in_an_otherwise_clean_directory(tree: 
 
 
 def test_run_scan_without_clean_records_counts_clean_files_and_yields_the_rest(tree: Path, tmp_path: Path) -> None:
-    from scanner import cli
+    from scanner import runner as cli
     from scanner.config import PoolOptions, ScanConfig
     from scanner.walk import WalkOptions
 
@@ -266,16 +267,8 @@ def test_run_scan_without_clean_records_counts_clean_files_and_yields_the_rest(t
     assert sum(counted) == 11  # b.txt and the ten clean files
 
 
-def test_default_host_role_and_location_are_what_the_policy_model_parses() -> None:
-    from policies.model import parse_host, parse_location
-    from scanner.cli import _DEFAULT_HOST, _check_host
-
-    role, loc = _DEFAULT_HOST
-    assert _check_host(role, loc) == (*parse_host(role), parse_location(loc))
-
-
 def test_directory_record_answers_an_unchanged_directory_and_only_that(tree: Path, tmp_path: Path) -> None:
-    from scanner import cli
+    from scanner import runner as cli
     from scanner.config import ScanConfig
     from scanner.walk import DirFiles, walk_bulk
 

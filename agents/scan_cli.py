@@ -1,31 +1,43 @@
-"""`baomi scan` and `baomi demo`: the command-line face of the scanner (rich only here)."""
+"""`baomi scan` and `baomi demo`: the command line of the scanner (rich only here).
+
+It lives in agents/ because it wires the scanner to the other packages: a policy pack
+(`--policy`), the audit client (`--send`) and the inspection report (`--report`). The scan itself
+is scanner.runner; policies and reports are imported only when their option is given, so a
+cached rescan loads neither.
+"""
 from __future__ import annotations
 
-import collections
-import itertools
 import json
 import os
-import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from rules.loader import RuleSet
-from scanner.cache import CLEAN, CacheRefused, ScanCache, default_cache_path
-from scanner.config import PoolOptions, ScanConfig, config_digest
+from scanner.config import PoolOptions, ScanConfig
 from scanner.extractors.base import Limits
 from scanner.i18n import Tr, TrCommand, lang_option, tr
 from scanner.model import SCHEMA_VERSION, Level, level_rank
-from scanner.walk import DirFiles, Entry, WalkOptions, walk, walk_bulk
+from scanner.runner import (
+    ATTENTION_KINDS,
+    EXIT_CLASSIFIED,
+    EXIT_CLEAN,
+    EXIT_USAGE,
+    attention,
+    encode_line,
+    exit_code,
+    open_cache,
+    run_scan,
+    skip_record,
+)
+from scanner.walk import Entry, WalkOptions, walk
 
-# The engine, the worker pool and the extractors are imported when a file must be scanned:
-# a rescan answered from the cache never loads them.
 
-EXIT_CLEAN, EXIT_CLASSIFIED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
-
+def cache_warning(exc: Exception) -> None:
+    click.echo(tr(f"警告：不使用扫描缓存：{exc}", f"warning: scanning without the cache: {exc}"), err=True)
 
 
 def parse_size(text: str) -> int:
@@ -38,147 +50,6 @@ def parse_size(text: str) -> int:
         return int(t)
     except ValueError:
         raise click.BadParameter(tr(f"无法识别的大小：{text}", f"not a size: {text}")) from None
-
-
-def _encode_line(rec: dict[str, Any]) -> bytes:
-    # Undecodable file names survive as JSON \udcXX escapes instead of breaking the line.
-    return (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
-
-
-#: Finding kinds an officer must look at although they set no level (site keyword lists, site rules).
-ATTENTION_KINDS = ("keyword", "rule")
-
-
-def _attention(rec: dict[str, Any]) -> bool:
-    return any(f.get("kind") in ATTENTION_KINDS for f in rec.get("findings", ()))
-
-
-def exit_code(records: list[dict[str, Any]]) -> int:
-    """markings.md §5: 1 if any file has a level (or a keyword/rule hit, or a policy violation);
-    else 3 if any could not be fully scanned; else 0."""
-    if any(r.get("level") or r.get("violations") or _attention(r) for r in records):
-        return EXIT_CLASSIFIED
-    if any(r.get("errors") for r in records):
-        return EXIT_INCOMPLETE
-    return EXIT_CLEAN
-
-
-def _error_record(e: Entry) -> dict[str, Any]:
-    """A file or directory the walk could not read: the scan is incomplete there, never clean."""
-    return {"schema": SCHEMA_VERSION, "path": e.display, "level": None, "findings": [],
-            "errors": [{"member": None, "error": "unreadable", "detail": e.error or ""}]}
-
-
-def _skip_record(e: Entry) -> dict[str, Any]:
-    return {"schema": SCHEMA_VERSION, "path": e.display, "level": None, "findings": [], "errors": [],
-            "skipped": e.skip}
-
-
-def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_opts: PoolOptions,
-             *, on_skip: Any = None, cache: ScanCache | None = None,
-             clean_records: bool = True, on_clean: Any = None) -> Iterator[dict[str, Any]]:
-    """Scan `paths`; yields the record of every regular file (skipped entries go to `on_skip`).
-
-    With a cache, unchanged files are answered from it at stat speed and the worker pool is
-    started only when some file needs scanning. With `clean_records=False`, files the cache knows
-    clean are not yielded at all, only counted through `on_clean(n)`: a caller printing files with
-    findings or errors then pays nothing per clean file (a directory of them is one set test)."""
-    keys: dict[int, Any] = {}
-    ready: collections.deque[dict[str, Any]] = collections.deque()
-    counter = itertools.count()
-
-    def tasks() -> Iterator[tuple[int, str, str]]:
-        for item in walk_bulk(paths, walk_opts):
-            if type(item) is DirFiles:
-                n = len(item.names)
-                todo: Iterable[int] = range(n)
-                if cache is not None and not clean_records:
-                    # A directory whose files are exactly those of its record (same stat keys,
-                    # same order) costs one bytes comparison; another is checked with set tests
-                    # and recorded for the next scan.
-                    packed = item.packed()
-                    unchanged = cache.dir_unchanged(item.dir_id, packed) if packed is not None else None
-                    if unchanged is not None:
-                        todo = unchanged
-                    else:
-                        if packed is not None:
-                            cache.note_dir(item.dir_id, packed)
-                        todo = [] if cache.all_clean(item.keys) else cache.not_clean(item.keys)
-                    if on_clean is not None and len(todo) < n:
-                        on_clean(n - len(todo))
-                for j in todo:
-                    p = item.path(j)
-                    key = item.key(j)
-                    i = next(counter)
-                    if cache is not None:
-                        rec = cache.lookup(key, p)
-                        if rec is not None:
-                            ready.append(rec)
-                            continue
-                        keys[i] = key
-                    yield i, p, p
-                continue
-            e: Entry = item  # type: ignore[assignment]
-            i = next(counter)
-            if e.error:
-                ready.append(_error_record(e))
-                continue
-            if e.skip:
-                if on_skip:
-                    on_skip(e)
-                continue
-            if cache is not None and e.key is not None:
-                rec = cache.lookup(e.key, e.display, clean_record=clean_records)
-                if rec is not None:
-                    if rec is not CLEAN:
-                        ready.append(rec)
-                    elif on_clean is not None:
-                        on_clean(1)
-                    continue
-                keys[i] = e.key
-            yield i, e.path, e.display
-
-    def finish(idx: int, rec: dict[str, Any]) -> dict[str, Any]:
-        if cache is not None and idx in keys:
-            cache.store(keys.pop(idx), rec)
-        return rec
-
-    todo = tasks()
-    first = next(todo, None)  # walks (answering from the cache) up to the first file to scan
-    yield from _drain(ready)
-    if first is None:
-        return
-    todo = itertools.chain([first], todo)
-    if pool_opts.jobs < 0:  # in-process (debugging): no deadline, no isolation
-        from scanner.engine import Scanner
-
-        scanner = Scanner(config)
-        for idx, path, display in todo:
-            yield finish(idx, scanner.scan_path(path, display).to_record())
-            yield from _drain(ready)
-        yield from _drain(ready)  # entries walked after the last file scanned
-        return
-    from scanner.pool import WorkerPool
-
-    for idx, rec in WorkerPool(config, pool_opts).run(todo):
-        yield finish(idx, rec)
-        yield from _drain(ready)
-    yield from _drain(ready)
-
-
-def _drain(q: collections.deque[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    while q:
-        yield q.popleft()
-
-
-def open_cache(path: str | None, config: ScanConfig, rules: RuleSet | None = None) -> ScanCache | None:
-    """The user's scan cache, or None (with a warning) when it cannot be trusted or opened."""
-    digest = config_digest(config, rules or RuleSet(config.rules_dir, config.keywords_file, config.rules_cache))
-    try:
-        return ScanCache(path or default_cache_path(), digest)
-    except (CacheRefused, OSError, sqlite3.Error) as exc:
-        click.echo(tr(f"警告：不使用扫描缓存：{exc}", f"warning: scanning without the cache: {exc}"), err=True)
-        return None
 
 
 #: Error codes as an officer reads them in the Chinese table.
@@ -233,7 +104,7 @@ def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None
     _render_violations(records, console)
     n_cls = sum(1 for r in records if r.get("level"))
     n_err = sum(1 for r in records if r.get("errors"))
-    n_hit = sum(1 for r in records if _attention(r))
+    n_hit = sum(1 for r in records if attention(r))
     n_vio = sum(len(r.get("violations") or ()) for r in records)
     n_men = sum(1 for r in records if not r.get("level") and any(f["kind"] == "mention" for f in r["findings"]))
     console.print(tr(
@@ -341,7 +212,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     policy = None
     if policies:
         policy = _load_policy(list(policies), list(trusted))
-    cache = None if no_cache else open_cache(cache_path, config, rules)
+    cache = None if no_cache else open_cache(cache_path, config, rules, warn=cache_warning)
     skipped: list[Entry] = []
     records: list[dict[str, Any]] = []
     out = sys.stdout.buffer
@@ -366,7 +237,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
             if progress is not None:
                 progress.advance(bar)
             if stream and (show_all or rec["findings"] or rec["errors"] or rec.get("violations")):
-                out.write(_encode_line(rec))
+                out.write(encode_line(rec))
                 out.flush()
     except KeyboardInterrupt:
         click.echo(tr("已中断", "interrupted"), err=True)
@@ -377,16 +248,16 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         if cache is not None:
             cache.close()
     if show_all:
-        records.extend(_skip_record(e) for e in skipped)
+        records.extend(skip_record(e) for e in skipped)
     selected = [r for r in records if show_all or r["findings"] or r["errors"] or r.get("violations")]
     if sort_output or fmt != "jsonl":
         selected.sort(key=lambda r: r["path"])
     if fmt == "jsonl" and not stream:
         for rec in selected:
-            out.write(_encode_line(rec))
+            out.write(encode_line(rec))
     elif fmt == "jsonl" and show_all:
         for e in skipped:
-            out.write(_encode_line(_skip_record(e)))
+            out.write(encode_line(skip_record(e)))
     elif fmt == "json":
         out.write((json.dumps({"schema": SCHEMA_VERSION, "files": selected}, ensure_ascii=False, indent=1) + "\n")
                   .encode("utf-8", "backslashreplace"))

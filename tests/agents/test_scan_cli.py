@@ -214,3 +214,11 @@ def test_hash_all_hashes_clean_files_too(tree: Path) -> None:
     assert recs[0]["sha256"] == hashlib.sha256(clean.read_bytes()).hexdigest()
     _, recs, _ = run(str(tree / "a" / "marked.txt"), "--no-cache", "--hash", "none")
     assert "sha256" not in recs[0]
+
+
+def test_default_host_role_and_location_are_what_the_policy_model_parses() -> None:
+    from agents.scan_cli import _DEFAULT_HOST, _check_host
+    from policies.model import parse_host, parse_location
+
+    role, loc = _DEFAULT_HOST
+    assert _check_host(role, loc) == (*parse_host(role), parse_location(loc))
