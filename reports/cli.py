@@ -534,6 +534,10 @@ def audit_send(state_dir: str, timeout: float, batch_size: int, file: str) -> No
                       f"待发送 {res.pending} 条",
                       f"spooled {new} (already spooled before: {skipped}), acknowledged {res.acked}, "
                       f"pending {res.pending}"))
+        if res.resent:
+            click.echo(tr(f"警告：收集服务丢失了已确认的事件（从旧备份恢复？），已重新发送 {res.resent} 条",
+                          f"warning: the collector had lost acknowledged events (restored from an older "
+                          f"backup?): {res.resent} sent again"), err=True)
         if res.set_aside:
             click.echo(tr(f"警告：{res.set_aside} 条事件因内容被服务器拒绝，已移出发送队列（以签名缺口通知报告），"
                           f"保存在 {state_dir}/spool.sqlite 的 rejected 表中",

@@ -489,6 +489,8 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
                                      "last_seq": res.last_seq}
             try:  # a signed tree head covering the agent's events, which the agent keeps
                 reply["tree_head"] = await run_in_threadpool(keeper.ack, agent)
+                if keeper.witnessed is not None:  # the agent may drop what witnesses hold
+                    reply["witnessed_head"] = keeper.witnessed.to_dict()
             except Exception as exc:  # noqa: BLE001 - the events are committed: acknowledge anyway
                 print(f"baomi server: no tree head for this acknowledgement: {exc}", file=sys.stderr)
             return JSONResponse(reply)

@@ -183,6 +183,9 @@ class TreeKeeper:
         self.lock = threading.Lock()
         self._published: dict[Path, int] = {}
         self._stored: int | None = None
+        #: The newest head this process published to every witness: acknowledgements carry it,
+        #: and an agent drops the acknowledged events it covers from its spool (reports/client.py).
+        self.witnessed: TreeHead | None = None
 
     def _advance(self) -> None:
         for gseq, h, agent, aseq, ehash in self.store.leaf_rows(self.tree.size):
@@ -217,26 +220,30 @@ class TreeKeeper:
             if head.size > self._stored:
                 self.store.add_tree_head(head)
                 self._stored = head.size
-            for d in self.witnesses:
-                self._publish(d, head)
+            published = [self._publish(d, head) for d in self.witnesses]
+            if published and all(published):
+                self.witnessed = head
         return head
 
-    def _publish(self, d: Path, head: TreeHead) -> None:
+    def _publish(self, d: Path, head: TreeHead) -> bool:
+        """Publish `head` to witness `d`; True once `d` holds a head of this size."""
         try:
             if d not in self._published:
                 d.mkdir(parents=True, exist_ok=True)
                 self._published[d] = witnessed_size(d)
             since = self._published[d]
             if since == head.size and since:
-                return
+                return True
             if since > head.size:
                 print(f"baomi server: witness {d} holds a tree of {since} entries but the log has "
                       f"{head.size}: the database was rolled back or truncated", file=sys.stderr)
                 since = 0
             publish(d, head, self.tree, since)
             self._published[d] = head.size
+            return True
         except OSError as exc:  # a witness away must not stop the collector; retried next time
             print(f"baomi server: cannot publish to witness {d}: {exc}", file=sys.stderr)
+            return False
 
 
 # ---------------------------------------------------------------- what `audit verify` holds
