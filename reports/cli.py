@@ -178,7 +178,8 @@ def _limits(page_limit: int, agent_rate: str, max_connections: int, body_timeout
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes sharing the port (use the cores for signature checks).")
 @click.option("--witness", "witnesses", multiple=True, type=click.Path(file_okay=False),
-              help="Directory (another volume or host) receiving each signed tree head; repeatable.")
+              help="Directory (another volume or host) or syslog://HOST:PORT (UDP), syslog+tcp://HOST:PORT "
+                   "receiving each signed tree head; repeatable.")
 @click.option("--checkpoint-key", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Tree-head signing key kept outside DATA (default DATA/checkpoint.key).")
 @_limit_options
@@ -606,8 +607,9 @@ def _read_checkpoints(path: str) -> list[Any]:
               help="The server's public key (PEM); default DATA/server.pub.")
 @click.option("--checkpoints", "cp_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Checkpoints held by a second party (JSONL); repeatable.")
-@click.option("--witness", "witnesses", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="A witness directory of signed tree heads (server run --witness); repeatable.")
+@click.option("--witness", "witnesses", multiple=True, type=click.Path(exists=True),
+              help="A witness directory of signed tree heads (server run --witness), or the file a "
+                   "syslog witness wrote; repeatable.")
 @click.option("--agent-state", "agent_states", multiple=True, type=click.Path(exists=True),
               help="An agent's state directory or its tree-head.json (heads it was acknowledged with).")
 @click.option("--checkpoint-key", "cp_keys", multiple=True, type=click.Path(exists=True, dir_okay=False),
