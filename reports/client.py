@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import random
 import socket
@@ -57,6 +58,8 @@ from policies.keys import (
 from reports.events import GENESIS, MAX_BATCH, AuditEvent, GapNotice, make_event
 from reports.merkle import AGENT_HEAD_FILE, AgentHead, TreeHead
 from reports.tls import client_context
+
+log = logging.getLogger("baomi.audit")
 
 DEFAULT_MAX_EVENTS = 200_000
 DEFAULT_BATCH = 200
@@ -358,6 +361,11 @@ class AuditClient:
             with self._lock:
                 rows = self._db.execute("SELECT seq, record FROM outbox ORDER BY seq LIMIT ?",
                                         (size,)).fetchall()
+                # A batch stops at a hole in the sequence (an event set aside before a collector
+                # restore, re-queued around it): the collector refuses a whole batch that skips, so
+                # the events before the hole go first, then the hole is covered (_collector_lost).
+                cut = next((i for i in range(1, len(rows)) if rows[i][0] != rows[i - 1][0] + 1), len(rows))
+                rows = rows[:cut]
                 if not rows and not self._meta("gap_first", ""):
                     if probed or not self._probe_due():
                         return FlushResult(acked, 0, retries, dups, aside, resent)
@@ -451,10 +459,16 @@ class AuditClient:
         acknowledged events after `last_seq` back into the outbox, to be sent again; events no
         longer kept (pruned under a witnessed head, or beyond `keep_acked`) are covered by a
         signed gap notice (reason `collector_lost`) so that delivery does not wedge on the hole.
+        The same notice covers a hole left in the outbox by an event set aside before the restore
+        (found by the next refusal, one hole at a time).
         Returns how many events (plus one for a gap notice) were queued again; 0 if nothing was lost."""
         with self._lock:
             if last_seq >= int(self._meta("acked_seq", "0")):
-                return 0
+                if self._meta("gap_first", ""):
+                    return 0
+                first = self._db.execute("SELECT min(seq) FROM outbox").fetchone()[0]
+                if first is None or first <= last_seq + 1:
+                    return 0
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self._db.execute("SELECT seq, record FROM acked WHERE seq > ? ORDER BY seq",
@@ -481,12 +495,9 @@ class AuditClient:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-        import sys
-
-        print(f"baomi audit: the collector holds events up to seq {last_seq} only, below what it "
-              f"acknowledged: sending {len(rows)} kept events again"
-              + (f"; seq {last_seq + 1}..{first_kept - 1} no longer kept (gap notice)" if hole else ""),
-              file=sys.stderr)
+        log.warning("the collector holds events of %s up to seq %d only, below what it acknowledged: "
+                    "sending %d kept events again%s", self.agent, last_seq, len(rows),
+                    f"; seq {last_seq + 1}..{first_kept - 1} no longer kept (gap notice)" if hole else "")
         return len(rows) + int(hole)
 
     def acked_kept(self) -> int:

@@ -120,3 +120,41 @@ def test_a_witnessed_head_lets_the_agent_prune_and_a_deeper_loss_is_a_gap(sqlite
     _verify(sqlite_data)  # the database alone is consistent again...
     res = baomi("audit", "verify", "--data", str(sqlite_data), "--witness", str(wit), check=False)
     assert res.returncode == 1, res.stdout  # ...but the witness saw the entries that were lost
+
+
+def test_a_hole_left_by_a_set_aside_event_does_not_wedge_the_resend(sqlite_data: Path, tmp_path: Path) -> None:
+    """Seq 3 was refused for its content and set aside (a signed gap notice covered it); the
+    collector then lost everything after seq 1. The agent re-sends 2, covers 3 with a new gap
+    notice, re-sends 4..6 and delivers 7: nothing lost that it kept, nothing twice."""
+    from test_spool_poison import _spool_raw
+
+    c = Collector(sqlite_data, checkpoint_interval=0).start()
+    a = c.enroll(tmp_path / "a", hostname="ws-hole", probe_interval=0)
+    backup = tmp_path / "backup.sqlite"
+    try:
+        a.submit("device", {"n": 1})
+        assert a.flush().pending == 0
+        _backup(sqlite_data, backup)
+        a.submit("device", {"n": 2})
+        _spool_raw(a, "2026-12-05T10:00:00", {"id": "naive-time"})  # seq 3: the collector answers 422
+        for i in range(4, 7):
+            a.submit("device", {"n": i})
+        res = a.flush()
+        assert (res.pending, res.set_aside) == (0, 1)
+        c.stop()
+        _restore(sqlite_data, backup)
+        c.start(c.port)
+        a.submit("device", {"n": 7})
+        res = a.flush()
+        assert res.pending == 0 and res.resent == 4 + 1  # seq 2, 4, 5, 6 and the gap notice for 3
+        assert _agent_seqs(sqlite_data, a.agent) == [1, 2, 4, 5, 6, 7]
+        store = open_store(sqlite_data)
+        try:
+            gaps = [e.record["notice"] for e in store.entries() if e.kind == "gap"]
+        finally:
+            store.close()
+        assert [(g["first"], g["last"], g["reason"]) for g in gaps] == [(3, 3, "collector_lost")]
+    finally:
+        a.close()
+        c.stop()
+    _verify(sqlite_data)
