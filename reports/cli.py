@@ -68,6 +68,13 @@ def explain_error(exc: BaseException) -> str:
     try:
         import httpx
 
+        if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (401, 403):
+            try:
+                why = exc.response.json().get("message", "")
+            except ValueError:
+                why = ""
+            return tr(f"收集服务拒绝此令牌（{exc.response.status_code}）：{why}",
+                      f"the collector refused this token ({exc.response.status_code}): {why}")
         if isinstance(exc, httpx.ConnectError):
             return tr(f"无法连接收集服务：{text}", f"cannot connect to the collector: {text}")
         if isinstance(exc, httpx.HTTPError):
@@ -110,6 +117,9 @@ def server_init(data_dir: str, names: tuple[str, ...], db_url: str | None,
                + str(d / "server.pub"))
     click.echo(tr("保密员令牌（仅显示一次，已存于 officer.token）：",
                   "officer token (also in officer.token): ") + token)
+    click.echo(tr(f"审计员、管理员令牌：baomi server token add --role auditor|admin --name 姓名 --data {data_dir}",
+                  f"auditor and admin tokens: baomi server token add --role auditor|admin --name NAME "
+                  f"--data {data_dir}"))
 
 
 @server_group.command("cert")
@@ -168,7 +178,8 @@ def _limits(page_limit: int, agent_rate: str, max_connections: int, body_timeout
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes sharing the port (use the cores for signature checks).")
 @click.option("--witness", "witnesses", multiple=True, type=click.Path(file_okay=False),
-              help="Directory (another volume or host) receiving each signed tree head; repeatable.")
+              help="Directory (another volume or host) or syslog://HOST:PORT (UDP), syslog+tcp://HOST:PORT "
+                   "receiving each signed tree head; repeatable.")
 @click.option("--checkpoint-key", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Tree-head signing key kept outside DATA (default DATA/checkpoint.key).")
 @_limit_options
@@ -393,14 +404,27 @@ def audit_group() -> None:
 
 @audit_group.command("enroll")
 @click.option("--server", "server", required=True, help="https://HOST:PORT")
-@click.option("--token", required=True)
+@click.option("--token-file", default=None, type=click.Path(dir_okay=False, allow_dash=True),
+              help="File holding the enrolment token (- reads stdin).")
+@click.option("--token", default=None, hidden=True,
+              help="Deprecated: the token on the command line (visible to other users); use --token-file.")
 @click.option("--state", "state_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--hostname", default=None)
 @lang_option
-def audit_enroll(server: str, token: str, state_dir: str, ca: str | None, hostname: str | None) -> None:
+def audit_enroll(server: str, token_file: str | None, token: str | None, state_dir: str, ca: str | None,
+                 hostname: str | None) -> None:
     """用一次性令牌注册终端身份 / enrol this machine with a one-time token."""
+    from reports.apitokens import read_token_file
     from reports.client import AuditClient, DeliveryError
+
+    if token_file is not None:
+        token = read_token_file(token_file)
+    elif token is not None:
+        click.echo(tr("警告：--token 使令牌出现在进程列表中，请改用 --token-file",
+                      "warning: --token shows the token in the process list; use --token-file"), err=True)
+    else:
+        _fail(tr("需要 --token-file（- 为标准输入）", "need --token-file (- reads stdin)"))
 
     try:
         client = AuditClient.enroll(state_dir, server, token, ca=ca, hostname=hostname)
@@ -511,6 +535,10 @@ def audit_send(state_dir: str, timeout: float, batch_size: int, file: str) -> No
                       f"待发送 {res.pending} 条",
                       f"spooled {new} (already spooled before: {skipped}), acknowledged {res.acked}, "
                       f"pending {res.pending}"))
+        if res.resent:
+            click.echo(tr(f"警告：收集服务丢失了已确认的事件（从旧备份恢复？），已重新发送 {res.resent} 条",
+                          f"warning: the collector had lost acknowledged events (restored from an older "
+                          f"backup?): {res.resent} sent again"), err=True)
         if res.set_aside:
             click.echo(tr(f"警告：{res.set_aside} 条事件因内容被服务器拒绝，已移出发送队列（以签名缺口通知报告），"
                           f"保存在 {state_dir}/spool.sqlite 的 rejected 表中",
@@ -541,9 +569,10 @@ def _source(data_dir: str | None, db_url: str | None, server: str | None, token_
 
     if server:
         if not token_file:
-            _fail(tr("--server 需要 --officer-token-file", "--server needs --officer-token-file"))
-        token = Path(token_file).read_text().strip()  # type: ignore[arg-type]
-        return ServerSource(server, token, ca)
+            _fail(tr("--server 需要 --token-file", "--server needs --token-file"))
+        from reports.apitokens import read_token_file
+
+        return ServerSource(server, read_token_file(token_file), ca)  # type: ignore[arg-type]
     if not data_dir:
         _fail(tr("需要 --data 或 --server", "need --data or --server"))
     from reports.server import load_data
@@ -554,7 +583,9 @@ def _source(data_dir: str | None, db_url: str | None, server: str | None, token_
 
 def _source_options(f: Any) -> Any:
     f = click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None)(f)
-    f = click.option("--officer-token-file", "token_file", type=click.Path(exists=True), default=None)(f)
+    f = click.option("--token-file", "--officer-token-file", "token_file", default=None,
+                     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+                     help="API token of the role the command needs (- reads stdin).")(f)
     f = click.option("--server", default=None, help="https://HOST:PORT of a running collector")(f)
     f = click.option("--db", "db_url", default=None)(f)
     f = click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), default=None)(f)
@@ -576,8 +607,9 @@ def _read_checkpoints(path: str) -> list[Any]:
               help="The server's public key (PEM); default DATA/server.pub.")
 @click.option("--checkpoints", "cp_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Checkpoints held by a second party (JSONL); repeatable.")
-@click.option("--witness", "witnesses", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="A witness directory of signed tree heads (server run --witness); repeatable.")
+@click.option("--witness", "witnesses", multiple=True, type=click.Path(exists=True),
+              help="A witness directory of signed tree heads (server run --witness), or the file a "
+                   "syslog witness wrote; repeatable.")
 @click.option("--agent-state", "agent_states", multiple=True, type=click.Path(exists=True),
               help="An agent's state directory or its tree-head.json (heads it was acknowledged with).")
 @click.option("--checkpoint-key", "cp_keys", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -942,5 +974,9 @@ for _fmt, _zh, _en in (("html", "生成 HTML 检查报告", "render an HTML insp
                        ("csv", "导出 CSV 统计与明细", "export counts and items as CSV")):
     _report_command(_fmt, _zh, _en)
 
+
+from reports.apitokens_cli import register as _register_tokens  # noqa: E402 - server token, audit admin
+
+_register_tokens(server_group, audit_group)
 
 __all__ = ["audit_group", "report_group", "server_group"]

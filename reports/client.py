@@ -12,8 +12,12 @@
 SQLite spool (`state_dir/spool.sqlite`, WAL, synchronous) before returning, so it survives a
 crash or a power cut. `flush` delivers spooled events in signed batches with at-least-once
 semantics: on a network error or a 5xx it retries with exponential backoff and jitter; the
-collector stores a redelivered event once. Events leave the spool only when acknowledged, so
-delivery resumes after any restart. The spool is bounded (`max_events`): when full, the oldest
+collector stores a redelivered event once. Events leave the outbox only when acknowledged, so
+delivery resumes after any restart. An acknowledged event moves to the `acked` table and stays
+there until a tree head the collector published to its witnesses covers it (the acknowledgement
+carries that head): a collector restored from an older backup answers with a last seq below
+what it acknowledged, and the agent then sends the lost events again (`_collector_lost`). With
+no witness configured, the newest `keep_acked` acknowledged events are kept. The spool is bounded (`max_events`): when full, the oldest
 undelivered events are dropped and a signed gap notice tells the collector exactly which ones.
 A refused batch that retrying cannot fix raises `DeliveryError`, except two cases handled here:
 too large a request (413: the batch is halved) and a clock off by more than the replay window
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import random
 import socket
@@ -51,11 +56,18 @@ from policies.keys import (
     sign,
 )
 from reports.events import GENESIS, MAX_BATCH, AuditEvent, GapNotice, make_event
-from reports.merkle import AGENT_HEAD_FILE, AgentHead
+from reports.merkle import AGENT_HEAD_FILE, AgentHead, TreeHead
 from reports.tls import client_context
+
+log = logging.getLogger("baomi.audit")
 
 DEFAULT_MAX_EVENTS = 200_000
 DEFAULT_BATCH = 200
+#: Acknowledged events kept for a re-send when no witnessed head covers them yet.
+DEFAULT_KEEP_ACKED = 100_000
+#: Seconds between checks (an empty batch) that the collector still holds what it acknowledged,
+#: made by `flush` when nothing else is to be sent and unwitnessed acknowledged events are kept.
+DEFAULT_PROBE_INTERVAL = 60.0
 
 
 class DeliveryError(RuntimeError):
@@ -79,6 +91,8 @@ class FlushResult:
     duplicates: int = 0
     #: Events set aside during this flush: refused for their content (see `rejected()`).
     set_aside: int = 0
+    #: Acknowledged events sent again because the collector had lost them (restored from a backup).
+    resent: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,12 +127,16 @@ class AuditClient:
     """An enrolled agent identity with its spool (see the module docstring)."""
 
     def __init__(self, state_dir: str | Path, *, max_events: int = DEFAULT_MAX_EVENTS,
-                 batch_size: int = DEFAULT_BATCH, timeout: float = 30.0):
+                 batch_size: int = DEFAULT_BATCH, timeout: float = 30.0,
+                 keep_acked: int = DEFAULT_KEEP_ACKED, probe_interval: float = DEFAULT_PROBE_INTERVAL):
         self.dir = Path(state_dir)
         cfg = json.loads((self.dir / "state.json").read_text())
         self.state = ClientState(**cfg)
         self.key = load_private_key(self.dir / "agent.key")
         self.max_events = max_events
+        self.keep_acked = keep_acked
+        self.probe_interval = probe_interval
+        self._last_probe: float | None = None
         self.batch_size = max(1, min(batch_size, MAX_BATCH))
         #: Seconds to add to this clock for envelope times, learnt from a "stale" refusal.
         self.skew = 0.0
@@ -133,6 +151,10 @@ class AuditClient:
         # Events the collector refused for their content, kept for the operator (see _set_aside).
         self._db.execute("CREATE TABLE IF NOT EXISTS rejected (seq INTEGER PRIMARY KEY, record TEXT NOT NULL,"
                          " status INTEGER NOT NULL, answer TEXT NOT NULL, time TEXT NOT NULL)")
+        # Acknowledged events not yet covered by a witnessed tree head (re-sent if the collector
+        # loses them), and where each acknowledgement put this agent's last event (seq → gseq).
+        self._db.execute("CREATE TABLE IF NOT EXISTS acked (seq INTEGER PRIMARY KEY, record TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS ack_marks (seq INTEGER PRIMARY KEY, gseq INTEGER NOT NULL)")
         require_tls(self.state.server)
         verify: Any = True
         if self.state.server.startswith("https:"):
@@ -330,16 +352,27 @@ class AuditClient:
     def flush(self, timeout: float | None = 60.0, *, max_backoff: float = 10.0) -> FlushResult:
         """Deliver everything spooled; retry transient failures until `timeout` seconds pass."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        acked = retries = dups = aside = 0
+        acked = retries = dups = aside = resent = 0
         delay = 0.1
         size = self.batch_size
-        skew_learnt = False
+        skew_learnt = probed = probe_retried = False
         while True:
+            probe = False
             with self._lock:
                 rows = self._db.execute("SELECT seq, record FROM outbox ORDER BY seq LIMIT ?",
                                         (size,)).fetchall()
+                # A batch stops at a hole in the sequence (an event set aside before a collector
+                # restore, re-queued around it): the collector refuses a whole batch that skips, so
+                # the events before the hole go first, then the hole is covered (_collector_lost).
+                cut = next((i for i in range(1, len(rows)) if rows[i][0] != rows[i - 1][0] + 1), len(rows))
+                rows = rows[:cut]
                 if not rows and not self._meta("gap_first", ""):
-                    return FlushResult(acked, 0, retries, dups, aside)
+                    if probed or not self._probe_due():
+                        return FlushResult(acked, 0, retries, dups, aside, resent)
+                    # Nothing to send, but acknowledged events wait for a witness: an empty batch
+                    # asks the collector whether it still holds them (restored from a backup?).
+                    probe = probed = True
+                    self._last_probe = time.monotonic()
                 try:
                     body, _gap_last = self._envelope(rows)
                     content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
@@ -354,6 +387,15 @@ class AuditClient:
                 except httpx.TransportError:
                     resp = None
             refused = None if resp is None else resp.status_code
+            if probe and refused != 200:
+                if resp is None and not probe_retried:  # a kept-alive connection the collector closed
+                    probe_retried, probed = True, False
+                # otherwise the check waits for the next flush; nothing is pending meanwhile
+                continue
+            if refused == 409 and isinstance(answer := _body(resp), dict) and answer.get("error") == "gap" \
+                    and (lost := self._collector_lost(int(answer.get("last_seq") or 0))):  # type: ignore[arg-type]
+                resent += lost
+                continue
             if content is None or (refused in (400, 413, 422) and rows):
                 # Refused for what it holds: halve the batch until the one event to blame is alone,
                 # then set it aside, provided the collector takes an empty batch (else the fault is
@@ -373,9 +415,13 @@ class AuditClient:
                 reply = resp.json()
                 last_seq = int(reply["last_seq"])
                 dups += int(reply.get("duplicates", 0))
+                lost = self._collector_lost(last_seq)
+                resent += lost
                 removed, progressed = self._acknowledged(last_seq)
                 acked += removed
-                self._keep_head(reply.get("tree_head"))
+                self._keep_head(reply.get("tree_head"), reply.get("witnessed_head"))
+                if probe or lost:
+                    continue
                 if not progressed:
                     raise DeliveryError(200, f"collector is at seq {last_seq}, behind this spool")
                 delay = 0.1
@@ -402,13 +448,78 @@ class AuditClient:
             time.sleep(pause)
             delay = min(delay * 2, max_backoff)
 
+    def _probe_due(self) -> bool:
+        if self._db.execute("SELECT 1 FROM acked LIMIT 1").fetchone() is None:
+            return False
+        return self._last_probe is None or time.monotonic() - self._last_probe >= self.probe_interval
+
+    def _collector_lost(self, last_seq: int) -> int:
+        """The collector says it holds this agent's events up to `last_seq`, below what it once
+        acknowledged: it was restored from an older backup (or truncated). Move the kept
+        acknowledged events after `last_seq` back into the outbox, to be sent again; events no
+        longer kept (pruned under a witnessed head, or beyond `keep_acked`) are covered by a
+        signed gap notice (reason `collector_lost`) so that delivery does not wedge on the hole.
+        The same notice covers a hole left in the outbox by an event set aside before the restore
+        (found by the next refusal, one hole at a time).
+        Returns how many events (plus one for a gap notice) were queued again; 0 if nothing was lost."""
+        with self._lock:
+            if last_seq >= int(self._meta("acked_seq", "0")):
+                if self._meta("gap_first", ""):
+                    return 0
+                first = self._db.execute("SELECT min(seq) FROM outbox").fetchone()[0]
+                if first is None or first <= last_seq + 1:
+                    return 0
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute("SELECT seq, record FROM acked WHERE seq > ? ORDER BY seq",
+                                        (last_seq,)).fetchall()
+                nxt = rows[0] if rows else self._db.execute(
+                    "SELECT seq, record FROM outbox ORDER BY seq LIMIT 1").fetchone()
+                first_kept = int(nxt[0]) if nxt else int(self._meta("last_seq", "0")) + 1
+                hole = first_kept > last_seq + 1
+                if hole:
+                    if self._meta("gap_first", ""):
+                        raise DeliveryError(409, f"collector lost seq {last_seq + 1}..{first_kept - 1}, "
+                                                 "no longer kept here, while a gap notice is pending")
+                    h = str(json.loads(nxt[1])["prev"]) if nxt else self._meta("last_hash", GENESIS)
+                    self._set("gap_first", last_seq + 1)
+                    self._set("gap_last", first_kept - 1)
+                    self._set("gap_last_hash", h)
+                    self._gap_reason("collector_lost")
+                self._db.execute("INSERT OR REPLACE INTO outbox (seq, record) SELECT seq, record FROM acked"
+                                 " WHERE seq > ?", (last_seq,))
+                self._db.execute("DELETE FROM acked WHERE seq > ?", (last_seq,))
+                self._db.execute("DELETE FROM ack_marks WHERE seq > ?", (last_seq,))
+                self._set("acked_seq", last_seq)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        log.warning("the collector holds events of %s up to seq %d only, below what it acknowledged: "
+                    "sending %d kept events again%s", self.agent, last_seq, len(rows),
+                    f"; seq {last_seq + 1}..{first_kept - 1} no longer kept (gap notice)" if hole else "")
+        return len(rows) + int(hole)
+
+    def acked_kept(self) -> int:
+        """Acknowledged events kept until a witnessed tree head covers them."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM acked").fetchone()[0])
+
     def _acknowledged(self, last_seq: int) -> tuple[int, int]:
-        """The collector holds this agent's events up to `last_seq`: drop them from the outbox.
-        Returns (events removed, events removed + 1 if a pending gap notice was taken)."""
+        """The collector holds this agent's events up to `last_seq`: move them from the outbox to
+        `acked` (kept until witnessed). Returns (events removed from the outbox, events removed + 1
+        if a pending gap notice was taken)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR REPLACE INTO acked (seq, record) SELECT seq, record FROM outbox"
+                             " WHERE seq <= ?", (last_seq,))
             cur = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
             removed = progressed = cur.rowcount
+            if last_seq > int(self._meta("acked_seq", "0")):
+                self._set("acked_seq", last_seq)
+            # bounded: the oldest beyond keep_acked go (a restore older than them shows as a gap)
+            self._db.execute("DELETE FROM acked WHERE seq <= (SELECT seq FROM acked ORDER BY seq DESC"
+                             " LIMIT 1 OFFSET ?)", (max(self.keep_acked, 0),))
             if self._meta("gap_first", ""):
                 # The gap may have been widened by a drop while this batch was in flight.
                 if last_seq >= int(self._meta("gap_last", "0")):
@@ -443,14 +554,16 @@ class AuditClient:
                 raise DeliveryError(resp.status_code, _body(resp))
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for seq, record in self._db.execute("SELECT seq, record FROM outbox").fetchall():
-                    try:
-                        ev = AuditEvent.from_dict(json.loads(record))
-                    except (ValueError, TypeError, KeyError):
-                        continue  # a poison record: set aside when sent
-                    resigned = dataclasses.replace(ev, sig=sign(new, ev.body_bytes()))
-                    self._db.execute("UPDATE outbox SET record = ? WHERE seq = ?",
-                                     (json.dumps(resigned.to_dict(), ensure_ascii=False), seq))
+                # the kept acknowledged events too: a collector restore makes them be sent again
+                for table in ("outbox", "acked"):
+                    for seq, record in self._db.execute(f"SELECT seq, record FROM {table}").fetchall():
+                        try:
+                            ev = AuditEvent.from_dict(json.loads(record))
+                        except (ValueError, TypeError, KeyError):
+                            continue  # a poison record: set aside when sent
+                        resigned = dataclasses.replace(ev, sig=sign(new, ev.body_bytes()))
+                        self._db.execute(f"UPDATE {table} SET record = ? WHERE seq = ?",  # noqa: S608 - fixed names
+                                         (json.dumps(resigned.to_dict(), ensure_ascii=False), seq))
                 os.replace(staged, self.dir / "agent.key")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -472,10 +585,10 @@ class AuditClient:
             return False
         reply = resp.json()
         self._acknowledged(int(reply["last_seq"]))
-        self._keep_head(reply.get("tree_head"))
+        self._keep_head(reply.get("tree_head"), reply.get("witnessed_head"))
         return True
 
-    def _keep_head(self, obj: Any) -> None:
+    def _keep_head(self, obj: Any, witnessed: Any = None) -> None:
         """Keep the signed tree head of an acknowledgement in `state_dir/tree-head.json`: with it,
         `baomi audit verify --agent-state` proves that a collector lost acknowledged events
         (restored from a backup, truncated). A head that goes backwards is kept beside it as
@@ -504,6 +617,31 @@ class AuditClient:
         tmp = self.dir / f".{AGENT_HEAD_FILE}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(new.to_dict(), indent=1) + "\n")
         os.replace(tmp, path)
+        self._prune_witnessed(new, witnessed)
+
+    def _prune_witnessed(self, new: AgentHead, witnessed: Any) -> None:
+        """Note where this acknowledgement put the agent's last event; drop the acknowledged events
+        that a head published to the collector's witnesses covers (a restore cannot lose those
+        without the witnesses showing it)."""
+        with self._lock:
+            if new.last_seq > 0:
+                self._db.execute("INSERT OR REPLACE INTO ack_marks (seq, gseq) VALUES (?, ?)",
+                                 (new.last_seq, new.last_gseq))
+            if not isinstance(witnessed, dict):
+                return
+            try:
+                head = TreeHead.from_dict(witnessed)
+            except (KeyError, TypeError, ValueError):
+                return
+            ck = self.state.checkpoint_key
+            if ck and not head.verify({key_id(ck): load_public_key(ck)}):
+                return  # not under the key learnt at enrolment: keep everything
+            row = self._db.execute("SELECT max(seq) FROM ack_marks WHERE gseq <= ?", (head.size,)).fetchone()
+            if row and row[0] is not None:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM acked WHERE seq <= ?", (row[0],))
+                self._db.execute("DELETE FROM ack_marks WHERE seq < ?", (row[0],))
+                self._db.execute("COMMIT")
 
     def signed_headers(self, method: str, path: str) -> dict[str, str]:
         """Headers identifying this agent on a non-batch request (reads are refused to agents)."""

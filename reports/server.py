@@ -2,9 +2,9 @@
 
 Data directory (`--data DIR`), written by `init_data`:
 
-    config.json      backend URL (when PostgreSQL), officer token hash, checkpoint interval
+    config.json      backend URL (when PostgreSQL), checkpoint interval
     server.key/.pub  the server's Ed25519 key: signs enrolments, gap records and checkpoints
-    officer.token    the officer's bearer token (0600); only its SHA-256 is in config.json
+    officer.token    an officer-role API token (0600); only its SHA-256 is stored (api_tokens)
     tls/             private CA and server certificate (agents pin tls/ca.pem)
     audit.sqlite     the embedded store (unless config.json names a PostgreSQL URL)
 
@@ -14,11 +14,13 @@ HTTP API (JSON; TLS unless `--insecure-http` on loopback):
     POST /v1/enroll   {token, public_key, hostname} -> 201 {agent, server_key}
     POST /v1/events   {envelope, sig}     agents: signed batch of their own events
     GET  /v1/entries?after=N&limit=M      officer: raw chain entries (for verify/export)
-    GET  /v1/checkpoints, POST /v1/checkpoints, GET /v1/agents, GET /v1/query?…   officer
+    GET  /v1/checkpoints, POST /v1/checkpoints, GET /v1/agents, GET /v1/query?…   by role
+    POST /v1/admin/enroll-token|revoke|rotate-token                             admin
 
-Roles: an officer presents `Authorization: Bearer <officer token>`; an agent is identified by
-its Ed25519 signature (on the batch envelope, or on `X-Baomi-*` headers for other requests) and
-may only append its own events - read endpoints answer 403 to an agent, 401 to nobody.
+Roles: people present `Authorization: Bearer <API token>` of role officer, auditor or admin
+(reports/apitokens.py: which role may call which endpoint; wrong role 403, revoked 401); an agent
+is identified by its Ed25519 signature (on the batch envelope, or on `X-Baomi-*` headers for
+other requests) and may only append its own events - read endpoints answer 403 to an agent.
 """
 from __future__ import annotations
 
@@ -100,6 +102,8 @@ class ServerData:
 
     path: Path
     key: Ed25519PrivateKey
+    #: The single officer token of data directories made before API roles (migrated into
+    #: reports/apitokens.py's table at start); "" for newer ones.
     officer_token_sha256: str
     db_url: str | None
     checkpoint_interval: float
@@ -127,14 +131,17 @@ def init_data(data_dir: str | Path, names: list[str] | None = None, db_url: str 
     (path / "server.pub").write_bytes(public_key_pem(key))
     make_ca_and_server_cert(path / "tls", (names or []) + ["localhost", "127.0.0.1", "::1"])
     ensure_checkpoint_key(path)
-    token = "officer-" + secrets.token_urlsafe(32)
-    fd = os.open(path / "officer.token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    config = {"version": 1, "db": db_url, "officer_token_sha256": sha256_text(token),
+    config = {"version": 1, "db": db_url,
               "checkpoint_interval": checkpoint_interval, "server_key_id": key_id(key)}
     (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    open_store(path, db_url).close()
+    from reports.apitokens import LEGACY_NAME, add_token, write_token_file
+
+    store = open_store(path, db_url)
+    try:  # an officer-role API token (reports/apitokens.py); auditors and admins get their own
+        token = add_token(store, "officer", LEGACY_NAME)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    write_token_file(path / "officer.token", token)
     return token
 
 
@@ -146,7 +153,7 @@ def load_data(data_dir: str | Path, checkpoint_key: str | Path | None = None) ->
     if checkpoint_key is None:
         ensure_checkpoint_key(path)
     return ServerData(path=path, key=load_private_key(path / "server.key"),
-                      officer_token_sha256=cfg["officer_token_sha256"], db_url=cfg.get("db"),
+                      officer_token_sha256=cfg.get("officer_token_sha256", ""), db_url=cfg.get("db"),
                       checkpoint_interval=float(cfg.get("checkpoint_interval", 30.0)),
                       checkpoint_key=load_private_key(checkpoint_key or path / CHECKPOINT_KEY))
 
@@ -244,12 +251,15 @@ class _Collector:
         self.keys.pop(agent, None)
 
     def role(self, request: Request) -> tuple[str, str] | None:
-        """(role, id) of the caller: officer by bearer token, agent by signed headers."""
+        """(role, id) of the caller: officer/auditor/admin by API token, agent by signed headers."""
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
-            if secrets.compare_digest(sha256_text(auth[7:].strip()), self.data.officer_token_sha256):
-                return ("officer", "officer")
-            return None
+            from reports.apitokens import lookup
+
+            tok = lookup(self.store, auth[7:].strip())  # type: ignore[arg-type]
+            if tok is None or tok.revoked:
+                return None
+            return (tok.role, tok.name)
         agent = request.headers.get("x-baomi-agent")
         if agent:
             key = self.agent_key(agent)
@@ -345,12 +355,22 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
     async def on_workers(fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(workers, fn, *args)
 
+    from reports.apitokens import migrate_legacy, roles_for
+
+    if isinstance(c.store, SqlStore):
+        migrate_legacy(c.store, data.officer_token_sha256)
+
     def officer_only(request: Request) -> JSONResponse | None:
+        """Refuse a caller whose role may not use this endpoint (reports/apitokens.py)."""
         who = c.role(request)
         if who is None:
-            return _err(401, "unauthenticated", "officer credentials required")
-        if who[0] != "officer":
+            return _err(401, "unauthenticated", "a valid, unrevoked API token is required")
+        if who[0] == "agent":
             return _err(403, "forbidden", "agents may only append their own events")
+        allowed = roles_for(request.url.path)
+        if who[0] not in allowed:
+            return _err(403, "forbidden", f"role {who[0]} may not use {request.url.path} "
+                                          f"(needs {' or '.join(allowed) or 'none'})")
         return None
 
     async def health(request: Request) -> Response:
@@ -469,6 +489,8 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
                                      "last_seq": res.last_seq}
             try:  # a signed tree head covering the agent's events, which the agent keeps
                 reply["tree_head"] = await run_in_threadpool(keeper.ack, agent)
+                if keeper.witnessed is not None:  # the agent may drop what witnesses hold
+                    reply["witnessed_head"] = keeper.witnessed.to_dict()
             except Exception as exc:  # noqa: BLE001 - the events are committed: acknowledge anyway
                 print(f"baomi server: no tree head for this acknowledgement: {exc}", file=sys.stderr)
             return JSONResponse(reply)
@@ -568,6 +590,9 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
 
     routes += identity_routes(data.key, c.store, c.agent_key, c.forget,  # type: ignore[arg-type]
                               lambda r: _json(r, lim.body_timeout), _fresh)
+    from reports.apitokens import admin_routes  # enrolment, revocation, rotation by an admin token
+
+    routes += admin_routes(data.key, c.store, officer_only, lambda r: _json(r, lim.body_timeout), c.forget)
     if isinstance(c.store, SqlStore):  # the officer console (reports/console) at /
         from reports.console.app import console_routes
 

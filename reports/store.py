@@ -56,6 +56,9 @@ SCHEMA = [
     # Merkle tree heads signed by the checkpoint key (reports.merkle); published to witnesses too.
     ("CREATE TABLE IF NOT EXISTS tree_heads (size BIGINT NOT NULL, root TEXT NOT NULL,"
     " time TEXT NOT NULL, key TEXT NOT NULL, sig TEXT NOT NULL, PRIMARY KEY (size, time))"),
+    # Role-separated API tokens (reports/apitokens.py): only their SHA-256 is stored.
+    ("CREATE TABLE IF NOT EXISTS api_tokens (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    " role TEXT NOT NULL, created TEXT NOT NULL, revoked TEXT)"),
 ]
 
 #: Entry kinds an officer's query reads: agents' events and the console's follow-up steps (督办),

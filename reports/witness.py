@@ -10,12 +10,24 @@ to a temporary name, fsynced and hard-linked into place (never overwritten). Eac
 head and the leaf hashes since the previous head published there, so the directory alone can
 recompute every root it holds and `baomi audit verify --witness DIR` names the exact first
 entry that differs from what was witnessed, not only a range.
+
+A syslog witness (`--witness syslog://HOST:PORT` over UDP, `syslog+tcp://HOST:PORT` over TCP)
+receives each new signed head as one RFC 5424 message (facility local0, MSGID `sth`, the head as
+JSON after `baomi-sth `), sent by the standard library's `logging.handlers.SysLogHandler`: the
+site's syslog server or SIEM, run by other people on another machine, keeps them.
+`baomi audit verify --witness FILE` reads the heads back from the file that server wrote (any
+line format: the JSON after the marker is what counts). Heads only, no leaves: a truncated tail
+or a rewritten log is still shown (every head must match the log and be consistent with the
+others), the first bad entry being found from the heads.
 """
 from __future__ import annotations
 
 import json
+import logging
+import logging.handlers
 import os
 import secrets
+import socket
 import sys
 import threading
 from collections.abc import Iterable
@@ -168,6 +180,94 @@ def load_witness(d: str | Path) -> Witnessed:
     return w
 
 
+# ---------------------------------------------------------------- syslog witnesses
+SYSLOG_MARK = "baomi-sth"
+SYSLOG_SCHEMES = {"syslog": socket.SOCK_DGRAM, "syslog+udp": socket.SOCK_DGRAM, "syslog+tcp": socket.SOCK_STREAM}
+
+
+def is_syslog_target(target: str | Path) -> bool:
+    return str(target).split("://", 1)[0].lower() in SYSLOG_SCHEMES and "://" in str(target)
+
+
+class _Rfc5424(logging.Formatter):
+    """HEADER of RFC 5424 after the PRI that SysLogHandler puts first: VERSION TIMESTAMP HOSTNAME
+    APP-NAME PROCID MSGID, no STRUCTURED-DATA, then the message."""
+
+    def __init__(self, tcp: bool):
+        super().__init__()
+        host = "".join(c for c in socket.gethostname() if 33 <= ord(c) <= 126)[:255]
+        self.host = host or "-"
+        self.trailer = "\n" if tcp else ""  # RFC 6587 non-transparent framing over TCP
+
+    def format(self, record: logging.LogRecord) -> str:
+        from datetime import UTC, datetime
+
+        when = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return f"1 {when} {self.host} baomi {os.getpid()} sth - {record.getMessage()}{self.trailer}"
+
+
+class _Handler(logging.handlers.SysLogHandler):
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        raise  # noqa: PLE0704 - called inside emit's except block: the caller learns of the failure
+
+
+class SyslogWitness:
+    """One syslog destination receiving every new signed head."""
+
+    def __init__(self, url: str):
+        from urllib.parse import urlsplit
+
+        u = urlsplit(url)
+        self.socktype = SYSLOG_SCHEMES[u.scheme.lower()]
+        if not u.hostname:
+            raise ValueError(f"bad syslog witness {url!r}: use syslog://HOST:PORT or syslog+tcp://HOST:PORT")
+        self.url, self.address = url, (u.hostname, u.port or 514)
+        self.handler: _Handler | None = None
+        self.sent = -1  # the size of the last head sent
+
+    def publish(self, head: TreeHead) -> bool:
+        if head.size <= self.sent:
+            return True
+        body = json.dumps({"tree_head": head.to_dict()}, separators=(",", ":"), sort_keys=True)
+        record = logging.LogRecord("baomi.witness", logging.INFO, __file__, 0, f"{SYSLOG_MARK} {body}",
+                                   None, None)
+        try:
+            if self.handler is None:
+                self.handler = _Handler(self.address, logging.handlers.SysLogHandler.LOG_LOCAL0,
+                                        self.socktype)
+                self.handler.append_nul = False
+                self.handler.setFormatter(_Rfc5424(self.socktype == socket.SOCK_STREAM))
+            self.handler.emit(record)
+        except OSError as exc:
+            print(f"baomi server: cannot publish to witness {self.url}: {exc}", file=sys.stderr)
+            self.close()  # a TCP connection the server closed: reconnect next time
+            return False
+        self.sent = head.size
+        return True
+
+    def close(self) -> None:
+        if self.handler is not None:
+            self.handler.close()
+            self.handler = None
+
+
+def load_syslog_witness(path: str | Path) -> Witnessed:
+    """The heads a syslog server wrote to `path` (lines holding `baomi-sth {json}`)."""
+    w = Witnessed(f"syslog witness {path}")
+    decoder = json.JSONDecoder()
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            at = line.find(SYSLOG_MARK + " ")
+            if at < 0:
+                continue
+            try:
+                obj, _ = decoder.raw_decode(line, at + len(SYSLOG_MARK) + 1)
+                w.heads.append(TreeHead.from_dict(obj["tree_head"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a witnessed tree head ({exc})") from None
+    return w
+
+
 # ---------------------------------------------------------------- the collector's side
 class TreeKeeper:
     """The collector's Merkle tree over its chain, signed heads and witness publishing."""
@@ -175,7 +275,9 @@ class TreeKeeper:
     def __init__(self, store: Any, key: Ed25519PrivateKey, witnesses: Iterable[str | Path] = ()):
         self.store = store
         self.key = key
-        self.witnesses = [Path(w) for w in witnesses]
+        targets = [str(w) for w in witnesses]
+        self.witnesses = [Path(w) for w in targets if not is_syslog_target(w)]
+        self.syslogs = [SyslogWitness(w) for w in targets if is_syslog_target(w)]
         self.tree = MerkleTree()
         self.head: TreeHead | None = None
         #: agent → (seq, gseq, event hash) of its last event in the tree
@@ -183,6 +285,9 @@ class TreeKeeper:
         self.lock = threading.Lock()
         self._published: dict[Path, int] = {}
         self._stored: int | None = None
+        #: The newest head this process published to every witness: acknowledgements carry it,
+        #: and an agent drops the acknowledged events it covers from its spool (reports/client.py).
+        self.witnessed: TreeHead | None = None
 
     def _advance(self) -> None:
         for gseq, h, agent, aseq, ehash in self.store.leaf_rows(self.tree.size):
@@ -217,26 +322,31 @@ class TreeKeeper:
             if head.size > self._stored:
                 self.store.add_tree_head(head)
                 self._stored = head.size
-            for d in self.witnesses:
-                self._publish(d, head)
+            published = [self._publish(d, head) for d in self.witnesses]
+            published += [s.publish(head) for s in self.syslogs]
+            if published and all(published):
+                self.witnessed = head
         return head
 
-    def _publish(self, d: Path, head: TreeHead) -> None:
+    def _publish(self, d: Path, head: TreeHead) -> bool:
+        """Publish `head` to witness `d`; True once `d` holds a head of this size."""
         try:
             if d not in self._published:
                 d.mkdir(parents=True, exist_ok=True)
                 self._published[d] = witnessed_size(d)
             since = self._published[d]
             if since == head.size and since:
-                return
+                return True
             if since > head.size:
                 print(f"baomi server: witness {d} holds a tree of {since} entries but the log has "
                       f"{head.size}: the database was rolled back or truncated", file=sys.stderr)
                 since = 0
             publish(d, head, self.tree, since)
             self._published[d] = head.size
+            return True
         except OSError as exc:  # a witness away must not stop the collector; retried next time
             print(f"baomi server: cannot publish to witness {d}: {exc}", file=sys.stderr)
+            return False
 
 
 # ---------------------------------------------------------------- what `audit verify` holds
@@ -264,9 +374,9 @@ def gather_evidence(src: Any, data_dir: str | Path | None, witnesses: Iterable[s
         heads += [(th, "database") for th in src.tree_heads()]
     leaves: dict[int, tuple[bytes, str]] = {}
     for d in witnesses:
-        w = load_witness(d)
+        w = load_syslog_witness(d) if Path(d).is_file() else load_witness(d)
         if not w.heads:  # a mistyped path must not pass for a witness that agrees
-            raise ValueError(f"witness directory {d} holds no tree head (sth-*.json)")
+            raise ValueError(f"witness {d} holds no tree head (sth-*.json files, or baomi-sth syslog lines)")
         if w.problem:
             first = None
             if w.problem.startswith("entry "):

@@ -62,9 +62,14 @@ def site(tmp_path: Path) -> Iterator[Site]:
         s.close()
 
 
-def source(site: Site) -> list[str]:
-    return ["--server", site.collector.url, "--officer-token-file", str(site.collector.data / "officer.token"),
-            "--ca", str(site.collector.ca)]
+def source(site: Site, role: str = "officer") -> list[str]:
+    """Where `baomi audit` reads: the collector, with the officer token or a new token of `role`."""
+    token = site.collector.data / "officer.token"
+    if role != "officer":
+        token = site.collector.data / f"{role}.token"
+        if not token.exists():
+            token.write_text(site.collector.role_token(role))
+    return ["--server", site.collector.url, "--token-file", str(token), "--ca", str(site.collector.ca)]
 
 
 def test_marked_docx_quarantined_within_2s_and_recorded(site: Site, tmp_path: Path) -> None:
@@ -90,7 +95,7 @@ def test_marked_docx_quarantined_within_2s_and_recorded(site: Site, tmp_path: Pa
         assert p["location"] == "mail_outbox" and r["level"] == "secret"
     assert found[1]["payload"]["action"] == "block" and found[1]["payload"]["result"] == "ok"
     assert "CN-SEC-001" in {r["rule"] for r in rows(site.collector, type="violation")}
-    res = baomi("audit", "verify", *source(site), "--server-key", str(site.collector.data / "server.pub"))
+    res = baomi("audit", "verify", *source(site, "auditor"), "--server-key", str(site.collector.data / "server.pub"))
     assert "log intact" in res.stdout
 
 

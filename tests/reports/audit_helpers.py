@@ -43,6 +43,7 @@ class Collector:
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.token = (data / "officer.token").read_text().strip()
+        self._role_tokens: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -90,8 +91,25 @@ class Collector:
                 time.sleep(0.05)
         return self
 
-    def http(self, officer: bool = False) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.token}"} if officer else {}
+    def role_token(self, role: str, name: str | None = None) -> str:
+        """A new API token of `role` (reports/apitokens.py), made in the store as
+        `baomi server token add` does."""
+        from reports.apitokens import add_token
+
+        store = load_data(self.data).open_store(self.db_url)
+        try:
+            return add_token(store, role, name or f"{role}-{uuid.uuid4().hex[:8]}")  # type: ignore[arg-type]
+        finally:
+            store.close()
+
+    def http(self, officer: bool = False, role: str | None = None, token: str | None = None) -> httpx.Client:
+        """A client of the API: anonymous, with the officer token (`officer=True`), a new token
+        of `role`, or a given `token`."""
+        if role is not None:
+            token = self._role_tokens.get(role) or self._role_tokens.setdefault(role, self.role_token(role))
+        elif officer:
+            token = self.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         verify = True if self.insecure else client_context(self.ca)
         return httpx.Client(base_url=self.url, verify=verify, headers=headers, timeout=30)
 

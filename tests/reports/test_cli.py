@@ -71,16 +71,19 @@ def test_exports_and_online_verify(populated: Collector, tmp_path: Path) -> None
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["marking"] for r in rows] == ["机密★10年", "秘密"]
     assert json.loads(rows[0]["payload"])["rule"] == "BM-M001"
-    full = baomi("audit", "export", "--server", populated.url, "--officer-token-file",
-                 str(populated.data / "officer.token"), "--ca", str(populated.ca)).stdout
+    auditor = tmp_path / "auditor.token"
+    baomi("server", "token", "add", "--role", "auditor", "--name", "li.shenji", "--data", str(populated.data),
+          "--out", str(auditor))
+    full = baomi("audit", "export", "--server", populated.url, "--token-file",
+                 str(auditor), "--ca", str(populated.ca)).stdout
     kinds = [json.loads(x)["kind"] for x in full.splitlines()]
     assert kinds == ["enrol", "enrol", "event", "event", "event", "event", "event"]
-    online = baomi("audit", "verify", "--server", populated.url, "--officer-token-file",
-                   str(populated.data / "officer.token"), "--ca", str(populated.ca), "--server-key",
+    online = baomi("audit", "verify", "--server", populated.url, "--token-file",
+                   str(auditor), "--ca", str(populated.ca), "--server-key",
                    str(populated.data / "server.pub"))
     assert "log intact: 7 entries, 2 agents" in online.stdout
-    no_key = baomi("audit", "verify", "--server", populated.url, "--officer-token-file",
-                   str(populated.data / "officer.token"), "--ca", str(populated.ca), check=False)
+    no_key = baomi("audit", "verify", "--server", populated.url, "--token-file",
+                   str(auditor), "--ca", str(populated.ca), check=False)
     assert no_key.returncode == 2
 
 

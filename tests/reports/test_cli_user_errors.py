@@ -73,8 +73,9 @@ def test_port_in_use_and_listen_everywhere(tmp_path: Path) -> None:
 
 
 def test_client_without_ca_and_unenrolled_send(collector: Collector, tmp_path: Path) -> None:
-    err = one_line_error(baomi("audit", "enroll", "--server", collector.url, "--token", collector.enroll_token(),
-                               "--state", str(tmp_path / "st"), check=False))
+    (tmp_path / "enrol.token").write_text(collector.enroll_token())
+    err = one_line_error(baomi("audit", "enroll", "--server", collector.url, "--token-file",
+                               str(tmp_path / "enrol.token"), "--state", str(tmp_path / "st"), check=False))
     assert "--ca" in err
     (tmp_path / "empty").mkdir()
     ev = tmp_path / "e.jsonl"

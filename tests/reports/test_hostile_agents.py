@@ -22,7 +22,7 @@ def _post(c: Collector, body: bytes | str) -> int:
 
 
 def _still_serving(c: Collector) -> None:
-    with c.http(officer=True) as h:
+    with c.http(role="auditor") as h:
         assert h.get("/v1/query").status_code == 200
         assert h.get("/v1/entries").status_code == 200
 

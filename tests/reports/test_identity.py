@@ -94,7 +94,7 @@ def test_revoked_agent_is_refused_and_its_host_can_enrol_again(collector: Collec
         b = collector.enroll(tmp_path / "b", hostname="ws-12")
         b.submit("device", {"id": "new"})
         assert b.flush(timeout=30).pending == 0
-        with collector.http(officer=True) as h:
+        with collector.http(role="auditor") as h:
             entries = h.get("/v1/entries").json()["entries"]
         assert [e["kind"] for e in entries].count("revoke") == 1
         _verify(collector)
@@ -151,7 +151,7 @@ def test_rotation_accepts_the_new_key_only_and_the_chain_records_it(server_data:
             with c.http() as h:
                 r = h.post("/v1/events", content=_signed_body(Old, [forged.to_dict()]))
             assert r.status_code == 401, r.text
-        with c.http(officer=True) as h:
+        with c.http(role="auditor") as h:
             rows = h.get("/v1/query").json()["rows"]
             entries = h.get("/v1/entries").json()["entries"]
         assert [r["payload"]["id"] for r in rows] == ["old-key", "spooled-before-rotation"] + [

@@ -87,7 +87,7 @@ def test_reads_need_the_officer_role(collector: Collector, tmp_path: Path) -> No
             assert anon.get(path, headers={"Authorization": "Bearer officer-wrong"}).status_code == 401
         assert anon.post("/v1/checkpoints", headers=client.signed_headers("POST", "/v1/checkpoints")
                          ).status_code == 403
-    with collector.http(officer=True) as off:
+    with collector.http(role="auditor") as off:
         entries = off.get("/v1/entries").json()["entries"]
         assert [e["kind"] for e in entries] == ["enrol", "event"]
         assert off.get("/v1/agents").json()["agents"][0]["agent"] == client.agent

@@ -46,7 +46,7 @@ def test_poison_events_are_set_aside_with_a_gap_notice(collector: Collector, tmp
         # later events keep flowing
         client.submit("device", {"id": "after"})
         assert client.flush(timeout=30).pending == 0
-        with collector.http(officer=True) as h:
+        with collector.http(role="auditor") as h:
             rows = h.get("/v1/query").json()["rows"]
             entries = h.get("/v1/entries").json()["entries"]
         assert [r["payload"]["id"] for r in rows] == [f"usb-{i}" for i in range(6)] + ["after"]

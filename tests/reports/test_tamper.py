@@ -36,7 +36,7 @@ def pristine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     c = Collector(data, db, checkpoint_interval=0).start()
     try:
         a, b = c.enroll(root / "a", hostname="ws-01"), c.enroll(root / "b", hostname="ws-02")
-        with c.http(officer=True) as off:
+        with c.http(role="auditor") as off:
             for i in range(N_EVENTS):
                 a.submit("finding", {"path": f"/home/u/{i}.docx", "marking": "机密★10年",
                                      "level": "secret", "rule": "BM-M001", "sha256": f"{i:064x}"})

@@ -50,7 +50,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Log:
         a = c.enroll(root / "a", hostname="ws-01")
         b = c.enroll(root / "b", hostname="ws-02")
         e = c.enroll(root / "c", hostname="ws-03")  # the agent that will be erased
-        with c.http(officer=True) as off:
+        with c.http(role="auditor") as off:
             for i in range(N):
                 a.submit("finding", {"path": f"/home/u/{i}.docx", "marking": "机密★10年",
                                      "level": "secret", "rule": "BM-M001", "sha256": f"{i:064x}"})
