@@ -7,14 +7,14 @@ command line: a token file (`--token-file FILE`, `-` for stdin) holds them.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from scanner.i18n import lang_option, tr
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(2)
 

@@ -392,7 +392,7 @@ class AuditClient:
                     probe_retried, probed = True, False
                 # otherwise the check waits for the next flush; nothing is pending meanwhile
                 continue
-            if refused == 409 and isinstance(answer := _body(resp), dict) and answer.get("error") == "gap" \
+            if refused == 409 and resp is not None and isinstance(answer := _body(resp), dict) and answer.get("error") == "gap" \
                     and (lost := self._collector_lost(int(answer.get("last_seq") or 0))):  # type: ignore[arg-type]
                 resent += lost
                 continue

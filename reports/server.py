@@ -592,7 +592,8 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
                               lambda r: _json(r, lim.body_timeout), _fresh)
     from reports.apitokens import admin_routes  # enrolment, revocation, rotation by an admin token
 
-    routes += admin_routes(data.key, c.store, officer_only, lambda r: _json(r, lim.body_timeout), c.forget)
+    routes += admin_routes(data.key, c.store, officer_only,  # type: ignore[arg-type]
+                           lambda r: _json(r, lim.body_timeout), c.forget)
     if isinstance(c.store, SqlStore):  # the officer console (reports/console) at /
         from reports.console.app import console_routes
 
