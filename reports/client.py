@@ -152,6 +152,7 @@ class AuditClient:
         #: Seconds to add to this clock for envelope times, learnt from a "stale" refusal.
         self.skew = 0.0
         self._lock = threading.RLock()
+        self._flushing = threading.Lock()  # see flush
         self._db = sqlite3.connect(self.dir / "spool.sqlite", isolation_level=None,
                                    check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -357,7 +358,21 @@ class AuditClient:
         return {"envelope": env, "sig": sign(self.key, canonical_json(env))}, gap_last
 
     def flush(self, timeout: float | None = 60.0, *, max_backoff: float = 10.0) -> FlushResult:
-        """Deliver everything spooled; retry transient failures until `timeout` seconds pass."""
+        """Deliver everything spooled; retry transient failures until `timeout` seconds pass.
+
+        One flush at a time per client: two at once (the daemon's delivery thread and its final
+        flush at shutdown) sent the same events, and the second acknowledgement, finding them
+        already removed, raised a false "collector is behind this spool" DeliveryError."""
+        t0 = time.monotonic()
+        if not self._flushing.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return FlushResult(0, self.pending())
+        try:
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - t0))
+            return self._flush(left, max_backoff=max_backoff)
+        finally:
+            self._flushing.release()
+
+    def _flush(self, timeout: float | None, *, max_backoff: float) -> FlushResult:
         deadline = None if timeout is None else time.monotonic() + timeout
         acked = retries = dups = aside = 0
         delay = 0.1

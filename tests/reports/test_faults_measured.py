@@ -126,6 +126,34 @@ def test_sqlite_locked_by_another_process_ingest_waits(collector: Collector, tmp
     assert_exactly_once(collector, ids)
 
 
+def test_two_flushes_at_once_while_the_collector_is_slow(collector: Collector, tmp_path: Path) -> None:
+    """The daemon's delivery thread and its final flush at shutdown may overlap: with the
+    collector held up by a lock, both sent the same events and the second acknowledgement raised
+    a false 'collector is at seq N, behind this spool'."""
+    client = collector.enroll(tmp_path / "agent", batch_size=50)
+    ids = {finding(client, i) for i in range(30)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(collector.data / "audit.sqlite"), "3"],
+                              stdout=subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            client.flush(timeout=60)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    t = threading.Thread(target=first)
+    t.start()
+    time.sleep(0.5)  # its batch is in flight, waiting for the lock
+    res = client.flush(timeout=60)
+    t.join()
+    holder.wait(10)
+    client.close()
+    assert not errors and res.pending == 0, errors
+    assert_exactly_once(collector, ids)
+
+
 def test_postgres_restarted_mid_ingest(tmp_path: Path) -> None:
     pg = Postgres().start()  # its own cluster: the session's is shared by other tests
     try:
