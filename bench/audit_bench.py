@@ -161,7 +161,11 @@ async def load_for(port: int, ctx: Any, agents: list[LiveAgent], duration: float
             body = a.body(batch)
             sent += batch
             t1 = time.perf_counter()
-            status, reply = await conn.post("/v1/events", body)
+            try:
+                status, reply = await conn.post("/v1/events", body)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc} ({time.perf_counter() - t1:.1f} s after the request,"
+                                   f" {t1 - t0:.0f} s into the run)") from None
             latencies.append(time.perf_counter() - t1)
             if status != 200:
                 raise RuntimeError(f"collector answered {status}: {reply[:200]!r}")
@@ -306,6 +310,10 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                     total = args.agents * args.events
                 server_cpu = cpu_seconds(proc.pid) - cpu0
                 rss = peak_rss_mb(proc.pid)
+            except Exception:
+                log = (data / "server.log").read_text(errors="replace")
+                print(f"collector alive: {proc.poll() is None}; server.log ends:\n{log[-3000:]}", file=sys.stderr)
+                raise
             finally:
                 proc.terminate()
                 proc.wait(30)
