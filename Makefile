@@ -39,8 +39,12 @@ bench: install test-deps
 bench-report: install test-deps
 	$(BIN)/python bench/report_bench.py
 
+# Issue 14 item 5: AUDIT_SECONDS of 1,000-agent load per backend and of the kill -9 fault (600 for the full run).
+AUDIT_SECONDS ?= 60
 bench-audit: install test-deps
 	$(BIN)/python bench/audit_bench.py
+	$(BIN)/python bench/audit_bench.py --agents 1000 --duration $(AUDIT_SECONDS) --rate 500 --batch 10
+	$(BIN)/python bench/audit_faults.py --duration $(AUDIT_SECONDS)
 
 bench-ocr: install test-deps
 	$(BIN)/python bench/ocr_bench.py

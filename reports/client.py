@@ -22,6 +22,9 @@ undelivered events are dropped and a signed gap notice tells the collector exact
 A refused batch that retrying cannot fix raises `DeliveryError`, except two cases handled here:
 too large a request (413: the batch is halved) and a clock off by more than the replay window
 (the collector's time in its answer sets `skew` for envelope times; event times stay local).
+A collector certificate that does not verify against the pinned CA raises `CertificateError`
+(a `DeliveryError`) at once: a replaced CA or an impostor is not a transient fault to retry
+silently; the events stay spooled.
 
 Thread-safe: one lock around the spool; `flush` may run in a background thread.
 """
@@ -77,6 +80,32 @@ class DeliveryError(RuntimeError):
         super().__init__(f"collector answered {status}: {body}")
         self.status = status
         self.body = body
+
+
+class CertificateError(DeliveryError):
+    """The collector's TLS certificate does not verify against the CA this agent pinned (the
+    collector's CA was replaced, or someone else answers): not retried, since retrying cannot
+    fix it; the events stay spooled until the right CA is pinned."""
+
+    def __init__(self, ca: Path | None, reason: str):
+        pinned = f"the pinned CA {ca}" if ca else "the system CAs"
+        message = f"the collector's TLS certificate does not verify against {pinned}: {reason}"
+        super().__init__(0, message)
+        self.args = (message,)  # no "collector answered 0": it did not answer
+
+
+def _certificate_refused(exc: BaseException) -> str | None:
+    """The verification failure behind a transport error, if that is what it is."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx wraps httpcore's error, which wraps the ssl module's
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclass(frozen=True)
@@ -141,6 +170,7 @@ class AuditClient:
         #: Seconds to add to this clock for envelope times, learnt from a "stale" refusal.
         self.skew = 0.0
         self._lock = threading.RLock()
+        self._flushing = threading.Lock()  # see flush
         self._db = sqlite3.connect(self.dir / "spool.sqlite", isolation_level=None,
                                    check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -350,7 +380,21 @@ class AuditClient:
         return {"envelope": env, "sig": sign(self.key, canonical_json(env))}, gap_last
 
     def flush(self, timeout: float | None = 60.0, *, max_backoff: float = 10.0) -> FlushResult:
-        """Deliver everything spooled; retry transient failures until `timeout` seconds pass."""
+        """Deliver everything spooled; retry transient failures until `timeout` seconds pass.
+
+        One flush at a time per client: two at once (the daemon's delivery thread and its final
+        flush at shutdown) sent the same events, and the second acknowledgement, finding them
+        already removed, raised a false "collector is behind this spool" DeliveryError."""
+        t0 = time.monotonic()
+        if not self._flushing.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return FlushResult(0, self.pending())
+        try:
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - t0))
+            return self._flush(left, max_backoff=max_backoff)
+        finally:
+            self._flushing.release()
+
+    def _flush(self, timeout: float | None, *, max_backoff: float) -> FlushResult:
         deadline = None if timeout is None else time.monotonic() + timeout
         acked = retries = dups = aside = resent = 0
         delay = 0.1
@@ -384,7 +428,9 @@ class AuditClient:
                 try:
                     resp = self._http.post("/v1/events", content=content,
                                            headers={"content-type": "application/json"})
-                except httpx.TransportError:
+                except httpx.TransportError as exc:
+                    if (why := _certificate_refused(exc)) is not None:
+                        raise CertificateError(self.dir / "ca.pem" if self.state.ca else None, why) from exc
                     resp = None
             refused = None if resp is None else resp.status_code
             if probe and refused != 200:

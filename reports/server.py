@@ -598,7 +598,19 @@ def create_app(data: ServerData, db_url: str | None = None, store: AuditStore | 
         from reports.console.app import console_routes
 
         routes += console_routes(c.store, data.key, data.path, secure_cookies)
-    return Starlette(routes=routes, lifespan=lifespan)
+    from reports.store import unavailable_errors  # disk full, database locked or restarting: 503
+
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers=dict.fromkeys(unavailable_errors(), _store_unavailable))
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """The store failed in a way a retry may cure: 503 with Retry-After (agents retry), logged;
+    a 500 here once read as a collector bug and said nothing about the cause."""
+    print(f"baomi server: audit store unavailable ({request.url.path}): {type(exc).__name__}: {exc}",
+          file=sys.stderr, flush=True)
+    return JSONResponse({"error": "unavailable", "message": f"audit store unavailable: {exc}"[:300]},
+                        status_code=503, headers={"retry-after": "1"})
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -602,6 +602,18 @@ class SqlStore(AuditStore):
             return int(cur.rowcount)
 
 
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Store errors a retry may cure - the disk full, the database locked by another process
+    beyond the busy timeout, the PostgreSQL server restarting or unreachable: the collector
+    answers 503 to them, never 500 (nothing was stored, nothing is acknowledged)."""
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:
+        return tuple(errors)
+    return (*errors, psycopg.OperationalError, psycopg.InterfaceError)
+
+
 class _Refused(Exception):
     """Raised inside a write transaction to roll it back and refuse with a reason."""
 

@@ -30,10 +30,16 @@ def _name(cn: str) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
+#: Certificates are valid from this long before they are made: an agent whose clock is behind
+#: (hours, on an office PC without NTP) must still accept a collector certificate issued or
+#: re-issued just now (with 5 minutes, an agent 1 h slow refused it as "not yet valid").
+BACKDATE = dt.timedelta(days=1)
+
+
 def make_ca_and_server_cert(tls_dir: Path, names: list[str], days: int = 3650) -> None:
     """Write ca.pem/ca.key and server.pem/server.key; `names` are DNS names or IP addresses."""
     tls_dir.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    now = dt.datetime.now(dt.UTC) - BACKDATE
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("baomi audit collector CA")
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
@@ -58,7 +64,7 @@ def issue_server_cert(tls_dir: Path, names: list[str], days: int = 825) -> None:
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{tls_dir / 'ca.key'} is not the collector CA's EC key")
     ca = x509.load_pem_x509_certificate((tls_dir / "ca.pem").read_bytes())
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    now = dt.datetime.now(dt.UTC) - BACKDATE
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = []
     for n in dict.fromkeys(names):
