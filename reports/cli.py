@@ -406,25 +406,19 @@ def audit_group() -> None:
 @click.option("--server", "server", required=True, help="https://HOST:PORT")
 @click.option("--token-file", default=None, type=click.Path(dir_okay=False, allow_dash=True),
               help="File holding the enrolment token (- reads stdin).")
-@click.option("--token", default=None, hidden=True,
-              help="Deprecated: the token on the command line (visible to other users); use --token-file.")
 @click.option("--state", "state_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--hostname", default=None)
 @lang_option
-def audit_enroll(server: str, token_file: str | None, token: str | None, state_dir: str, ca: str | None,
+def audit_enroll(server: str, token_file: str | None, state_dir: str, ca: str | None,
                  hostname: str | None) -> None:
     """用一次性令牌注册终端身份 / enrol this machine with a one-time token."""
     from reports.apitokens import read_token_file
     from reports.client import AuditClient, DeliveryError
 
-    if token_file is not None:
-        token = read_token_file(token_file)
-    elif token is not None:
-        click.echo(tr("警告：--token 使令牌出现在进程列表中，请改用 --token-file",
-                      "warning: --token shows the token in the process list; use --token-file"), err=True)
-    else:
+    if token_file is None:  # never from argv: other users see a process's arguments
         _fail(tr("需要 --token-file（- 为标准输入）", "need --token-file (- reads stdin)"))
+    token = read_token_file(token_file)
 
     try:
         client = AuditClient.enroll(state_dir, server, token, ca=ca, hostname=hostname)

@@ -115,10 +115,11 @@ def test_tokens_never_from_argv(collector: Collector, tmp_path: Path) -> None:
     # stdin works where a file does
     rows = baomi("audit", "query", *remote, "--token-file", "-", "--format", "jsonl", input=collector.token + "\n")
     assert rows.returncode == 0
-    # `audit enroll --token` (older scripts) still works but warns; --token-file is the way
+    # enrolment too: the one-time token is read from a file or stdin only
     p = baomi("--lang", "en", "audit", "enroll", "--server", collector.url, "--ca", str(collector.ca),
-              "--state", str(tmp_path / "s1"), "--hostname", "ws-argv", "--token", collector.enroll_token())
-    assert "use --token-file" in p.stderr
+              "--state", str(tmp_path / "s1"), "--hostname", "ws-argv", "--token", collector.enroll_token(),
+              check=False)
+    assert p.returncode == 2 and "No such option" in p.stderr
     p = baomi("--lang", "en", "audit", "enroll", "--server", collector.url, "--ca", str(collector.ca),
               "--state", str(tmp_path / "s2"), check=False)
     assert p.returncode == 2 and "--token-file" in p.stderr

@@ -94,11 +94,11 @@ def test_submit_validates_before_spooling(collector: Collector, tmp_path: Path) 
 
 def test_cli_enroll_and_send_report_acknowledgements(collector: Collector, tmp_path: Path) -> None:
     state = tmp_path / "st"
-    out = baomi("audit", "enroll", "--server", collector.url, "--token", collector.enroll_token(),
-                "--state", str(state), "--ca", str(collector.ca)).stdout
+    out = baomi("audit", "enroll", "--server", collector.url, "--token-file", "-",
+                "--state", str(state), "--ca", str(collector.ca), input=collector.enroll_token()).stdout
     assert "enrolled agent: a-" in out
-    again = baomi("audit", "enroll", "--server", collector.url, "--token", collector.enroll_token(),
-                  "--state", str(state), "--ca", str(collector.ca), check=False)
+    again = baomi("audit", "enroll", "--server", collector.url, "--token-file", "-",
+                  "--state", str(state), "--ca", str(collector.ca), check=False, input=collector.enroll_token())
     assert again.returncode == 2
     f = tmp_path / "ev.jsonl"
     f.write_text(json.dumps({"type": "violation", "path": "/u/a.doc", "marking": "绝密",

@@ -111,8 +111,8 @@ def test_prefork_workers_share_the_port_and_die_with_the_supervisor(sqlite_data:
 
 def test_client_killed_mid_upload_then_rerun(collector: Collector, tmp_path: Path) -> None:
     state = tmp_path / "agent"
-    baomi("audit", "enroll", "--server", collector.url, "--token", collector.enroll_token(),
-          "--state", str(state), "--ca", str(collector.ca))
+    baomi("audit", "enroll", "--server", collector.url, "--token-file", "-",
+          "--state", str(state), "--ca", str(collector.ca), input=collector.enroll_token())
     n = 1500
     src = tmp_path / "events.jsonl"
     src.write_text("".join(json.dumps({"type": "finding", "path": f"/f/{i}.docx", "n": i,

@@ -94,8 +94,8 @@ def test_out_of_range_seq_and_gap_do_not_fail_other_agents(collector: Collector,
 def test_tokens_never_sent_over_plain_http_beyond_loopback(tmp_path: Path) -> None:
     from tests.reports.audit_helpers import baomi
 
-    p = baomi("audit", "enroll", "--server", "http://192.0.2.10:8443", "--token", "t", "--state",
-              str(tmp_path / "st"), check=False)  # 192.0.2.0/24 is TEST-NET: refused before any packet
+    p = baomi("audit", "enroll", "--server", "http://192.0.2.10:8443", "--token-file", "-", "--state",
+              str(tmp_path / "st"), check=False, input="t")  # 192.0.2.0/24 is TEST-NET: refused before any packet
     assert p.returncode == 2 and "https://" in p.stderr and "Traceback" not in p.stderr
     tok = tmp_path / "tok"
     tok.write_text("officer-x")
