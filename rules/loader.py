@@ -315,12 +315,15 @@ class PrefilterSpec:
     english: tuple[Shape, ...]
 
 
+def ends() -> tuple[bytes, ...]:
+    """密 in every encoding: data ending in one passes the prefilter (a bare level on the last line)."""
+    return tuple("密".encode(enc) for enc in ENCODINGS)
+
+
 def prefilter_spec() -> PrefilterSpec:
     """The shipped prefilter's shapes (see `prefilter_source` for what they key on)."""
     cn: list[Shape] = []
-    ends: list[bytes] = []
     for enc in ENCODINGS:
-        mi = "密".encode(enc)
         # One string per byte form (no alternations): each gets a selective atom of its own.
         forms = ["密" + f for f in _AFTER_MI] + _LABELS + _INTERNAL + _TICK_FORMS
         if enc == "utf-8":
@@ -339,7 +342,6 @@ def prefilter_spec() -> PrefilterSpec:
         for f in forms:
             if _encodable(f, enc):
                 cn.append(Shape(f"s{len(cn)}", literal=_atom_friendly(f.encode(enc), enc), comment=f"{f!r} {enc}"))
-        ends.append(mi)
     # 密 + a closing bracket (paragraph mark `（秘密）`) is common in prose (（以下简称保密）): the
     # string is only 密+bracket (a selective atom) and the condition checks the level character
     # before it, two bytes at a time, at each hit.
@@ -380,7 +382,7 @@ def prefilter_spec() -> PrefilterSpec:
             # or `Classification:` — upper-case SECRET is rare in UTF-16 text that is not one
             english.append(Shape(f"b{n}", literal=w.encode(enc), comment=f"{w!r} {enc}"))
             n += 1
-    return PrefilterSpec(tuple(cn), tuple(ends), tuple(close), tuple(english))
+    return PrefilterSpec(tuple(cn), ends(), tuple(close), tuple(english))
 
 
 def _yara_string(s: Shape) -> str:

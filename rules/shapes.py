@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from rules.loader import PrefilterSpec, default_cache_dir, prefilter_spec
+from rules.loader import SHIPPED_DIR, PrefilterSpec, default_cache_dir, ends, prefilter_spec
 
 _hs: Any
 try:  # optional: see the module docstring
@@ -93,11 +93,11 @@ def load(cache_dir: str | Path | None = None) -> ShapeFilter | None:
     BAOMI_PREFILTER=yara asks for the reference engine."""
     if _hs is None or os.environ.get("BAOMI_PREFILTER", "").lower() == "yara":
         return None
-    spec = prefilter_spec()
-    exprs = expressions(spec)
+    # Keyed by what the database is made of: the shipped rules (rendered from the spec; a test
+    # holds them equal), this translation and the library's version. Building the spec to key
+    # it would cost ~45 ms at every process start.
     h = hashlib.sha256(f"hyperscan {_hs.__version__}\0".encode())
-    for e, dotall in exprs:
-        h.update(e.encode() + (b"\1" if dotall else b"\0"))
+    h.update((SHIPPED_DIR / "levels.yar").read_bytes() + b"\0" + Path(__file__).read_bytes())
     path = Path(cache_dir) if cache_dir else default_cache_dir()
     path = path / f"{h.hexdigest()}.hsdb"
     try:
@@ -108,9 +108,9 @@ def load(cache_dir: str | Path | None = None) -> ShapeFilter | None:
             except _hs.HyperscanError:
                 db = None  # a corrupt or foreign-platform cache entry is rebuilt
         if db is None:
-            db = _compile(spec)
+            db = _compile(prefilter_spec())
             _save(path, _hs.dumpb(db))
-        flt = ShapeFilter(db, spec.ends)
+        flt = ShapeFilter(db, ends())
         flt(b"")  # allocates this thread's scratch; fails here, not mid-scan, on an unsupported CPU
         return flt
     except _hs.HyperscanError:
