@@ -41,9 +41,21 @@ def _esc(b: bytes) -> str:
     return "".join(f"\\x{x:02X}" for x in b)
 
 
+#: Literals this short are tested apart from the database: UTF-16 ★/☆ are two bytes (05 26,
+#: 26 05 …), which Hyperscan's literal matcher filters poorly (they cost a quarter of the pass),
+#: while a one-byte find for their control byte (05, 06) runs at memchr speed.
+SHORT = 2
+
+
+def short_literals(spec: PrefilterSpec) -> tuple[bytes, ...]:
+    """The spec's literal strings of at most `SHORT` bytes (see `SHORT`)."""
+    return tuple(s.literal for s in (*spec.cn, *spec.english) if s.literal is not None and len(s.literal) <= SHORT)
+
+
 def expressions(spec: PrefilterSpec) -> list[tuple[str, bool]]:
-    """(Hyperscan expression, dot matches all) for every string of the spec."""
-    out = [(s.regex if s.regex is not None else _esc(s.literal or b""), False) for s in (*spec.cn, *spec.english)]
+    """(Hyperscan expression, dot matches all) for every string of the spec but the short ones."""
+    out = [(s.regex if s.regex is not None else _esc(s.literal or b""), False) for s in (*spec.cn, *spec.english)
+           if s.literal is None or len(s.literal) > SHORT]
     for cr in spec.close:
         leads = "(?:" + "|".join(_esc(b) for b in cr.lead_bytes()) + ")"
         out += [(leads + "." * cr.cut + _esc(s.literal or b""), True) for s in cr.strings]
@@ -53,9 +65,16 @@ def expressions(spec: PrefilterSpec) -> list[tuple[str, bool]]:
 class ShapeFilter:
     """`filter(data)` → True when `data` holds a marking shape (what the YARA prefilter says)."""
 
-    def __init__(self, db: Any, ends: tuple[bytes, ...]) -> None:
+    def __init__(self, db: Any, ends: tuple[bytes, ...], short: tuple[bytes, ...] = ()) -> None:
         self._db = db
         self._ends = ends
+        # Each short literal behind a one-byte test (memchr speed; a two-byte `in` is not): its
+        # rarest byte in text, a control character where it has one (05 for UTF-16 ★ 05 26).
+        gates: dict[bytes, list[bytes]] = {}
+        for lit in short:
+            b = min(lit, key=lambda x: (x >= 0x20 or x in b"\t\n\r", x))
+            gates.setdefault(bytes([b]), []).append(lit)
+        self._short = tuple((g, tuple(v)) for g, v in gates.items())
         self._local = threading.local()  # a Hyperscan scratch may serve one scan at a time
 
     def _scratch(self) -> Any:
@@ -67,6 +86,9 @@ class ShapeFilter:
     def __call__(self, data: bytes) -> bool:
         if data.endswith(self._ends):
             return True
+        for gate, lits in self._short:
+            if gate in data and any(lit in data for lit in lits):
+                return True
         try:
             self._db.scan(data, match_event_handler=_stop, scratch=self._scratch())
         except _hs.ScanTerminated:
@@ -101,20 +123,30 @@ def load(cache_dir: str | Path | None = None) -> ShapeFilter | None:
     path = Path(cache_dir) if cache_dir else default_cache_dir()
     path = path / f"{h.hexdigest()}.hsdb"
     try:
-        db = None
+        flt = None
         if path.is_file() and path.stat().st_uid == os.getuid():
-            try:
-                db = _hs.loadb(path.read_bytes(), _hs.HS_MODE_BLOCK)
-            except _hs.HyperscanError:
-                db = None  # a corrupt or foreign-platform cache entry is rebuilt
-        if db is None:
-            db = _compile(prefilter_spec())
-            _save(path, _hs.dumpb(db))
-        flt = ShapeFilter(db, ends())
+            flt = _from_cache(path.read_bytes())  # None: a corrupt or foreign cache entry, rebuilt
+        if flt is None:
+            spec = prefilter_spec()
+            short = short_literals(spec)
+            db = _compile(spec)
+            # one file (written atomically): the short literals' line, then the database
+            _save(path, " ".join(x.hex() for x in short).encode("ascii") + b"\n" + _hs.dumpb(db))
+            flt = ShapeFilter(db, ends(), short)
         flt(b"")  # allocates this thread's scratch; fails here, not mid-scan, on an unsupported CPU
         return flt
     except _hs.HyperscanError:
         return None
+
+
+def _from_cache(blob: bytes) -> ShapeFilter | None:
+    head, sep, body = blob.partition(b"\n")
+    try:
+        short = tuple(bytes.fromhex(x) for x in head.decode("ascii").split())
+        db = _hs.loadb(body, _hs.HS_MODE_BLOCK) if sep else None
+    except (ValueError, _hs.HyperscanError):
+        return None
+    return ShapeFilter(db, ends(), short) if db is not None else None
 
 
 def _save(path: Path, blob: bytes) -> None:

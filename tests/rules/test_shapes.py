@@ -116,12 +116,19 @@ def test_without_hyperscan_the_yara_rules_decide(monkeypatch: pytest.MonkeyPatch
     assert rs.prefilter("机密★10年".encode("gb18030")) and not rs.prefilter("国家秘密的密级".encode())
 
 
-def test_a_corrupt_cached_database_is_rebuilt(tmp_path: Path) -> None:
-    assert shapes.load(tmp_path) is not None
+def test_the_cached_database_decides_as_a_fresh_one_and_a_corrupt_one_is_rebuilt(tmp_path: Path) -> None:
+    # UTF-16 ★ is one of the short literals kept beside the database (tested with memchr first)
+    samples = ["机密★10年".encode(), "★".encode("utf-16-le"), "☆".encode("utf-16-be"), b"x\x05y&", b"plain"]
+    want = [True, True, True, False, False]
+    fresh = shapes.load(tmp_path)
     (db,) = tmp_path.glob("*.hsdb")
-    db.write_bytes(b"garbage")
-    flt = shapes.load(tmp_path)
-    assert flt is not None and flt("机密★10年".encode()) and not flt(b"plain")
+    cached = shapes.load(tmp_path)
+    assert fresh is not None and cached is not None
+    assert [fresh(d) for d in samples] == [cached(d) for d in samples] == want
+    for bad in (b"garbage", b"0526\n" + b"\x00" * 64, db.read_bytes()[:200]):
+        db.write_bytes(bad)
+        flt = shapes.load(tmp_path)
+        assert flt is not None and [flt(d) for d in samples] == want
 
 
 def _record(r: Any) -> tuple:
