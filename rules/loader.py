@@ -5,7 +5,9 @@
 - Shipped rules (`rules/yara/*.yar`) are a fast prefilter on raw bytes: the level words in UTF-8,
   GB18030, Big5 and UTF-16 LE/BE byte forms (YARA's `wide` only interleaves NULs with ASCII, so CJK
   words are explicit hex strings; jumps tolerate spaces and zero-width characters inside a word).
-  A file none of them matches is never decoded.
+  A file none of them matches is never decoded. The shapes are data (`prefilter_spec`); the same
+  spec compiled for Hyperscan (`rules.shapes`) decides alike and much faster, and is used when
+  the module is installed.
 - `--rules DIR`: a site's own YARA files; their matches are findings of kind `rule`.
 - `--keywords FILE`: one keyword a line (UTF-8), compiled to YARA strings in every encoding above;
   matches are findings of kind `keyword`.
