@@ -84,8 +84,8 @@ class ShapeFilter:
         return s
 
     def __call__(self, data: bytes) -> bool:
-        if data.endswith(self._ends):
-            return True
+        if data.endswith(self._ends) or len(data) >= _MAX_BLOCK:
+            return True  # (a block beyond Hyperscan's length field is passed on, never cleared)
         for gate, lits in self._short:
             if gate in data and any(lit in data for lit in lits):
                 return True
@@ -94,6 +94,11 @@ class ShapeFilter:
         except _hs.ScanTerminated:
             return True  # the first hit ends the scan
         return False
+
+
+#: Hyperscan takes a block's length as an unsigned 32-bit number. Plain text is streamed in 16 MB
+#: chunks; only a --max-member-size above 2 GiB could bring a larger block here.
+_MAX_BLOCK = 1 << 31
 
 
 def _stop(_id: int, _start: int, _end: int, _flags: int, _ctx: object) -> bool:

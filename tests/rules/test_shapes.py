@@ -164,3 +164,10 @@ def test_fast_and_full_paths_find_the_same_markings(monkeypatch: pytest.MonkeyPa
     assert not differ, differ[:5]
     assert not lost, lost[:3]
     assert flagged >= 30  # the marked prose files and the corpus' positives were scanned
+
+
+def test_a_block_beyond_hyperscans_length_field_is_passed_on_not_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    flt = shapes.load()
+    assert flt is not None and not flt(b"plain text " * 4)
+    monkeypatch.setattr(shapes, "_MAX_BLOCK", 16)  # stands for 2 GiB: the real size needs that much memory
+    assert flt(b"plain text " * 4)
