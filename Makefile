@@ -34,6 +34,7 @@ bench: install test-deps
 	$(BIN)/python bench/rescan_bench.py
 	$(BIN)/python bench/verdict_bench.py
 	$(BIN)/python bench/prose_bench.py
+	$(BIN)/python bench/prefilter_engines.py
 	$(BIN)/python bench/report_bench.py
 
 bench-report: install test-deps

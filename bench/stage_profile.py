@@ -4,7 +4,8 @@
 
 Reads a sample of --files text files of the tree (bench/prose_bench.py writes the issue's prose
 tree) into memory, then times each stage of `Scanner.scan_bytes` on them apart with the process's
-CPU clock: type identification, the YARA level-word prefilter, and — on the files it passes —
+CPU clock: type identification, the marking-shape prefilter (Hyperscan, and the same shapes
+through the YARA rules beside it), and — on the files it passes —
 decoding, the control-byte test, classification and hashing; then the whole of scan_bytes. Prints
 milliseconds per MB of the sample and per MB the stage actually reads. Walk, file reads, worker
 processes and output are not in these figures (bench/prose_bench.py has the end-to-end one).
@@ -57,7 +58,9 @@ def main() -> int:
 
     print(f"{len(datas)} files, {mb_all:.1f} MB")
     stage("identify", lambda d: identify(d[:8192]), datas)
-    passed = stage("prefilter (YARA)", scanner.rules.prefilter, datas)
+    passed = stage(f"prefilter ({scanner.rules.prefilter_engine})", scanner.rules.prefilter, datas)
+    # the same shapes through the YARA rules: the engine before Hyperscan, and its fallback
+    stage("prefilter (YARA rules)", lambda d: bool(scanner.rules._rules.match(data=d, fast=True, timeout=60)), datas)
     kept = [d for d, p in zip(datas, passed, strict=True) if p]
     print(f"  the prefilter passes {len(kept)} files, {sum(map(len, kept)) / 1e6 / mb_all:.0%} of the bytes")
     texts = iter(stage("decode", lambda d: decode(d)[0], kept))

@@ -284,6 +284,8 @@ def test_english_line_starts_found_after_newlines_are_those_of_the_multiline_pat
     from scanner.classify import _EN_OTHER, _EN_OTHER_NL
 
     alphabet = list("SECRTONFIDUALBPX(/)¶.1230 \t\n\n\r机密") + ["SECRET", "(TS)", "CONF", "UNCLAS ", "\n(S)", "S3CRET"]
+    # what may open a line before the pattern proper (the fast pattern's lookahead names these)
+    alphabet += [">", "|", "*", "“", '"', "'", "‘", "１", "٣", "s ECRE", "c ONFI", "a)", "b.", "\n\n"]
     rng = random.Random(7)
     for _ in range(4000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
@@ -297,7 +299,7 @@ def test_level_word_spots_found_by_regex_are_those_of_a_character_walk() -> None
     offsets as walking back from every 密 (random texts of level, gap and other characters)."""
     import random
 
-    from scanner.classify import _GAP_CHARS, _LEVEL_CHARS, _LEVEL_MI
+    from scanner.classify import _GAP_CHARS, _LEVEL_CHARS, _LEVEL_MI, _candidate_starts
 
     def walk(text: str) -> list[int]:
         out, pos = [], text.find("密")
@@ -315,3 +317,5 @@ def test_level_word_spots_found_by_regex_are_those_of_a_character_walk() -> None
     for _ in range(5000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25)))
         assert [m.start() for m in _LEVEL_MI.finditer(text)] == walk(text), repr(text)
+        # and _candidate_starts (密 first, then a lookbehind per gap length) finds the same spots
+        assert _candidate_starts(text) == walk(text), repr(text)
