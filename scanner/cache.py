@@ -279,15 +279,16 @@ class ScanCache:
         rec: dict[str, Any]
         text = self._others().get(key)
         if text is None:
-            if key not in self._clean_set():
-                return None
             if not clean_record:
-                return CLEAN
+                return CLEAN if key in self._clean_set() else None
             if self._clean_text is None:  # texts of clean files: only for callers wanting whole records
                 self._load_clean()
                 self._clean_text = dict(zip(self._zip(self._cids, self._ctimes),
                                             self._split(self._clean_blob, self._n_clean), strict=True))
-            size, mime, sha = self._clean_text[key][6:].split("\t")
+            clean_text = self._clean_text.get(key)
+            if clean_text is None:
+                return None
+            size, mime, sha = clean_text[6:].split("\t")
             rec = {"schema": SCHEMA_VERSION, "path": path, "level": None, "findings": [], "errors": [],
                    "size": int(size)}
             if mime:
