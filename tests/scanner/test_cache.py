@@ -446,3 +446,26 @@ def test_code_digest_follows_an_edit_that_keeps_size_and_mtime(tmp_path: Path) -
     assert code_digest(str(tmp_path)) == edited, "only code and rules count"
     (tmp_path / "rules" / "r2.yar").write_text("rule r2 { condition: false }\n")
     assert code_digest(str(tmp_path)) != edited
+
+
+def test_cached_rescans_of_the_public_corpus_equal_a_full_scan(tmp_path: Path) -> None:
+    """No finding is lost to the cache's fast paths: on the whole labelled corpus, the rescan that
+    prints every record (per-file lookups) and the one printing flagged files (directory records,
+    lazily read snapshot) give exactly what a scan without the cache gives, exit code included."""
+    from tests.conftest import need_shared
+
+    corpus = need_shared("corpus")
+    cache = tmp_path / "c.sqlite"
+
+    def run(*args: str) -> tuple[int, list[str]]:
+        p = subprocess.run([BAOMI, "scan", "--format", "jsonl", *args, str(corpus)], capture_output=True,
+                           timeout=600, stdin=subprocess.DEVNULL, check=False)
+        assert p.returncode in (0, 1, 3), p.stderr.decode()[-2000:]
+        return p.returncode, sorted(p.stdout.decode().splitlines())
+
+    code, full = run("--no-cache", "--all")
+    flagged = sorted(x for x in full if json.loads(x)["findings"] or json.loads(x)["errors"])
+    assert len(flagged) > 50, "the corpus is mostly positives"
+    assert run("--cache", str(cache)) == (code, flagged)  # fills the cache and the directory records
+    assert run("--cache", str(cache), "--all") == (code, full)
+    assert run("--cache", str(cache)) == (code, flagged)
