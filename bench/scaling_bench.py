@@ -109,15 +109,19 @@ def plot(rows: list[dict[str, float]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = [r["files"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right, cpu) = plt.subplots(1, 3, figsize=(15, 4.2))
     for key, label, style in (("first", "baomi first scan", "o-"), ("rescan", "baomi rescan (cache)", "s-"),
                               ("find", "find -printf (stat walk)", "^--")):
         left.plot(sizes, [r[f"{key}_files_per_s"] for r in rows], style, label=label)
         right.plot(sizes, [r[f"{key}_s"] for r in rows], style, label=label)
+        cpu.plot(sizes, [r[f"{key}_cpu_s"] for r in rows], style, label=label)
     lo, hi = min(sizes), max(sizes)
-    ref = rows[0]["first_s"]
-    right.plot([lo, hi], [ref, ref * hi / lo], ":", color="grey", label="linear from the smallest")
-    for ax in (left, right):
+    for ax, ref in ((right, rows[0]["first_s"]), (cpu, rows[0]["first_cpu_s"])):
+        ax.plot([lo, hi], [ref, ref * hi / lo], ":", color="grey", label="linear from the smallest")
+    cpu.set_yscale("log")
+    cpu.set_ylabel("CPU seconds (user+system, all processes)")
+    cpu.set_title("CPU time (steadier on a shared machine)")
+    for ax in (left, right, cpu):
         ax.set_xscale("log")
         ax.set_xlabel("files in the tree")
         ax.grid(True, which="both", alpha=0.3)
