@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-audit bench-ocr bench-agent bench-report lint system-deps test-deps clean fuzz fuzz-smoke
+.PHONY: install demo test bench bench-deps bench-audit bench-ocr bench-agent bench-report lint system-deps test-deps clean fuzz fuzz-smoke
 
 install: $(STAMP)
 
@@ -14,6 +14,10 @@ system-deps:
 
 test-deps:
 	@bash .ci/system-deps.sh .ci/debian-packages-test.txt
+
+# Benchmark peers only (clamav for bench/clam_bench.py): not installed by `make test` or CI.
+bench-deps:
+	@bash .ci/system-deps.sh .ci/debian-packages-bench.txt
 
 $(STAMP): setup.cfg pyproject.toml .ci/debian-packages.txt
 	@bash .ci/system-deps.sh .ci/debian-packages.txt
@@ -28,7 +32,7 @@ demo: install
 test: install test-deps
 	$(BIN)/python -m pytest -q tests
 
-bench: install test-deps
+bench: install test-deps bench-deps
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/policy_bench.py
 	$(BIN)/python bench/rescan_bench.py
@@ -36,6 +40,8 @@ bench: install test-deps
 	$(BIN)/python bench/prose_bench.py
 	$(BIN)/python bench/prefilter_engines.py
 	$(BIN)/python bench/report_bench.py
+	$(BIN)/python bench/clam_bench.py
+	$(BIN)/python bench/scaling_bench.py
 
 bench-report: install test-deps
 	$(BIN)/python bench/report_bench.py

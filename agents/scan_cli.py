@@ -228,10 +228,14 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
             list(paths), config, walk_opts, PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append,
             cache=cache, clean_records=not lean,
             on_clean=(lambda n: progress.advance(bar, n)) if progress is not None else None)
+        # Streamed JSONL needs the records afterwards only for the exit code: keeping just those that
+        # can set it holds memory to the flagged files (a million-file scan kept every record).
+        keep_all = not stream or bool(report_file)
         for rec in source:
             if policy is not None:
                 rec["violations"] = _violations(policy, rec, host_role, host_level, location)
-            records.append(rec)
+            if keep_all or rec.get("level") or rec.get("violations") or rec["findings"] or rec["errors"]:
+                records.append(rec)
             if sender is not None:
                 sender.add(rec)
             if progress is not None:

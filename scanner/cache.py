@@ -13,13 +13,14 @@ Records with transient errors (timeout, crash, unreadable) are never cached.
 Bulk read (issue 17): besides the per-file rows, each configuration has one *snapshot* row — every
 entry's stat key packed in two machine arrays and every record's text joined by newlines — so that
 opening the cache for a rescan is one query and a few C-level conversions, not 100,000 rows turned
-into Python tuples (that alone cost 0.4 s a 100k-file rescan). Clean entries come first in it, so
-the set of clean stat keys is built without a Python loop, and a walked directory whose keys all
-lie in that set is answered without looking at its files one by one (`all_clean`). The rows stay
-the authority: a missing, foreign or outdated snapshot is rebuilt from them. A snapshot is written
-when a scan that stored records closes; one left behind by a concurrent scan only misses entries
-(each key holds the file's whole stat, so an entry never answers for a changed file), and a miss
-is a rescan, never a wrong verdict.
+into Python tuples (that alone cost 0.4 s a 100k-file rescan). Clean entries and the others (with
+findings or errors, a few per cent) are kept in separate columns, the small ones first: a rescan
+whose directories are unchanged reads only the directory records and the other entries, and the
+clean part (9 of 10 MB for 100,000 files) is read only when a directory changed (`all_clean`,
+`not_clean`) or a whole clean record is asked for. The rows stay the authority: a missing, foreign
+or outdated snapshot is rebuilt from them. A snapshot is written when a scan that stored records
+closes; one left behind by a concurrent scan only misses entries (each key holds the file's whole
+stat, so an entry never answers for a changed file), and a miss is a rescan, never a wrong verdict.
 """
 from __future__ import annotations
 
@@ -51,21 +52,25 @@ CREATE TABLE IF NOT EXISTS files (
     config TEXT NOT NULL, sha256 TEXT, record TEXT NOT NULL,
     PRIMARY KEY (dev, ino)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS snapshots (
+CREATE TABLE IF NOT EXISTS snapshots_v4 (
     config TEXT PRIMARY KEY, format TEXT NOT NULL, generation INTEGER NOT NULL, written REAL NOT NULL,
-    n_clean INTEGER NOT NULL, ids BLOB NOT NULL, times BLOB NOT NULL, clean_texts BLOB NOT NULL,
-    other_texts BLOB NOT NULL, dirs BLOB NOT NULL
+    n_clean INTEGER NOT NULL, n_other INTEGER NOT NULL,
+    other_ids BLOB NOT NULL, other_times BLOB NOT NULL, other_texts BLOB NOT NULL, dirs BLOB NOT NULL,
+    clean_ids BLOB NOT NULL, clean_times BLOB NOT NULL, clean_texts BLOB NOT NULL
 ) WITHOUT ROWID;
+DROP TABLE IF EXISTS snapshots;
 """
+# Column order matters: SQLite reaches a column stored after a large blob only by walking that
+# blob's overflow pages, so the columns every rescan reads come before the clean part.
 #: Layout of a snapshot's arrays: dev, ino, size as unsigned and mtime_ns, ctime_ns as signed 64-bit
 #: integers in this machine's byte order (a cache file moved to another machine is rebuilt).
-_SNAPSHOT_FORMAT = f"v3-{sys.byteorder}-Q{array.array('Q').itemsize}q{array.array('q').itemsize}"
+_SNAPSHOT_FORMAT = f"v4-{sys.byteorder}-Q{array.array('Q').itemsize}q{array.array('q').itemsize}"
 #: Snapshots kept (configurations scanned with most recently); older ones are dropped.
 _SNAPSHOTS_KEPT = 4
 StatKey = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
-#: A directory record's header in a snapshot: the directory's dev and ino, the length of its files'
+#: A directory record's header in a snapshot: the directory's dev and ino, the SHA-256 of its files'
 #: packed stat keys (`scanner.walk.DirFiles.packed`) and how many of them are not clean.
-_DIR_HEAD = struct.Struct("=QQII")
+_DIR_HEAD = struct.Struct("=QQ32sI")
 
 
 def default_cache_path() -> Path:
@@ -73,14 +78,24 @@ def default_cache_path() -> Path:
     return Path(base) / "baomi" / "scan-cache.sqlite"
 
 
-def code_digest() -> str:
-    """Digest of the scanner's code and shipped rules: a new version invalidates the cache."""
+def code_digest(root: str | None = None) -> str:
+    """Digest of the scanner's code and shipped rules: a new version invalidates the cache.
+
+    Taken over each file's path, size, mtime and ctime, not its bytes: hashing the ~1 MB of source
+    was a fifth of a cached rescan's start-up (issue 17). Installing or editing a file changes its
+    ctime, which no one can set back, so no changed code is missed; a mere touch only costs a rescan."""
     h = hashlib.sha256()
-    root = Path(__file__).resolve().parent.parent
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for pkg in ("scanner", "rules"):
-        for p in sorted((root / pkg).rglob("*")):
-            if p.suffix in (".py", ".yar") and p.is_file():
-                h.update(p.name.encode() + b"\0" + p.read_bytes())
+        for d, subdirs, names in os.walk(os.path.join(root, pkg)):
+            subdirs.sort()
+            for n in sorted(names):
+                if n.endswith((".py", ".yar")):
+                    p = os.path.join(d, n)
+                    st = os.stat(p)
+                    if stat.S_ISREG(st.st_mode):
+                        h.update(f"{os.path.relpath(p, root)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n"
+                                 .encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -108,19 +123,22 @@ class ScanCache:
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(_SCHEMA)
         #: This configuration's entries (see `_read`): stat keys as (dev, ino, size) and (mtime_ns,
-        #: ctime_ns) sequences, clean entries first; record texts of clean and other entries apart.
-        self._ids: Sequence[int] = ()
-        self._times: Sequence[int] = ()
-        self._n = self._n_clean = 0
+        #: ctime_ns) sequences and record texts, for clean and other entries apart. The clean part
+        #: of a snapshot is read only when needed (`_load_clean`).
+        self._cids: Sequence[int] = ()
+        self._ctimes: Sequence[int] = ()
+        self._oids: Sequence[int] = ()
+        self._otimes: Sequence[int] = ()
+        self._n_clean = self._n_other = 0
         self._clean_blob = self._other_blob = b""
-        self._read_done = False
+        self._read_done = self._clean_loaded = False
         self._clean: set[StatKey] | None = None
         self._other: dict[StatKey, str] | None = None
         self._clean_text: dict[StatKey, str] | None = None
         #: Generation of the snapshot this state was read from; None: read from the rows (no snapshot).
         self._generation: int | None = None
-        #: Directory records: (dev, ino) of a directory → (its files' packed stat keys, positions of
-        #: those without a clean verdict), as of the scan that wrote them (see `dir_unchanged`).
+        #: Directory records: (dev, ino) of a directory → (SHA-256 of its files' packed stat keys,
+        #: positions of those without a clean verdict), as of the scan that wrote them (see `dir_unchanged`).
         self._dirs_blob = b""
         self._dirs: dict[tuple[int, int], tuple[bytes, list[int]]] | None = None
         self._noted: dict[tuple[int, int], bytes] = {}
@@ -129,58 +147,85 @@ class ScanCache:
         self._pending: list[tuple[Any, ...]] = []
 
     def _read(self) -> None:
-        """Load this configuration's entries: its snapshot when there is one, else its rows."""
+        """Load this configuration's other entries and directory records from its snapshot when
+        there is one (the clean part waits for `_load_clean`), else every entry from its rows."""
         if self._read_done:
             return
         self._read_done = True
         try:
-            row = self.db.execute("SELECT format, generation, n_clean, ids, times, clean_texts, other_texts, dirs "
-                                  "FROM snapshots WHERE config = ?", (self.config,)).fetchone()
+            row = self.db.execute("SELECT format, generation, n_clean, n_other, other_ids, other_times, other_texts, "
+                                  "dirs FROM snapshots_v4 WHERE config = ?", (self.config,)).fetchone()
         except sqlite3.OperationalError:
             row = None  # a snapshot table of another layout: the rows serve (and it is not written)
         if row is not None and row[0] == _SNAPSHOT_FORMAT:
             ids, times = array.array("Q"), array.array("q")
             try:
-                ids.frombytes(row[3])
-                times.frombytes(row[4])
-                n, nc = len(times) // 2, row[2]
-                whole = (len(ids) == 3 * n and len(times) == 2 * n and 0 <= nc <= n
-                         and _lines(row[5]) == nc and _lines(row[6]) == n - nc)
+                ids.frombytes(row[4])
+                times.frombytes(row[5])
+                n = row[3]
+                whole = (len(ids) == 3 * n and len(times) == 2 * n and row[2] >= 0 and _lines(row[6]) == n
+                         and isinstance(row[7], bytes))
             except (ValueError, TypeError):
                 whole = False  # a damaged snapshot: the rows are read instead
             if whole:
-                self._ids, self._times, self._n, self._n_clean = ids, times, n, row[2]
-                self._clean_blob, self._other_blob, self._generation = row[5], row[6], row[1]
-                self._dirs_blob = row[7] if isinstance(row[7], bytes) else b""
+                self._oids, self._otimes, self._n_other, self._n_clean = ids, times, row[3], row[2]
+                self._other_blob, self._dirs_blob, self._generation = row[6], row[7], row[1]
                 return
         self._read_rows()
 
-    def _keys(self, lo: int, hi: int) -> Iterator[StatKey]:
-        """Stat keys of entries lo..hi-1, built by C code from the packed sequences."""
-        i, t = self._ids, self._times
-        return zip(i[3 * lo:3 * hi:3], i[3 * lo + 1:3 * hi:3], i[3 * lo + 2:3 * hi:3],
-                   t[2 * lo:2 * hi:2], t[2 * lo + 1:2 * hi:2], strict=True)
+    def _load_clean(self) -> None:
+        """The clean part of the snapshot read by `_read` (the same generation), or, when it is
+        damaged or another scan replaced the snapshot meanwhile, every entry from the rows."""
+        self._read()
+        if self._clean_loaded:
+            return
+        self._clean_loaded = True
+        row = self.db.execute("SELECT clean_ids, clean_times, clean_texts FROM snapshots_v4 "
+                              "WHERE config = ? AND generation = ? AND format = ?",
+                              (self.config, self._generation, _SNAPSHOT_FORMAT)).fetchone()
+        ids, times, nc = array.array("Q"), array.array("q"), self._n_clean
+        try:
+            ids.frombytes(row[0])
+            times.frombytes(row[1])
+            whole = len(ids) == 3 * nc and len(times) == 2 * nc and _lines(row[2]) == nc
+        except (ValueError, TypeError):  # no such row (TypeError on None), or a damaged one
+            whole = False
+        if whole:
+            self._cids, self._ctimes, self._clean_blob = ids, times, row[2]
+            return
+        self._read_rows()
+        self._other = self._clean = self._clean_text = None  # built again from the rows
+
+    @staticmethod
+    def _zip(ids: Sequence[int], times: Sequence[int]) -> Iterator[StatKey]:
+        """Stat keys from packed (dev, ino, size) and (mtime_ns, ctime_ns) sequences, built by C code."""
+        return zip(ids[0::3], ids[1::3], ids[2::3], times[0::2], times[1::2], strict=True)
 
     @staticmethod
     def _split(blob: bytes, n: int) -> list[str]:
         # Record texts hold no newline (compact JSON escapes it; clean texts are size, MIME, hash).
         return blob.decode("utf-8", "surrogatepass").split("\n") if n else []
 
-    def _texts(self) -> list[str]:
-        return self._split(self._clean_blob, self._n_clean) + self._split(self._other_blob, self._n - self._n_clean)
+    def _entries(self) -> list[tuple[StatKey, str]]:
+        """Every entry (stat key, record text): clean ones first."""
+        self._load_clean()
+        return (list(zip(self._zip(self._cids, self._ctimes), self._split(self._clean_blob, self._n_clean),
+                         strict=True))
+                + list(zip(self._zip(self._oids, self._otimes), self._split(self._other_blob, self._n_other),
+                           strict=True)))
 
     def _clean_set(self) -> set[StatKey]:
         if self._clean is None:
-            self._read()
-            self._clean = set(self._keys(0, self._n_clean))
+            self._load_clean()
+            self._clean = set(self._zip(self._cids, self._ctimes))
         return self._clean
 
     def _others(self) -> dict[StatKey, str]:
         """Entries with findings or errors (a few per cent of a tree): parsed only when looked up."""
         if self._other is None:
             self._read()
-            self._other = dict(zip(self._keys(self._n_clean, self._n),
-                                   self._split(self._other_blob, self._n - self._n_clean), strict=True))
+            self._other = dict(zip(self._zip(self._oids, self._otimes), self._split(self._other_blob, self._n_other),
+                                   strict=True))
         return self._other
 
     def _dir_records(self) -> dict[tuple[int, int], tuple[bytes, list[int]]]:
@@ -190,16 +235,14 @@ class ScanCache:
             blob, off = self._dirs_blob, 0
             try:
                 while off < len(blob):
-                    dev, ino, n_bytes, n_pos = _DIR_HEAD.unpack_from(blob, off)
+                    dev, ino, digest, n_pos = _DIR_HEAD.unpack_from(blob, off)
                     off += _DIR_HEAD.size
-                    packed = blob[off: off + n_bytes]
-                    off += n_bytes
                     pos = array.array("I")
                     pos.frombytes(blob[off: off + 4 * n_pos])
                     off += 4 * n_pos
-                    if len(packed) != n_bytes or len(pos) != n_pos:
+                    if len(pos) != n_pos:
                         raise ValueError("truncated")
-                    dirs[dev, ino] = (packed, pos.tolist())
+                    dirs[dev, ino] = (digest, pos.tolist())
             except (struct.error, ValueError):
                 dirs = {}  # damaged: every directory is checked file by file
             self._dirs = dirs
@@ -210,7 +253,9 @@ class ScanCache:
         directory's files are exactly those of a directory record — same stat keys in the same
         order, so every other file is clean — else None (and the caller checks file by file)."""
         rec = self._dir_records().get(dir_id)
-        return rec[1] if rec is not None and rec[0] == packed else None
+        # A SHA-256 of the keys, not the keys: the record is 40 bytes a directory instead of 40 a file,
+        # and a collision (a changed directory with the same digest) is out of anyone's reach.
+        return rec[1] if rec is not None and rec[0] == hashlib.sha256(packed).digest() else None
 
     def note_dir(self, dir_id: tuple[int, int], packed: bytes) -> None:
         """A directory checked file by file: recorded when this process closes the cache, if every
@@ -234,14 +279,16 @@ class ScanCache:
         rec: dict[str, Any]
         text = self._others().get(key)
         if text is None:
-            if key not in self._clean_set():
-                return None
             if not clean_record:
-                return CLEAN
+                return CLEAN if key in self._clean_set() else None
             if self._clean_text is None:  # texts of clean files: only for callers wanting whole records
-                self._clean_text = dict(zip(self._keys(0, self._n_clean), self._split(self._clean_blob, self._n_clean),
-                                            strict=True))
-            size, mime, sha = self._clean_text[key][6:].split("\t")
+                self._load_clean()
+                self._clean_text = dict(zip(self._zip(self._cids, self._ctimes),
+                                            self._split(self._clean_blob, self._n_clean), strict=True))
+            clean_text = self._clean_text.get(key)
+            if clean_text is None:
+                return None
+            size, mime, sha = clean_text[6:].split("\t")
             rec = {"schema": SCHEMA_VERSION, "path": path, "level": None, "findings": [], "errors": [],
                    "size": int(size)}
             if mime:
@@ -278,7 +325,7 @@ class ScanCache:
     def close(self) -> None:
         self.flush()
         try:
-            if self._delta or self._noted or (self._n and self._generation is None):
+            if self._delta or self._noted or ((self._n_clean or self._n_other) and self._generation is None):
                 self._write_snapshot()
         except sqlite3.Error:
             pass  # the rows hold every verdict; a snapshot not written is only a slower next open
@@ -290,19 +337,18 @@ class ScanCache:
         every scan's work."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            row = self.db.execute("SELECT generation FROM snapshots WHERE config = ?", (self.config,)).fetchone()
+            row = self.db.execute("SELECT generation FROM snapshots_v4 WHERE config = ?", (self.config,)).fetchone()
             current = row[0] if row else None
             if not self._read_done or current != self._generation:
                 self._read_rows()
             delta = self._delta
-            entries = [(k, t) for k, t in zip(self._keys(0, self._n), self._texts(), strict=True)
-                       if (k[0], k[1]) not in delta]
+            entries = [(k, t) for k, t in self._entries() if (k[0], k[1]) not in delta]
             entries += delta.values()
             clean = [e for e in entries if e[1].startswith(_CLEAN)]
             other = [e for e in entries if not e[1].startswith(_CLEAN)]
             try:
-                ids = array.array("Q", [v for k, _ in clean + other for v in k[:3]])
-                times = array.array("q", [v for k, _ in clean + other for v in k[3:]])
+                columns = [(array.array("Q", [v for k, _ in part for v in k[:3]]),
+                           array.array("q", [v for k, _ in part for v in k[3:]])) for part in (clean, other)]
             except OverflowError:
                 return  # a stat field beyond 64 bits: no snapshot, the rows serve
             dirs = self._dir_records() if self._generation == current else {}
@@ -314,25 +360,28 @@ class ScanCache:
                         dirs.pop(dir_id, None)
                     else:
                         dirs[dir_id] = rec
-            dir_blob = b"".join(_DIR_HEAD.pack(*dir_id, len(packed), len(pos)) + packed + array.array("I", pos).tobytes()
-                                for dir_id, (packed, pos) in dirs.items())
-            self.db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (self.config, _SNAPSHOT_FORMAT, (current or 0) + 1, time.time(), len(clean),
-                             ids.tobytes(), times.tobytes(), _join(clean), _join(other), dir_blob))
-            self.db.execute("DELETE FROM snapshots WHERE config NOT IN "
-                            "(SELECT config FROM snapshots ORDER BY written DESC LIMIT ?)", (_SNAPSHOTS_KEPT,))
+            dir_blob = b"".join(_DIR_HEAD.pack(*dir_id, digest, len(pos)) + array.array("I", pos).tobytes()
+                                for dir_id, (digest, pos) in dirs.items())
+            (cids, ctimes), (oids, otimes) = columns
+            self.db.execute("INSERT OR REPLACE INTO snapshots_v4 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (self.config, _SNAPSHOT_FORMAT, (current or 0) + 1, time.time(), len(clean), len(other),
+                             oids.tobytes(), otimes.tobytes(), _join(other), dir_blob,
+                             cids.tobytes(), ctimes.tobytes(), _join(clean)))
+            self.db.execute("DELETE FROM snapshots_v4 WHERE config NOT IN "
+                            "(SELECT config FROM snapshots_v4 ORDER BY written DESC LIMIT ?)", (_SNAPSHOTS_KEPT,))
 
     def _read_rows(self) -> None:
-        self._read_done, self._generation = True, None
+        self._read_done = self._clean_loaded = True
+        self._generation = None
         rows = self.db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files WHERE config = ?",
                                (self.config,)).fetchall()
-        rows.sort(key=lambda r: not r[5].startswith(_CLEAN))  # clean first (a stable sort)
-        self._ids = [v for r in rows for v in r[:3]]
-        self._times = [v for r in rows for v in r[3:5]]
-        self._n = len(rows)
-        self._n_clean = sum(1 for r in rows if r[5].startswith(_CLEAN))
-        self._clean_blob = _join([(None, r[5]) for r in rows[: self._n_clean]])
-        self._other_blob = _join([(None, r[5]) for r in rows[self._n_clean:]])
+        clean = [r for r in rows if r[5].startswith(_CLEAN)]
+        other = [r for r in rows if not r[5].startswith(_CLEAN)]
+        self._cids, self._ctimes = [v for r in clean for v in r[:3]], [v for r in clean for v in r[3:5]]
+        self._oids, self._otimes = [v for r in other for v in r[:3]], [v for r in other for v in r[3:5]]
+        self._n_clean, self._n_other = len(clean), len(other)
+        self._clean_blob = _join([(None, r[5]) for r in clean])
+        self._other_blob = _join([(None, r[5]) for r in other])
 
 
 def _dir_record(packed: bytes, clean: set[StatKey], other: set[StatKey]) -> tuple[bytes, list[int]] | None:
@@ -346,7 +395,7 @@ def _dir_record(packed: bytes, clean: set[StatKey], other: set[StatKey]) -> tupl
             pos.append(i)
         elif k not in clean:
             return None
-    return packed, pos
+    return hashlib.sha256(packed).digest(), pos
 
 
 def _lines(blob: bytes) -> int:

@@ -61,8 +61,6 @@ def engines_digest() -> str:
     import site
     import sys
 
-    from scanner.ocr import available
-
     found = []
     for d in dict.fromkeys([*site.getsitepackages(), *sys.path]):
         try:
@@ -72,4 +70,13 @@ def engines_digest() -> str:
         for n in names:
             if n.endswith(".dist-info") and n.split("-", 1)[0].lower() in _ENGINES:
                 found.append(n)
-    return f"ocr={available()};" + ";".join(sorted(found))
+    return f"ocr={ocr_available()};" + ";".join(sorted(found))
+
+
+def ocr_available() -> bool:
+    """Can this process OCR at all (engine and image libraries importable)? Cheap: no model load.
+    Here, not in scanner.ocr, so that a rescan's cache key does not import the OCR module."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("rapidocr_onnxruntime", "onnxruntime", "numpy", "PIL"))

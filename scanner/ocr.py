@@ -236,10 +236,9 @@ _engine_error: str | None = None
 @functools.lru_cache(maxsize=1)
 def available() -> bool:
     """Can this process OCR at all (engine and image libraries importable)? Cheap: no model load."""
-    import importlib.util
+    from scanner.config import ocr_available
 
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("rapidocr_onnxruntime", "onnxruntime", "numpy", "PIL"))
+    return ocr_available()
 
 
 def _get_engine() -> Any:

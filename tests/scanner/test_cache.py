@@ -205,7 +205,7 @@ def test_damaged_snapshot_falls_back_to_the_rows(tmp_path: Path) -> None:
         c.store((1, i, i, 7, 8), _clean(i))
     c.close()
     db = sqlite3.connect(p)
-    db.execute("UPDATE snapshots SET ids = substr(ids, 1, 20)")
+    db.execute("UPDATE snapshots_v4 SET clean_ids = substr(clean_ids, 1, 20)")
     db.commit()
     db.close()
     c = ScanCache(p, "cfg")
@@ -313,3 +313,152 @@ def test_directory_with_a_file_without_verdict_gets_no_record(tmp_path: Path) ->
     c.note_dir(b.dir_id, b.packed())
     c.close()
     assert ScanCache(tmp_path / "c.sqlite", "cfg").dir_unchanged(b.dir_id, b.packed()) == []
+
+
+def lean_scan(tree: Path, cache: Path) -> dict[str, dict]:
+    """`baomi scan` as a rescan usually runs: JSONL of flagged files only, so unchanged
+    directories are answered by their directory records."""
+    p = subprocess.run([BAOMI, "scan", "--format", "jsonl", "--cache", str(cache), str(tree)],
+                       capture_output=True, timeout=120, check=False)
+    assert p.returncode in (0, 1), p.stderr.decode()
+    return {os.path.relpath(r["path"], tree): r for r in map(json.loads, p.stdout.decode().splitlines())}
+
+
+def test_lean_rescan_sees_a_same_size_same_mtime_edit(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+    assert set(lean_scan(tree, cache)) == {"a.txt"}
+    assert set(lean_scan(tree, cache)) == {"a.txt"}  # from the directory record
+    b = tree / "b.txt"
+    st = b.stat()
+    b.write_bytes("秘密★1年\n标题\n".encode()[: st.st_size].ljust(st.st_size, b" "))
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))  # size and mtime as before: only ctime tells
+    recs = lean_scan(tree, cache)
+    assert set(recs) == {"a.txt", "b.txt"} and recs["b.txt"]["level"] == "confidential"
+
+
+def test_lean_rescan_reports_a_renamed_marked_file_under_its_new_name(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "c.sqlite"
+    lean_scan(tree, cache)
+    lean_scan(tree, cache)
+    os.rename(tree / "a.txt", tree / "a2.txt")  # same inode and content, same place in the listing
+    assert set(lean_scan(tree, cache)) == {"a2.txt"}
+    os.rename(tree / "a2.txt", tree / "z.txt")  # now after b.txt
+    assert set(lean_scan(tree, cache)) == {"z.txt"}
+    assert set(lean_scan(tree, cache)) == {"z.txt"}
+
+
+def test_lean_rescan_of_a_replaced_directory_scans_its_new_files(tmp_path: Path) -> None:
+    import shutil
+
+    tree, cache = tmp_path / "t", tmp_path / "c.sqlite"
+    sub = tree / "sub"
+    sub.mkdir(parents=True)
+    for i in range(20):
+        (sub / f"f{i:02d}.txt").write_text("普通内容。\n", encoding="utf-8")
+    lean_scan(tree, cache)
+    assert lean_scan(tree, cache) == {}
+    old = {p.name: p.stat() for p in sub.iterdir()}
+    shutil.rmtree(sub)
+    sub.mkdir()
+    for i in range(20):  # the same names and sizes and mtimes; one now marked
+        p = sub / f"f{i:02d}.txt"
+        p.write_text("秘密★五年\n" if i == 5 else "普通内容。\n", encoding="utf-8")
+        assert p.stat().st_size == old[p.name].st_size
+        os.utime(p, ns=(old[p.name].st_atime_ns, old[p.name].st_mtime_ns))
+    recs = lean_scan(tree, cache)
+    assert set(recs) == {"sub/f05.txt"} and recs["sub/f05.txt"]["level"] == "confidential"
+
+
+def test_lean_rescan_sees_added_and_removed_files(tmp_path: Path) -> None:
+    tree, cache = tmp_path / "t", tmp_path / "c.sqlite"
+    tree.mkdir()
+    for i in range(10):
+        (tree / f"f{i}.txt").write_text("普通内容。\n", encoding="utf-8")
+    lean_scan(tree, cache)
+    assert lean_scan(tree, cache) == {}
+    (tree / "g.txt").write_text("绝密★长期\n标题\n", encoding="utf-8")
+    assert set(lean_scan(tree, cache)) == {"g.txt"}
+    (tree / "f3.txt").unlink()
+    assert set(lean_scan(tree, cache)) == {"g.txt"}
+
+
+def test_clean_part_of_a_snapshot_replaced_meanwhile_comes_from_the_rows(tmp_path: Path) -> None:
+    p = tmp_path / "c.sqlite"
+    c = ScanCache(p, "cfg")
+    for i in range(5):
+        c.store((1, i, i, 7, 8), _clean(i))
+    c.store((1, 99, 3, 7, 8), {"path": "m", "level": "secret", "errors": [],
+                               "findings": [{"kind": "marking", "text": "机密"}]})
+    c.close()
+    a = ScanCache(p, "cfg")
+    assert a.lookup((1, 99, 3, 7, 8), "m")["level"] == "secret"  # the small part only
+    assert not a._clean_loaded
+    b = ScanCache(p, "cfg")
+    b.store((1, 50, 1, 1, 1), _clean(50))
+    b.close()  # a new snapshot generation: the one `a` read is gone
+    assert a.all_clean([(1, i, i, 7, 8) for i in range(5)] + [(1, 50, 1, 1, 1)])
+    assert a.lookup((1, 99, 3, 7, 8), "m")["level"] == "secret"
+    a.close()
+
+
+def test_damaged_small_part_of_a_snapshot_falls_back_to_the_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    p = tmp_path / "c.sqlite"
+    c = ScanCache(p, "cfg")
+    c.store((1, 1, 1, 1, 1), _clean(1))
+    c.store((1, 99, 3, 7, 8), {"path": "m", "level": "secret", "errors": [],
+                               "findings": [{"kind": "marking", "text": "机密"}]})
+    c.close()
+    db = sqlite3.connect(p)
+    db.execute("UPDATE snapshots_v4 SET other_ids = substr(other_ids, 1, 9), dirs = x'00'")
+    db.commit()
+    db.close()
+    c = ScanCache(p, "cfg")
+    assert c.lookup((1, 99, 3, 7, 8), "m")["level"] == "secret"
+    assert c.all_clean([(1, 1, 1, 1, 1)])
+
+
+def test_code_digest_follows_an_edit_that_keeps_size_and_mtime(tmp_path: Path) -> None:
+    from scanner.cache import code_digest
+
+    for pkg in ("scanner", "rules"):
+        (tmp_path / pkg).mkdir()
+    src = tmp_path / "scanner" / "m.py"
+    src.write_text("LIMIT = 1\n")
+    (tmp_path / "rules" / "r.yar").write_text("rule r { condition: false }\n")
+    before = code_digest(str(tmp_path))
+    assert code_digest(str(tmp_path)) == before
+    st = src.stat()
+    time.sleep(0.01)
+    src.write_text("LIMIT = 9\n")
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edited = code_digest(str(tmp_path))
+    assert edited != before, "a same-size edit with its mtime set back still changes the key"
+    (tmp_path / "scanner" / "notes.txt").write_text("not code")
+    assert code_digest(str(tmp_path)) == edited, "only code and rules count"
+    (tmp_path / "rules" / "r2.yar").write_text("rule r2 { condition: false }\n")
+    assert code_digest(str(tmp_path)) != edited
+
+
+def test_cached_rescans_of_the_public_corpus_equal_a_full_scan(tmp_path: Path) -> None:
+    """No finding is lost to the cache's fast paths: on the whole labelled corpus, the rescan that
+    prints every record (per-file lookups) and the one printing flagged files (directory records,
+    lazily read snapshot) give exactly what a scan without the cache gives, exit code included."""
+    from tests.conftest import need_shared
+
+    corpus = need_shared("corpus")
+    cache = tmp_path / "c.sqlite"
+
+    def run(*args: str) -> tuple[int, list[str]]:
+        p = subprocess.run([BAOMI, "scan", "--format", "jsonl", *args, str(corpus)], capture_output=True,
+                           timeout=600, stdin=subprocess.DEVNULL, check=False)
+        assert p.returncode in (0, 1, 3), p.stderr.decode()[-2000:]
+        return p.returncode, sorted(p.stdout.decode().splitlines())
+
+    code, full = run("--no-cache", "--all")
+    flagged = sorted(x for x in full if json.loads(x)["findings"] or json.loads(x)["errors"])
+    assert len(flagged) > 50, "the corpus is mostly positives"
+    assert run("--cache", str(cache)) == (code, flagged)  # fills the cache and the directory records
+    assert run("--cache", str(cache), "--all") == (code, full)
+    assert run("--cache", str(cache)) == (code, flagged)

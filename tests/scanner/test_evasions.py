@@ -192,12 +192,12 @@ def test_site_matchers_fire_on_streamed_large_text(tmp_path: Path) -> None:
 
 
 def test_cache_key_holds_ocr_availability(monkeypatch: pytest.MonkeyPatch) -> None:
-    import scanner.ocr as ocr
+    import scanner.config as config
 
     cfg = ScanConfig()
     rules = RuleSet()
     with_ocr = config_digest(cfg, rules)
-    monkeypatch.setattr(ocr, "available", lambda: False)
+    monkeypatch.setattr(config, "ocr_available", lambda: False)
     without = config_digest(cfg, rules)
     assert with_ocr != without, "a verdict reached without OCR must not be served once OCR is installed"
 
