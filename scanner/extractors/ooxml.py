@@ -16,6 +16,7 @@ DTD loading, network access or entity expansion.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import lzma
 import operator
@@ -275,13 +276,37 @@ def resolve_part(base_dir: str, target: str) -> str:
 
 
 def zip_names(data: bytes) -> list[str] | None:
-    """Names in a zip's central directory, None if it is not a zip (for sniffing)."""
+    """Names in a zip's central directory, None if it is not a zip (for sniffing).
+
+    Within `sniffing(data)` (the registry's pick) the names are read once: the ODF, OFD and
+    OOXML sniffers each asked for them, three central-directory parses for every office file."""
     if not data.startswith(b"PK"):
         return None
+    memo = getattr(_tls, "sniff", None)
+    if memo is not None and memo[0] is data and memo[1] is not _UNREAD:
+        return memo[1]  # type: ignore[no-any-return]
     try:
-        return zipfile.ZipFile(io.BytesIO(data)).namelist()
+        names: list[str] | None = zipfile.ZipFile(io.BytesIO(data)).namelist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError):
-        return None
+        names = None
+    if memo is not None and memo[0] is data:
+        memo[1] = names
+    return names
+
+
+_UNREAD = object()
+
+
+@contextlib.contextmanager
+def sniffing(data: bytes) -> Iterator[None]:
+    """While the extractors sniff `data`: `zip_names(data)` is read once (then forgotten, so that
+    no file's bytes outlive its pick)."""
+    outer = getattr(_tls, "sniff", None)
+    _tls.sniff = [data, _UNREAD]
+    try:
+        yield
+    finally:
+        _tls.sniff = outer
 
 
 # --------------------------------------------------------------------------------------------

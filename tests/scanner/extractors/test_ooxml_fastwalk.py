@@ -239,3 +239,24 @@ def test_reference_differs_when_the_walk_loses_text(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(ooxml.Walker, "paragraphs", lossy)
     with pytest.raises(AssertionError):
         assert_same_extraction(data, monkeypatch, scanner)
+
+
+def test_zip_sniffers_share_one_read_of_the_central_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.extractors import registry
+
+    data = _fixture_documents()[0]
+    reads: list[int] = []
+    real = zipfile.ZipFile
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *a: object, **k: object) -> None:
+            reads.append(1)
+            super().__init__(*a, **k)
+    monkeypatch.setattr(zipfile, "ZipFile", Counting)
+    # libmagic's generic zip type: the ODF, OFD and OOXML sniffers all list the names.
+    assert registry.pick(data, "application/zip").name == "ooxml"
+    assert len(reads) == 1
+    assert getattr(ooxml._tls, "sniff", None) is None  # the file's bytes are not kept after the pick
+    reads.clear()
+    assert ooxml.zip_names(data) is not None and ooxml.zip_names(data) is not None
+    assert len(reads) == 2  # outside a pick nothing is remembered
