@@ -180,8 +180,9 @@ def verdicts(d: Path, n: int, seed: int) -> dict[str, float]:
     files = []
     for i in range(n):
         p = d / f"v{i:05d}.docx"
-        if not p.exists():
-            write_docx(p, make_text(rng, plain, worded, DOCX_TEXT, choose_class(rng), copy=i))
+        text = make_text(rng, plain, worded, DOCX_TEXT, choose_class(rng), copy=i)
+        if not p.exists():  # generated once, reused by later runs
+            write_docx(p, text)
         files.append(p)
     scanner = Scanner(ScanConfig(ocr_mode="auto"))  # as agents/daemon.py builds it
     for p in files:

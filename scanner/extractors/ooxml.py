@@ -737,17 +737,25 @@ def _rich_text(el: etree._Element) -> str:
     return "".join(parts)
 
 
+_ITERPARSE = {"resolve_entities": False, "no_network": True, "huge_tree": False, "load_dtd": False,
+              "remove_comments": True}
+
+
 def _iter_tag(data: bytes, tags: tuple[str, ...]) -> Iterator[etree._Element]:
     """Stream `end` events of `tags` over a large part, clearing as it goes (bounded memory)."""
-    ctxp = etree.iterparse(io.BytesIO(data), events=("end",), tag=tags, resolve_entities=False,
-                           no_network=True, huge_tree=False, load_dtd=False, remove_comments=True)
+    ctxp = etree.iterparse(io.BytesIO(data), events=("end",), tag=tags, **_ITERPARSE)
     for _, el in ctxp:
         yield el
-        el.clear(keep_tail=False)
-        parent = el.getparent()
-        if parent is not None:
-            while el.getprevious() is not None:
-                del parent[0]
+        _free(el)
+
+
+def _free(el: etree._Element) -> None:
+    """Drop a streamed element's content and the siblings before it (read already)."""
+    el.clear(keep_tail=False)
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
 
 
 def split_header_footer(code: str) -> list[str]:
@@ -807,20 +815,25 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
             continue
         i = 0
         try:
-            for el in _iter_tag(data, c_tags + hf_tags):
-                local = el.tag.rpartition("}")[2]
-                if local == "row":
-                    continue
-                if local == "c":
-                    text = _cell_text(el, shared)
-                    if text and text.strip():
-                        ref = el.get("r") or f"#{i}"
-                        yield Segment(text.strip(), ctx.sub(f"{sheet_name}!{ref}"), "cell", True, i)
-                        i += 1
-                elif el.text:
-                    role = "header" if "Header" in local else "footer"
+            # `_iter_tag`, inline (a cell is the commonest element of a workbook: one generator
+            # step and one string split less per cell; number cells never reach `_cell_text`).
+            ctxp = etree.iterparse(io.BytesIO(data), events=("end",), tag=c_tags + hf_tags, **_ITERPARSE)
+            for _, el in ctxp:
+                kind = _XL_KIND[el.tag]
+                if kind == "c":
+                    if el.get("t") in _XL_TEXT_TYPES:
+                        text = _cell_text(el, shared)
+                        if text:
+                            text = text.strip()
+                            if text:
+                                ref = el.get("r") or f"#{i}"
+                                yield Segment(text, ctx.sub(f"{sheet_name}!{ref}"), "cell", True, i)
+                                i += 1
+                elif kind != "row" and el.text:
+                    role = "header" if "Header" in kind else "footer"
                     for k, t in enumerate(split_header_footer(el.text)):
                         yield Segment(t, ctx.sub(f"{sheet_name}!{role}"), role, True, k)
+                _free(el)
         except etree.XMLSyntaxError as exc:
             yield ScanError(ErrorCode.CORRUPT, f"{part}: {exc}"[:300], ctx.sub(part))
         # comments of this sheet
@@ -848,6 +861,13 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
                                           "comment", True, k)
                             k += 1
     yield from _diagrams(z, ctx, f"{folder}/")
+
+
+#: Local name of each streamed worksheet tag (`c`, `row`, `oddHeader`…), and the cell types
+#: (`t`) that hold words.
+_XL_KIND = {tag: tag.rpartition("}")[2] for tag in _both(
+    S, S_STRICT, "c", "row", "oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader", "firstFooter")}
+_XL_TEXT_TYPES = frozenset(("inlineStr", "s", "str"))
 
 
 def _cell_text(c: etree._Element, shared: list[str]) -> str | None:

@@ -64,6 +64,7 @@ def assert_same_paragraphs(xml: bytes, where: str) -> int:
 def _with_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ooxml.Walker, "paragraphs", lambda self, root, role: ref.paragraphs(self, root, role))
     monkeypatch.setattr(ooxml, "_emit_paras", ref.emit_paras)
+    monkeypatch.setattr(ooxml, "_excel", ref._excel)
 
 
 def assert_same_extraction(data: bytes, monkeypatch: pytest.MonkeyPatch, scanner: Scanner) -> None:
@@ -168,12 +169,22 @@ def _fixture_documents() -> list[bytes]:
         make_zip({"[Content_Types].xml": "<Types/>", "word/document.xml": _w(body).decode()}),
         xlsx('<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="inlineStr"><is><t>机密</t></is></c></row>',
              shared=["秘密★3年"]),
+        xlsx('<row r="1"><c r="A1"><v>12</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>-1</v></c>'
+             '<c r="D1" t="s"><v>x</v></c><c r="E1" t="s"><v>9</v></c><c t="str"><v> 机密★2年 </v><v>后值</v></c>'
+             '<c r="F1" t="b"><v>1</v></c><c r="G1" t="inlineStr"><is><r><t>秘</t></r><rPh><t>mi</t></rPh>'
+             '<r><t>密</t></r></is></c><c r="H1" t="s"><v> </v></c></row>'
+             # hostile nesting: a cell in a cell, a header in a cell, a cell in a header
+             '<row r="2"><c r="A2" t="str"><v>外</v><c r="B2" t="str"><v>内</v></c></c>'
+             '<c r="C2" t="str"><oddHeader>&amp;C机密</oddHeader><v>格</v></c></row>',
+             shared=["  ", "秘密★3年", "绝密"],
+             header_footer='<headerFooter><oddHeader>&amp;L左&amp;C机密★1年&amp;R&amp;P</oddHeader>'
+                           '<evenFooter>&amp;&amp;内部<c t="str"><v>页脚里的格</v></c></evenFooter></headerFooter>'),
         pptx('<p:sp><p:nvSpPr><p:nvPr><p:ph type="title"/></p:nvPr></p:nvSpPr><p:txBody><a:p><a:r><a:t>机密★1年'
              '</a:t></a:r></a:p></p:txBody></p:sp>'),
     ]
 
 
-@pytest.mark.parametrize("n", range(4))
+@pytest.mark.parametrize("n", range(5))
 def test_fixture_documents_extract_and_classify_as_before(n: int, monkeypatch: pytest.MonkeyPatch,
                                                           scanner: Scanner) -> None:
     assert_same_extraction(_fixture_documents()[n], monkeypatch, scanner)
