@@ -112,8 +112,12 @@ def _clean(text: str) -> str:
     space U+3000 is kept: it is part of old-style markings such as `秘　密`). PDFium writes
     U+FFFE for a hyphen it takes for a soft one."""
     text = text.replace("\ufffe", "-")
-    text = "".join(c for c in text if c >= " " or c in "\t\r\n")
+    text = _CONTROLS.sub("", text)
     return _SPACES.sub(" ", text).strip()
+
+
+#: Control characters but TAB, LF and CR (a regex pass, not a Python step per character).
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class PdfExtractor(Extractor):
@@ -454,14 +458,17 @@ def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[
     start = 0
     # Split where PDFium broke lines (generated CR/LF); CR/LF drawn as text are spaces.
     generated = c.FPDFText_IsGenerated  # type: ignore[attr-defined]
-    breaks = [i for i, u in enumerate(units) if u in (10, 13) and generated(textpage, i) == 1]
+    # The page's UTF-16 once; CR/LF units found by a regex over it, not a Python step per char.
+    raw = array("H", [u & 0xFFFF for u in units]).tobytes()
+    breaks = [i for i in (m.start() >> 1 for m in _CRLF_UNIT.finditer(raw) if not m.start() & 1)
+              if units[i] in (10, 13) and generated(textpage, i) == 1]
     for end in [*breaks, n]:
         if end > start:
-            chunk = units[start:end]
-            text = _clean(array("H", [u & 0xFFFF for u in chunk]).tobytes().decode("utf-16-le", "replace"))
+            text = _clean(raw[2 * start:2 * end].decode("utf-16-le", "replace"))
             if text:
+                chunk = units[start:end]
                 first = start + next(k for k, u in enumerate(chunk) if u > 32 and u != 0xA0)
-                last = start + max(k for k, u in enumerate(chunk) if u > 32 and u != 0xA0)
+                last = start + next(k for k in range(len(chunk) - 1, -1, -1) if chunk[k] > 32 and chunk[k] != 0xA0)
                 c.FPDFText_GetCharOrigin(textpage, first, x, y)  # type: ignore[attr-defined]
                 dx0, base = _to_display(x.value, y.value, page_box, rotation)
                 c.FPDFText_GetCharBox(textpage, last, left, right, bottom, top)  # type: ignore[attr-defined]
@@ -486,6 +493,11 @@ def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[
         out.extend((p.base, p.text, True) for p in slanted)
         out.sort(key=lambda ln: ln[0])
     return out
+
+
+#: A CR or LF code unit in UTF-16-LE bytes (at even offsets only: the caller checks; a lookahead,
+#: so that a match at an odd offset does not hide an overlapping one at the next, even offset).
+_CRLF_UNIT = re.compile(b"(?=[\\n\\r]\\x00)")
 
 
 def _char_units(textpage: object, c: object, n: int) -> list[int]:

@@ -45,10 +45,13 @@ def extractors() -> tuple[Extractor, ...]:
 
 def pick(data: bytes, mime: str) -> Extractor | None:
     """The highest-priority extractor that claims `data` of libmagic type `mime`."""
-    for ex in extractors():
-        try:
-            if ex.sniff(data, mime):
-                return ex
-        except Exception as exc:  # a sniff crashing on hostile bytes means "not mine"
-            log.debug("sniff of %s failed: %s", ex.name, exc)
+    from scanner.extractors.ooxml import sniffing
+
+    with sniffing(data):  # the zip sniffers share one read of the central directory
+        for ex in extractors():
+            try:
+                if ex.sniff(data, mime):
+                    return ex
+            except Exception as exc:  # a sniff crashing on hostile bytes means "not mine"
+                log.debug("sniff of %s failed: %s", ex.name, exc)
     return None
