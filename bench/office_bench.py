@@ -20,7 +20,6 @@ Results also go to bench/out/office.json.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -109,12 +108,8 @@ def gen_office(d: Path, n: int, seed: int) -> None:
 
 
 def gen_pdf(d: Path, n: int, seed: int) -> None:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
+    from gen_mixed import make_pdf  # one CJK text-PDF writer for the benches
 
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     rng = random.Random(seed)
     plain, worded = pools()
     d.mkdir(parents=True, exist_ok=True)
@@ -124,21 +119,7 @@ def gen_pdf(d: Path, n: int, seed: int) -> None:
         path = d / f"p{i:04d}.pdf"
         if path.exists():
             continue
-        buf = io.BytesIO()
-        c = canvas.Canvas(buf, pagesize=A4)
-        c.setFont("STSong-Light", 11)
-        y = 800
-        for ln in lines:
-            for k in range(0, len(ln), 38):  # 38 CJK characters to a printed line
-                c.drawString(60, y, ln[k:k + 38])
-                y -= 16
-                if y < 60:
-                    c.showPage()
-                    c.setFont("STSong-Light", 11)
-                    y = 800
-        c.showPage()
-        c.save()
-        path.write_bytes(buf.getvalue())
+        path.write_bytes(make_pdf(lines))
 
 
 def generate(tree: Path, office: int, pdf: int, seed: int) -> None:
