@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import random
-import time
 
 import pytest
 from _bin_fixtures import (
@@ -237,16 +236,15 @@ def test_sniff() -> None:
     assert not PdfExtractor.sniff(b"plain text", "text/plain")
 
 
-def test_throughput_three_page_pdfs() -> None:
-    docs = [reportlab_pdf([[(60, H - 30, "机密★10年")] + [(60, 760 - 18 * i, "正文内容" * 8) for i in range(38)]
-                           for _ in range(3)]) for _ in range(5)]
-    t = time.perf_counter()
-    n = 0
-    while time.perf_counter() - t < 0.5:
-        for d in docs:
-            list(PdfExtractor().extract(d, ctx()))
-            n += 1
-    assert n / (time.perf_counter() - t) > 20  # ~100/s measured on one core; lenient for CI
+def test_three_page_pdfs_read_every_page() -> None:
+    # Throughput is measured by bench/office_bench.py (`make bench-office`), not by a timed test
+    # that fails on a busy machine; here the same documents must be read whole.
+    doc = reportlab_pdf([[(60, H - 30, "机密★10年")] + [(60, 760 - 18 * i, "正文内容" * 8) for i in range(38)]
+                         for _ in range(3)])
+    items = list(PdfExtractor().extract(doc, ctx()))
+    assert not errors(items)
+    assert {s.member for s in segments(items) if s.role != "property"} == {"page 1", "page 2", "page 3"}
+    assert any(s.text == "机密★10年" for s in page_lines(items, 1))
 
 
 # ---------------------------------------------------------------------------------- corpus
