@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,23 +189,39 @@ def default_cache_dir() -> Path:
     return Path(base) / "baomi" / "rules"
 
 
+def own_cache_entry(path: Path) -> bool:
+    """A compiled-rules cache entry is loaded only when this user wrote it."""
+    return path.is_file() and path.stat().st_uid == os.getuid()
+
+
+def save_cache_entry(path: Path, fill: Callable[[str], object]) -> None:
+    """Write a cache entry atomically: `fill(tmp)` writes a private temp file beside `path`, which
+    then replaces it. An unwritable cache only costs compile time; no temp file is left behind."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        fill(tmp)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
 def _compile_cached(sources: dict[str, str], digest: str, cache_dir: str | Path | None) -> yara.Rules:
     cdir = Path(cache_dir) if cache_dir else default_cache_dir()
     path = cdir / f"{digest}.yarc"
-    if path.is_file() and path.stat().st_uid == os.getuid():
+    if own_cache_entry(path):
         try:
             return yara.load(str(path))
         except yara.Error:
             pass  # a corrupt cache entry is rebuilt
     rules = yara.compile(sources=sources)
-    try:
-        cdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=cdir, suffix=".tmp")
-        os.close(fd)
-        rules.save(tmp)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # an unwritable cache only costs compile time
+    save_cache_entry(path, rules.save)
     return rules
 
 

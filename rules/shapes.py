@@ -23,12 +23,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from rules.loader import SHIPPED_DIR, PrefilterSpec, default_cache_dir, ends, prefilter_spec
+from rules.loader import (
+    SHIPPED_DIR,
+    PrefilterSpec,
+    default_cache_dir,
+    ends,
+    own_cache_entry,
+    prefilter_spec,
+    save_cache_entry,
+)
 
 _hs: Any
 try:  # optional: see the module docstring
@@ -129,14 +136,14 @@ def load(cache_dir: str | Path | None = None) -> ShapeFilter | None:
     path = path / f"{h.hexdigest()}.hsdb"
     try:
         flt = None
-        if path.is_file() and path.stat().st_uid == os.getuid():
+        if own_cache_entry(path):
             flt = _from_cache(path.read_bytes())  # None: a corrupt or foreign cache entry, rebuilt
         if flt is None:
             spec = prefilter_spec()
             short = short_literals(spec)
             db = _compile(spec)
-            # one file (written atomically): the short literals' line, then the database
-            _save(path, " ".join(x.hex() for x in short).encode("ascii") + b"\n" + _hs.dumpb(db))
+            blob = " ".join(x.hex() for x in short).encode("ascii") + b"\n" + _hs.dumpb(db)
+            save_cache_entry(path, lambda tmp: Path(tmp).write_bytes(blob))  # short literals, then the database
             flt = ShapeFilter(db, ends(), short)
         flt(b"")  # allocates this thread's scratch; fails here, not mid-scan, on an unsupported CPU
         return flt
@@ -153,13 +160,3 @@ def _from_cache(blob: bytes) -> ShapeFilter | None:
         return None
     return ShapeFilter(db, ends(), short) if db is not None else None
 
-
-def _save(path: Path, blob: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # an unwritable cache only costs compile time

@@ -104,3 +104,19 @@ def test_bad_rules_dir_is_an_error(tmp_path: Path) -> None:
 
 def test_prefilter_sees_a_banner_after_a_utf8_bom() -> None:
     assert RuleSet().prefilter("\ufeffTOP SECRET//NOFORN\nmemo".encode("utf-8"))
+
+
+def test_a_failed_cache_write_leaves_no_temp_file_and_the_old_entry(tmp_path: Path) -> None:
+    from rules.loader import own_cache_entry, save_cache_entry
+
+    entry = tmp_path / "c" / "x.yarc"
+    save_cache_entry(entry, lambda tmp: Path(tmp).write_bytes(b"good"))
+    assert entry.read_bytes() == b"good" and own_cache_entry(entry)
+
+    def broken(tmp: str) -> None:
+        Path(tmp).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    save_cache_entry(entry, broken)  # an unwritable cache is not an error
+    assert entry.read_bytes() == b"good"
+    assert sorted(p.name for p in entry.parent.iterdir()) == ["x.yarc"]
