@@ -561,11 +561,14 @@ class AuditClient:
                              " WHERE seq <= ?", (last_seq,))
             cur = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
             removed = progressed = cur.rowcount
-            if last_seq > int(self._meta("acked_seq", "0")):
+            top = max(last_seq, int(self._meta("acked_seq", "0")))
+            if top == last_seq:
                 self._set("acked_seq", last_seq)
-            # bounded: the oldest beyond keep_acked go (a restore older than them shows as a gap)
-            self._db.execute("DELETE FROM acked WHERE seq <= (SELECT seq FROM acked ORDER BY seq DESC"
-                             " LIMIT 1 OFFSET ?)", (max(self.keep_acked, 0),))
+            # Bounded: events more than keep_acked seqs behind the newest acknowledged one go (a
+            # restore older than them shows as a gap), with their marks. Seqs are this agent's own
+            # dense numbering, so the bound is one indexed range, not a count at every acknowledgement.
+            self._db.execute("DELETE FROM acked WHERE seq <= ?", (top - max(self.keep_acked, 0),))
+            self._db.execute("DELETE FROM ack_marks WHERE seq <= ?", (top - max(self.keep_acked, 0),))
             if self._meta("gap_first", ""):
                 # The gap may have been widened by a drop while this batch was in flight.
                 if last_seq >= int(self._meta("gap_last", "0")):
@@ -680,8 +683,8 @@ class AuditClient:
             except (KeyError, TypeError, ValueError):
                 return
             ck = self.state.checkpoint_key
-            if ck and not head.verify({key_id(ck): load_public_key(ck)}):
-                return  # not under the key learnt at enrolment: keep everything
+            if not ck or not head.verify({key_id(ck): load_public_key(ck)}):
+                return  # no key learnt at enrolment, or not under it: keep everything
             row = self._db.execute("SELECT max(seq) FROM ack_marks WHERE gseq <= ?", (head.size,)).fetchone()
             if row and row[0] is not None:
                 self._db.execute("BEGIN IMMEDIATE")

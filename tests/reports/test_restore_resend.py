@@ -158,3 +158,20 @@ def test_a_hole_left_by_a_set_aside_event_does_not_wedge_the_resend(sqlite_data:
         a.close()
         c.stop()
     _verify(sqlite_data)
+
+
+def test_without_a_witness_the_kept_events_and_their_marks_stay_bounded(sqlite_data: Path, tmp_path: Path) -> None:
+    c = Collector(sqlite_data, checkpoint_interval=0).start()
+    a = c.enroll(tmp_path / "a", hostname="ws-bounded", keep_acked=10)
+    try:
+        for i in range(35):
+            a.submit("heartbeat", {"n": i})
+            if i % 5 == 4:
+                assert a.flush().pending == 0  # seven acknowledgements, each leaving a mark
+        assert a.acked_kept() == 10
+        with sqlite3.connect(tmp_path / "a" / "spool.sqlite") as db:
+            assert [r[0] for r in db.execute("SELECT seq FROM acked ORDER BY seq")] == list(range(26, 36))
+            assert all(seq > 25 for (seq,) in db.execute("SELECT seq FROM ack_marks"))
+    finally:
+        a.close()
+        c.stop()
