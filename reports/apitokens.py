@@ -156,11 +156,16 @@ def write_token_file(path: str | Path, token: str) -> None:
 
 
 def read_token_file(path: str) -> str:
-    """A token from a file or, for `-`, the first line of stdin (never from the command line)."""
-    text = sys.stdin.readline() if path == "-" else Path(path).read_text(encoding="utf-8")
+    """A token from a file or, for `-`, the first line of stdin (never from the command line);
+    TokenError when there is none to read."""
+    where = "stdin" if path == "-" else path
+    try:
+        text = sys.stdin.readline() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TokenError(f"cannot read a token from {where}: {exc}") from None
     token = text.strip()
     if not token:
-        raise ValueError(f"no token in {'stdin' if path == '-' else path}")
+        raise TokenError(f"no token in {where}")
     return token
 
 

@@ -19,6 +19,16 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def token_from_file(path: str) -> str:
+    """`--token-file`'s token (a file, or stdin for `-`), or exit 2 with one line saying why not."""
+    from reports.apitokens import TokenError, read_token_file
+
+    try:
+        return read_token_file(path)
+    except TokenError as exc:
+        _fail(tr(f"错误：{exc}", f"error: {exc}"))
+
+
 def _store(data_dir: str, db_url: str | None) -> Any:
     from reports.apitokens import migrate_legacy
     from reports.server import load_data
@@ -122,12 +132,11 @@ def _admin_options(f: Any) -> Any:
 def _post(server: str, token_file: str, ca: str | None, path: str, body: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
-    from reports.apitokens import read_token_file
     from reports.client import require_tls
     from reports.tls import client_context
 
     require_tls(server)
-    token = read_token_file(token_file)
+    token = token_from_file(token_file)
     verify: Any = client_context(ca) if server.startswith("https:") else True
     with httpx.Client(base_url=server, verify=verify, timeout=30,
                       headers={"Authorization": f"Bearer {token}"}) as http:

@@ -413,12 +413,12 @@ def audit_group() -> None:
 def audit_enroll(server: str, token_file: str | None, state_dir: str, ca: str | None,
                  hostname: str | None) -> None:
     """用一次性令牌注册终端身份 / enrol this machine with a one-time token."""
-    from reports.apitokens import read_token_file
+    from reports.apitokens_cli import token_from_file
     from reports.client import AuditClient, DeliveryError
 
     if token_file is None:  # never from argv: other users see a process's arguments
         _fail(tr("需要 --token-file（- 为标准输入）", "need --token-file (- reads stdin)"))
-    token = read_token_file(token_file)
+    token = token_from_file(token_file)
 
     try:
         client = AuditClient.enroll(state_dir, server, token, ca=ca, hostname=hostname)
@@ -472,9 +472,10 @@ def _read_jsonl(lines: Iterable[str], name: str, tally: Any) -> Iterator[tuple[s
 @lang_option
 def audit_rotate_key(state_dir: str, token_file: str) -> None:
     """用轮换令牌更换本终端的签名密钥 / replace this agent's signing key with a rotation token."""
+    from reports.apitokens_cli import token_from_file
     from reports.client import AuditClient, DeliveryError
 
-    token = (sys.stdin.read() if token_file == "-" else Path(token_file).read_text()).strip()
+    token = token_from_file(token_file)
     with AuditClient(state_dir) as client:
         try:
             kid = client.rotate_key(token)
@@ -564,9 +565,9 @@ def _source(data_dir: str | None, db_url: str | None, server: str | None, token_
     if server:
         if not token_file:
             _fail(tr("--server 需要 --token-file", "--server needs --token-file"))
-        from reports.apitokens import read_token_file
+        from reports.apitokens_cli import token_from_file
 
-        return ServerSource(server, read_token_file(token_file), ca)  # type: ignore[arg-type]
+        return ServerSource(server, token_from_file(token_file), ca)  # type: ignore[arg-type]
     if not data_dir:
         _fail(tr("需要 --data 或 --server", "need --data or --server"))
     from reports.server import load_data

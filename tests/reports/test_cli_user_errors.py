@@ -172,3 +172,18 @@ def _env() -> dict[str, str]:
     import os
 
     return {**os.environ, "BAOMI_LANG": "en"}
+
+
+def test_a_missing_or_empty_token_file_is_one_line_and_no_request(tmp_path: Path) -> None:
+    # 192.0.2.0/24 is TEST-NET: nothing may be sent there (the token is read before any request)
+    server = ("--server", "https://192.0.2.10:8443")
+    empty = tmp_path / "empty.token"
+    empty.write_text("\n")
+    assert "no token in stdin" in one_line_error(
+        baomi("audit", "enroll", *server, "--state", str(tmp_path / "s"), "--token-file", "-", input="",
+              check=False))
+    assert "cannot read a token from" in one_line_error(
+        baomi("audit", "enroll", *server, "--state", str(tmp_path / "s"), "--token-file",
+              str(tmp_path / "absent.token"), check=False))
+    assert f"no token in {empty}" in one_line_error(
+        baomi("audit", "admin", "revoke", "ws-1", *server, "--token-file", str(empty), check=False))
