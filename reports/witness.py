@@ -323,7 +323,9 @@ class TreeKeeper:
                 self.store.add_tree_head(head)
                 self._stored = head.size
             published = [self._publish(d, head) for d in self.witnesses]
-            published += [s.publish(head) for s in self.syslogs]
+            # A UDP datagram sent is not a datagram kept: a UDP syslog witness gets every head but
+            # never lets agents drop their kept events on its account (only directories and TCP do).
+            published += [s.publish(head) and s.socktype == socket.SOCK_STREAM for s in self.syslogs]
             if published and all(published):
                 self.witnessed = head
         return head

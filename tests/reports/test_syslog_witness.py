@@ -137,3 +137,28 @@ def test_a_forged_head_in_the_syslog_file_is_refused(sqlite_data: Path, tmp_path
     bad_url = baomi("--lang", "en", "server", "run", "--data", str(sqlite_data), "--listen", "127.0.0.1:0",
                     "--witness", "syslog://", check=False, timeout=60)
     assert bad_url.returncode == 2 and "syslog" in bad_url.stderr, bad_url.stderr
+
+
+@pytest.mark.parametrize("scheme,prunes", [("syslog", False), ("syslog+tcp", True)])
+def test_only_a_tcp_syslog_witness_lets_agents_drop_kept_events(
+        sqlite_data: Path, tmp_path: Path, listeners: tuple[_Sink, int, _Sink, int], scheme: str,
+        prunes: bool) -> None:
+    # A UDP datagram sent is not a datagram kept: the agent keeps its acknowledged events.
+    udp_sink, udp_port, tcp_sink, tcp_port = listeners
+    port = tcp_port if prunes else udp_port
+    c = Collector(sqlite_data, checkpoint_interval=0.3,
+                  extra_args=("--witness", f"{scheme}://127.0.0.1:{port}")).start()
+    a = c.enroll(tmp_path / "a", hostname=f"ws-{scheme.replace('+', '-')}", probe_interval=0)
+    try:
+        for i in range(10):
+            a.submit("heartbeat", {"n": i})
+        assert a.flush().pending == 0
+        deadline = time.monotonic() + 8
+        while a.acked_kept() and time.monotonic() < deadline:
+            time.sleep(0.4)
+            a.flush()  # the probe's answer carries the newest witnessed head, if any
+        assert (a.acked_kept() == 0) is prunes
+        assert (tcp_sink if prunes else udp_sink).messages, "the witness received the heads"
+    finally:
+        a.close()
+        c.stop()
