@@ -196,6 +196,9 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         for p in missing:
             click.echo(tr(f"错误：路径不存在：{p}", f"error: no such file or directory: {p}"), err=True)
         sys.exit(EXIT_USAGE)
+    listings = _start_listings(list(paths), fmt == "jsonl" and not (
+        sort_output or show_all or raw or no_cache or exclude or one_file_system or policies or send_state
+        or report_file))
     host_role, host_level, location = _check_host(host_role, location)
     sender = _open_sender(send_state, location) if send_state else None
     started = time.monotonic()
@@ -213,6 +216,9 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     if policies:
         policy = _load_policy(list(policies), list(trusted))
     cache = None if no_cache else open_cache(cache_path, config, rules, warn=cache_warning)
+    if cache is None and listings is not None:
+        listings.close()
+        listings = None
     skipped: list[Entry] = []
     records: list[dict[str, Any]] = []
     out = sys.stdout.buffer
@@ -227,7 +233,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         source = _raw_records(list(paths), config) if raw else run_scan(
             list(paths), config, walk_opts, PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append,
             cache=cache, clean_records=not lean,
-            on_clean=(lambda n: progress.advance(bar, n)) if progress is not None else None)
+            on_clean=(lambda n: progress.advance(bar, n)) if progress is not None else None, listings=listings)
         # Streamed JSONL needs the records afterwards only for the exit code: keeping just those that
         # can set it holds memory to the flagged files (a million-file scan kept every record).
         keep_all = not stream or bool(report_file)
@@ -278,6 +284,20 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
 
         write_scan_report_cli(records, report_file, paths)
     sys.exit(exit_code(records))
+
+
+def _start_listings(paths: list[str], lean: bool) -> Any:
+    """For a rescan printing only flagged files, find lists and stats the trees (scanner.listing)
+    on the other core while the rules and the cache load; None otherwise. Stopped, if it still
+    runs, when the command ends."""
+    if not lean:
+        return None
+    from scanner.listing import start
+
+    listings = start(paths, WalkOptions())
+    if listings is not None:
+        click.get_current_context().call_on_close(listings.close)
+    return listings
 
 
 def _load_policy(names: list[str], trusted: list[str] | None = None) -> Any:

@@ -1,0 +1,334 @@
+"""Rescans at stat speed (issue 17): GNU find lists and stats a tree while the interpreter starts.
+
+A rescan answered from the cache spent most of its time in `os.lstat` (~5 µs a file, mostly
+building `stat_result` objects). `find -printf` makes the same system calls from C at a fraction
+of that cost, in its own process — on the other core, while Python is still importing. Each
+directory's regular files as find prints them (name and stat key as text, in name order) are
+digested and compared with the digest the cache recorded for that directory (`listing_digest`,
+taken from the plain walk's `os.lstat` results when the directory was last checked file by file):
+a directory whose digest matches costs no Python work per file.
+
+Everything else takes the plain walk (`scanner.walk.dir_items`), so that entries, records and
+errors stay the plain walk's: no GNU find, or a find that failed or said anything at all (an
+unreadable directory, a file that vanished, a loop); walk options other than the defaults; a
+directory that changed, holds a symlink, FIFO, socket or device, or a name that is not UTF-8
+(or holds the byte 0x01, find's field separator here). Only the subdirectories of a directory are
+taken from find's listing, and only when that directory matched.
+
+The digest covers each file's name, device, inode, size, mtime and ctime (the cache's key), so an
+edit of the same size with the same mtime still changes it (ctime), and so do a rename, a file
+added, removed or replaced. Output of find is kept in an anonymous memory file (`memfd`) so that
+find never waits for a pipe to be read while the interpreter starts.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING
+
+from scanner.walk import DirFiles, Entry, WalkOptions, dir_items, walk_bulk
+
+if TYPE_CHECKING:
+    import subprocess
+
+#: One record per entry below the top: `PARENT \0 TYPE NAME \1 DEV INO SIZE MTIME CTIME \0`, the
+#: parent as find spells it (the key of the directory's group), `%y` the type letter, times as
+#: `%T@`/`%C@` print them (seconds, 9 digits of nanoseconds and a 0; see `_time`).
+FIND_FORMAT = r"%h\0%y%f\001%D %i %s %T@ %C@\0"
+#: A run of consecutive records with the same parent (a directory's records are consecutive except
+#: where find descends into one of its subdirectories first). Possessive: no backtracking state.
+_RUN = re.compile(rb"([^\0]*)\0[^\0]*\0(?:\1\0[^\0]*\0)*+")
+_NO_LISTING = bytes(32)
+
+
+def _time(ns: int) -> str:
+    """A time in nanoseconds as find's `%T@` prints it (floor division, as GNU findutils does)."""
+    s, n = divmod(ns, 1_000_000_000)
+    return f"{s}.{n:09d}0"
+
+
+def listing_digest(item: DirFiles) -> bytes | None:
+    """The digest of these regular files as find would list them (see `Group`), from the plain
+    walk's stat results; None when find's listing could not be compared (a name that is not
+    UTF-8 or holds 0x01)."""
+    try:
+        recs = [b"f%s\1%d %d %d %s %s" % (n.encode("utf-8"), st.st_dev, st.st_ino, st.st_size,
+                                          _time(st.st_mtime_ns).encode(), _time(st.st_ctime_ns).encode())
+                for n, st in zip(item.names, item.sts, strict=True)]
+    except UnicodeEncodeError:
+        return None
+    blob = b"\0".join(recs)
+    if blob.count(b"\1") != len(recs):
+        return None
+    return hashlib.sha256(blob).digest()
+
+
+class Group:
+    """One directory's entries in find's listing. `files`: its regular files' records, sorted —
+    by name, as the plain walk sorts them, for UTF-8 names sort alike as bytes and as text and
+    0x01 sorts below any other byte of a name; None when the directory must take the plain walk.
+    `dirs`: its subdirectories, (raw name, (dev, ino)), by name."""
+
+    __slots__ = ("files", "digest", "dirs")
+
+    def __init__(self, recs: list[bytes]) -> None:
+        recs.sort()
+        d0, d1 = bisect.bisect_left(recs, b"d"), bisect.bisect_left(recs, b"e")
+        f0, f1 = bisect.bisect_left(recs, b"f"), bisect.bisect_left(recs, b"g")
+        self.dirs: list[tuple[bytes, tuple[int, int]]] = []
+        for r in recs[d0:d1]:
+            name, _, info = r[1:].rpartition(b"\1")
+            dev, ino = info.split(b" ", 2)[:2]
+            self.dirs.append((name, (int(dev), int(ino))))
+        files = recs[f0:f1]
+        blob = b"\0".join(files)
+        self.files: list[bytes] | None = files
+        self.digest = b""
+        if (d1 - d0) + (f1 - f0) != len(recs) or blob.count(b"\1") != len(files) or any(b"\1" in n for n, _ in self.dirs):
+            self.files = None  # a symlink, FIFO, socket or device, or a name with 0x01
+        else:
+            try:
+                blob.decode("utf-8")
+                for n, _ in self.dirs:
+                    n.decode("utf-8")
+            except UnicodeDecodeError:
+                self.files = None  # names the plain walk decodes with surrogate escapes
+            else:
+                self.digest = hashlib.sha256(blob).digest()
+
+
+_EMPTY: list[bytes] = []
+
+
+class Index:
+    """find's listing of one tree, grouped by parent directory (byte spans into the output)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.runs: dict[bytes, list[tuple[int, int]]] = {}
+        end = 0
+        for m in _RUN.finditer(data):
+            if m.start() != end:
+                raise ValueError("unexpected output of find")
+            end = m.end()
+            self.runs.setdefault(m.group(1), []).append((m.start(), end))
+        if end != len(data):
+            raise ValueError("unexpected output of find")
+        #: The key (find's spelling) of the top directory: the parent of the first record, which
+        #: is one of the top's entries (find lists a directory before what is below it).
+        self.top_key = data[:data.index(b"\0")] if data else b""
+
+    def group(self, key: bytes) -> Group:
+        spans = self.runs.get(key)
+        if not spans:
+            return Group(list(_EMPTY))  # find saw the directory and nothing in it
+        data = self.data
+        blob = data[spans[0][0]:spans[0][1]] if len(spans) == 1 else b"".join(data[s:e] for s, e in spans)
+        return Group(blob.split(b"\0")[1::2])
+
+
+def child_key(key: bytes, name: bytes) -> bytes:
+    """How find spells a subdirectory `name` of the directory it spells `key`."""
+    return key + name if key.endswith(b"/") else key + b"/" + name
+
+
+def _memfile() -> IO[bytes] | int:
+    try:
+        return os.memfd_create("baomi-find", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        import tempfile
+
+        return tempfile.TemporaryFile()
+
+
+class FindListing:
+    """`find` started at once over one directory tree; `index()` waits for it and reads the result."""
+
+    def __init__(self, top: str) -> None:
+        import subprocess  # here: the runner imports this module also when no find runs
+
+        # find takes an argument starting with -, (, ), ! or , for an expression: never pass one.
+        arg = top.rstrip("/") or "/"
+        if arg[0] in "-()!,":
+            arg = os.path.join(".", arg)
+        self._out, self._err = _memfile(), _memfile()
+        self._index: Index | None = None
+        self._done = False
+        env = dict(os.environ, LC_ALL="C")
+        # -H: the top is followed when it is a symlink, as the plain walk's os.stat(top) does;
+        # nothing below it is. -mindepth 1: the top itself is not listed (its key could be its
+        # children's, for `.`).
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            ["find", "-H", arg, "-mindepth", "1", "-printf", FIND_FORMAT],
+            stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=env, close_fds=True)
+
+    def index(self) -> Index | None:
+        """The tree as find listed it, or None when it cannot be used (find failed or warned)."""
+        if self._done:
+            return self._index
+        self._done = True
+        proc, self._proc = self._proc, None
+        try:
+            assert proc is not None
+            if proc.wait() != 0 or _size(self._err) != 0:
+                return None
+            out = self._out
+            data = os.pread(out, _size(out), 0) if isinstance(out, int) else _read_all(out)
+            self._index = Index(data)
+        except (OSError, ValueError):
+            self._index = None
+        finally:
+            self._close_files()
+        return self._index
+
+    def close(self) -> None:
+        """Stop find if it still runs (a scan that ended early) and free its output."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self._done = True
+        self._index = None
+        self._close_files()
+
+    def _close_files(self) -> None:
+        for f in (self._out, self._err):
+            if isinstance(f, int):
+                try:
+                    os.close(f)
+                except OSError:
+                    pass
+            else:
+                f.close()
+        self._out = self._err = -1
+
+
+def _size(f: IO[bytes] | int) -> int:
+    return os.fstat(f if isinstance(f, int) else f.fileno()).st_size
+
+
+def _read_all(f: IO[bytes]) -> bytes:
+    f.seek(0)
+    return f.read()
+
+
+class Listings:
+    """The find runs of one scan, one per directory given (started by `start`)."""
+
+    def __init__(self, by_top: dict[str, FindListing]) -> None:
+        self.by_top = by_top
+
+    def close(self) -> None:
+        for f in self.by_top.values():
+            f.close()
+
+
+def start(paths: list[str], opts: WalkOptions) -> Listings | None:
+    """Start find over each directory in `paths` (None when the plain walk must serve: walk
+    options other than the defaults, or no find to run)."""
+    if opts != WalkOptions():
+        return None
+    by_top: dict[str, FindListing] = {}
+    try:
+        for p in dict.fromkeys(paths):
+            if os.path.isdir(p):
+                by_top[p] = FindListing(p)
+    except OSError:  # no find on this machine (or it cannot be started): the plain walk serves
+        for f in by_top.values():
+            f.close()
+        return None
+    return Listings(by_top) if by_top else None
+
+
+class ListedDir:
+    """The regular files of one directory that find listed and the cache knows unchanged: `todo`,
+    the positions (in name order) of those to look up one by one — those with findings or errors."""
+
+    __slots__ = ("dir", "dir_id", "recs", "todo", "_prefix")
+
+    def __init__(self, d: str, dir_id: tuple[int, int], recs: list[bytes], todo: list[int]) -> None:
+        self.dir, self.dir_id, self.recs, self.todo = d, dir_id, recs, todo
+        self._prefix = os.path.join(d, "")
+
+    def __len__(self) -> int:
+        return len(self.recs)
+
+    def path(self, i: int) -> str:
+        r = self.recs[i]
+        return self._prefix + r[1:r.rindex(b"\1")].decode("utf-8")
+
+    def key(self, i: int) -> tuple[int, int, int, int, int]:
+        """The file's stat key as find saw it (that of the record the cache holds for it)."""
+        r = self.recs[i]
+        dev, ino, size, mtime, ctime = r[r.rindex(b"\1") + 1:].split(b" ")
+        return int(dev), int(ino), int(size), _ns(mtime), _ns(ctime)
+
+
+def _ns(t: bytes) -> int:
+    s, _, frac = t.partition(b".")
+    return int(s) * 1_000_000_000 + int(frac[:9])
+
+
+#: `known(dir_id, digest)`: the positions of the files to look up one by one when the cache's
+#: record of that directory has this listing digest, else None.
+Known = Callable[[tuple[int, int], bytes], "list[int] | None"]
+
+
+def walk_listed(paths: list[str], opts: WalkOptions, listings: Listings,
+                known: Known) -> Iterator[Entry | DirFiles | ListedDir]:
+    """`scanner.walk.walk_bulk`, with the directories that find listed and `known` recognises as
+    `ListedDir`s (in the plain walk's order)."""
+    for top in paths:
+        listing = listings.by_top.get(top)
+        index = listing.index() if listing is not None else None
+        if index is None:
+            yield from walk_bulk([top], opts)
+            continue
+        try:
+            st = os.stat(top)
+        except OSError as exc:
+            yield Entry(top, top, error=exc.strerror or str(exc))
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            yield from walk_bulk([top], opts)
+            continue
+        yield from _walk_listed(top, opts, st, index, known)
+
+
+#: A directory still to walk: its path, (dev, ino), find's key for it (None: find did not list it
+#: under that name) and the (dev, ino) find listed it with (None: find did not see it).
+_Todo = tuple[str, tuple[int, int], "bytes | None", "tuple[int, int] | None"]
+
+
+def _walk_listed(root: str, opts: WalkOptions, root_st: os.stat_result, index: Index,
+                 known: Known) -> Iterator[Entry | DirFiles | ListedDir]:
+    real_root = os.path.realpath(root)
+    dev = root_st.st_dev
+    root_id = (root_st.st_dev, root_st.st_ino)
+    stack: list[_Todo] = [(root, root_id, index.top_key, root_id)]
+    while stack:
+        d, dir_id, key, seen = stack.pop()
+        # find's entries for this directory, when find listed this very directory under this name
+        group = index.group(key) if key is not None and seen == dir_id else None
+        todo = None
+        if group is not None and group.files is not None:
+            todo = known(dir_id, group.digest) if group.files else []
+        subdirs: list[_Todo] = []
+        if group is not None and todo is not None:
+            assert key is not None and group.files is not None
+            if group.files:
+                yield ListedDir(d, dir_id, group.files, todo)
+            for name, sub_id in group.dirs:  # names checked UTF-8 by Group
+                subdirs.append((os.path.join(d, name.decode("utf-8")), sub_id, child_key(key, name), sub_id))
+        else:
+            found = yield from dir_items(d, dir_id, root, real_root, dev, opts)
+            seen_ids = dict(group.dirs) if group is not None else {}
+            for path, sub_id in found:
+                name = os.fsencode(os.path.basename(path))
+                subdirs.append((path, sub_id, child_key(key, name) if key is not None else None, seen_ids.get(name)))
+        stack.extend(reversed(subdirs))
