@@ -107,8 +107,9 @@ _EMPTY: list[bytes] = []
 class Index:
     """find's listing of one tree, grouped by parent directory (byte spans into the output)."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, top_key: bytes) -> None:
         self.data = data
+        self.top_key = top_key
         self.runs: dict[bytes, list[tuple[int, int]]] = {}
         end = 0
         for m in _RUN.finditer(data):
@@ -118,9 +119,6 @@ class Index:
             self.runs.setdefault(m.group(1), []).append((m.start(), end))
         if end != len(data):
             raise ValueError("unexpected output of find")
-        #: The key (find's spelling) of the top directory: the parent of the first record, which
-        #: is one of the top's entries (find lists a directory before what is below it).
-        self.top_key = data[:data.index(b"\0")] if data else b""
 
     def group(self, key: bytes) -> Group:
         spans = self.runs.get(key)
@@ -145,67 +143,110 @@ def _memfile() -> IO[bytes] | int:
         return tempfile.TemporaryFile()
 
 
-class FindListing:
-    """`find` started at once over one directory tree; `index()` waits for it and reads the result."""
+class _FindRun:
+    """One find process, its output and its messages in memory files."""
 
-    def __init__(self, top: str) -> None:
+    def __init__(self, args: list[str]) -> None:
         import subprocess  # here: the runner imports this module also when no find runs
 
+        self.out: IO[bytes] | int = -1
+        self.err: IO[bytes] | int = -1
+        self.out, self.err = _memfile(), _memfile()
+        try:
+            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                ["find", *args], stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
+                env=dict(os.environ, LC_ALL="C"), close_fds=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def result(self) -> bytes | None:
+        """What find printed, or None when it failed or said anything on stderr."""
+        proc, self.proc = self.proc, None
+        try:
+            if proc is None or proc.wait() != 0 or _size(self.err) != 0:
+                return None
+            out = self.out
+            return os.pread(out, _size(out), 0) if isinstance(out, int) else _read_all(out)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        proc, self.proc = getattr(self, "proc", None), None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        for f in (self.out, self.err):
+            if isinstance(f, int):
+                if f >= 0:
+                    os.close(f)
+            else:
+                f.close()
+        self.out = self.err = -1
+
+
+#: At most this many subdirectories of a top are named on find's command line (see FindListing).
+_MAX_SPLIT = 2000
+
+
+class FindListing:
+    """find started at once over one directory tree; `index()` waits for it and reads the result.
+
+    Two cores: the top's own entries are listed by one find, the trees of its subdirectories by two
+    more (every other one each), so that both cores list while the interpreter starts."""
+
+    def __init__(self, top: str) -> None:
         # find takes an argument starting with -, (, ), ! or , for an expression: never pass one.
         arg = top.rstrip("/") or "/"
         if arg[0] in "-()!,":
             arg = os.path.join(".", arg)
-        self._out, self._err = _memfile(), _memfile()
+        #: How find spells the top directory in its entries' records (%h): `arg` itself.
+        self.top_key = os.fsencode(arg)
         self._index: Index | None = None
         self._done = False
-        env = dict(os.environ, LC_ALL="C")
         # -H: the top is followed when it is a symlink, as the plain walk's os.stat(top) does;
-        # nothing below it is. -mindepth 1: the top itself is not listed (its key could be its
-        # children's, for `.`).
-        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            ["find", "-H", arg, "-mindepth", "1", "-printf", FIND_FORMAT],
-            stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=env, close_fds=True)
+        # nothing below it is. -mindepth 1: a starting point itself is not listed (its key could be
+        # its entries', for `.`; a subdirectory is listed with the top's entries).
+        common = ["-mindepth", "1", "-printf", FIND_FORMAT]
+        self._runs = [_FindRun(["-H", arg, "-maxdepth", "1", *common])]
+        try:
+            try:
+                with os.scandir(top) as it:  # d_type: no stat per entry
+                    subdirs = sorted(os.fsencode(e.name) for e in it if e.is_dir(follow_symlinks=False))
+            except OSError:
+                subdirs = []  # the top's own find says why
+            if len(subdirs) > _MAX_SPLIT:  # a command line too long for the system: one find
+                self._runs[0].close()
+                self._runs = [_FindRun(["-H", arg, *common])]
+            else:
+                for part in (subdirs[0::2], subdirs[1::2]):
+                    if part:
+                        starts = [os.fsdecode(child_key(self.top_key, n)) for n in part]
+                        self._runs.append(_FindRun([*starts, *common]))
+        except BaseException:
+            self.close()
+            raise
 
     def index(self) -> Index | None:
         """The tree as find listed it, or None when it cannot be used (find failed or warned)."""
         if self._done:
             return self._index
         self._done = True
-        proc, self._proc = self._proc, None
-        try:
-            assert proc is not None
-            if proc.wait() != 0 or _size(self._err) != 0:
-                return None
-            out = self._out
-            data = os.pread(out, _size(out), 0) if isinstance(out, int) else _read_all(out)
-            self._index = Index(data)
-        except (OSError, ValueError):
-            self._index = None
-        finally:
-            self._close_files()
+        outs = [r.result() for r in self._runs]
+        if all(o is not None for o in outs):
+            try:
+                self._index = Index(b"".join(outs), self.top_key)  # type: ignore[arg-type]
+            except ValueError:
+                self._index = None
         return self._index
 
     def close(self) -> None:
         """Stop find if it still runs (a scan that ended early) and free its output."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+        for r in self._runs:
+            r.close()
         self._done = True
         self._index = None
-        self._close_files()
-
-    def _close_files(self) -> None:
-        for f in (self._out, self._err):
-            if isinstance(f, int):
-                try:
-                    os.close(f)
-                except OSError:
-                    pass
-            else:
-                f.close()
-        self._out = self._err = -1
 
 
 def _size(f: IO[bytes] | int) -> int:
