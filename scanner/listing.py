@@ -23,6 +23,7 @@ find never waits for a pipe to be read while the interpreter starts.
 from __future__ import annotations
 
 import bisect
+import collections
 import hashlib
 import os
 import re
@@ -324,9 +325,13 @@ def walk_listed(paths: list[str], opts: WalkOptions, listings: Listings,
                 known: Known) -> Iterator[Entry | DirFiles | ListedDir]:
     """`scanner.walk.walk_bulk`, with the directories that find listed and `known` recognises as
     `ListedDir`s (in the plain walk's order)."""
+    left = collections.Counter(paths)
     for top in paths:
         listing = listings.by_top.get(top)
         index = listing.index() if listing is not None else None
+        left[top] -= 1
+        if listing is not None and not left[top]:
+            listing.close()  # its output is freed once this top is walked (index holds it until then)
         if index is None:
             yield from walk_bulk([top], opts)
             continue

@@ -82,6 +82,8 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
     if listed and listings is not None and cache is not None:
         walker = walk_listed(paths, walk_opts, listings, cache.listing_unchanged)
     else:
+        if listings is not None:
+            listings.close()  # no directory recorded yet (a first scan): find's listing is of no use
         walker = walk_bulk(paths, walk_opts)
     ready: collections.deque[dict[str, Any]] = collections.deque()
     counter = itertools.count()

@@ -326,3 +326,33 @@ def test_cli_rescan_prints_the_same_lines_with_and_without_find(tmp_path: Path) 
     truth = run("--no-cache")
     assert run("--cache", cache) == truth
     assert run("--cache", cache) == truth
+
+
+def test_a_first_scan_stops_find_and_frees_its_listing(tmp_path: Path) -> None:
+    """No directory recorded yet: find's listing is of no use, and is not kept while the tree is
+    scanned (a first scan of a million files would hold it for the whole scan)."""
+    t = make_tree(tmp_path)
+    listings = start([str(t)], WalkOptions())
+    assert listings is not None
+    config = ScanConfig()
+    cache = open_cache(str(tmp_path / "c.sqlite"), config)
+    assert cache is not None
+    gen = run_scan([str(t)], config, WalkOptions(), PoolOptions(jobs=-1), cache=cache, clean_records=False,
+                   listings=listings)
+    next(gen)
+    (listing,) = listings.by_top.values()
+    assert all(r.proc is None and r.out == -1 for r in listing._runs), "find reaped, its output freed"
+    list(gen)
+    cache.close()
+
+
+def test_closing_a_listing_stops_find(tmp_path: Path) -> None:
+    listing = FindListing("/")  # a large tree: find is still running when closed
+    runs = list(listing._runs)
+    pids = [r.proc.pid for r in runs if r.proc is not None]
+    listing.close()
+    assert pids and all(r.proc is None for r in runs)
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
+    assert listing.index() is None
