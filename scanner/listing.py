@@ -71,7 +71,8 @@ def listing_digest(item: DirFiles) -> bytes | None:
 class Group:
     """One directory's entries in find's listing. `files`: its regular files' records, sorted —
     by name, as the plain walk sorts them, for UTF-8 names sort alike as bytes and as text and
-    0x01 sorts below any other byte of a name; None when the directory must take the plain walk.
+    0x01 sorts below any other byte of a name; None when the directory must take the plain walk
+    (it holds entries of another type, or subdirectories not named in UTF-8).
     `dirs`: its subdirectories, (raw name, (dev, ino)), by name."""
 
     __slots__ = ("files", "digest", "dirs")
@@ -86,20 +87,20 @@ class Group:
             dev, ino = info.split(b" ", 2)[:2]
             self.dirs.append((name, (int(dev), int(ino))))
         files = recs[f0:f1]
-        blob = b"\0".join(files)
         self.files: list[bytes] | None = files
         self.digest = b""
-        if (d1 - d0) + (f1 - f0) != len(recs) or blob.count(b"\1") != len(files) or any(b"\1" in n for n, _ in self.dirs):
-            self.files = None  # a symlink, FIFO, socket or device, or a name with 0x01
+        # The files' names need no check here: a recorded digest is of UTF-8 names without 0x01
+        # (`listing_digest`), so files named otherwise never match one and take the plain walk.
+        if (d1 - d0) + (f1 - f0) != len(recs) or any(b"\1" in n for n, _ in self.dirs):
+            self.files = None  # a symlink, FIFO, socket or device, or a subdirectory named with 0x01
         else:
             try:
-                blob.decode("utf-8")
                 for n, _ in self.dirs:
-                    n.decode("utf-8")
+                    n.decode("utf-8")  # subdirectories are walked in the order of their names as text
             except UnicodeDecodeError:
-                self.files = None  # names the plain walk decodes with surrogate escapes
+                self.files = None
             else:
-                self.digest = hashlib.sha256(blob).digest()
+                self.digest = hashlib.sha256(b"\0".join(files)).digest()
 
 
 _EMPTY: list[bytes] = []

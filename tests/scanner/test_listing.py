@@ -139,7 +139,9 @@ def test_listing_digest_equals_find_s_on_real_files(tmp_path: Path) -> None:
 
 
 def test_names_find_cannot_stand_for_take_the_plain_walk(tmp_path: Path) -> None:
-    """Undecodable names and names holding 0x01 give no digest on either side."""
+    """Files named in bytes that are not UTF-8, or holding 0x01, get no listing digest (so find's
+    listing of their directory never matches a record); a directory with a subdirectory so named
+    is walked by the plain walk (its subdirectories are walked in the order of their names as text)."""
     for raw in (b"bad-\xff.txt", b"ctl-\x01.txt"):
         d = tmp_path / raw.hex()
         d.mkdir()
@@ -148,6 +150,7 @@ def test_names_find_cannot_stand_for_take_the_plain_walk(tmp_path: Path) -> None
             f.write(MARKED.encode())
         (files,) = [x for x in walk_bulk([str(d)]) if isinstance(x, DirFiles)]
         assert listing_digest(files) is None
+        os.mkdir(os.path.join(os.fsencode(d), b"sub-" + raw))
         listing = FindListing(str(d))
         index = listing.index()
         assert index is not None
