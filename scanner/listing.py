@@ -30,12 +30,9 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from scanner.walk import DirFiles, Entry, WalkOptions, dir_items, walk_bulk
-
-if TYPE_CHECKING:
-    import subprocess
 
 #: find's output: a read-only map of its memory file, or bytes.
 Buffer = mmap.mmap | bytes
@@ -152,45 +149,60 @@ def _memfile() -> IO[bytes] | int:
 
 
 class _FindRun:
-    """One find process, its output and its messages in memory files."""
+    """One find process, its output and its messages in memory files. Started by posix_spawn (no
+    fork of the interpreter, and no import of subprocess on a rescan's start-up path)."""
 
     def __init__(self, args: list[str]) -> None:
-        import subprocess  # here: the runner imports this module also when no find runs
-
+        self.pid: int | None = None
         self.out: IO[bytes] | int = -1
         self.err: IO[bytes] | int = -1
         self.out, self.err = _memfile(), _memfile()
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                ["find", *args], stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
-                env=dict(os.environ, LC_ALL="C"), close_fds=True)
+            # Only these three reach find: every other descriptor is close-on-exec (PEP 446).
+            self.pid = os.posix_spawnp(
+                "find", ["find", *args], dict(os.environ, LC_ALL="C"),
+                file_actions=[(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, _fileno(self.out), 1),
+                              (os.POSIX_SPAWN_DUP2, _fileno(self.err), 2)])
         except BaseException:
             self.close()
             raise
+        finally:
+            os.close(null)
+
+    def _wait(self) -> int | None:
+        """find's exit code (it is reaped), or None when it was not running."""
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return None
+        try:
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        except ChildProcessError:
+            return None
 
     def result(self) -> Buffer | None:
         """What find printed (mapped, not copied), or None when it failed or said anything on stderr."""
-        proc, self.proc = self.proc, None
         try:
-            if proc is None or proc.wait() != 0 or _size(self.err) != 0:
+            if self._wait() != 0 or _size(self.err) != 0:
                 return None
             out = self.out
             size = _size(out)
             if not size:
                 return b""
             try:
-                return mmap.mmap(out if isinstance(out, int) else out.fileno(), size, prot=mmap.PROT_READ)
-            except (OSError, ValueError, AttributeError):  # no mmap of it here: read it
-                return os.pread(out, size, 0) if isinstance(out, int) else _read_all(out)
+                return mmap.mmap(_fileno(out), size, prot=mmap.PROT_READ)
+            except (OSError, ValueError):  # no mmap of it here: read it
+                return os.pread(_fileno(out), size, 0)
         finally:
             self.close()
 
     def close(self) -> None:
-        proc, self.proc = getattr(self, "proc", None), None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, 9)  # SIGKILL: a scan that ended early needs no more of it
+            except ProcessLookupError:
+                pass
+            self._wait()
         for f in (self.out, self.err):
             if isinstance(f, int):
                 if f >= 0:
@@ -198,6 +210,10 @@ class _FindRun:
             else:
                 f.close()
         self.out = self.err = -1
+
+
+def _fileno(f: IO[bytes] | int) -> int:
+    return f if isinstance(f, int) else f.fileno()
 
 
 #: At most this many subdirectories of a top are named on find's command line (see FindListing).
@@ -264,12 +280,7 @@ class FindListing:
 
 
 def _size(f: IO[bytes] | int) -> int:
-    return os.fstat(f if isinstance(f, int) else f.fileno()).st_size
-
-
-def _read_all(f: IO[bytes]) -> bytes:
-    f.seek(0)
-    return f.read()
+    return os.fstat(_fileno(f)).st_size
 
 
 class Listings:
@@ -293,7 +304,7 @@ def start(paths: list[str], opts: WalkOptions) -> Listings | None:
         for p in dict.fromkeys(paths):
             if os.path.isdir(p):
                 by_top[p] = FindListing(p)
-    except OSError:  # no find on this machine (or it cannot be started): the plain walk serves
+    except (OSError, AttributeError):  # no find here (or no posix_spawn): the plain walk serves
         for f in by_top.values():
             f.close()
         return None

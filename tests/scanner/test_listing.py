@@ -344,7 +344,7 @@ def test_a_first_scan_stops_find_and_frees_its_listing(tmp_path: Path) -> None:
                    listings=listings)
     next(gen)
     (listing,) = listings.by_top.values()
-    assert all(r.proc is None and r.out == -1 for r in listing._runs), "find reaped, its output freed"
+    assert all(r.pid is None and r.out == -1 for r in listing._runs), "find reaped, its output freed"
     list(gen)
     cache.close()
 
@@ -352,9 +352,9 @@ def test_a_first_scan_stops_find_and_frees_its_listing(tmp_path: Path) -> None:
 def test_closing_a_listing_stops_find(tmp_path: Path) -> None:
     listing = FindListing("/")  # a large tree: find is still running when closed
     runs = list(listing._runs)
-    pids = [r.proc.pid for r in runs if r.proc is not None]
+    pids = [r.pid for r in runs if r.pid is not None]
     listing.close()
-    assert pids and all(r.proc is None for r in runs)
+    assert pids and all(r.pid is None for r in runs)
     for pid in pids:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
