@@ -44,7 +44,6 @@ FIND_FORMAT = r"%h\0%y%f\001%D %i %s %T@ %C@\0"
 #: A run of consecutive records with the same parent (a directory's records are consecutive except
 #: where find descends into one of its subdirectories first). Possessive: no backtracking state.
 _RUN = re.compile(rb"([^\0]*)\0[^\0]*\0(?:\1\0[^\0]*\0)*+")
-_NO_LISTING = bytes(32)
 
 
 def _time(ns: int) -> str:
