@@ -3,7 +3,9 @@
 It lives in agents/ because it wires the scanner to the other packages: a policy pack
 (`--policy`), the audit client (`--send`) and the inspection report (`--report`). The scan itself
 is scanner.runner; policies and reports are imported only when their option is given, so a
-cached rescan loads neither.
+cached rescan loads neither. The scanner itself is imported once `scan` runs, after it started
+find's listing of the trees (scanner.listing): a cached rescan then lists on the other core while
+the interpreter imports and loads the rules (issue 17).
 """
 from __future__ import annotations
 
@@ -12,28 +14,21 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from rules.loader import RuleSet
-from scanner.config import PoolOptions, ScanConfig
-from scanner.extractors.base import Limits
 from scanner.i18n import Tr, TrCommand, lang_option, tr
-from scanner.model import SCHEMA_VERSION, Level, level_rank
-from scanner.runner import (
-    ATTENTION_KINDS,
-    EXIT_CLASSIFIED,
-    EXIT_CLEAN,
-    EXIT_USAGE,
-    attention,
-    encode_line,
-    exit_code,
-    open_cache,
-    run_scan,
-    skip_record,
-)
-from scanner.walk import Entry, WalkOptions, walk
+
+if TYPE_CHECKING:
+    from scanner.config import ScanConfig
+    from scanner.walk import Entry, WalkOptions
+
+
+def _exit_usage() -> NoReturn:
+    from scanner.runner import EXIT_USAGE
+
+    sys.exit(EXIT_USAGE)
 
 
 def cache_warning(exc: Exception) -> None:
@@ -71,6 +66,9 @@ def _error_text(code: str) -> str:
 def _render_table(records: list[dict[str, Any]], skipped: int, out: Any) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from scanner.model import Level, level_rank
+    from scanner.runner import ATTENTION_KINDS, attention
 
     console = Console(file=out, soft_wrap=False)
     table = Table(title=tr("保密检查结果", "Scan findings"), show_lines=False)
@@ -195,7 +193,16 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         # A mistyped mount point must not read as a clean medium.
         for p in missing:
             click.echo(tr(f"错误：路径不存在：{p}", f"error: no such file or directory: {p}"), err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_usage()
+    listings = _start_listings(list(paths), fmt == "jsonl" and not (
+        sort_output or show_all or raw or no_cache or exclude or one_file_system or policies or send_state
+        or report_file))
+    from rules.loader import RuleSet
+    from scanner.config import PoolOptions, ScanConfig
+    from scanner.extractors.base import Limits
+    from scanner.model import SCHEMA_VERSION
+    from scanner.runner import encode_line, exit_code, open_cache, run_scan, skip_record
+    from scanner.walk import WalkOptions
     host_role, host_level, location = _check_host(host_role, location)
     sender = _open_sender(send_state, location) if send_state else None
     started = time.monotonic()
@@ -208,11 +215,14 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         raise
     except Exception as exc:
         click.echo(tr(f"错误：规则无法加载：{exc}", f"error: rules could not be loaded: {exc}"), err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_usage()
     policy = None
     if policies:
         policy = _load_policy(list(policies), list(trusted))
     cache = None if no_cache else open_cache(cache_path, config, rules, warn=cache_warning)
+    if cache is None and listings is not None:
+        listings.close()
+        listings = None
     skipped: list[Entry] = []
     records: list[dict[str, Any]] = []
     out = sys.stdout.buffer
@@ -227,7 +237,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         source = _raw_records(list(paths), config) if raw else run_scan(
             list(paths), config, walk_opts, PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append,
             cache=cache, clean_records=not lean,
-            on_clean=(lambda n: progress.advance(bar, n)) if progress is not None else None)
+            on_clean=(lambda n: progress.advance(bar, n)) if progress is not None else None, listings=listings)
         # Streamed JSONL needs the records afterwards only for the exit code: keeping just those that
         # can set it holds memory to the flagged files (a million-file scan kept every record).
         keep_all = not stream or bool(report_file)
@@ -245,7 +255,7 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
                 out.flush()
     except KeyboardInterrupt:
         click.echo(tr("已中断", "interrupted"), err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_usage()
     finally:
         if progress is not None:
             progress.stop()
@@ -280,17 +290,32 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     sys.exit(exit_code(records))
 
 
+def _start_listings(paths: list[str], lean: bool) -> Any:
+    """For a rescan printing only flagged files, find lists and stats the trees (scanner.listing)
+    on the other core while the scanner is imported and the rules and the cache load; None
+    otherwise. Stopped, if it still runs, when the command ends."""
+    if not lean:
+        return None
+    from scanner.listing import start
+    from scanner.walk import WalkOptions
+
+    listings = start(paths, WalkOptions())
+    if listings is not None:
+        click.get_current_context().call_on_close(listings.close)
+    return listings
+
+
 def _load_policy(names: list[str], trusted: list[str] | None = None) -> Any:
     try:
         from policies.engine import load_policy
     except ImportError:
         click.echo(tr("错误：策略模块不可用", "error: the policy engine is not available"), err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_usage()
     try:
         return load_policy(names, trusted_keys=trusted or ())
     except Exception as exc:
         click.echo(tr(f"错误：策略无法加载：{exc}", f"error: policy could not be loaded: {exc}"), err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_usage()
 
 
 def _start_progress(paths: list[str], walk_opts: WalkOptions) -> tuple[Any, Any]:
@@ -308,6 +333,8 @@ def _start_progress(paths: list[str], walk_opts: WalkOptions) -> tuple[Any, Any]
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+
+    from scanner.walk import walk
 
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
@@ -341,7 +368,7 @@ def _open_sender(state: str, location: str | None = None) -> Any:
         click.echo(tr(f"错误：{state} 不是已登记的审计状态目录（先运行 baomi audit enroll --state {state}）",
                       f"error: {state} holds no enrolled identity (run baomi audit enroll --state {state} first)"),
                    err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_usage()
     from reports.scanlog import ScanSender
 
     try:
@@ -349,7 +376,7 @@ def _open_sender(state: str, location: str | None = None) -> Any:
     except Exception as exc:  # an unreadable key or spool: the scan would be recorded nowhere
         click.echo(tr(f"错误：无法打开审计状态目录 {state}：{exc}", f"error: cannot open audit state {state}: {exc}"),
                    err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_usage()
 
 
 def _finish_sender(sender: Any, paths: tuple[str, ...], seconds: float, extra: dict[str, Any]) -> None:
@@ -388,7 +415,7 @@ def _check_host(host_role: str, location: str) -> tuple[str, str | None, str]:
         return role, level, parse_location(location)
     except ValueError as exc:
         click.echo(tr(f"错误：{exc}", f"error: {exc}"), err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_usage()
 
 
 def _violations(policy: Any, rec: dict[str, Any], host_role: str, host_level: str | None,
@@ -412,6 +439,8 @@ def demo(target: str) -> None:
     try:
         ctx.invoke(scan, paths=(target,), fmt="table", no_progress=True, no_cache=True)
     except SystemExit as exc:
+        from scanner.runner import EXIT_CLASSIFIED, EXIT_CLEAN
+
         code = exc.code if isinstance(exc.code, int) else 0
         # The samples are meant to hold classified files: exit 1 is the expected outcome here.
         sys.exit(0 if code in (EXIT_CLEAN, EXIT_CLASSIFIED) else code)

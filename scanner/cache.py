@@ -52,25 +52,32 @@ CREATE TABLE IF NOT EXISTS files (
     config TEXT NOT NULL, sha256 TEXT, record TEXT NOT NULL,
     PRIMARY KEY (dev, ino)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS snapshots_v4 (
+CREATE TABLE IF NOT EXISTS snapshots_v5 (
     config TEXT PRIMARY KEY, format TEXT NOT NULL, generation INTEGER NOT NULL, written REAL NOT NULL,
     n_clean INTEGER NOT NULL, n_other INTEGER NOT NULL,
     other_ids BLOB NOT NULL, other_times BLOB NOT NULL, other_texts BLOB NOT NULL, dirs BLOB NOT NULL,
     clean_ids BLOB NOT NULL, clean_times BLOB NOT NULL, clean_texts BLOB NOT NULL
-) WITHOUT ROWID;
+);
+DROP TABLE IF EXISTS snapshots_v4;
 DROP TABLE IF EXISTS snapshots;
 """
 # Column order matters: SQLite reaches a column stored after a large blob only by walking that
 # blob's overflow pages, so the columns every rescan reads come before the clean part.
+# A rowid table (v5; v4 was WITHOUT ROWID): there, finding a row by its key compared the key with
+# whole rows, every one read with all its overflow pages (~10 MB a 100,000-file snapshot: 15-50 ms
+# of every rescan's start); here the key is looked up in config's own index, then the row by rowid.
 #: Layout of a snapshot's arrays: dev, ino, size as unsigned and mtime_ns, ctime_ns as signed 64-bit
 #: integers in this machine's byte order (a cache file moved to another machine is rebuilt).
-_SNAPSHOT_FORMAT = f"v4-{sys.byteorder}-Q{array.array('Q').itemsize}q{array.array('q').itemsize}"
+_SNAPSHOT_FORMAT = f"v5-{sys.byteorder}-Q{array.array('Q').itemsize}q{array.array('q').itemsize}"
 #: Snapshots kept (configurations scanned with most recently); older ones are dropped.
 _SNAPSHOTS_KEPT = 4
 StatKey = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
 #: A directory record's header in a snapshot: the directory's dev and ino, the SHA-256 of its files'
-#: packed stat keys (`scanner.walk.DirFiles.packed`) and how many of them are not clean.
-_DIR_HEAD = struct.Struct("=QQ32sI")
+#: packed stat keys (`scanner.walk.DirFiles.packed`), that of their listing as find prints it
+#: (`scanner.listing.listing_digest`; zeros: none) and how many of them are not clean (v5: the
+#: listing digest added).
+_DIR_HEAD = struct.Struct("=QQ32s32sI")
+_NO_LISTING = bytes(32)
 
 
 def default_cache_path() -> Path:
@@ -140,8 +147,8 @@ class ScanCache:
         #: Directory records: (dev, ino) of a directory → (SHA-256 of its files' packed stat keys,
         #: positions of those without a clean verdict), as of the scan that wrote them (see `dir_unchanged`).
         self._dirs_blob = b""
-        self._dirs: dict[tuple[int, int], tuple[bytes, list[int]]] | None = None
-        self._noted: dict[tuple[int, int], bytes] = {}
+        self._dirs: dict[tuple[int, int], tuple[bytes, bytes, list[int]]] | None = None
+        self._noted: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         #: Records stored by this process, by (dev, ino): what the next snapshot adds to the loaded one.
         self._delta: dict[tuple[int, int], tuple[StatKey, str]] = {}
         self._pending: list[tuple[Any, ...]] = []
@@ -154,7 +161,7 @@ class ScanCache:
         self._read_done = True
         try:
             row = self.db.execute("SELECT format, generation, n_clean, n_other, other_ids, other_times, other_texts, "
-                                  "dirs FROM snapshots_v4 WHERE config = ?", (self.config,)).fetchone()
+                                  "dirs FROM snapshots_v5 WHERE config = ?", (self.config,)).fetchone()
         except sqlite3.OperationalError:
             row = None  # a snapshot table of another layout: the rows serve (and it is not written)
         if row is not None and row[0] == _SNAPSHOT_FORMAT:
@@ -180,7 +187,7 @@ class ScanCache:
         if self._clean_loaded:
             return
         self._clean_loaded = True
-        row = self.db.execute("SELECT clean_ids, clean_times, clean_texts FROM snapshots_v4 "
+        row = self.db.execute("SELECT clean_ids, clean_times, clean_texts FROM snapshots_v5 "
                               "WHERE config = ? AND generation = ? AND format = ?",
                               (self.config, self._generation, _SNAPSHOT_FORMAT)).fetchone()
         ids, times, nc = array.array("Q"), array.array("q"), self._n_clean
@@ -228,21 +235,21 @@ class ScanCache:
                                    strict=True))
         return self._other
 
-    def _dir_records(self) -> dict[tuple[int, int], tuple[bytes, list[int]]]:
+    def _dir_records(self) -> dict[tuple[int, int], tuple[bytes, bytes, list[int]]]:
         if self._dirs is None:
             self._read()
-            dirs: dict[tuple[int, int], tuple[bytes, list[int]]] = {}
+            dirs: dict[tuple[int, int], tuple[bytes, bytes, list[int]]] = {}
             blob, off = self._dirs_blob, 0
             try:
                 while off < len(blob):
-                    dev, ino, digest, n_pos = _DIR_HEAD.unpack_from(blob, off)
+                    dev, ino, digest, listing, n_pos = _DIR_HEAD.unpack_from(blob, off)
                     off += _DIR_HEAD.size
                     pos = array.array("I")
                     pos.frombytes(blob[off: off + 4 * n_pos])
                     off += 4 * n_pos
                     if len(pos) != n_pos:
                         raise ValueError("truncated")
-                    dirs[dev, ino] = (digest, pos.tolist())
+                    dirs[dev, ino] = (digest, listing, pos.tolist())
             except (struct.error, ValueError):
                 dirs = {}  # damaged: every directory is checked file by file
             self._dirs = dirs
@@ -255,12 +262,23 @@ class ScanCache:
         rec = self._dir_records().get(dir_id)
         # A SHA-256 of the keys, not the keys: the record is 40 bytes a directory instead of 40 a file,
         # and a collision (a changed directory with the same digest) is out of anyone's reach.
-        return rec[1] if rec is not None and rec[0] == hashlib.sha256(packed).digest() else None
+        return rec[2] if rec is not None and rec[0] == hashlib.sha256(packed).digest() else None
 
-    def note_dir(self, dir_id: tuple[int, int], packed: bytes) -> None:
+    def has_dir_records(self) -> bool:
+        """Whether this configuration's snapshot holds directory records (a tree was scanned)."""
+        return bool(self._dir_records())
+
+    def listing_unchanged(self, dir_id: tuple[int, int], listing: bytes) -> list[int] | None:
+        """`dir_unchanged` for a directory as find listed it: `listing` is the digest of its files'
+        names and stat keys (`scanner.listing`), compared with the one recorded with the directory."""
+        rec = self._dir_records().get(dir_id)
+        return rec[2] if rec is not None and rec[1] == listing and listing != _NO_LISTING else None
+
+    def note_dir(self, dir_id: tuple[int, int], packed: bytes, listing: bytes | None = None) -> None:
         """A directory checked file by file: recorded when this process closes the cache, if every
-        one of its files then has a cached verdict."""
-        self._noted[dir_id] = packed
+        one of its files then has a cached verdict (with `listing`, the digest of its listing, when
+        it has one: see `listing_unchanged`)."""
+        self._noted[dir_id] = (packed, listing or _NO_LISTING)
 
     def all_clean(self, keys: Iterable[StatKey]) -> bool:
         """Every one of these stat keys has a cached clean verdict (one C-level subset test)."""
@@ -337,7 +355,7 @@ class ScanCache:
         every scan's work."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            row = self.db.execute("SELECT generation FROM snapshots_v4 WHERE config = ?", (self.config,)).fetchone()
+            row = self.db.execute("SELECT generation FROM snapshots_v5 WHERE config = ?", (self.config,)).fetchone()
             current = row[0] if row else None
             if not self._read_done or current != self._generation:
                 self._read_rows()
@@ -354,21 +372,21 @@ class ScanCache:
             dirs = self._dir_records() if self._generation == current else {}
             if self._noted:
                 clean_keys, other_keys = {k for k, _ in clean}, {k for k, _ in other}
-                for dir_id, packed in self._noted.items():
-                    rec = _dir_record(packed, clean_keys, other_keys)
+                for dir_id, (packed, listing) in self._noted.items():
+                    rec = _dir_record(packed, listing, clean_keys, other_keys)
                     if rec is None:
                         dirs.pop(dir_id, None)
                     else:
                         dirs[dir_id] = rec
-            dir_blob = b"".join(_DIR_HEAD.pack(*dir_id, digest, len(pos)) + array.array("I", pos).tobytes()
-                                for dir_id, (digest, pos) in dirs.items())
+            dir_blob = b"".join(_DIR_HEAD.pack(*dir_id, digest, listing, len(pos)) + array.array("I", pos).tobytes()
+                                for dir_id, (digest, listing, pos) in dirs.items())
             (cids, ctimes), (oids, otimes) = columns
-            self.db.execute("INSERT OR REPLACE INTO snapshots_v4 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.db.execute("INSERT OR REPLACE INTO snapshots_v5 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (self.config, _SNAPSHOT_FORMAT, (current or 0) + 1, time.time(), len(clean), len(other),
                              oids.tobytes(), otimes.tobytes(), _join(other), dir_blob,
                              cids.tobytes(), ctimes.tobytes(), _join(clean)))
-            self.db.execute("DELETE FROM snapshots_v4 WHERE config NOT IN "
-                            "(SELECT config FROM snapshots_v4 ORDER BY written DESC LIMIT ?)", (_SNAPSHOTS_KEPT,))
+            self.db.execute("DELETE FROM snapshots_v5 WHERE config NOT IN "
+                            "(SELECT config FROM snapshots_v5 ORDER BY written DESC LIMIT ?)", (_SNAPSHOTS_KEPT,))
 
     def _read_rows(self) -> None:
         self._read_done = self._clean_loaded = True
@@ -384,7 +402,8 @@ class ScanCache:
         self._other_blob = _join([(None, r[5]) for r in other])
 
 
-def _dir_record(packed: bytes, clean: set[StatKey], other: set[StatKey]) -> tuple[bytes, list[int]] | None:
+def _dir_record(packed: bytes, listing: bytes, clean: set[StatKey],
+                other: set[StatKey]) -> tuple[bytes, bytes, list[int]] | None:
     """A directory record for files with these packed stat keys, or None when one of them has no
     cached verdict (a transient error, a file not stored)."""
     from scanner.walk import unpack_keys
@@ -395,7 +414,7 @@ def _dir_record(packed: bytes, clean: set[StatKey], other: set[StatKey]) -> tupl
             pos.append(i)
         elif k not in clean:
             return None
-    return hashlib.sha256(packed).digest(), pos
+    return hashlib.sha256(packed).digest(), listing, pos
 
 
 def _lines(blob: bytes) -> int:

@@ -9,12 +9,13 @@ import collections
 import itertools
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rules.loader import RuleSet
 from scanner.cache import CLEAN, CacheRefused, ScanCache, default_cache_path
 from scanner.config import PoolOptions, ScanConfig, config_digest
+from scanner.listing import ListedDir, Listings, listing_digest, walk_listed
 from scanner.model import SCHEMA_VERSION
 from scanner.walk import DirFiles, Entry, WalkOptions, walk_bulk
 
@@ -64,36 +65,41 @@ def skip_record(e: Entry) -> dict[str, Any]:
 
 def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_opts: PoolOptions,
              *, on_skip: Any = None, cache: ScanCache | None = None,
-             clean_records: bool = True, on_clean: Any = None) -> Iterator[dict[str, Any]]:
+             clean_records: bool = True, on_clean: Any = None,
+             listings: Listings | None = None) -> Iterator[dict[str, Any]]:
     """Scan `paths`; yields the record of every regular file (skipped entries go to `on_skip`).
 
     With a cache, unchanged files are answered from it at stat speed and the worker pool is
     started only when some file needs scanning. With `clean_records=False`, files the cache knows
     clean are not yielded at all, only counted through `on_clean(n)`: a caller printing files with
-    findings or errors then pays nothing per clean file (a directory of them is one set test)."""
+    findings or errors then pays nothing per clean file (a directory of them is one set test).
+    In that case only, `listings` (`scanner.listing.start`, begun while the interpreter started)
+    is find's listing of the trees: a directory listed as the cache recorded it is not walked here."""
     keys: dict[int, Any] = {}
+    lean = cache is not None and not clean_records
+    listed = lean and listings is not None and cache is not None and cache.has_dir_records()
+    walker: Iterator[Entry | DirFiles | ListedDir]
+    if listed and listings is not None and cache is not None:
+        walker = walk_listed(paths, walk_opts, listings, cache.listing_unchanged)
+    else:
+        if listings is not None:
+            listings.close()  # no directory recorded yet (a first scan): find's listing is of no use
+        walker = walk_bulk(paths, walk_opts)
     ready: collections.deque[dict[str, Any]] = collections.deque()
     counter = itertools.count()
 
     def tasks() -> Iterator[tuple[int, str, str]]:
-        for item in walk_bulk(paths, walk_opts):
-            if type(item) is DirFiles:
-                n = len(item.names)
-                todo: Iterable[int] = range(n)
-                if cache is not None and not clean_records:
-                    # A directory whose files are exactly those of its record (same stat keys,
-                    # same order) costs one bytes comparison; another is checked with set tests
-                    # and recorded for the next scan.
-                    packed = item.packed()
-                    unchanged = cache.dir_unchanged(item.dir_id, packed) if packed is not None else None
-                    if unchanged is not None:
-                        todo = unchanged
-                    else:
-                        if packed is not None:
-                            cache.note_dir(item.dir_id, packed)
-                        todo = [] if cache.all_clean(item.keys) else cache.not_clean(item.keys)
-                    if on_clean is not None and len(todo) < n:
-                        on_clean(n - len(todo))
+        for item in walker:
+            if isinstance(item, (DirFiles, ListedDir)):
+                todo: Sequence[int]
+                if isinstance(item, ListedDir):
+                    n = len(item)
+                    todo = item.todo  # find listed it as the cache recorded it: look up the flagged ones
+                else:
+                    n = len(item.names)
+                    todo = _check_dir(cache, item, listed) if cache is not None and lean else range(n)
+                if lean and on_clean is not None and len(todo) < n:
+                    on_clean(n - len(todo))
                 for j in todo:
                     p = item.path(j)
                     key = item.key(j)
@@ -152,6 +158,26 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
         yield finish(idx, rec)
         yield from _drain(ready)
     yield from _drain(ready)
+
+
+def _check_dir(cache: ScanCache, item: DirFiles, listed: bool) -> list[int]:
+    """The positions of the files of a walked directory to look up one by one.
+
+    A directory whose files are exactly those of its record (same stat keys, same order) costs
+    one bytes comparison; another is checked with set tests and recorded for the next scan, with
+    the digest of its listing as find prints it (scanner.listing), so that the next rescan need
+    not stat its files here."""
+    packed = item.packed()
+    unchanged = cache.dir_unchanged(item.dir_id, packed) if packed is not None else None
+    if unchanged is not None:
+        if listed and packed is not None:
+            listing = listing_digest(item)
+            if listing is not None and cache.listing_unchanged(item.dir_id, listing) is None:
+                cache.note_dir(item.dir_id, packed, listing)  # recorded without its listing
+        return unchanged
+    if packed is not None:
+        cache.note_dir(item.dir_id, packed, listing_digest(item))
+    return [] if cache.all_clean(item.keys) else cache.not_clean(item.keys)
 
 
 def _drain(q: collections.deque[dict[str, Any]]) -> Iterator[dict[str, Any]]:

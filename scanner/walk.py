@@ -12,7 +12,7 @@ import itertools
 import operator
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -148,66 +148,74 @@ def _walk_dir(root: str, opts: WalkOptions, root_st: os.stat_result) -> Iterator
     stack = [(root, (root_st.st_dev, root_st.st_ino))]
     while stack:
         d, dir_id = stack.pop()
-        try:
-            # lstat relative to the directory's descriptor (no path walk from the root per file):
-            # a rescan's walk is mostly these calls (issue 17: ~4.5 µs a file here).
-            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as exc:
-            yield Entry(d, d, error=exc.strerror or str(exc))
-            continue
-        try:
-            names = os.listdir(fd)
-            names.sort()
-            if opts.excludes:
-                names = [n for n in names
-                         if not _excluded(os.path.relpath(os.path.join(d, n), root), n, opts.excludes)]
-            failed = False
-            try:
-                # A list comprehension: map() over a functools.partial with a keyword costs
-                # a microsecond more a call (measured, issue 17).
-                lstat = os.lstat
-                sts = [lstat(n, dir_fd=fd) for n in names]
-            except OSError:
-                failed = True  # one entry vanished or is unreadable: stat them one by one below
-            if failed:
-                sts = []
-                for n in names:
-                    try:
-                        sts.append(os.lstat(n, dir_fd=fd))
-                    except OSError as exc:
-                        sts.append(exc)  # type: ignore[arg-type]
-        except OSError as exc:
-            yield Entry(d, d, error=exc.strerror or str(exc))
-            continue
-        finally:
-            os.close(fd)
-        if failed:
-            regular = [isinstance(st, os.stat_result) and stat.S_ISREG(st.st_mode) for st in sts]
-        else:
-            regular = list(map(stat.S_ISREG, map(_MODE, sts)))
-        if all(regular):  # a leaf directory of files: the common case, no Python loop per file
-            if names:
-                yield DirFiles(d, dir_id, names, sts)
-            continue
-        if any(regular):
-            yield DirFiles(d, dir_id, list(itertools.compress(names, regular)),
-                           list(itertools.compress(sts, regular)))  # type: ignore[arg-type]
-        subdirs = []
-        for n, st, reg in zip(names, sts, regular, strict=True):
-            if reg:
-                continue
-            path = os.path.join(d, n)
-            if not isinstance(st, os.stat_result):
-                yield Entry(path, path, error=st.strerror or str(st))
-            elif stat.S_ISLNK(st.st_mode):
-                yield _symlink(path, real_root)
-            elif stat.S_ISDIR(st.st_mode):
-                if opts.one_file_system and st.st_dev != dev:
-                    continue
-                subdirs.append((path, (st.st_dev, st.st_ino)))
-            else:
-                yield Entry(path, path, skip=_special(st.st_mode) or "special")
+        subdirs = yield from dir_items(d, dir_id, root, real_root, dev, opts)
         stack.extend(reversed(subdirs))
+
+
+def dir_items(d: str, dir_id: tuple[int, int], root: str, real_root: str, dev: int,
+              opts: WalkOptions) -> Generator[Entry | DirFiles, None, list[tuple[str, tuple[int, int]]]]:
+    """The entries of one directory `d` of the tree under `root` (see `walk_bulk`); returns its
+    subdirectories to walk, (path, (dev, ino)), in name order."""
+    subdirs: list[tuple[str, tuple[int, int]]] = []
+    try:
+        # lstat relative to the directory's descriptor (no path walk from the root per file):
+        # a rescan's walk is mostly these calls (issue 17: ~4.5 µs a file here).
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        yield Entry(d, d, error=exc.strerror or str(exc))
+        return subdirs
+    try:
+        names = os.listdir(fd)
+        names.sort()
+        if opts.excludes:
+            names = [n for n in names
+                     if not _excluded(os.path.relpath(os.path.join(d, n), root), n, opts.excludes)]
+        failed = False
+        try:
+            # A list comprehension: map() over a functools.partial with a keyword costs
+            # a microsecond more a call (measured, issue 17).
+            lstat = os.lstat
+            sts = [lstat(n, dir_fd=fd) for n in names]
+        except OSError:
+            failed = True  # one entry vanished or is unreadable: stat them one by one below
+        if failed:
+            sts = []
+            for n in names:
+                try:
+                    sts.append(os.lstat(n, dir_fd=fd))
+                except OSError as exc:
+                    sts.append(exc)  # type: ignore[arg-type]
+    except OSError as exc:
+        yield Entry(d, d, error=exc.strerror or str(exc))
+        return subdirs
+    finally:
+        os.close(fd)
+    if failed:
+        regular = [isinstance(st, os.stat_result) and stat.S_ISREG(st.st_mode) for st in sts]
+    else:
+        regular = list(map(stat.S_ISREG, map(_MODE, sts)))
+    if all(regular):  # a leaf directory of files: the common case, no Python loop per file
+        if names:
+            yield DirFiles(d, dir_id, names, sts)
+        return subdirs
+    if any(regular):
+        yield DirFiles(d, dir_id, list(itertools.compress(names, regular)),
+                       list(itertools.compress(sts, regular)))  # type: ignore[arg-type]
+    for n, st, reg in zip(names, sts, regular, strict=True):
+        if reg:
+            continue
+        path = os.path.join(d, n)
+        if not isinstance(st, os.stat_result):
+            yield Entry(path, path, error=st.strerror or str(st))
+        elif stat.S_ISLNK(st.st_mode):
+            yield _symlink(path, real_root)
+        elif stat.S_ISDIR(st.st_mode):
+            if opts.one_file_system and st.st_dev != dev:
+                continue
+            subdirs.append((path, (st.st_dev, st.st_ino)))
+        else:
+            yield Entry(path, path, skip=_special(st.st_mode) or "special")
+    return subdirs
 
 
 def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
