@@ -74,3 +74,35 @@ def test_memory_cap_respects_a_lower_hard_limit() -> None:
                          cwd=Path(__file__).resolve().parents[2])
     two, one = 2 * 1024 ** 3, 1024 ** 3
     assert out.stdout.split(None, 2) == [str(two), str(one), f"({one}, {one})\n"]
+
+
+def test_every_file_of_many_batches_gets_one_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several batches queued per worker: a crash and a hang in the middle cost their own file
+    only; the files queued behind them in the same worker are scanned by others, none twice."""
+    real = engine.Scanner.scan_path
+    names = [f"f{i:03d}.txt" for i in range(300)]
+    for i, name in enumerate(names):
+        text = "000001\n秘密★1年\n标题\n" if i % 7 == 0 else "会议纪要\n"
+        (tmp_path / name).write_text(text, encoding="utf-8")
+
+    def sabotaged(self, path, display=None):  # type: ignore[no-untyped-def]
+        if str(path).endswith(("f101.txt", "f217.txt")):
+            os._exit(9)
+        if str(path).endswith("f150.txt"):
+            while True:
+                time.sleep(1)
+        return real(self, path, display)
+
+    monkeypatch.setattr(engine.Scanner, "scan_path", sabotaged)
+    pool = WorkerPool(ScanConfig(), PoolOptions(jobs=2, timeout=2.0))
+    out = list(pool.run((i, str(tmp_path / n), n) for i, n in enumerate(names)))
+    assert sorted(i for i, _ in out) == list(range(300)), "one record per file, none lost or doubled"
+    recs = {r["path"]: r for _, r in out}
+    assert recs["f101.txt"]["errors"][0]["error"] == "crash"
+    assert recs["f217.txt"]["errors"][0]["error"] == "crash"
+    assert recs["f150.txt"]["errors"][0]["error"] == "timeout"
+    for i, n in enumerate(names):
+        if n in ("f101.txt", "f217.txt", "f150.txt"):
+            continue
+        assert not recs[n]["errors"], recs[n]
+        assert recs[n]["level"] == ("confidential" if i % 7 == 0 else None), n
