@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import dataclasses
+import itertools
 import multiprocessing as mp
 import os
 import resource
@@ -22,7 +23,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -205,7 +206,10 @@ class WorkerPool:
     def _spawn(self) -> _Slot:
         return _Slot(self._ctx, self.scanner, self.opts)
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[tuple[int, dict[str, Any]]]:
+    def run(self, tasks: Iterable[Task], on_clean: Callable[[int], None] | None = None
+            ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """With `on_clean`, files found clean (no finding, no error) are not yielded, only
+        counted through `on_clean(n)`: a caller that prints the others pays nothing per clean file."""
         it = iter(tasks)
         requeued: collections.deque[Task] = collections.deque()
         exhausted = False
@@ -216,11 +220,9 @@ class WorkerPool:
             out: list[Task] = []
             while len(out) < n and requeued:
                 out.append(requeued.popleft())
-            while len(out) < n and not exhausted:
-                try:
-                    out.append(next(it))
-                except StopIteration:
-                    exhausted = True
+            if len(out) < n and not exhausted:
+                out.extend(itertools.islice(it, n - len(out)))
+                exhausted = len(out) < n
             return out
 
         # The first batches decide what the workers inherit: Pillow imported once here, not in
@@ -265,11 +267,17 @@ class WorkerPool:
             if batch:
                 s.batch = max(MIN_BATCH, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / max(took, 1e-6))))
             pop = s.tasks.pop
+            clean = 0
             for idx, rec in batch:
                 task = pop(idx)
                 if type(rec) is tuple:
+                    if on_clean is not None:
+                        clean += 1
+                        continue
                     rec = _clean_record(task[2], *rec)
                 yield idx, rec
+            if clean and on_clean is not None:
+                on_clean(clean)
 
         def died(i: int) -> tuple[int, dict[str, Any]]:
             s = slots[i]

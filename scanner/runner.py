@@ -70,7 +70,8 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
     With a cache, unchanged files are answered from it at stat speed and the worker pool is
     started only when some file needs scanning. With `clean_records=False`, files the cache knows
     clean are not yielded at all, only counted through `on_clean(n)`: a caller printing files with
-    findings or errors then pays nothing per clean file (a directory of them is one set test)."""
+    findings or errors then pays nothing per clean file (a directory of them is one set test).
+    Without a cache, files the workers find clean are left out and counted the same way."""
     keys: dict[int, Any] = {}
     ready: collections.deque[dict[str, Any]] = collections.deque()
     counter = itertools.count()
@@ -148,10 +149,16 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
         return
     from scanner.pool import WorkerPool
 
-    for idx, rec in WorkerPool(config, pool_opts).run(todo):
+    # Without a cache to fill, a clean file's record would be built only to be dropped.
+    count_clean = (on_clean or _ignore) if cache is None and not clean_records else None
+    for idx, rec in WorkerPool(config, pool_opts).run(todo, on_clean=count_clean):
         yield finish(idx, rec)
         yield from _drain(ready)
     yield from _drain(ready)
+
+
+def _ignore(_n: int) -> None:
+    pass
 
 
 def _drain(q: collections.deque[dict[str, Any]]) -> Iterator[dict[str, Any]]:

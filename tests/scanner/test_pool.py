@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scanner import engine
-from scanner.config import PoolOptions, ScanConfig
+from scanner.config import Limits, PoolOptions, ScanConfig
 from scanner.pool import WorkerPool
 
 
@@ -106,3 +106,25 @@ def test_every_file_of_many_batches_gets_one_record(tmp_path: Path, monkeypatch:
             continue
         assert not recs[n]["errors"], recs[n]
         assert recs[n]["level"] == ("confidential" if i % 7 == 0 else None), n
+
+
+def test_clean_files_are_counted_not_yielded_when_the_caller_asks(tmp_path: Path) -> None:
+    """`baomi scan --format jsonl` prints files with findings or errors: without a cache,
+    run_scan(clean_records=False) leaves the clean ones out and counts them through on_clean."""
+    from scanner.runner import run_scan
+    from scanner.walk import WalkOptions
+
+    for i in range(40):
+        (tmp_path / f"c{i}.txt").write_text("会议纪要\n", encoding="utf-8")
+    (tmp_path / "m.txt").write_text("000001\n秘密★1年\n标题\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "big.txt").write_bytes(b"x" * 5000)  # above the size limit: an error record
+    config = ScanConfig(limits=Limits(max_file_size=4096))
+    counted: list[int] = []
+    recs = list(run_scan([str(tmp_path)], config, WalkOptions(), PoolOptions(jobs=2, timeout=30),
+                         clean_records=False, on_clean=counted.append))
+    every = list(run_scan([str(tmp_path)], config, WalkOptions(), PoolOptions(jobs=2, timeout=30)))
+    flagged = sorted(r["path"] for r in every if r["findings"] or r["errors"])
+    assert sorted(r["path"] for r in recs) == flagged
+    assert {str(tmp_path / n) for n in ("m.txt", "sub/big.txt")} <= set(flagged)
+    assert sum(counted) == len(every) - len(flagged) == 40
