@@ -31,6 +31,9 @@ __all__ = ["STREAM_CHUNK", "ScanConfig", "Scanner"]
 
 #: Plain-text files above this size are streamed in chunks of this size.
 STREAM_CHUNK = 16 * 1024 * 1024
+#: A file is opened read-only, not following a symlink in its last component, and without
+#: blocking on a FIFO that replaced it since the walk.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 class Scanner:
@@ -51,7 +54,7 @@ class Scanner:
         """Scan one regular file. Never raises for bad input: problems become error records."""
         shown = display if display is not None else os.fsdecode(path)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            fd = os.open(path, _OPEN_FLAGS)
         except OSError as exc:
             code = ErrorCode.SKIPPED if exc.errno == errno.ELOOP else ErrorCode.UNREADABLE
             return FileResult(shown, errors=(ScanError(code, exc.strerror or str(exc)),))
@@ -303,9 +306,16 @@ def _shift_lines(findings: list[Finding], lines_before: int) -> list[Finding]:
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    """The whole file, normally in one read (no buffered-reader object per file)."""
-    parts = [os.read(fd, size + 1)]
-    while chunk := os.read(fd, 1 << 20):  # a short read, or the file grew while scanned
+    """The whole file, normally in one read (no buffered-reader object per file).
+
+    A read that returns exactly the `size` fstat gave has read the file (a regular file reads
+    short only at its end), so no second read asks for the end; a file that grew (size + 1
+    bytes came) or one read short (a network file system) is read on to its end."""
+    first = os.read(fd, size + 1)
+    if len(first) == size:
+        return first
+    parts = [first]
+    while chunk := os.read(fd, 1 << 20):
         parts.append(chunk)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 

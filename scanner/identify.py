@@ -16,7 +16,7 @@ import magic
 HEAD = 64 * 1024
 _local = threading.local()
 # Bytes that never occur in plain text (NUL and C0 controls other than \t \n \v \f \r ESC).
-_BINARY = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+_CONTROLS = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
 _MAIL_HEADER = re.compile(rb"^(?:From |[A-Za-z][A-Za-z0-9-]{1,40}:[ \t])")
 
 
@@ -33,10 +33,14 @@ def is_plain_text(head: bytes) -> bool:
     """True for bytes that are plain text needing no format-specific reader.
 
     NUL anywhere in the head (memchr speed) or another C0 control byte in its first 2 KiB
-    means binary; a regex over the whole 8 KiB cost ~15 µs a file on a text tree."""
-    if not head or b"\x00" in head[:8192] or _BINARY.search(head[:2048]):
+    means binary; a regex over the whole 8 KiB cost ~15 µs a file on a text tree, and one over
+    the 2 KiB still ~15 µs where deleting the control bytes (`translate`) costs ~4."""
+    if not head or b"\x00" in head[:8192]:
         return False
-    start = head[:2048].lstrip()
+    first = head[:2048]
+    if len(first.translate(None, _CONTROLS)) != len(first):
+        return False
+    start = first.lstrip()
     if start[:3] == b"\xef\xbb\xbf":
         start = start[3:].lstrip()
     if b"<" in start or start.startswith((b"{\\rtf", b"%PDF", b"%!", b"\xfe\xff", b"\xff\xfe")):

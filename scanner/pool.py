@@ -4,7 +4,8 @@ yara-python timeouts are soft and a C parser can hang or balloon, so every file 
 worker process: a worker past its deadline is killed (`timeout` error record) and replaced; a
 worker that dies (segfault, OOM) yields a `crash` error record for the file it held. Workers are
 forked once (after the extractors and rules are loaded, so they share them) and reused. Tasks go
-out and results come back in batches (one pipe message per 16 files); each worker publishes in
+out and results come back in batches (one pipe message for up to 64 files, about 20 ms of work;
+two batches queued per worker so that none waits for the parent); each worker publishes in
 shared memory which file it is scanning since when, so the deadline and the blame for a hang or a
 crash still apply to that one file, and the rest of its batch is handed to another worker.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import dataclasses
+import itertools
 import multiprocessing as mp
 import os
 import resource
@@ -21,7 +23,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -32,8 +34,15 @@ from scanner.extractors.registry import extractors
 from scanner.model import SCHEMA_VERSION, ErrorCode, FileResult, ScanError
 
 Task = tuple[int, str, str]  # (index, path to open, path as displayed)
-#: Tasks handed to a worker at once; their results come back in one message.
-BATCH = 16
+#: Tasks handed to a worker at once (their results come back in one message): a worker's first
+#: batch, and the bounds of the next ones, sized to take about BATCH_SECONDS each by the time its
+#: last batch took per file — few messages for small text files, few files behind a slow
+#: document (at the end of a scan, no worker sits on a long queue while the others idle).
+BATCH, MIN_BATCH, MAX_BATCH = 8, 2, 64
+BATCH_SECONDS = 0.02
+#: Batches kept in each worker's pipe: it finds the next one there when it finishes one, however
+#: late the parent (sharing the cores with the workers) gets to run.
+DEPTH = 2
 
 
 def cap_memory(max_memory: int) -> int:
@@ -114,6 +123,7 @@ def _serve(conn: Connection, scanner: Scanner, progress: Any) -> None:
         if batch is None:
             return
         out: list[tuple[int, Any]] = []
+        began = time.monotonic()
         for idx, path, display in batch:
             progress[1] = time.monotonic()  # start first, then the index: the parent reads the index first
             progress[0] = idx
@@ -132,7 +142,7 @@ def _serve(conn: Connection, scanner: Scanner, progress: Any) -> None:
             out.append((idx, rec))
         progress[0] = -1
         try:
-            conn.send(out)
+            conn.send((time.monotonic() - began, out))
         except (OSError, ValueError):
             return
 
@@ -159,6 +169,8 @@ class _Slot:
         self.proc.start()
         child.close()
         self.tasks: dict[int, Task] = {}
+        self.batches = 0  # batches sent whose results have not come back
+        self.batch = BATCH  # the size of its next batch
 
     def current(self) -> tuple[int | None, float]:
         """(index of the file being scanned, its start time), or (None, 0) between batches."""
@@ -194,7 +206,10 @@ class WorkerPool:
     def _spawn(self) -> _Slot:
         return _Slot(self._ctx, self.scanner, self.opts)
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[tuple[int, dict[str, Any]]]:
+    def run(self, tasks: Iterable[Task], on_clean: Callable[[int], None] | None = None
+            ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """With `on_clean`, files found clean (no finding, no error) are not yielded, only
+        counted through `on_clean(n)`: a caller that prints the others pays nothing per clean file."""
         it = iter(tasks)
         requeued: collections.deque[Task] = collections.deque()
         exhausted = False
@@ -205,16 +220,14 @@ class WorkerPool:
             out: list[Task] = []
             while len(out) < n and requeued:
                 out.append(requeued.popleft())
-            while len(out) < n and not exhausted:
-                try:
-                    out.append(next(it))
-                except StopIteration:
-                    exhausted = True
+            if len(out) < n and not exhausted:
+                out.extend(itertools.islice(it, n - len(out)))
+                exhausted = len(out) < n
             return out
 
         # The first batches decide what the workers inherit: Pillow imported once here, not in
         # every worker, when they will pre-check images (a name hint; files are typed by content).
-        requeued.extend(take(BATCH * self.jobs))
+        requeued.extend(take(BATCH * DEPTH * self.jobs))
         if self.scanner.ocr.mode is not ocr.OcrMode.OFF and any(
                 t[1].lower().endswith(ocr.IMAGE_SUFFIXES) for t in requeued):
             ocr.preload()
@@ -222,8 +235,9 @@ class WorkerPool:
         sel = selectors.DefaultSelector()  # one selector for the whole run, not one per wait
 
         def watch(i: int, slot: _Slot) -> None:
-            sel.register(slot.parent.fileno(), selectors.EVENT_READ, i)
-            sel.register(slot.proc.sentinel, selectors.EVENT_READ, i)
+            # The pipe says "a result is ready" (or EOF), the sentinel "the worker is gone".
+            sel.register(slot.parent.fileno(), selectors.EVENT_READ, (i, True))
+            sel.register(slot.proc.sentinel, selectors.EVENT_READ, (i, False))
 
         def replace(i: int) -> None:
             old = slots[i]
@@ -247,48 +261,95 @@ class WorkerPool:
             replace(i)
             return idx, FileResult(task[2], errors=(ScanError(code, detail),)).to_record()
 
+        def results(s: _Slot, msg: tuple[float, list[tuple[int, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+            took, batch = msg
+            s.batches -= 1
+            if batch:
+                s.batch = max(MIN_BATCH, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / max(took, 1e-6))))
+            pop = s.tasks.pop
+            clean = 0
+            for idx, rec in batch:
+                task = pop(idx)
+                if type(rec) is tuple:
+                    if on_clean is not None:
+                        clean += 1
+                        continue
+                    rec = _clean_record(task[2], *rec)
+                yield idx, rec
+            if clean and on_clean is not None:
+                on_clean(clean)
+
+        def died(i: int) -> tuple[int, dict[str, Any]]:
+            s = slots[i]
+            idx, _ = s.current()
+            s.proc.join(0.5)  # its pipe closed as it exited: let it be reaped for the exit code
+            return fail(i, ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})", idx)
+
         for i, slot in enumerate(slots):
             watch(i, slot)
         try:
             while True:
-                for s in slots:
-                    # Keep a second batch queued in the pipe so a worker never waits for the parent.
-                    if len(s.tasks) <= BATCH:
-                        batch = take(BATCH)
-                        if batch:
-                            try:
-                                s.parent.send(batch)
-                            except (OSError, ValueError):
-                                requeued.extendleft(reversed(batch))
-                                continue  # the dead worker is noticed below
-                            s.tasks.update((t[0], t) for t in batch)
+                for depth in range(1, DEPTH + 1):  # round by round: a short run is shared by all
+                    for s in slots:
+                        if s.batches >= depth:
+                            continue
+                        batch = take(s.batch)
+                        if not batch:
+                            break
+                        try:
+                            s.parent.send(batch)
+                        except (OSError, ValueError):
+                            requeued.extendleft(reversed(batch))
+                            continue  # the dead worker is noticed below
+                        s.batches += 1
+                        s.tasks.update((t[0], t) for t in batch)
                 busy = [s for s in slots if s.tasks]
                 if not busy:
                     return
                 now = time.monotonic()
                 starts = [st for s in busy for idx, st in [s.current()] if idx is not None]
                 wait_for = min([timeout] + [max(0.0, st + timeout - now) for st in starts]) + 0.01
-                ready = {key.data for key, _ in sel.select(timeout=min(wait_for, 1.0))}
-                for i, s in enumerate(slots):
-                    if not s.tasks:
+                ready = sel.select(timeout=min(wait_for, 1.0))
+                gone = set()
+                for key, _ in ready:
+                    i, is_pipe = key.data
+                    s = slots[i]
+                    if not is_pipe or not s.tasks or i in gone:
                         continue
-                    if i in ready:
-                        try:
-                            while s.tasks and s.parent.poll():
-                                for idx, rec in s.parent.recv():
-                                    task = s.tasks.pop(idx)
-                                    if isinstance(rec, tuple):
-                                        rec = _clean_record(task[2], *rec)
-                                    yield idx, rec
-                            if s.proc.is_alive() or not s.tasks:
-                                continue
-                        except (EOFError, OSError):
-                            pass
-                        idx, _ = s.current()
-                        yield fail(i, ErrorCode.CRASH, f"worker died (exit {s.proc.exitcode})", idx)
+                    try:
+                        # One message per wake-up: epoll is level-triggered, a second one queued
+                        # behind it wakes the next select at once (no poll() per message, which
+                        # builds a selector each time).
+                        batch = s.parent.recv()
+                    except (EOFError, OSError):
+                        gone.add(i)
+                        yield died(i)
+                        continue
+                    yield from results(s, batch)
+                for key, _ in ready:
+                    i, is_pipe = key.data
+                    s = slots[i]
+                    if is_pipe or i in gone:
+                        continue
+                    if not s.tasks:  # an idle worker gone (an OOM killer's pick): a fresh one
+                        gone.add(i)
+                        replace(i)
+                        continue
+                    # The worker exited: results it sent before are still in its pipe.
+                    try:
+                        while s.tasks and s.parent.poll():
+                            yield from results(s, s.parent.recv())
+                    except (EOFError, OSError):
+                        pass
+                    if s.tasks:
+                        gone.add(i)
+                        yield died(i)
+                now = time.monotonic()
+                for i, s in enumerate(slots):
+                    if i in gone or not s.tasks:
                         continue
                     idx, started = s.current()
-                    if idx is not None and time.monotonic() - started >= timeout:
+                    if idx is not None and now - started >= timeout:
                         yield fail(i, ErrorCode.TIMEOUT, f"no result within {timeout:g} s", idx)
         finally:
             sel.close()

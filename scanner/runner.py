@@ -73,8 +73,10 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
     started only when some file needs scanning. With `clean_records=False`, files the cache knows
     clean are not yielded at all, only counted through `on_clean(n)`: a caller printing files with
     findings or errors then pays nothing per clean file (a directory of them is one set test).
-    In that case only, `listings` (`scanner.listing.start`, begun while the interpreter started)
-    is find's listing of the trees: a directory listed as the cache recorded it is not walked here."""
+    Without a cache, files the workers find clean are left out and counted the same way.
+    With a cache and `clean_records=False` only, `listings` (`scanner.listing.start`, begun while
+    the interpreter started) is find's listing of the trees: a directory listed as the cache
+    recorded it is not walked here."""
     keys: dict[int, Any] = {}
     lean = cache is not None and not clean_records
     listed = lean and listings is not None and cache is not None and cache.has_dir_records()
@@ -154,7 +156,9 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
         return
     from scanner.pool import WorkerPool
 
-    for idx, rec in WorkerPool(config, pool_opts).run(todo):
+    # Without a cache to fill, a clean file's record would be built only to be dropped.
+    count_clean = (on_clean or _ignore) if cache is None and not clean_records else None
+    for idx, rec in WorkerPool(config, pool_opts).run(todo, on_clean=count_clean):
         yield finish(idx, rec)
         yield from _drain(ready)
     yield from _drain(ready)
@@ -178,6 +182,10 @@ def _check_dir(cache: ScanCache, item: DirFiles, listed: bool) -> list[int]:
     if packed is not None:
         cache.note_dir(item.dir_id, packed, listing_digest(item))
     return [] if cache.all_clean(item.keys) else cache.not_clean(item.keys)
+
+
+def _ignore(_n: int) -> None:
+    pass
 
 
 def _drain(q: collections.deque[dict[str, Any]]) -> Iterator[dict[str, Any]]:

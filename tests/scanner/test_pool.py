@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scanner import engine
-from scanner.config import PoolOptions, ScanConfig
+from scanner.config import Limits, PoolOptions, ScanConfig
 from scanner.pool import WorkerPool
 
 
@@ -74,3 +74,57 @@ def test_memory_cap_respects_a_lower_hard_limit() -> None:
                          cwd=Path(__file__).resolve().parents[2])
     two, one = 2 * 1024 ** 3, 1024 ** 3
     assert out.stdout.split(None, 2) == [str(two), str(one), f"({one}, {one})\n"]
+
+
+def test_every_file_of_many_batches_gets_one_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several batches queued per worker: a crash and a hang in the middle cost their own file
+    only; the files queued behind them in the same worker are scanned by others, none twice."""
+    real = engine.Scanner.scan_path
+    names = [f"f{i:03d}.txt" for i in range(300)]
+    for i, name in enumerate(names):
+        text = "000001\n秘密★1年\n标题\n" if i % 7 == 0 else "会议纪要\n"
+        (tmp_path / name).write_text(text, encoding="utf-8")
+
+    def sabotaged(self, path, display=None):  # type: ignore[no-untyped-def]
+        if str(path).endswith(("f101.txt", "f217.txt")):
+            os._exit(9)
+        if str(path).endswith("f150.txt"):
+            while True:
+                time.sleep(1)
+        return real(self, path, display)
+
+    monkeypatch.setattr(engine.Scanner, "scan_path", sabotaged)
+    pool = WorkerPool(ScanConfig(), PoolOptions(jobs=2, timeout=2.0))
+    out = list(pool.run((i, str(tmp_path / n), n) for i, n in enumerate(names)))
+    assert sorted(i for i, _ in out) == list(range(300)), "one record per file, none lost or doubled"
+    recs = {r["path"]: r for _, r in out}
+    assert recs["f101.txt"]["errors"][0]["error"] == "crash"
+    assert recs["f217.txt"]["errors"][0]["error"] == "crash"
+    assert recs["f150.txt"]["errors"][0]["error"] == "timeout"
+    for i, n in enumerate(names):
+        if n in ("f101.txt", "f217.txt", "f150.txt"):
+            continue
+        assert not recs[n]["errors"], recs[n]
+        assert recs[n]["level"] == ("confidential" if i % 7 == 0 else None), n
+
+
+def test_clean_files_are_counted_not_yielded_when_the_caller_asks(tmp_path: Path) -> None:
+    """`baomi scan --format jsonl` prints files with findings or errors: without a cache,
+    run_scan(clean_records=False) leaves the clean ones out and counts them through on_clean."""
+    from scanner.runner import run_scan
+    from scanner.walk import WalkOptions
+
+    for i in range(40):
+        (tmp_path / f"c{i}.txt").write_text("会议纪要\n", encoding="utf-8")
+    (tmp_path / "m.txt").write_text("000001\n秘密★1年\n标题\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "big.txt").write_bytes(b"x" * 5000)  # above the size limit: an error record
+    config = ScanConfig(limits=Limits(max_file_size=4096))
+    counted: list[int] = []
+    recs = list(run_scan([str(tmp_path)], config, WalkOptions(), PoolOptions(jobs=2, timeout=30),
+                         clean_records=False, on_clean=counted.append))
+    every = list(run_scan([str(tmp_path)], config, WalkOptions(), PoolOptions(jobs=2, timeout=30)))
+    flagged = sorted(r["path"] for r in every if r["findings"] or r["errors"])
+    assert sorted(r["path"] for r in recs) == flagged
+    assert {str(tmp_path / n) for n in ("m.txt", "sub/big.txt")} <= set(flagged)
+    assert sum(counted) == len(every) - len(flagged) == 40
