@@ -125,7 +125,7 @@ def test_a_saturated_item_is_judged_by_the_quiet_test(monkeypatch: pytest.Monkey
     "机密★5年", "密级：机密", "（秘密）x", "(S) x", "1. (S) Text", "¶ (S) Text", "١. (S) Text",
     "TOP SECRET", "“SECRET RYBAT", "□机密", "(√)机密", "(&nbsp;)机密", "机密", "秘 密", "000012 机密 特急",
     "机密 第 1 页", "内部资料", "核心商密", "工作秘密", "文件密级 机密", "保密等级：秘密", "classification: secret",
-    "已解密 机密", "解密\u3000机密", "（秘密）本段", "机密·5年", "机密(5年)",
+    "已解密 机密", "解密\u3000机密", "（秘密）本段", "机密·5年", "机密(5年)", "¶ (S) Text 机密", "١. (S) Text 机密",
 ])
 def test_marking_shaped_lines_are_not_quiet(line: str) -> None:
     assert not cl._quiet(normalize(line).strip())
@@ -190,6 +190,36 @@ def test_random_items(monkeypatch: pytest.MonkeyPatch) -> None:
         full = cl.classify(segs)
         assert fast == full, segs
     assert quiet > 500  # the quiet path was taken often
+
+
+def _only_level_words(s: str, role: str = "body") -> bool:
+    ln = cl._Line(s, Segment(s, role=role), cl.TOP_LINES, 5, False)
+    got: list[Finding] = []
+    cl._judge_line(ln, [ln.seg], got, 0)
+    return all(f.kind is Kind.MENTION and f.rule == cl.RULE_MENTION and re.fullmatch("绝密|机密|秘密", f.text)
+               for f in got)
+
+
+#: Characters and pieces at the edges of `_LOUD_HEAD`'s first alternative and the head-token and
+#: bare-level alphabets: digits of other scripts, capitals that are not Latin, `ı` (its upper
+#: case is `I`), quotes, the pilcrow, decoration.
+_EDGE = ["١", "٢", "۳", "१", "Σ", "Ε", "С", "ı", "¶", "“", "‘", "#", "(", ")", "[", "]", "|", "/", ".", "-", "—",
+         " ", "\t", "：", ":", "、", "，", "。", "份", "号", "第", "共", "页", "特", "急", "件", "年", "月", "期", "限",
+         "保", "级", "已", "解", "废", "★", "*", "S", "C", "TS", "U", "SECRET", "ECRET", "CONF", "1", "9", "0", "(S) Text", "(C) The", "(U) A", "(TS//SI) B"]
+
+
+def test_quiet_lines_of_random_text_hold_only_level_words() -> None:
+    rng = random.Random(11)
+    quiet = 0
+    for _ in range(20000):
+        parts = [rng.choice(_EDGE + _FRAGMENTS) for _ in range(rng.randrange(1, 8))]
+        parts.insert(rng.randrange(len(parts) + 1), rng.choice(["机密", "秘密", "绝密", "秘 密"]))
+        s = normalize("".join(parts)).strip()
+        if s and cl._quiet(s):
+            quiet += 1
+            for role in ("body", "cell", "header", "property"):
+                assert _only_level_words(s, role), (s, role)
+    assert quiet > 2000
 
 
 def test_loud_anywhere_covers_star_heads() -> None:
@@ -295,7 +325,4 @@ def test_quiet_lines_of_real_text_hold_only_level_words(monkeypatch: pytest.Monk
         scanner.scan_path(str(p))
     assert len(lines) > 50  # (most lines of the laws are longer than LONG_LINE: judged as prose)
     for s in lines:
-        ln = cl._Line(s, Segment(s), cl.TOP_LINES, 5, False)
-        got: list[Finding] = []
-        cl._judge_line(ln, [ln.seg], got, 0)
-        assert all(f.kind is Kind.MENTION and re.fullmatch("绝密|机密|秘密", f.text) for f in got), (s, got)
+        assert _only_level_words(s), s
