@@ -286,7 +286,7 @@ def _classify_bounded(segments: list[Segment]) -> list[Finding]:
             end = min(len(text), pos + _SPLIT_CHARS) if cut < 0 else cut + 1
             piece = text[pos:end]
             sub = dataclasses.replace(seg, text=piece, index=seg.index if pos == 0 else max(seg.index, TOP_LINES))
-            out.extend(_shift_lines(classify([sub]), lines_before))
+            out.extend(classify([sub], lines_before))
             lines_before += piece.count("\n")
             pos = end
     if plain:
