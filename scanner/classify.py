@@ -18,7 +18,13 @@ from dataclasses import dataclass, replace
 
 from rules import vocabulary
 from scanner.banners import LETTERED_ITEM, parse_english_line, portion_mark
-from scanner.grammar import (
+from scanner.grammar import (  # the private names: what `_quiet` must cover
+    _ALTSEP,
+    _BOX_RE,
+    _DECOR,
+    _LEVEL,
+    _PARA,
+    _STAR,
     BULLET_TICKS,
     LEVEL_WORDS,
     STARS,
@@ -217,12 +223,12 @@ def _is_last(text: str, end: int) -> bool:
 class _LineCounter:
     """Line numbers for increasing offsets in one text, counted incrementally (no quadratic rescans)."""
 
-    def __init__(self, text: str) -> None:
-        self.text, self.off, self.n = text, 0, 1
+    def __init__(self, text: str, first: int = 1) -> None:
+        self.text, self.off, self.n, self.first = text, 0, first, first
 
     def at(self, offset: int) -> int:
         if offset < self.off:
-            self.off, self.n = 0, 1
+            self.off, self.n = 0, self.first
         self.n += self.text.count("\n", self.off, offset)
         self.off = offset
         return self.n
@@ -430,27 +436,39 @@ def _label(seg: Segment) -> Finding | None:
     return None
 
 
-def classify(segments: Iterable[Segment]) -> list[Finding]:
-    """Findings (markings and mentions) in the located text of one item."""
+def classify(segments: Iterable[Segment], lines_before: int = 0) -> list[Finding]:
+    """Findings (markings and mentions) in the located text of one item.
+
+    `lines_before`: the one segment is a piece of a longer text with that many lines before it;
+    line numbers are counted from the start of the text (what `engine._shift_lines` did after,
+    at ~20 µs a finding)."""
     segs = list(segments)
+    if lines_before and len(segs) != 1:
+        raise ValueError("lines_before is for one piece of a text")
     findings: list[Finding] = []
     word_mentions = 0
     for si, seg in enumerate(segs):
         if seg.role == "property" and seg.key is not None:
             pm = _property(seg)
             if pm is not None:
-                ln = _Line(normalize(seg.text).strip(), seg, 0, 1, False, si)
+                ln = _Line(normalize(seg.text).strip(), seg, 0, 1 + lines_before, False, si)
                 findings.append(_finding(pm, ln, Kind.MARKING, 0.95, rule=RULE_PROP))
                 continue
             lab = _label(seg)
             if lab is not None:
                 findings.append(lab)
                 continue
-        done: set[int] = set()
-        counter = _LineCounter(seg.text)
         text = seg.text
+        if "密" not in text and "部" not in text and _LATIN.search(text) is None:
+            continue  # what `_candidate_starts` needs, tested inline: most paragraphs of a document
+        done: set[int] = set()
+        counter = _LineCounter(text, 1 + lines_before)
+        start = end = -1
         for off in sorted(_candidate_starts(text)):
-            start, end = _line_at(text, off)
+            if not start <= off < end:
+                # (Another candidate on the line of the last one has that line: a line holds no
+                # terminator `_line_at` cuts at, so any offset in it gives the same bounds.)
+                start, end = _line_at(text, off)
             if start in done:
                 continue
             if end - start > LONG_LINE:
@@ -473,6 +491,15 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
                 word_mentions = _judge_in_prose(seg, off, counter.at(start), findings, word_mentions)
                 continue
             done.add(start)
+            if seg.role != "subject":
+                s = normalize(text[start:end]).strip()
+                if _quiet(s):
+                    # Level words in prose and nothing else: what `_judge_line` would conclude,
+                    # without its parsers (see `_quiet`).
+                    if word_mentions < MAX_WORD_MENTIONS:
+                        ln = _Line(s, seg, TOP_LINES, counter.at(start), False, si, start, end)
+                        word_mentions = _word_mentions(ln, findings, word_mentions)
+                    continue
             ln = _make_line(seg, si, start, end, counter)
             word_mentions = _judge_line(ln, segs, findings, word_mentions)
     return _post(findings, segs)
@@ -480,6 +507,64 @@ def classify(segments: Iterable[Segment]) -> list[Finding]:
 
 #: A line longer than this is running text: a marking can only open it (paragraph mark).
 LONG_LINE = 80
+
+
+def _chars(chars: str) -> str:
+    return "".join(sorted({re.escape(c) for c in chars}))
+
+
+def _unnamed(pattern: str) -> str:
+    return re.sub(r"\(\?P<\w+>", "(?:", pattern)
+
+
+# -- quiet lines (issue 17) ---------------------------------------------------------------------
+# Most candidate lines of secrecy prose are sentences that hold a level word and nothing else
+# a marking needs; `_judge_line` ends on them in `_word_mentions` after half a dozen parsers.
+# `_quiet(s)` recognises such a line with two regex calls, from what each branch of
+# `_judge_line` needs to find anything (a line it passes yields exactly `_word_mentions`):
+# - English (`portion_mark`, `parse_english_line`, `_BANNER`, a `classification` label): a Latin
+#   letter, and a first character that is ASCII, `“`, `‘`, `¶` or a digit (banner words and
+#   portion codes are ASCII capitals; NFKC has folded the fullwidth ones);
+# - a tick-box field (`parse_choice_field`): a box (`_BOX_RE`; `&nbsp;` is read as a space);
+# - a ★ form (`find_star_forms`): a match of `_HEAD` (taken without its look-arounds);
+# - a paragraph mark: `_PARA` itself;
+# - a label or an internal/commercial mark (`_LABEL`, `_INTERNAL` on the line stripped of
+#   decoration): the first word of one of them after decoration;
+# - a bare level (`_BARE` on the stripped line): nothing but decoration, 密级 and level characters;
+# - a bare level among head tokens (`_bare_among_header_tokens`): nothing but characters of
+#   `_HEADER_TOKEN` (every character of its source: a superset) and the level word;
+# - a 解密 annotation: the line is parsed again without it, so that line is tested too.
+# The subject role (its own prefix rules) is always judged in full. tests/scanner/
+# test_classify_quiet.py holds `_quiet` lines to `_judge_line` on crafted lines, the corpus and
+# generated prose, and these alternatives to the patterns they stand for.
+_LOUD_ANYWHERE = re.compile("|".join((
+    "&nbsp;",
+    _BOX_RE.pattern,
+    rf"(?:{_unnamed(_LEVEL)})[ \t]*(?:{_STAR}|{_ALTSEP}|\()",
+)))
+#: At the start of the line (`re.match`).
+_LOUD_HEAD = re.compile("|".join((
+    r"(?=[\x00-\x7f“‘¶]|\d)(?s:.*)[A-Za-z]",
+    _unnamed(_PARA.pattern),
+    rf"[{_chars(_DECOR)}\s]*(?:文[ \t]*[件档]|资[ \t]*料|密[ \t]*级|保[ \t]*密[ \t]*等|[cC]|工[ \t]*作|内[ \t]*部"
+    r"|核[ \t]*心|普[ \t]*通|商)",
+    rf"[{_chars(_DECOR + '密级:：绝机秘')}\s]*$",
+    rf"[{_chars(_HEADER_TOKEN.pattern + '绝机秘密')}\s\d]*$",
+)))
+
+
+def _quiet(s: str) -> bool:
+    """True when `_judge_line` can find nothing but level words in prose on the line `s`
+    (normalised, stripped; not a subject): see the comment above."""
+    if _LOUD_HEAD.match(s) is not None or _LOUD_ANYWHERE.search(s) is not None:
+        return False
+    if "解" in s and _ANNOTATION.search(s):
+        # `_judge_line` parses the line again with its 解密 annotations blanked out.
+        x = _ANNOTATION.sub(" ", s).strip()
+        return _LOUD_HEAD.match(x) is None and _LOUD_ANYWHERE.search(x) is None
+    return True
+
+
 _LINE_HEAD = 24
 _STAR_OR_SEP = frozenset(STARS + vocabulary.ALT_SEPS + vocabulary.OPEN_BRACKETS)
 
@@ -489,9 +574,12 @@ def _judge_in_prose(seg: Segment, off: int, line_no: int, findings: list[Finding
     raw = seg.text[off: off + 24]
     if "SECRET" in raw[:12] or "CONFIDENTIAL" in raw[:12] or raw[:1] in ("内", "內"):
         return word_mentions  # English words and 内部 in prose are not worth a finding
+    starred = any(c in _STAR_OR_SEP for c in raw[:12])
+    if not starred and word_mentions >= MAX_WORD_MENTIONS:
+        return word_mentions  # nothing below can add a finding: the window is not normalised
     window = normalize(raw)
     ln = _Line(window, seg, TOP_LINES, line_no, False)
-    if any(c in _STAR_OR_SEP for c in raw[:12]):
+    if starred:
         hits = find_star_forms(window)
         if hits and hits[0].start == 0:
             findings.append(_finding(hits[0].marking, ln, Kind.MENTION, 0.85))
@@ -614,7 +702,13 @@ def _judge_line(ln: _Line, segs: list[Segment], findings: list[Finding], word_me
         m, declassified = hm
         findings.append(_finding(m, ln, Kind.MARKING, 0.9, declassified=declassified))
         return word_mentions
+    return _word_mentions(ln, findings, word_mentions)
+
+
+def _word_mentions(ln: _Line, findings: list[Finding], word_mentions: int) -> int:
+    """The level words of a line that is nothing else: mentions, up to `MAX_WORD_MENTIONS` an item."""
     if word_mentions < MAX_WORD_MENTIONS:
+        s = ln.text
         for wm in _LEVEL_WORD.finditer(s):
             if s[max(0, wm.start() - 2): wm.start()] in ("工作", "商业", "技术"):
                 continue

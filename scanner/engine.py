@@ -279,8 +279,7 @@ def _classify_bounded(segments: list[Segment]) -> list[Finding]:
     plain: list[Segment] = []
     for seg in segments:
         text = seg.text
-        if len(text) <= 2 * _SPLIT_CHARS or \
-                sum(text.count(w) for w in _CANDIDATE_WORDS) <= _SPLIT_CANDIDATES:
+        if len(text) <= 2 * _SPLIT_CHARS or not _more_than(text, _CANDIDATE_WORDS, _SPLIT_CANDIDATES):
             plain.append(seg)
             continue
         pos, lines_before = 0, 0
@@ -290,12 +289,23 @@ def _classify_bounded(segments: list[Segment]) -> list[Finding]:
             end = min(len(text), pos + _SPLIT_CHARS) if cut < 0 else cut + 1
             piece = text[pos:end]
             sub = dataclasses.replace(seg, text=piece, index=seg.index if pos == 0 else max(seg.index, TOP_LINES))
-            out.extend(_shift_lines(classify([sub]), lines_before))
+            out.extend(classify([sub], lines_before))
             lines_before += piece.count("\n")
             pos = end
     if plain:
         out[:0] = classify(plain)
     return out
+
+
+def _more_than(text: str, words: tuple[str, ...], limit: int) -> bool:
+    """`sum(text.count(w) for w in words) > limit`, without counting the other words once one
+    alone is past it (密 is: a 1 MB secrecy text holds thousands)."""
+    n = 0
+    for w in words:
+        n += text.count(w)
+        if n > limit:
+            return True
+    return False
 
 
 def _shift_lines(findings: list[Finding], lines_before: int) -> list[Finding]:
