@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import array
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
@@ -45,6 +46,7 @@ _CLEAN = "clean:"
 #: The shared record of a clean cached file when the caller does not need its own (read-only).
 CLEAN: dict[str, Any] = {"schema": SCHEMA_VERSION, "path": None, "level": None, "findings": [], "errors": []}
 _CLEAN_KEYS = {"schema", "level", "findings", "errors", "size", "mime", "sha256"}
+_CLEAN_RECORD_KEYS = frozenset(_CLEAN_KEYS | {"path"})
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL,
@@ -148,9 +150,15 @@ class ScanCache:
         #: positions of those without a clean verdict), as of the scan that wrote them (see `dir_unchanged`).
         self._dirs_blob = b""
         self._dirs: dict[tuple[int, int], tuple[bytes, bytes, list[int]]] | None = None
-        self._noted: dict[tuple[int, int], tuple[bytes, bytes]] = {}
-        #: Records stored by this process, by (dev, ino): what the next snapshot adds to the loaded one.
+        #: Directories checked file by file (`note_dir`), each resolved as its files' verdicts arrive,
+        #: and the stat keys still awaited for them: only files in flight, not a million keys.
+        self._noted: dict[tuple[int, int], _DirTrack] = {}
+        self._wanted: dict[StatKey, list[tuple[_DirTrack, int, bool]]] = {}
+        #: Records stored by this process, by (dev, ino): what the next snapshot adds to the loaded one,
+        #: while there are at most _DELTA_MAX of them; beyond, the snapshot is rebuilt from the rows.
         self._delta: dict[tuple[int, int], tuple[StatKey, str]] = {}
+        self._delta_overflow = False
+        self._stored = 0
         self._pending: list[tuple[Any, ...]] = []
 
     def _read(self) -> None:
@@ -213,14 +221,6 @@ class ScanCache:
         # Record texts hold no newline (compact JSON escapes it; clean texts are size, MIME, hash).
         return blob.decode("utf-8", "surrogatepass").split("\n") if n else []
 
-    def _entries(self) -> list[tuple[StatKey, str]]:
-        """Every entry (stat key, record text): clean ones first."""
-        self._load_clean()
-        return (list(zip(self._zip(self._cids, self._ctimes), self._split(self._clean_blob, self._n_clean),
-                         strict=True))
-                + list(zip(self._zip(self._oids, self._otimes), self._split(self._other_blob, self._n_other),
-                           strict=True)))
-
     def _clean_set(self) -> set[StatKey]:
         if self._clean is None:
             self._load_clean()
@@ -277,8 +277,33 @@ class ScanCache:
     def note_dir(self, dir_id: tuple[int, int], packed: bytes, listing: bytes | None = None) -> None:
         """A directory checked file by file: recorded when this process closes the cache, if every
         one of its files then has a cached verdict (with `listing`, the digest of its listing, when
-        it has one: see `listing_unchanged`)."""
-        self._noted[dir_id] = (packed, listing or _NO_LISTING)
+        it has one: see `listing_unchanged`).
+
+        Each file's verdict is settled now when known (stored by this process, or in the snapshot
+        read) and else when `store` gets it: the directory's keys are not kept until the end (a
+        first scan of a million files held 40 MB of them, and sets of every entry to check them)."""
+        from scanner.walk import unpack_keys
+
+        track = _DirTrack(hashlib.sha256(packed).digest(), listing or _NO_LISTING)
+        self._noted[dir_id] = track  # a directory walked twice: the last walk's files count
+        keys = unpack_keys(packed)
+        self._read()
+        delta = self._delta
+        others = self._others() if self._n_other else {}
+        clean = self._clean_set() if self._n_clean else frozenset()
+        wanted = self._wanted
+        for pos, key in enumerate(keys):
+            stored = delta.get((key[0], key[1]))
+            if stored is not None and stored[0] == key:
+                if not stored[1].startswith(_CLEAN):
+                    track.other.add(pos)
+                continue
+            if key in others:
+                track.other.add(pos)  # until a rescan of it (a passed 解密时间) stores another verdict
+                wanted.setdefault(key, []).append((track, pos, False))
+            elif key not in clean:
+                track.missing += 1
+                wanted.setdefault(key, []).append((track, pos, True))
 
     def all_clean(self, keys: Iterable[StatKey]) -> bool:
         """Every one of these stat keys has a cached clean verdict (one C-level subset test)."""
@@ -320,15 +345,34 @@ class ScanCache:
         return {"schema": rec.pop("schema", SCHEMA_VERSION), "path": path, **rec}
 
     def store(self, key: StatKey, record: dict[str, Any]) -> None:
-        if any(e.get("error") in _TRANSIENT for e in record.get("errors") or []):
+        errors = record.get("errors")
+        if errors and any(e.get("error") in _TRANSIENT for e in errors):
             return
-        rec = {k: v for k, v in record.items() if k != "path"}
-        if set(rec) <= _CLEAN_KEYS and not rec.get("findings") and not rec.get("errors") and rec.get("level") is None:
-            text = f"{_CLEAN}{rec.get('size', 0)}\t{rec.get('mime') or ''}\t{rec.get('sha256') or ''}"
+        # A clean record (nine in ten) is checked without copying it: a tenth of a first scan's parent.
+        if (record.keys() <= _CLEAN_RECORD_KEYS and not errors and not record.get("findings")
+                and record.get("level") is None):
+            text = f"{_CLEAN}{record.get('size', 0)}\t{record.get('mime') or ''}\t{record.get('sha256') or ''}"
         else:
-            text = json.dumps(rec, ensure_ascii=False)
+            text = json.dumps({k: v for k, v in record.items() if k != "path"}, ensure_ascii=False)
         self._pending.append((*key, self.config, record.get("sha256"), text))
-        self._delta[key[0], key[1]] = (key, text)
+        self._stored += 1
+        if not self._delta_overflow:
+            self._delta[key[0], key[1]] = (key, text)
+            if len(self._delta) > _DELTA_MAX:
+                # A scan storing this many verdicts rebuilds the snapshot from the rows, which hold
+                # them all: kept as Python objects, a million cost more than half a gigabyte.
+                self._delta_overflow = True
+                self._delta = {}
+        refs = self._wanted.pop(key, None) if self._wanted else None
+        if refs is not None:
+            is_clean = text.startswith(_CLEAN)
+            for track, pos, awaited in refs:
+                if awaited:
+                    track.missing -= 1
+                if is_clean:
+                    track.other.discard(pos)
+                else:
+                    track.other.add(pos)
         if len(self._pending) >= 1000:
             self.flush()
 
@@ -343,7 +387,7 @@ class ScanCache:
     def close(self) -> None:
         self.flush()
         try:
-            if self._delta or self._noted or ((self._n_clean or self._n_other) and self._generation is None):
+            if self._stored or self._noted or ((self._n_clean or self._n_other) and self._generation is None):
                 self._write_snapshot()
         except sqlite3.Error:
             pass  # the rows hold every verdict; a snapshot not written is only a slower next open
@@ -351,78 +395,149 @@ class ScanCache:
 
     def _write_snapshot(self) -> None:
         """This configuration's snapshot: the one read at open plus what this process stored. When
-        another scan wrote one meanwhile (or none was read), it is rebuilt from the rows, which hold
-        every scan's work."""
+        another scan wrote one meanwhile (or none was read), or this process stored more than
+        _DELTA_MAX verdicts, it is rebuilt from the rows, which hold every scan's work. Built in
+        packed columns throughout: no Python object per entry."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute("SELECT generation FROM snapshots_v5 WHERE config = ?", (self.config,)).fetchone()
             current = row[0] if row else None
-            if not self._read_done or current != self._generation:
-                self._read_rows()
-            delta = self._delta
-            entries = [(k, t) for k, t in self._entries() if (k[0], k[1]) not in delta]
-            entries += delta.values()
-            clean = [e for e in entries if e[1].startswith(_CLEAN)]
-            other = [e for e in entries if not e[1].startswith(_CLEAN)]
+            rebuild = self._delta_overflow or not self._read_done or current != self._generation
+            if not rebuild:
+                self._load_clean()  # falls back to the rows (generation None) when that part is damaged
+                rebuild = current != self._generation
             try:
-                columns = [(array.array("Q", [v for k, _ in part for v in k[:3]]),
-                           array.array("q", [v for k, _ in part for v in k[3:]])) for part in (clean, other)]
+                if rebuild:
+                    clean, other = self._row_columns()
+                else:
+                    delta = self._delta
+                    clean = _merge(self._cids, self._ctimes, self._clean_blob, self._n_clean, delta, True)
+                    other = _merge(self._oids, self._otimes, self._other_blob, self._n_other, delta, False)
             except OverflowError:
                 return  # a stat field beyond 64 bits: no snapshot, the rows serve
             dirs = self._dir_records() if self._generation == current else {}
-            if self._noted:
-                clean_keys, other_keys = {k for k, _ in clean}, {k for k, _ in other}
-                for dir_id, (packed, listing) in self._noted.items():
-                    rec = _dir_record(packed, listing, clean_keys, other_keys)
-                    if rec is None:
-                        dirs.pop(dir_id, None)
-                    else:
-                        dirs[dir_id] = rec
+            for dir_id, track in self._noted.items():
+                if track.missing:
+                    dirs.pop(dir_id, None)  # a file without a verdict (a timeout, say): no record
+                else:
+                    dirs[dir_id] = (track.digest, track.listing, sorted(track.other))
             dir_blob = b"".join(_DIR_HEAD.pack(*dir_id, digest, listing, len(pos)) + array.array("I", pos).tobytes()
                                 for dir_id, (digest, listing, pos) in dirs.items())
-            (cids, ctimes), (oids, otimes) = columns
+            # Arrays and bytearrays are bound as blobs as they are (no bytes copy of each).
             self.db.execute("INSERT OR REPLACE INTO snapshots_v5 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (self.config, _SNAPSHOT_FORMAT, (current or 0) + 1, time.time(), len(clean), len(other),
-                             oids.tobytes(), otimes.tobytes(), _join(other), dir_blob,
-                             cids.tobytes(), ctimes.tobytes(), _join(clean)))
+                            (self.config, _SNAPSHOT_FORMAT, (current or 0) + 1, time.time(), clean.n, other.n,
+                             other.ids, other.times, other.texts, dir_blob, clean.ids, clean.times, clean.texts))
             self.db.execute("DELETE FROM snapshots_v5 WHERE config NOT IN "
                             "(SELECT config FROM snapshots_v5 ORDER BY written DESC LIMIT ?)", (_SNAPSHOTS_KEPT,))
+
+    def _row_columns(self) -> tuple[_Columns, _Columns]:
+        """This configuration's rows as packed columns, clean entries and others apart, read in
+        chunks (a fetchall of a million rows held them all as tuples at once) and packed by C code."""
+        parts = []
+        for op in ("=", "<>"):
+            part = _Columns()
+            cur = self.db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files "
+                                  f"WHERE config = ? AND substr(record, 1, {len(_CLEAN)}) {op} ?", (self.config, _CLEAN))
+            while rows := cur.fetchmany(8192):
+                part.extend(rows)
+            parts.append(part)
+        return parts[0], parts[1]
 
     def _read_rows(self) -> None:
         self._read_done = self._clean_loaded = True
         self._generation = None
-        rows = self.db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files WHERE config = ?",
-                               (self.config,)).fetchall()
-        clean = [r for r in rows if r[5].startswith(_CLEAN)]
-        other = [r for r in rows if not r[5].startswith(_CLEAN)]
-        self._cids, self._ctimes = [v for r in clean for v in r[:3]], [v for r in clean for v in r[3:5]]
-        self._oids, self._otimes = [v for r in other for v in r[:3]], [v for r in other for v in r[3:5]]
-        self._n_clean, self._n_other = len(clean), len(other)
-        self._clean_blob = _join([(None, r[5]) for r in clean])
-        self._other_blob = _join([(None, r[5]) for r in other])
+        try:
+            clean, other = self._row_columns()
+        except OverflowError:  # a stat field beyond 64 bits: kept in lists (no snapshot is written)
+            clean, other = _Columns(wide=True), _Columns(wide=True)
+            for row in self.db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, record FROM files "
+                                       "WHERE config = ?", (self.config,)):
+                (clean if row[5].startswith(_CLEAN) else other).extend([row])
+        self._cids, self._ctimes, self._clean_blob, self._n_clean = clean.ids, clean.times, bytes(clean.texts), clean.n
+        self._oids, self._otimes, self._other_blob, self._n_other = other.ids, other.times, bytes(other.texts), other.n
 
 
-def _dir_record(packed: bytes, listing: bytes, clean: set[StatKey],
-                other: set[StatKey]) -> tuple[bytes, bytes, list[int]] | None:
-    """A directory record for files with these packed stat keys, or None when one of them has no
-    cached verdict (a transient error, a file not stored)."""
-    from scanner.walk import unpack_keys
+#: Verdicts one process keeps in memory to add to the snapshot it read; a scan storing more (a first
+#: scan) rebuilds the snapshot from the rows instead.
+_DELTA_MAX = 20_000
 
-    pos = []
-    for i, k in enumerate(unpack_keys(packed)):
-        if k in other:
-            pos.append(i)
-        elif k not in clean:
-            return None
-    return hashlib.sha256(packed).digest(), listing, pos
+
+class _DirTrack:
+    """A directory noted by `note_dir`: the SHA-256 of its files' packed stat keys and of its
+    listing (`scanner.listing`), the positions of files without a verdict yet (how many) and of
+    those with findings or errors."""
+
+    __slots__ = ("digest", "listing", "missing", "other")
+
+    def __init__(self, digest: bytes, listing: bytes) -> None:
+        self.digest = digest
+        self.listing = listing
+        #: A count, not a set of positions: a set keeps its largest table when emptied (65 MB of
+        #: empty tables for the 2,000 directories of a million files).
+        self.missing = 0
+        self.other: set[int] = set()
+
+
+class _Columns:
+    """Entries as a snapshot stores them: (dev, ino, size) and (mtime_ns, ctime_ns) in two machine
+    arrays, record texts joined by newlines (they hold none: compact JSON escapes it)."""
+
+    __slots__ = ("ids", "times", "texts", "n")
+
+    def __init__(self, wide: bool = False) -> None:
+        # `wide`: plain lists, for a stat field beyond 64 bits (the rows still serve lookups).
+        self.ids: Any = [] if wide else array.array("Q")
+        self.times: Any = [] if wide else array.array("q")
+        self.texts = bytearray()
+        self.n = 0
+
+    def add(self, dev: int, ino: int, size: int, mtime: int, ctime: int, text: str) -> None:
+        self.extend([(dev, ino, size, mtime, ctime, text)])
+
+    def extend(self, rows: Sequence[tuple[int, int, int, int, int, str]]) -> None:
+        """Rows (dev, ino, size, mtime_ns, ctime_ns, text) appended, transposed and packed by C code."""
+        if not rows:
+            return
+        dev, ino, size, mtime, ctime, texts = zip(*rows, strict=True)
+        self.ids.extend(itertools.chain.from_iterable(zip(dev, ino, size, strict=True)))
+        self.times.extend(itertools.chain.from_iterable(zip(mtime, ctime, strict=True)))
+        if self.n:
+            self.texts += b"\n"
+        self.texts += "\n".join(texts).encode("utf-8", "surrogatepass")
+        self.n += len(rows)
+
+
+def _merge(ids: Sequence[int], times: Sequence[int], blob: bytes, n: int,
+           delta: dict[tuple[int, int], tuple[StatKey, str]], clean: bool) -> _Columns:
+    """Loaded entries (packed columns) less those this process stored again (same dev, ino), plus
+    the stored ones of this kind (clean or not): copied in runs between the superseded entries."""
+    out = _Columns()
+    drop = [i for i, k in enumerate(zip(ids[0::3], ids[1::3], strict=True)) if k in delta] if delta and n else []
+    if not drop:
+        out.ids.extend(ids)
+        out.times.extend(times)
+        out.texts += blob
+        out.n = n
+    else:
+        texts = blob.split(b"\n")
+        kept: list[bytes] = []
+        prev = 0
+        for i in [*drop, n]:
+            out.ids.extend(ids[3 * prev: 3 * i])
+            out.times.extend(times[2 * prev: 2 * i])
+            kept += texts[prev:i]
+            prev = i + 1
+        del texts
+        out.texts += b"\n".join(kept)
+        out.n = len(kept)
+    for key, text in delta.values():
+        if text.startswith(_CLEAN) == clean:
+            out.add(*key, text)
+    return out
 
 
 def _lines(blob: bytes) -> int:
     return blob.count(b"\n") + 1 if blob else 0
-
-
-def _join(entries: list[tuple[Any, str]]) -> bytes:
-    return "\n".join(t for _, t in entries).encode("utf-8", "surrogatepass")
 
 
 def _newly_expired(rec: dict[str, Any]) -> bool:

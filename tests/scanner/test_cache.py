@@ -462,3 +462,112 @@ def test_cached_rescans_of_the_public_corpus_equal_a_full_scan(tmp_path: Path) -
     assert run("--cache", str(cache)) == (code, flagged)  # fills the cache and the directory records
     assert run("--cache", str(cache), "--all") == (code, full)
     assert run("--cache", str(cache)) == (code, flagged)
+
+
+def _packed(keys: list[tuple[int, int, int, int, int]]) -> bytes:
+    """A directory's stat keys as `scanner.walk.DirFiles.packed` lays them out."""
+    import array
+
+    cols = list(zip(*keys, strict=True))
+    return b"".join(array.array("Q" if i < 3 else "q", col).tobytes() for i, col in enumerate(cols))
+
+
+_MARKED_REC = {"path": "m", "level": "secret", "errors": [], "findings": [{"kind": "marking", "text": "机密"}]}
+
+
+def _drop_rows(p: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(p)
+    db.execute("DELETE FROM files")  # only the snapshot can answer now
+    db.commit()
+    db.close()
+
+
+def test_a_first_scan_keeps_a_bounded_number_of_verdicts_in_memory(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17: a first scan of a million files kept every verdict (and every noted directory's
+    stat keys) as Python objects until the cache closed, 834 MB. Beyond _DELTA_MAX verdicts the
+    snapshot is rebuilt from the rows, and a directory is settled as its verdicts arrive."""
+    import tracemalloc
+
+    from scanner import cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "_DELTA_MAX", 500)
+    p = tmp_path / "c.sqlite"
+    c = ScanCache(p, "cfg")
+
+    def dir_keys(d: int) -> list[tuple[int, int, int, int, int]]:
+        return [(1, d * 1000 + i, i, 7, 8) for i in range(500)]
+
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for d in range(40):  # 40 directories of 500 files, noted before their verdicts (the runner's order)
+        keys = dir_keys(d)
+        c.note_dir((1, d), _packed(keys))
+        for i, k in enumerate(keys):
+            c.store(k, _MARKED_REC if i == 7 else _clean(i))
+        del keys
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert len(c._delta) <= 500 and not c._wanted
+    # 20,000 verdicts held as objects were ~7 MB here; what is left is bounded by _DELTA_MAX,
+    # the rows waiting for their transaction and 40 small directory entries.
+    assert grown < 1_000_000, grown
+    c.close()
+    _drop_rows(p)
+    c = ScanCache(p, "cfg")
+    for d in range(40):
+        keys = dir_keys(d)
+        assert c.dir_unchanged((1, d), _packed(keys)) == [7]
+        assert c.all_clean(keys[:7] + keys[8:]) and c.lookup(keys[7], "m")["level"] == "secret"
+
+
+def test_directory_noted_before_its_verdicts_is_recorded_when_they_have_all_arrived(tmp_path: Path) -> None:
+    p = tmp_path / "c.sqlite"
+    c = ScanCache(p, "cfg")
+    a = [(1, 10 + i, 1, 7, 8) for i in range(4)]
+    b = [(1, 20 + i, 1, 7, 8) for i in range(3)]
+    c.note_dir((1, 1), _packed(a))
+    c.note_dir((1, 2), _packed(b))
+    for i, k in enumerate(a):
+        c.store(k, _MARKED_REC if i == 2 else _clean(i))
+    c.store(b[0], _clean(0))
+    c.store(b[1], {"path": "t", "level": None, "findings": [],
+                   "errors": [{"member": None, "error": "timeout", "detail": ""}]})  # transient: not cached
+    c.store(b[2], _clean(2))
+    c.close()
+    c = ScanCache(p, "cfg")
+    assert c.dir_unchanged((1, 1), _packed(a)) == [2]
+    assert c.dir_unchanged((1, 2), _packed(b)) is None, "a file without a verdict: no directory record"
+    # A rescan that settles the missing file records the directory, its other files known from the snapshot.
+    c.note_dir((1, 2), _packed(b))
+    c.store(b[1], _MARKED_REC)
+    c.close()
+    assert ScanCache(p, "cfg").dir_unchanged((1, 2), _packed(b)) == [1]
+
+
+def test_snapshot_merge_replaces_the_old_verdicts_of_files_stored_again(tmp_path: Path) -> None:
+    """The snapshot read at open plus a rescan's few verdicts, merged column by column: a file stored
+    again (same device and inode) leaves only its new verdict, whichever part each one is in."""
+    p = tmp_path / "c.sqlite"
+    c = ScanCache(p, "cfg")
+    for i in range(10):
+        c.store((1, i, i, 7, 8), _MARKED_REC if i in (4, 8) else _clean(i))
+    c.close()
+    c = ScanCache(p, "cfg")
+    assert c.all_clean([(1, 0, 0, 7, 8)])  # the snapshot read in full
+    c.store((1, 3, 3, 9, 9), _clean(3))  # edited, still clean
+    c.store((1, 4, 4, 9, 9), _clean(4))  # its marking removed
+    c.store((1, 5, 5, 9, 9), _MARKED_REC)  # marked since
+    c.store((1, 20, 1, 1, 1), _clean(20))  # new
+    c.close()
+    _drop_rows(p)
+    c = ScanCache(p, "cfg")
+    assert c.all_clean([(1, i, i, 7, 8) for i in (0, 1, 2, 6, 7, 9)] + [(1, 3, 3, 9, 9), (1, 4, 4, 9, 9),
+                                                                        (1, 20, 1, 1, 1)])
+    assert c._generation is not None and (c._n_clean, c._n_other) == (9, 2), "read from the snapshot"
+    assert c.not_clean([(1, 3, 3, 7, 8), (1, 4, 4, 7, 8), (1, 5, 5, 7, 8)]) == [0, 1, 2]
+    assert c.lookup((1, 4, 4, 7, 8)) is None and c.lookup((1, 5, 5, 7, 8)) is None
+    assert c.lookup((1, 5, 5, 9, 9), "m")["level"] == "secret"
+    assert c.lookup((1, 8, 8, 7, 8), "m")["level"] == "secret"
