@@ -274,7 +274,11 @@ _PORTION_LEVEL = {"TS": Level.TOP_SECRET, "S": Level.SECRET, "C": Level.CONFIDEN
                   "SBU": Level.INTERNAL, "FOUO": Level.INTERNAL, "CUI": Level.INTERNAL, "LOU": Level.INTERNAL}
 #: Paragraph letters of a lettered list, `(A)`, `(B)`, `(D)` …: where a text has them, `(C)` and
 #: `(S)` are items of the list, not portion marks.
-LETTERED_ITEM = re.compile(r"^[ \t]*\((?![CSU]\))[A-Z]\)[ \t]", re.M)
+#: Blanks are any but line breaks: HTML and office text set `(A)\u00a0How…` with no-break spaces.
+LETTERED_ITEM = re.compile(r"^[^\S\r\n]*\((?![CSU]\))[A-Z]\)[^\S\r\n]", re.M)
+#: A copyright notice: where a text has one, `(C)` opening its lines is the copyright sign
+#: (`(C) Markus Kuhn, 1995` in a Debian copyright file), not a CONFIDENTIAL portion mark.
+COPYRIGHT_NOTICE = re.compile(r"\bcopyright\b|©|\(c\)[^\S\r\n]*(?:19|20)\d\d\b", re.I)
 
 
 def portion_mark(line: str) -> tuple[str, Marking | None] | None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from rules import vocabulary
-from scanner.banners import LETTERED_ITEM, parse_english_line, portion_mark
+from scanner.banners import COPYRIGHT_NOTICE, LETTERED_ITEM, parse_english_line, portion_mark
 from scanner.grammar import (  # the private names: what `_quiet` must cover
     _ALTSEP,
     _BOX_RE,
@@ -793,9 +793,11 @@ def _portions_valid(findings: list[Finding], segs: list[Segment]) -> bool:
         return True  # `(TS//SI//NF)`, `(S//REL)`: no list item is written so
     if len(portions) < 2:
         return False
-    if all(f.text.strip("().0123456789¶ \t") in ("C", "S") for f in portions) and \
-            any(LETTERED_ITEM.search(seg.text) for seg in segs):
+    codes = {f.text.strip("().0123456789¶ \t") for f in portions}
+    if codes <= {"C", "S"} and any(LETTERED_ITEM.search(seg.text) for seg in segs):
         return False
+    if codes == {"C"} and any(COPYRIGHT_NOTICE.search(seg.text) for seg in segs):
+        return False  # copyright signs: `(C) 2015 Oracle`, `(C) Markus Kuhn, 1995`
     return True
 
 

@@ -96,6 +96,25 @@ def test_english_banner_and_portion_marks() -> None:
     assert level_of("Keep the secret key safe; never commit secrets.\nCONFIDENTIALITY NOTICE: private.") is None
 
 
+def test_copyright_signs_and_lettered_lists_are_not_portion_marks() -> None:
+    # Found on /usr/share/doc of a Debian system: a copyright file's `(C) Name, year` lines and an
+    # HTML (A)/(B)/(C) list set with no-break spaces were read as CONFIDENTIAL portion marks.
+    debian = ("Files: *\nCopyright: (C) 2008, 2014 Michael Kerrisk\n"
+              "           (C) Markus Kuhn, 1995, 2001\n           (C) Linux Foundation, 2008\n"
+              "License: GPL-2+\n")
+    assert level_of(debian) is None
+    listed = "This section explains:\n(A)\u00a0How to configure it.\n(B)\u00a0How to run tests.\n(C)\u00a0How to run\n"
+    assert level_of(listed) is None
+    # portion-marked text keeps its level, with (C) as with (S)
+    marked = "MEMO\n(U) Background follows.\n(C) The schedule is set.\n(C) The site is chosen.\n"
+    assert level_of(marked) is Level.CONFIDENTIAL
+    only_c = "MEMO\n(C) The schedule is set.\n(C) The site is chosen.\n"
+    assert level_of(only_c) is Level.CONFIDENTIAL
+    assert level_of(only_c + "(c) 2026 Ministry\n") is None  # a copyright notice: (C) is the sign
+    assert level_of(marked + "(c) 2026 Ministry\n") is Level.CONFIDENTIAL  # (U) shows portion marking
+    assert level_of("CONFIDENTIAL\n" + marked + "Copyright 2026\nCONFIDENTIAL") is Level.CONFIDENTIAL  # a banner decides
+
+
 def test_internal_marks_rank_below_confidential() -> None:
     assert level_of("内部资料 注意保存\n标题\n正文。") is Level.INTERNAL
     assert level_of("工作秘密\n秘密★1年\n标题") is Level.CONFIDENTIAL
