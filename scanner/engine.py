@@ -244,8 +244,7 @@ class Scanner:
                 if self.rules.prefilter(buf):
                     text, _ = decode(buf)
                     segs = [Segment(text, None, "body", index=0 if first else TOP_LINES)]
-                    chunk_findings = _classify_bounded(segs)
-                    findings.extend(_shift_lines(chunk_findings, lines_before))
+                    findings.extend(_classify_bounded(segs, lines_before))
                     lines_before += text.count("\n")
                 else:
                     lines_before += buf.count(b"\n")
@@ -265,7 +264,7 @@ _SPLIT_CANDIDATES = 2000
 _CANDIDATE_WORDS = vocabulary.CANDIDATE_WORDS
 
 
-def _classify_bounded(segments: list[Segment]) -> list[Finding]:
+def _classify_bounded(segments: list[Segment], lines_before: int = 0) -> list[Finding]:
     """`classify`, with the work on one huge segment full of marking-shaped lines bounded.
 
     The classifier looks at each candidate line's neighbours by scanning its segment from the
@@ -274,7 +273,8 @@ def _classify_bounded(segments: list[Segment]) -> list[Finding]:
     same. Such a segment is classified in pieces of about `_SPLIT_CHARS` cut at line ends; later
     pieces do not count as the top of the document, and line numbers stay those of the whole
     segment; a line longer than the piece (no marking stands on its own in it) is cut at a hard
-    length. Ordinary documents (few candidates) are classified exactly as before."""
+    length. Ordinary documents (few candidates) are classified exactly as before.
+    `lines_before`: as for `classify`, the one segment is a chunk of a streamed text."""
     out: list[Finding] = []
     plain: list[Segment] = []
     for seg in segments:
@@ -282,18 +282,18 @@ def _classify_bounded(segments: list[Segment]) -> list[Finding]:
         if len(text) <= 2 * _SPLIT_CHARS or not _more_than(text, _CANDIDATE_WORDS, _SPLIT_CANDIDATES):
             plain.append(seg)
             continue
-        pos, lines_before = 0, 0
+        pos, lines = 0, lines_before
         while pos < len(text):
             # At a line end; inside one giant line (a 16 MB mail subject) at a hard length.
             cut = text.find("\n", pos + _SPLIT_CHARS, pos + 2 * _SPLIT_CHARS)
             end = min(len(text), pos + _SPLIT_CHARS) if cut < 0 else cut + 1
             piece = text[pos:end]
             sub = dataclasses.replace(seg, text=piece, index=seg.index if pos == 0 else max(seg.index, TOP_LINES))
-            out.extend(classify([sub], lines_before))
-            lines_before += piece.count("\n")
+            out.extend(classify([sub], lines))
+            lines += piece.count("\n")
             pos = end
     if plain:
-        out[:0] = classify(plain)
+        out[:0] = classify(plain, lines_before)
     return out
 
 
@@ -306,13 +306,6 @@ def _more_than(text: str, words: tuple[str, ...], limit: int) -> bool:
         if n > limit:
             return True
     return False
-
-
-def _shift_lines(findings: list[Finding], lines_before: int) -> list[Finding]:
-    """Findings of a piece of a text, with line numbers counted from the start of the text."""
-    if not lines_before:
-        return findings
-    return [dataclasses.replace(f, line=f.line + lines_before) if f.line is not None else f for f in findings]
 
 
 def _read_all(fd: int, size: int) -> bytes:

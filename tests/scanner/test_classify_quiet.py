@@ -15,6 +15,7 @@ confidences included — on:
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import sys
@@ -24,7 +25,7 @@ import pytest
 
 import scanner.classify as cl
 from scanner.config import ScanConfig
-from scanner.engine import _SPLIT_CHARS, Scanner, _classify_bounded, _shift_lines
+from scanner.engine import _SPLIT_CHARS, Scanner, _classify_bounded
 from scanner.grammar import _HEAD
 from scanner.model import Finding, Kind, Level, Segment
 from scanner.normalize import normalize
@@ -250,9 +251,14 @@ def test_skipped_segments_have_no_candidates_and_line_bounds_are_shared() -> Non
                 assert cl._line_at(text, k) == (s, e), (text, off, k)
 
 
+def _shifted(findings: list[Finding], lines_before: int) -> list[Finding]:
+    """The reference: findings of a piece with their lines counted from the start of the text."""
+    return [dataclasses.replace(f, line=f.line + lines_before) if f.line is not None else f for f in findings]
+
+
 def test_lines_before_counts_lines_as_shifting_them_after(generated: list[Path]) -> None:
-    """A piece of a long text classified with `lines_before` reports the lines the engine's
-    `_shift_lines` made of its findings (what `_classify_bounded` did before)."""
+    """A piece of a long text classified with `lines_before` reports the lines that shifting its
+    findings afterwards gives (what the engine did before)."""
     rng = random.Random(9)
     texts = _every_text()[:800] + [p.read_text(encoding="utf-8")[:40_000] for p in generated if p.suffix == ".txt"]
     lines = 0
@@ -260,7 +266,7 @@ def test_lines_before_counts_lines_as_shifting_them_after(generated: list[Path])
         k = rng.randrange(1, 5000)
         for seg in (Segment(text), Segment(text, role="property", key="密级"), Segment(text, role="cell", standalone=True)):
             got = cl.classify([seg], k)
-            assert got == _shift_lines(cl.classify([seg]), k), text[:80]
+            assert got == _shifted(cl.classify([seg]), k), text[:80]
             lines += sum(f.line is not None for f in got)
     assert lines > 1000
     with pytest.raises(ValueError):
