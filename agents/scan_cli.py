@@ -194,9 +194,10 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
         for p in missing:
             click.echo(tr(f"错误：路径不存在：{p}", f"error: no such file or directory: {p}"), err=True)
         _exit_usage()
-    listings = _start_listings(list(paths), fmt == "jsonl" and not (
-        sort_output or show_all or raw or no_cache or exclude or one_file_system or policies or send_state
-        or report_file))
+    stream = fmt == "jsonl" and not sort_output
+    # Printing only files with findings or errors, clean cached files need no record of their own.
+    lean = stream and not show_all and not policies and not send_state and not report_file
+    listings = _start_listings(list(paths), lean and not (raw or no_cache or exclude or one_file_system))
     from rules.loader import RuleSet
     from scanner.config import PoolOptions, ScanConfig
     from scanner.extractors.base import Limits
@@ -226,14 +227,11 @@ def scan(paths: tuple[str, ...], fmt: str | None, show_all: bool, exclude: tuple
     skipped: list[Entry] = []
     records: list[dict[str, Any]] = []
     out = sys.stdout.buffer
-    stream = fmt == "jsonl" and not sort_output
     progress = None
     walk_opts = WalkOptions(tuple(exclude), one_file_system)
     if not no_progress and sys.stderr.isatty():
         progress, bar = _start_progress(list(paths), walk_opts)
     try:
-        # Printing only files with findings or errors, clean cached files need no record of their own.
-        lean = stream and not show_all and policy is None and sender is None and not report_file
         source = _raw_records(list(paths), config) if raw else run_scan(
             list(paths), config, walk_opts, PoolOptions(jobs=jobs, timeout=timeout), on_skip=skipped.append,
             cache=cache, clean_records=not lean,
