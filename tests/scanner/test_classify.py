@@ -283,7 +283,7 @@ def test_english_candidates_need_what_the_latin_screen_looks_for() -> None:
     import random
 
     from rules import vocabulary
-    from scanner.classify import _BANNER_WORDS, _CLASS_FIELD, _EN_LINE, _EN_OTHER, _LATIN
+    from scanner.classify import _BANNER_WORDS, _CLASS_FIELD, _EN_OTHER, _EN_PAREN, _LATIN
 
     assert all(_LATIN.search(w) for w in _BANNER_WORDS + vocabulary.BANNER_WORDS_FULLWIDTH)
     alphabet = list("()（）/¶.·★ \t\n\r:：-_|[]ａｂｃｘｙｚ０１９　密部机秘绝内（）、，。") + [chr(c) for c in range(0x80, 0x250)]
@@ -292,7 +292,7 @@ def test_english_candidates_need_what_the_latin_screen_looks_for() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
         if _LATIN.search(text):
             continue
-        assert not any(p.search(text) for p in (_EN_LINE, _EN_OTHER, _CLASS_FIELD)), repr(text)
+        assert not any(p.search(text) for p in (_EN_PAREN, _EN_OTHER, _CLASS_FIELD)), repr(text)
 
 
 def test_english_line_starts_found_after_newlines_are_those_of_the_multiline_pattern() -> None:

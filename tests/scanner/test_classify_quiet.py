@@ -349,3 +349,87 @@ def test_quiet_lines_of_real_text_hold_only_level_words(monkeypatch: pytest.Monk
     assert len(lines) > 50  # (most lines of the laws are longer than LONG_LINE: judged as prose)
     for s in lines:
         assert _only_level_words(s), s
+
+
+# -- the candidate search ---------------------------------------------------------------------------
+_EN_LINE_REF = re.compile(r"^[ \t]*(?:[(（](?:TS|S|C)[)）/]|.*(?:" + "|".join(cl._BANNER_WORDS) + "))", re.M)
+
+
+def _candidate_starts_ref(text: str) -> list[int]:
+    """`_candidate_starts` as it was before its words were found from an anchor character: one
+    substring pass per word, English banner lines by a multi-line regex."""
+    out = []
+    if "密" in text:
+        out += [m.start() for m in cl._LEVEL_MI.finditer(text)]
+    for word in ("内部", "內部", "内 部", "内\u3000部", "商密") if "部" in text else ("商密",):
+        pos = text.find(word)
+        while pos != -1:
+            out.append(pos)
+            pos = text.find(word, pos + 2)
+    if cl._LATIN.search(text) is None:
+        return out
+    if any(w in text for w in cl._BANNER_WORDS):
+        out.extend(m.start() for m in _EN_LINE_REF.finditer(text))
+    if cl._EN_OTHER.match(text):
+        out.append(0)
+    out.extend(m.start() + 1 for m in cl._EN_OTHER_NL.finditer(text))
+    if "lassification" in text or "LASSIFICATION" in text:
+        out.extend(m.start() for m in cl._CLASS_FIELD.finditer(text))
+    return out
+
+
+_WORD_BITS = ["内部", "內部", "内 部", "内\u3000部", "内", "內", "部", "商密", "商", "C", "Ｃ", "SECRET", "ＳＥＣＲＥＴ",
+              "CONFIDENTIAL", "ＣＯＮＦＩＤＥＮＴＩＡＬ", "TOP SECRET//NOFORN", "(S) ", "（TS）", " (C/", "\t(S)",
+              "\n", "\r\n", " ", "a", "Classification: Secret", "机密★5年", "绝 密", "正文。"]
+
+
+def _word_texts() -> list[str]:
+    rng = random.Random(23)
+    out = [t for t in _every_text()]
+    for _ in range(3000):
+        out.append("".join(rng.choice(_WORD_BITS) for _ in range(rng.randrange(1, 30))))
+    # dense anchors (the passes take over from the stepping), words among them
+    for anchor in ("内", "C", "Ｃ", "商"):
+        for n in (10, 100, 3000):
+            bits = [anchor] * n
+            for _ in range(40):
+                bits.insert(rng.randrange(len(bits) + 1), rng.choice(_WORD_BITS))
+            out.append("".join(bits))
+    return out
+
+
+def test_candidate_starts_are_those_of_one_pass_per_word() -> None:
+    for text in _word_texts():
+        assert set(cl._candidate_starts(text)) == set(_candidate_starts_ref(text)), ascii(text[:200])
+
+
+def test_words_found_by_stepping_and_by_passes_alike() -> None:
+    """Each word whose anchor is the last one stepped, the one where the passes take over, or
+    the next; and random texts with every switching point."""
+    rng = random.Random(29)
+    for anchor, follow, words in (*cl._MARK_WORDS, *cl._BANNER_ANCHORS):
+        for w, _k in words:
+            for n in (0, 1, 5):
+                text = anchor * n + w + anchor * 3 + w + "\n" + w + anchor
+                ref = sorted(m.start() for v, _ in words for m in re.finditer(re.escape(v), text))
+                for limit in range(0, 2 * n + 12):
+                    assert sorted(cl._find_words(text, anchor, follow, words, limit)) == ref, (w, n, limit)
+        for _ in range(300):
+            text = "".join(rng.choice([anchor, anchor, "x", "\n", *(v for v, _ in words)]) for _ in range(30))
+            ref = sorted(m.start() for v, _ in words for m in re.finditer(re.escape(v), text))
+            for limit in (0, 1, 2, 7, None):
+                assert sorted(cl._find_words(text, anchor, follow, words, limit)) == ref, (ascii(text), limit)
+
+
+def test_candidate_search_finds_what_the_reference_finds_on_files(monkeypatch: pytest.MonkeyPatch,
+                                                                 generated: list[Path]) -> None:
+    """Whole scans with the reference candidate search give the same records (the corpus, the
+    hostile and real sets, generated prose)."""
+    dirs = [ROOT / "tests" / "scanner" / "realset" / "docs"] + [SHARED / d for d in ("corpus", "hostile")]
+    files = sorted(p for d in dirs if d.exists() for p in d.rglob("*") if p.is_file()) + generated
+    scanner = Scanner(ScanConfig(ocr_mode="off"))
+    fast = _records(scanner, files)
+    monkeypatch.setattr(cl, "_candidate_starts", _candidate_starts_ref)
+    ref = _records(scanner, files)
+    assert fast == ref
+    assert sum(r[1] is not None for r in fast) >= 30
