@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from rules import vocabulary
 from rules.loader import NS_KEYWORD, RuleSet
+from scanner import alloc
 from scanner.classify import TOP_LINES, classify
 from scanner.config import ScanConfig, config_digest
 from scanner.decode import decode
@@ -38,6 +39,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getat
 
 class Scanner:
     def __init__(self, config: ScanConfig | None = None) -> None:
+        alloc.tune()  # a buffer per file: freed heap is kept for the next one (see scanner.alloc)
         self.config = config or ScanConfig()
         self.rules = RuleSet(self.config.rules_dir, self.config.keywords_file, self.config.rules_cache)
         from scanner.ocr import OcrBudget, OcrMode, OcrSettings
