@@ -9,8 +9,10 @@ adapts) are mmap'ed apart; so the next file's buffer is made of fresh pages, one
 1 MB text the prefilter clears, p50 1.9 -> 1.3 ms.
 
 `tune()` sets both thresholds: blocks up to `MMAP_MAX` come from the heap, and up to
-`TRIM_MAX` of free heap stays mapped for reuse. Larger blocks are still mmap'ed and returned to
-the kernel when freed, so what a process holds beyond its live data stays bounded. Another C
+`TRIM_MAX` of free heap stays mapped for reuse (a 1 MB text's verdict works in ~5 MB). Larger
+blocks are still mmap'ed and returned to the kernel when freed, so what a process holds beyond
+its live data stays bounded: `TRIM_MAX` per malloc arena, and the agent daemon scans in two
+threads by default (`limits.max_concurrent_scans`). Another C
 library (musl has no `mallopt`) keeps its defaults. `BAOMI_MALLOC_TUNE=0` keeps them too (for
 measuring the difference)."""
 from __future__ import annotations
@@ -21,7 +23,7 @@ import os
 #: mallopt parameters (glibc malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-TRIM_MAX = 32 << 20
+TRIM_MAX = 16 << 20
 MMAP_MAX = 4 << 20
 
 _tuned = False
