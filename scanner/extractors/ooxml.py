@@ -30,7 +30,7 @@ from lxml import etree
 
 from scanner.extractors.archive import LimitHit, Meter, inflate_raw, local_data_start
 from scanner.extractors.base import Context, Extractor
-from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
+from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment, make_segment
 
 # --------------------------------------------------------------------------------------------
 # Hardened XML
@@ -635,16 +635,19 @@ def _natural(name: str) -> list[object]:
     return [int(t) if t.isdigit() else t for t in _NUM.split(name)]
 
 
-def _emit_paras(paras: list[Para], member: str | None) -> Iterator[Segment]:
-    # `_indexed`, inline: one generator less per paragraph of a large document.
+def _emit_paras(paras: list[Para], member: str | None) -> list[Segment]:
+    # `_indexed`, inline, into a list (one generator step less per paragraph of a large
+    # document), each segment built by `make_segment` (issue 17).
+    out: list[Segment] = []
     i = 0
     for _, role, text, newpage in paras:
         if newpage:
             i = 0
         text = text.strip()
         if text:
-            yield Segment(text, member, role, True, i)
+            out.append(make_segment(text, member, role, True, i))
             i += 1
+    return out
 
 
 _WORD_REL_ROLES = {"header": "header", "footer": "footer", "footnotes": "note", "endnotes": "note",
@@ -814,6 +817,9 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
             yield data
             continue
         i = 0
+        where = ctx.sub(f"{sheet_name}!") or ""  # + the cell reference: `ctx.sub(f"{sheet}!{ref}")`
+        in_row = 0  # cells of the current row not yet freed
+        rows = 0  # rows emptied but not yet deleted
         try:
             # `_iter_tag`, inline (a cell is the commonest element of a workbook: one generator
             # step and one string split less per cell; number cells never reach `_cell_text`).
@@ -821,18 +827,39 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
             for _, el in ctxp:
                 kind = _XL_KIND[el.tag]
                 if kind == "c":
-                    if el.get("t") in _XL_TEXT_TYPES:
-                        text = _cell_text(el, shared)
+                    t = el.get("t")
+                    if t in _XL_TEXT_TYPES:
+                        text = _cell_text(el, shared, t)
                         if text:
                             text = text.strip()
                             if text:
                                 ref = el.get("r") or f"#{i}"
-                                yield Segment(text, ctx.sub(f"{sheet_name}!{ref}"), "cell", True, i)
+                                yield make_segment(text, where + ref, "cell", True, i)
                                 i += 1
-                elif kind != "row" and el.text:
+                    # A cell in a row is read by nothing after its end event: freeing it (the
+                    # commonest step of a workbook, issue 17) is put off to the row's end, or to
+                    # every `_FREE_EVERY`th cell of a long row, which leaves the same tree to
+                    # every later read. Cells anywhere else (a hostile nesting) are freed at once.
+                    parent = el.getparent()
+                    if parent is not None and parent.tag in _XL_ROW:
+                        in_row += 1
+                        if in_row < _FREE_EVERY:
+                            continue
+                    in_row = 0  # (freed below, with every cell before it)
+                elif kind == "row":
+                    in_row = 0
+                    parent = el.getparent()
+                    if parent is not None and parent.tag in _XL_SHEET_DATA:
+                        # Rows of the sheet's data: emptied now, their shells deleted now and then.
+                        el.clear(keep_tail=False)
+                        rows += 1
+                        if rows < _FREE_EVERY:
+                            continue
+                        rows = 0
+                elif el.text:
                     role = "header" if "Header" in kind else "footer"
-                    for k, t in enumerate(split_header_footer(el.text)):
-                        yield Segment(t, ctx.sub(f"{sheet_name}!{role}"), role, True, k)
+                    for k, text in enumerate(split_header_footer(el.text)):
+                        yield Segment(text, ctx.sub(f"{sheet_name}!{role}"), role, True, k)
                 _free(el)
         except etree.XMLSyntaxError as exc:
             yield ScanError(ErrorCode.CORRUPT, f"{part}: {exc}"[:300], ctx.sub(part))
@@ -868,10 +895,16 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
 _XL_KIND = {tag: tag.rpartition("}")[2] for tag in _both(
     S, S_STRICT, "c", "row", "oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader", "firstFooter")}
 _XL_TEXT_TYPES = frozenset(("inlineStr", "s", "str"))
+_XL_ROW = frozenset(_both(S, S_STRICT, "row"))
+_XL_SHEET_DATA = frozenset(_both(S, S_STRICT, "sheetData"))
+#: Cells of a row (rows of a sheet) whose freeing is put off at most (bounded memory).
+_FREE_EVERY = 256
 
 
-def _cell_text(c: etree._Element, shared: list[str]) -> str | None:
-    t = c.get("t")
+def _cell_text(c: etree._Element, shared: list[str], t: str | None = None) -> str | None:
+    """The text of cell `c` (of type `t`, its `t` attribute, when the caller has read it)."""
+    if t is None:
+        t = c.get("t")
     if t == "inlineStr":
         for ch in c:
             if ch.tag.endswith("}is"):
@@ -1061,9 +1094,15 @@ class OoxmlExtractor(Extractor):
                 content = _powerpoint(z, ctx, main)
             else:
                 content = _word(z, ctx, main)
-            for item in content:
+            items = iter(content)
+            for item in items:
                 if isinstance(item, Segment):
                     chars += len(item.text)
+                    if chars >= _SCAN_TEXT_FLOOR:
+                        # Enough text to be no scanned page: the rest is handed on uncounted.
+                        yield item
+                        yield from items
+                        break
                 yield item
         yield from _properties(z, ctx)
         yield from _embedded(z, ctx)
