@@ -120,14 +120,16 @@ class SafeZip:
     broken stick), the members are recovered from their local headers and `problems` says so:
     what survives is still scanned."""
 
-    def __init__(self, zf: zipfile.ZipFile | None, ctx: Context, data: bytes = b"") -> None:
+    def __init__(self, zf: zipfile.ZipFile | None, ctx: Context, data: bytes = b"",
+                 listing: list[zipfile.ZipInfo] | None = None) -> None:
         self.zf = zf
         self.ctx = ctx
         self.problems: list[ScanError] = []
         self.infos: dict[str, zipfile.ZipInfo] = {}
-        if zf is not None:
-            for info in zf.infolist():
-                self.infos.setdefault(info.filename.lstrip("/"), info)
+        #: Read from a central directory (else from local headers, `_salvage`).
+        self.listed = zf is not None or listing is not None
+        for info in listing if listing is not None else zf.infolist() if zf is not None else ():
+            self.infos.setdefault(info.filename.lstrip("/"), info)
         self._lower = {n.lower(): n for n in self.infos}
         self._data = data
         self._offsets: dict[str, int] = {}
@@ -145,6 +147,9 @@ class SafeZip:
 
     @classmethod
     def open(cls, data: bytes, ctx: Context) -> SafeZip | ScanError:
+        listing = _sniffed_listing(data)
+        if listing is not None:
+            return cls(None, ctx, data, listing)
         try:
             return cls(zipfile.ZipFile(io.BytesIO(data)), ctx, data)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
@@ -188,7 +193,7 @@ class SafeZip:
 
     def _raw(self, real: str, info: zipfile.ZipInfo) -> memoryview | None:
         """The member's compressed bytes, located by its local header (salvaged: by the walk)."""
-        start = self._offsets.get(real) if self.zf is None else local_data_start(self._data, info.header_offset)
+        start = local_data_start(self._data, info.header_offset) if self.listed else self._offsets.get(real)
         if start is None:
             return None
         return memoryview(self._data)[start:start + info.compress_size]
@@ -285,16 +290,48 @@ def zip_names(data: bytes) -> list[str] | None:
     memo = getattr(_tls, "sniff", None)
     if memo is not None and memo[0] is data and memo[1] is not _UNREAD:
         return memo[1]  # type: ignore[no-any-return]
+    zf = None
     try:
-        names: list[str] | None = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        names: list[str] | None = zf.namelist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError):
         names = None
     if memo is not None and memo[0] is data:
         memo[1] = names
+        if zf is not None:
+            _keep_listing(data, zf)
     return names
 
 
 _UNREAD = object()
+#: Bytes before the central directory also compared (zipfile reads a zip64 locator there).
+_LISTING_MARGIN = 64
+#: A central directory (with what follows it) larger than this is not kept after a pick.
+_LISTING_MAX = 1 << 20
+
+
+def _keep_listing(data: bytes, zf: zipfile.ZipFile) -> None:
+    """Keep the members the pick's sniffers read, for `SafeZip.open` of the same bytes.
+
+    The zip's listing is a function of its length and of its bytes from (just before) the central
+    directory to the end (zipfile reads nothing else to list it); those bytes are kept, never the
+    whole file, and the listing is reused only for bytes equal there (issue 17: a second parse of
+    the central directory was a tenth of a .pptx extraction)."""
+    start = max(0, zf.start_dir - _LISTING_MARGIN)
+    if len(data) - start <= _LISTING_MAX:
+        _tls.listing = (len(data), start, data[start:], zf.infolist())
+
+
+def _sniffed_listing(data: bytes) -> list[zipfile.ZipInfo] | None:
+    """The listing the last pick read of these very bytes, if any (taken: used once)."""
+    kept = getattr(_tls, "listing", None)
+    if kept is None:
+        return None
+    _tls.listing = None
+    size, start, tail, infos = kept
+    if len(data) != size or data[start:] != tail:
+        return None
+    return infos  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager

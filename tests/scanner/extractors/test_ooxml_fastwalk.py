@@ -348,3 +348,38 @@ def test_long_and_many_rows_with_hostile_nesting_extract_as_before(seed: int, mo
     items = list(OoxmlExtractor().extract(data, ctx()))
     assert sum(1 for it in items if getattr(it, "role", None) == "cell") > 200  # the sheet was really read
     assert_same_extraction(data, monkeypatch, scanner)
+
+
+def test_the_picks_listing_is_reused_by_the_extraction_of_the_same_bytes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.extractors import registry
+
+    data = _fixture_documents()[0]
+    fresh = ooxml.SafeZip.open(data, ctx())
+    reads: list[int] = []
+    real = zipfile.ZipFile
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *a: object, **k: object) -> None:
+            reads.append(1)
+            super().__init__(*a, **k)
+    monkeypatch.setattr(zipfile, "ZipFile", Counting)
+    assert registry.pick(data, "application/zip").name == "ooxml"
+    z = ooxml.SafeZip.open(data, ctx())
+    assert len(reads) == 1  # the pick's read of the central directory, and no second one
+    assert isinstance(z, ooxml.SafeZip) and isinstance(fresh, ooxml.SafeZip)
+    assert list(z.infos) == list(fresh.infos)
+    assert [(i.header_offset, i.compress_size, i.file_size, i.flag_bits) for i in z.infos.values()] == \
+        [(i.header_offset, i.compress_size, i.file_size, i.flag_bits) for i in fresh.infos.values()]
+    assert list(OoxmlExtractor().extract(data, ctx())) == list(OoxmlExtractor().extract(bytes(data), ctx()))
+    # Once only, and for equal bytes only: the same length with another central directory
+    # (a renamed member) is listed afresh.
+    assert registry.pick(data, "application/zip").name == "ooxml"
+    other = data.replace(b"word/header1.xml", b"word/header9.xml")
+    assert len(other) == len(data) and other != data
+    reads.clear()
+    z2 = ooxml.SafeZip.open(other, ctx())
+    assert len(reads) == 1 and isinstance(z2, ooxml.SafeZip)
+    assert "word/header9.xml" in z2.infos and "word/header1.xml" not in z2.infos
+    reads.clear()
+    assert isinstance(ooxml.SafeZip.open(data, ctx()), ooxml.SafeZip)
+    assert len(reads) == 1  # the kept listing was spent
