@@ -308,6 +308,8 @@ _UNREAD = object()
 _LISTING_MARGIN = 64
 #: A central directory (with what follows it) larger than this is not kept after a pick.
 _LISTING_MAX = 1 << 20
+#: Nor one of more members (what is kept between a pick and its extraction stays small).
+_LISTING_MAX_MEMBERS = 4096
 
 
 def _keep_listing(data: bytes, zf: zipfile.ZipFile) -> None:
@@ -318,8 +320,9 @@ def _keep_listing(data: bytes, zf: zipfile.ZipFile) -> None:
     whole file, and the listing is reused only for bytes equal there (issue 17: a second parse of
     the central directory was a tenth of a .pptx extraction)."""
     start = max(0, zf.start_dir - _LISTING_MARGIN)
-    if len(data) - start <= _LISTING_MAX:
-        _tls.listing = (len(data), start, data[start:], zf.infolist())
+    infos = zf.infolist()
+    if len(data) - start <= _LISTING_MAX and len(infos) <= _LISTING_MAX_MEMBERS:
+        _tls.listing = (len(data), start, data[start:], infos)
 
 
 def _sniffed_listing(data: bytes) -> list[zipfile.ZipInfo] | None:
