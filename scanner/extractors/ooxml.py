@@ -30,7 +30,7 @@ from lxml import etree
 
 from scanner.extractors.archive import LimitHit, Meter, inflate_raw, local_data_start
 from scanner.extractors.base import Context, Extractor
-from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
+from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment, make_segment
 
 # --------------------------------------------------------------------------------------------
 # Hardened XML
@@ -120,14 +120,16 @@ class SafeZip:
     broken stick), the members are recovered from their local headers and `problems` says so:
     what survives is still scanned."""
 
-    def __init__(self, zf: zipfile.ZipFile | None, ctx: Context, data: bytes = b"") -> None:
+    def __init__(self, zf: zipfile.ZipFile | None, ctx: Context, data: bytes = b"",
+                 listing: list[zipfile.ZipInfo] | None = None) -> None:
         self.zf = zf
         self.ctx = ctx
         self.problems: list[ScanError] = []
         self.infos: dict[str, zipfile.ZipInfo] = {}
-        if zf is not None:
-            for info in zf.infolist():
-                self.infos.setdefault(info.filename.lstrip("/"), info)
+        #: Read from a central directory (else from local headers, `_salvage`).
+        self.listed = zf is not None or listing is not None
+        for info in listing if listing is not None else zf.infolist() if zf is not None else ():
+            self.infos.setdefault(info.filename.lstrip("/"), info)
         self._lower = {n.lower(): n for n in self.infos}
         self._data = data
         self._offsets: dict[str, int] = {}
@@ -145,6 +147,9 @@ class SafeZip:
 
     @classmethod
     def open(cls, data: bytes, ctx: Context) -> SafeZip | ScanError:
+        listing = _sniffed_listing(data)
+        if listing is not None:
+            return cls(None, ctx, data, listing)
         try:
             return cls(zipfile.ZipFile(io.BytesIO(data)), ctx, data)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
@@ -188,7 +193,7 @@ class SafeZip:
 
     def _raw(self, real: str, info: zipfile.ZipInfo) -> memoryview | None:
         """The member's compressed bytes, located by its local header (salvaged: by the walk)."""
-        start = self._offsets.get(real) if self.zf is None else local_data_start(self._data, info.header_offset)
+        start = local_data_start(self._data, info.header_offset) if self.listed else self._offsets.get(real)
         if start is None:
             return None
         return memoryview(self._data)[start:start + info.compress_size]
@@ -285,16 +290,51 @@ def zip_names(data: bytes) -> list[str] | None:
     memo = getattr(_tls, "sniff", None)
     if memo is not None and memo[0] is data and memo[1] is not _UNREAD:
         return memo[1]  # type: ignore[no-any-return]
+    zf = None
     try:
-        names: list[str] | None = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        names: list[str] | None = zf.namelist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError):
         names = None
     if memo is not None and memo[0] is data:
         memo[1] = names
+        if zf is not None:
+            _keep_listing(data, zf)
     return names
 
 
 _UNREAD = object()
+#: Bytes before the central directory also compared (zipfile reads a zip64 locator there).
+_LISTING_MARGIN = 64
+#: A central directory (with what follows it) larger than this is not kept after a pick.
+_LISTING_MAX = 1 << 20
+#: Nor one of more members (what is kept between a pick and its extraction stays small).
+_LISTING_MAX_MEMBERS = 4096
+
+
+def _keep_listing(data: bytes, zf: zipfile.ZipFile) -> None:
+    """Keep the members the pick's sniffers read, for `SafeZip.open` of the same bytes.
+
+    The zip's listing is a function of its length and of its bytes from (just before) the central
+    directory to the end (zipfile reads nothing else to list it); those bytes are kept, never the
+    whole file, and the listing is reused only for bytes equal there (issue 17: a second parse of
+    the central directory was a tenth of a .pptx extraction)."""
+    start = max(0, zf.start_dir - _LISTING_MARGIN)
+    infos = zf.infolist()
+    if len(data) - start <= _LISTING_MAX and len(infos) <= _LISTING_MAX_MEMBERS:
+        _tls.listing = (len(data), start, data[start:], infos)
+
+
+def _sniffed_listing(data: bytes) -> list[zipfile.ZipInfo] | None:
+    """The listing the last pick read of these very bytes, if any (taken: used once)."""
+    kept = getattr(_tls, "listing", None)
+    if kept is None:
+        return None
+    _tls.listing = None
+    size, start, tail, infos = kept
+    if len(data) != size or data[start:] != tail:
+        return None
+    return infos  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager
@@ -635,16 +675,19 @@ def _natural(name: str) -> list[object]:
     return [int(t) if t.isdigit() else t for t in _NUM.split(name)]
 
 
-def _emit_paras(paras: list[Para], member: str | None) -> Iterator[Segment]:
-    # `_indexed`, inline: one generator less per paragraph of a large document.
+def _emit_paras(paras: list[Para], member: str | None) -> list[Segment]:
+    # `_indexed`, inline, into a list (one generator step less per paragraph of a large
+    # document), each segment built by `make_segment` (issue 17).
+    out: list[Segment] = []
     i = 0
     for _, role, text, newpage in paras:
         if newpage:
             i = 0
         text = text.strip()
         if text:
-            yield Segment(text, member, role, True, i)
+            out.append(make_segment(text, member, role, True, i))
             i += 1
+    return out
 
 
 _WORD_REL_ROLES = {"header": "header", "footer": "footer", "footnotes": "note", "endnotes": "note",
@@ -814,6 +857,9 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
             yield data
             continue
         i = 0
+        where = ctx.sub(f"{sheet_name}!") or ""  # + the cell reference: `ctx.sub(f"{sheet}!{ref}")`
+        in_row = 0  # cells of the current row not yet freed
+        rows = 0  # rows emptied but not yet deleted
         try:
             # `_iter_tag`, inline (a cell is the commonest element of a workbook: one generator
             # step and one string split less per cell; number cells never reach `_cell_text`).
@@ -821,18 +867,39 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
             for _, el in ctxp:
                 kind = _XL_KIND[el.tag]
                 if kind == "c":
-                    if el.get("t") in _XL_TEXT_TYPES:
-                        text = _cell_text(el, shared)
+                    t = el.get("t")
+                    if t in _XL_TEXT_TYPES:
+                        text = _cell_text(el, shared, t)
                         if text:
                             text = text.strip()
                             if text:
                                 ref = el.get("r") or f"#{i}"
-                                yield Segment(text, ctx.sub(f"{sheet_name}!{ref}"), "cell", True, i)
+                                yield make_segment(text, where + ref, "cell", True, i)
                                 i += 1
-                elif kind != "row" and el.text:
+                    # A cell in a row is read by nothing after its end event: freeing it (the
+                    # commonest step of a workbook, issue 17) is put off to the row's end, or to
+                    # every `_FREE_EVERY`th cell of a long row, which leaves the same tree to
+                    # every later read. Cells anywhere else (a hostile nesting) are freed at once.
+                    parent = el.getparent()
+                    if parent is not None and parent.tag in _XL_ROW:
+                        in_row += 1
+                        if in_row < _FREE_EVERY:
+                            continue
+                    in_row = 0  # (freed below, with every cell before it)
+                elif kind == "row":
+                    in_row = 0
+                    parent = el.getparent()
+                    if parent is not None and parent.tag in _XL_SHEET_DATA:
+                        # Rows of the sheet's data: emptied now, their shells deleted now and then.
+                        el.clear(keep_tail=False)
+                        rows += 1
+                        if rows < _FREE_EVERY:
+                            continue
+                        rows = 0
+                elif el.text:
                     role = "header" if "Header" in kind else "footer"
-                    for k, t in enumerate(split_header_footer(el.text)):
-                        yield Segment(t, ctx.sub(f"{sheet_name}!{role}"), role, True, k)
+                    for k, text in enumerate(split_header_footer(el.text)):
+                        yield Segment(text, ctx.sub(f"{sheet_name}!{role}"), role, True, k)
                 _free(el)
         except etree.XMLSyntaxError as exc:
             yield ScanError(ErrorCode.CORRUPT, f"{part}: {exc}"[:300], ctx.sub(part))
@@ -868,10 +935,16 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
 _XL_KIND = {tag: tag.rpartition("}")[2] for tag in _both(
     S, S_STRICT, "c", "row", "oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader", "firstFooter")}
 _XL_TEXT_TYPES = frozenset(("inlineStr", "s", "str"))
+_XL_ROW = frozenset(_both(S, S_STRICT, "row"))
+_XL_SHEET_DATA = frozenset(_both(S, S_STRICT, "sheetData"))
+#: Cells of a row (rows of a sheet) whose freeing is put off at most (bounded memory).
+_FREE_EVERY = 256
 
 
-def _cell_text(c: etree._Element, shared: list[str]) -> str | None:
-    t = c.get("t")
+def _cell_text(c: etree._Element, shared: list[str], t: str | None = None) -> str | None:
+    """The text of cell `c` (of type `t`, its `t` attribute, when the caller has read it)."""
+    if t is None:
+        t = c.get("t")
     if t == "inlineStr":
         for ch in c:
             if ch.tag.endswith("}is"):
@@ -1061,9 +1134,15 @@ class OoxmlExtractor(Extractor):
                 content = _powerpoint(z, ctx, main)
             else:
                 content = _word(z, ctx, main)
-            for item in content:
+            items = iter(content)
+            for item in items:
                 if isinstance(item, Segment):
                     chars += len(item.text)
+                    if chars >= _SCAN_TEXT_FLOOR:
+                        # Enough text to be no scanned page: the rest is handed on uncounted.
+                        yield item
+                        yield from items
+                        break
                 yield item
         yield from _properties(z, ctx)
         yield from _embedded(z, ctx)

@@ -271,3 +271,115 @@ def test_zip_sniffers_share_one_read_of_the_central_directory(monkeypatch: pytes
     reads.clear()
     assert ooxml.zip_names(data) is not None and ooxml.zip_names(data) is not None
     assert len(reads) == 2  # outside a pick nothing is remembered
+
+
+# ------------------------------------------------------------------ segments built in one step
+
+def test_make_segment_builds_the_constructors_segment() -> None:
+    import dataclasses
+    import pickle
+
+    from scanner.model import Segment, make_segment
+
+    # `make_segment` fills these fields and no others: a field added to Segment must be added there.
+    assert [f.name for f in dataclasses.fields(Segment)] == ["text", "member", "role", "standalone", "index", "key"]
+    for args in [("机密★10年", None, "body", True, 0), ("a", "word/header1.xml", "header", False, 3, "密级"),
+                 ("", "x!y", "cell", True, 7, None)]:
+        fast, slow = make_segment(*args), Segment(*args)  # type: ignore[arg-type]
+        assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+        assert vars(fast) == vars(slow)
+        assert pickle.loads(pickle.dumps(fast)) == slow
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.text = "changed"  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------ worksheets freed lazily
+
+def _random_sheet(seed: int) -> tuple[str, int, int]:
+    """Rows of every cell type, long rows and many rows (past `_FREE_EVERY`, where the lazy
+    freeing of cells and rows catches up), with hostile nestings (a cell in a cell, a header in
+    a cell, a cell in a header, a row in a cell, a cell straight in sheetData) here and there.
+    Returns the sheet data, its number of rows and the most cells in one row."""
+    import random
+
+    rng = random.Random(seed)
+    words = ["普通文字", "会议纪要", " ", "", "第三条", "秘密", "机密★10年"]
+
+    def cell(r: int, c: int) -> str:
+        kind = rng.choice(["s", "s", "str", "inlineStr", "n", "b", "inlineStr"])
+        ref = f' r="R{r}C{c}"' if rng.random() < 0.9 else ""
+        if kind == "s":
+            return f'<c{ref} t="s"><v>{rng.randrange(-1, 6)}</v></c>'
+        if kind == "str":
+            return f'<c{ref} t="str"><f>A1</f><v>{rng.choice(words)}</v></c>'
+        if kind == "inlineStr":
+            runs = "".join(f"<r><t>{rng.choice(words)}</t></r>" for _ in range(rng.randrange(3)))
+            return f'<c{ref} t="inlineStr"><is>{runs or "<t>" + rng.choice(words) + "</t>"}</is></c>'
+        return f'<c{ref} t="{kind}"><v>{rng.randrange(100)}</v></c>'
+
+    def hostile(r: int, c: int) -> str:
+        return rng.choice([
+            f'<c r="H{r}" t="str"><v>外{r}</v>{cell(r, c)}</c>',
+            f'<c r="J{r}" t="str"><oddHeader>&amp;C机密{r}</oddHeader><v>格{r}</v></c>',
+            f'<c r="K{r}" t="str"><v>前{r}</v><row r="{r}">{cell(r, c)}{cell(r, c + 1)}</row><v>后{r}</v></c>',
+            f'<c r="L{r}" t="inlineStr"><is><t>前{r}</t></is><row r="{r}">{cell(r, c)}</row></c>',
+        ])
+
+    rows, longest = [], 0
+    for r in range(1, rng.randrange(280, 400)):
+        n = rng.choice([0, 1, 2, 4]) if r not in (5, 150) else rng.randrange(260, 400)
+        cells = [hostile(r, c) if rng.random() < 0.02 else cell(r, c) for c in range(n)]
+        rows.append(f'<row r="{r}">{"".join(cells)}</row>')
+        longest = max(longest, n)
+        if rng.random() < 0.005:
+            rows.append(cell(r, 0))
+    return "".join(rows), len(rows), longest
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_and_many_rows_with_hostile_nesting_extract_as_before(seed: int, monkeypatch: pytest.MonkeyPatch,
+                                                                   scanner: Scanner) -> None:
+    sheet, rows, longest = _random_sheet(seed)
+    assert rows > ooxml._FREE_EVERY and longest > ooxml._FREE_EVERY  # both lazy frees catch up
+    assert "<v>外" in sheet or "<v>前" in sheet  # some hostile nesting
+    data = xlsx(sheet, shared=["秘密★3年", " ", "机密", "甲", "绝密★长期"],
+                header_footer='<headerFooter><oddHeader>&amp;L左&amp;C机密★1年<c t="str"><v>页眉里的格</v></c>'
+                              '</oddHeader></headerFooter>')
+    items = list(OoxmlExtractor().extract(data, ctx()))
+    assert sum(1 for it in items if getattr(it, "role", None) == "cell") > 200  # the sheet was really read
+    assert_same_extraction(data, monkeypatch, scanner)
+
+
+def test_the_picks_listing_is_reused_by_the_extraction_of_the_same_bytes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.extractors import registry
+
+    data = _fixture_documents()[0]
+    fresh = ooxml.SafeZip.open(data, ctx())
+    reads: list[int] = []
+    real = zipfile.ZipFile
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *a: object, **k: object) -> None:
+            reads.append(1)
+            super().__init__(*a, **k)
+    monkeypatch.setattr(zipfile, "ZipFile", Counting)
+    assert registry.pick(data, "application/zip").name == "ooxml"
+    z = ooxml.SafeZip.open(data, ctx())
+    assert len(reads) == 1  # the pick's read of the central directory, and no second one
+    assert isinstance(z, ooxml.SafeZip) and isinstance(fresh, ooxml.SafeZip)
+    assert list(z.infos) == list(fresh.infos)
+    assert [(i.header_offset, i.compress_size, i.file_size, i.flag_bits) for i in z.infos.values()] == \
+        [(i.header_offset, i.compress_size, i.file_size, i.flag_bits) for i in fresh.infos.values()]
+    assert list(OoxmlExtractor().extract(data, ctx())) == list(OoxmlExtractor().extract(bytes(data), ctx()))
+    # Once only, and for equal bytes only: the same length with another central directory
+    # (a renamed member) is listed afresh.
+    assert registry.pick(data, "application/zip").name == "ooxml"
+    other = data.replace(b"word/header1.xml", b"word/header9.xml")
+    assert len(other) == len(data) and other != data
+    reads.clear()
+    z2 = ooxml.SafeZip.open(other, ctx())
+    assert len(reads) == 1 and isinstance(z2, ooxml.SafeZip)
+    assert "word/header9.xml" in z2.infos and "word/header1.xml" not in z2.infos
+    reads.clear()
+    assert isinstance(ooxml.SafeZip.open(data, ctx()), ooxml.SafeZip)
+    assert len(reads) == 1  # the kept listing was spent
