@@ -325,7 +325,11 @@ class _FontedReader:
     """The same document opened again, its pages read with the system fonts installed.
 
     Only for pages that need it (see `_glyphless_text`): with the system fonts, PDFium reads
-    about 16 MB of CJK font per document, which is why they are off otherwise."""
+    about 16 MB of CJK font per document, which is why they are off otherwise. Measured on the
+    bench's text PDFs (issue 17): a re-read page costs ~10-15 ms, the first of a document most
+    (PDFium keeps no font face across documents: it copies the whole TTC and loads cold glyphs
+    again); serving the font file from memory through a wrapping FPDF_SYSFONTINFO saved no CPU
+    time end to end (the copy stays), so the default info is used as it is."""
 
     def __init__(self, data: bytes, pdfium_c: object) -> None:
         self.data = data
