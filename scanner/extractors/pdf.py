@@ -197,11 +197,7 @@ class PdfExtractor(Extractor):
                 yield ScanError(ErrorCode.CORRUPT, f"page {num} unreadable: {exc}", where)
                 continue
             try:
-                textpage = page.get_textpage()
-                try:
-                    lines = _page_lines(page, textpage, pdfium_c)
-                finally:
-                    textpage.close()
+                lines = _read_lines(page, pdfium_c)
                 if data and _glyphless_text(page, pdfium_c):
                     # Text PDFium could not place without the font's glyphs (a one-character
                     # text object in a CJK font the file does not embed is left out of the text
@@ -329,7 +325,11 @@ class _FontedReader:
     """The same document opened again, its pages read with the system fonts installed.
 
     Only for pages that need it (see `_glyphless_text`): with the system fonts, PDFium reads
-    about 16 MB of CJK font per document, which is why they are off otherwise."""
+    about 16 MB of CJK font per document, which is why they are off otherwise. Measured on the
+    bench's text PDFs (issue 17): a re-read page costs ~10-15 ms, the first of a document most
+    (PDFium keeps no font face across documents: it copies the whole TTC and loads cold glyphs
+    again); serving the font file from memory through a wrapping FPDF_SYSFONTINFO saved no CPU
+    time end to end (the copy stays), so the default info is used as it is."""
 
     def __init__(self, data: bytes, pdfium_c: object) -> None:
         self.data = data
@@ -352,11 +352,7 @@ class _FontedReader:
                 self.pdf = pdfium_mod.PdfDocument(self.data)
             page = self.pdf[index]  # type: ignore[index]
             try:
-                textpage = page.get_textpage()
-                try:
-                    return _page_lines(page, textpage, self.c)
-                finally:
-                    textpage.close()
+                return _read_lines(page, self.c)
             finally:
                 page.close()
         except pdfium_mod.PdfiumError:
@@ -436,54 +432,55 @@ def _slanted(angle: float) -> bool:
     return _SLANT < off < math.pi / 2 - _SLANT
 
 
+def _read_lines(page: object, c: object) -> list[tuple[float, str, bool]]:
+    """The page's lines (`_page_lines`) from a text page held by its raw handle: pypdfium2's
+    `PdfTextPage` wrapper registers a finalizer and a parent link per page, about a tenth of a
+    millisecond of Python each time, for a handle that lives only for this call."""
+    import pypdfium2 as pdfium_mod
+
+    textpage = c.FPDFText_LoadPage(page.raw)  # type: ignore[attr-defined]
+    if not textpage:
+        raise pdfium_mod.PdfiumError("Failed to load text page.")
+    try:
+        return _page_lines(page, textpage, c)
+    finally:
+        c.FPDFText_ClosePage(textpage)  # type: ignore[attr-defined]
+
+
 def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[float, str, bool]]:
     """(baseline, text, slanted) of each line in display space, top to bottom.
 
-    Text is read char by char from PDFium's text page (every character it knows, in its reading
-    order, split where it breaks lines), then pieces on one baseline are joined. A run drawn at a
-    slant (a diagonal watermark such as a large grey `机密` across the page) is a line of its own,
-    never joined with the horizontal text it crosses."""
+    Text is read from PDFium's text page (every character it knows, in its reading order, split
+    where it breaks lines), then pieces on one baseline are joined. A run drawn at a slant (a
+    diagonal watermark such as a large grey `机密` across the page) is a line of its own, never
+    joined with the horizontal text it crosses."""
     c = pdfium_c
     n = c.FPDFText_CountChars(textpage)  # type: ignore[attr-defined]
     if n <= 0:
         return []
-    units = _char_units(textpage, c, n)
     page_box = page.get_bbox()  # type: ignore[attr-defined]
     rotation = page.get_rotation()  # type: ignore[attr-defined]
     x, y = ctypes.c_double(), ctypes.c_double()
     left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     pieces: list[_Piece] = []
     slanted: list[_Piece] = []
-    char_angle = c.FPDFText_GetCharAngle  # type: ignore[attr-defined]
-    start = 0
-    # Split where PDFium broke lines (generated CR/LF); CR/LF drawn as text are spaces.
-    generated = c.FPDFText_IsGenerated  # type: ignore[attr-defined]
-    # The page's UTF-16 once; CR/LF units found by a regex over it, not a Python step per char.
-    raw = array("H", [u & 0xFFFF for u in units]).tobytes()
-    breaks = [i for i in (m.start() >> 1 for m in _CRLF_UNIT.finditer(raw) if not m.start() & 1)
-              if units[i] in (10, 13) and generated(textpage, i) == 1]
-    for end in [*breaks, n]:
-        if end > start:
-            text = _clean(raw[2 * start:2 * end].decode("utf-16-le", "replace"))
-            if text:
-                chunk = units[start:end]
-                first = start + next(k for k, u in enumerate(chunk) if u > 32 and u != 0xA0)
-                last = start + next(k for k in range(len(chunk) - 1, -1, -1) if chunk[k] > 32 and chunk[k] != 0xA0)
-                c.FPDFText_GetCharOrigin(textpage, first, x, y)  # type: ignore[attr-defined]
-                dx0, base = _to_display(x.value, y.value, page_box, rotation)
-                c.FPDFText_GetCharBox(textpage, last, left, right, bottom, top)  # type: ignore[attr-defined]
-                ex = {0: right.value, 180: left.value}.get(rotation)
-                if ex is None:  # rotated page: the run advances along y in PDF space
-                    ex = top.value if rotation == 90 else bottom.value
-                dx1 = _to_display(ex, y.value, page_box, rotation)[0] if rotation in (0, 180) else \
-                    _to_display(x.value, ex, page_box, rotation)[0]
-                size = float(c.FPDFText_GetFontSize(textpage, first))  # type: ignore[attr-defined]
-                if not 1.0 <= size <= 500.0:
-                    size = 10.0
-                piece = _Piece(dx0, max(dx1, dx0), base, size, text)
-                angle = float(char_angle(textpage, first))
-                (slanted if angle >= 0 and _slanted(angle) else pieces).append(piece)
-        start = end + 1
+    origin, box = c.FPDFText_GetCharOrigin, c.FPDFText_GetCharBox  # type: ignore[attr-defined]
+    font_size, char_angle = c.FPDFText_GetFontSize, c.FPDFText_GetCharAngle  # type: ignore[attr-defined]
+    for first, last, text in _line_spans(textpage, c, n):
+        origin(textpage, first, x, y)
+        dx0, base = _to_display(x.value, y.value, page_box, rotation)
+        box(textpage, last, left, right, bottom, top)
+        # The run's far end: it advances along x in PDF space, or along y on a rotated page.
+        ex = right.value if rotation == 0 else left.value if rotation == 180 else \
+            top.value if rotation == 90 else bottom.value
+        dx1 = _to_display(ex, y.value, page_box, rotation)[0] if rotation in (0, 180) else \
+            _to_display(x.value, ex, page_box, rotation)[0]
+        size = float(font_size(textpage, first))
+        if not 1.0 <= size <= 500.0:
+            size = 10.0
+        piece = _Piece(dx0, max(dx1, dx0), base, size, text)
+        angle = float(char_angle(textpage, first))
+        (slanted if angle >= 0 and _slanted(angle) else pieces).append(piece)
     out = []
     for line in group_lines(pieces):
         text = _join(line)
@@ -495,19 +492,82 @@ def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[
     return out
 
 
-#: A CR or LF code unit in UTF-16-LE bytes (at even offsets only: the caller checks; a lookahead,
-#: so that a match at an odd offset does not hide an overlapping one at the next, even offset).
-_CRLF_UNIT = re.compile(b"(?=[\\n\\r]\\x00)")
+#: What a line's ends may hold that does not place it: units up to SPACE, and NO-BREAK SPACE.
+_INVISIBLE = "".join(map(chr, range(33))) + "\xa0"
+_CRLF_RUN = re.compile("[\r\n]+")
 
 
-def _char_units(textpage: object, c: object, n: int) -> list[int]:
-    """The UTF-16 unit of every char of the text page, index-aligned with PDFium's char list."""
+def _line_spans(textpage: object, c: object, n: int) -> list[tuple[int, int, str]]:
+    """(first, last, text) of each run PDFium put on a line of its own: the char indexes of the
+    run's first and last visible chars and its cleaned text. Split where PDFium broke lines
+    (generated CR/LF); CR/LF drawn as text are spaces.
+
+    The page's text is decoded once; when it holds no surrogate (one str char per UTF-16 unit,
+    as on any page of BMP text) lines are slices of it and their visible ends are found by
+    `str.strip`, else unit by unit (`_unit_spans`)."""
+    raw = _page_utf16(textpage, c, n)
+    try:
+        text = raw.decode("utf-16-le")
+    except UnicodeDecodeError:  # a lone surrogate
+        text = ""
+    if len(text) != n:
+        return _unit_spans(raw, textpage, c, n)
+    generated = c.FPDFText_IsGenerated  # type: ignore[attr-defined]
+    # A run of CR/LF with a generated one in it is one break: the rest of the run would only be
+    # blank lines or blanks at a line's ends, which `_clean` and the visible ends leave out. So
+    # PDFium's "\r\n" line break costs one question, not two.
+    breaks = [m.span() for m in _CRLF_RUN.finditer(text)
+              if any(generated(textpage, i) == 1 for i in range(*m.span()))]
+    breaks.append((n, n))
+    spans = []
+    start = 0
+    for end, resume in breaks:
+        if end > start:
+            seg = text[start:end]
+            line = _clean(seg)
+            if line:
+                spans.append((start + len(seg) - len(seg.lstrip(_INVISIBLE)),
+                              start + len(seg.rstrip(_INVISIBLE)) - 1, line))
+        start = resume
+    return spans
+
+
+def _unit_spans(raw: bytes, textpage: object, c: object, n: int) -> list[tuple[int, int, str]]:
+    """`_line_spans` for a page whose text holds surrogates: each line decoded from its UTF-16
+    slice (a lone surrogate becomes U+FFFD), its visible ends found unit by unit."""
+    units = array("H", raw)
+    generated = c.FPDFText_IsGenerated  # type: ignore[attr-defined]
+    # CR/LF units found by a regex over the UTF-16, not a Python step per char.
+    breaks = [i for i in (m.start() >> 1 for m in _CRLF_UNIT.finditer(raw) if not m.start() & 1)
+              if units[i] in (10, 13) and generated(textpage, i) == 1]
+    spans = []
+    start = 0
+    for end in [*breaks, n]:
+        if end > start:
+            text = _clean(raw[2 * start:2 * end].decode("utf-16-le", "replace"))
+            if text:
+                chunk = units[start:end]
+                first = start + next(k for k, u in enumerate(chunk) if u > 32 and u != 0xA0)
+                last = start + next(k for k in range(len(chunk) - 1, -1, -1) if chunk[k] > 32 and chunk[k] != 0xA0)
+                spans.append((first, last, text))
+        start = end + 1
+    return spans
+
+
+def _page_utf16(textpage: object, c: object, n: int) -> bytes:
+    """The UTF-16-LE of every char of the text page, index-aligned with PDFium's char list
+    (bytes: no Python int per char)."""
     buf = (ctypes.c_ushort * (n + 1))()
     got = c.FPDFText_GetText(textpage, 0, n, buf)  # type: ignore[attr-defined]
     if got - 1 == n:  # one call, aligned (PDFium may drop or add chars at the edges: crbug 2079)
-        return list(buf[:n])
+        return ctypes.string_at(buf, 2 * n)
     get_unicode = c.FPDFText_GetUnicode  # type: ignore[attr-defined]
-    return [get_unicode(textpage, i) for i in range(n)]
+    return array("H", [get_unicode(textpage, i) & 0xFFFF for i in range(n)]).tobytes()
+
+
+#: A CR or LF code unit in UTF-16-LE bytes (at even offsets only: the caller checks; a lookahead,
+#: so that a match at an odd offset does not hide an overlapping one at the next, even offset).
+_CRLF_UNIT = re.compile(b"(?=[\\n\\r]\\x00)")
 
 
 #: Annotation subtypes whose text is shown or attached to the page: Text (sticky note),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 from array import array
 
-from scanner.extractors.pdf import _SPACES, _char_units, _join, _Piece, _slanted, _to_display, group_lines
+from scanner.extractors.pdf import _SPACES, _join, _Piece, _slanted, _to_display, group_lines
 
 
 def _clean(text: str) -> str:
@@ -72,3 +72,22 @@ def _page_lines(page: object, textpage: object, pdfium_c: object) -> list[tuple[
         out.extend((p.base, p.text, True) for p in slanted)
         out.sort(key=lambda ln: ln[0])
     return out
+
+
+def _char_units(textpage: object, c: object, n: int) -> list[int]:
+    """The UTF-16 unit of every char of the text page, index-aligned with PDFium's char list."""
+    buf = (ctypes.c_ushort * (n + 1))()
+    got = c.FPDFText_GetText(textpage, 0, n, buf)  # type: ignore[attr-defined]
+    if got - 1 == n:  # one call, aligned (PDFium may drop or add chars at the edges: crbug 2079)
+        return list(buf[:n])
+    get_unicode = c.FPDFText_GetUnicode  # type: ignore[attr-defined]
+    return [get_unicode(textpage, i) for i in range(n)]
+
+
+def _read_lines(page: object, c: object) -> list[tuple[float, str, bool]]:
+    """The page's lines through pypdfium2's `PdfTextPage` wrapper, as the extractor read them."""
+    textpage = page.get_textpage()  # type: ignore[attr-defined]
+    try:
+        return _page_lines(page, textpage, c)
+    finally:
+        textpage.close()
