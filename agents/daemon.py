@@ -209,6 +209,7 @@ class Agent:
                                              rules_cache="/dev/null/baomi-no-cache"))
             finally:
                 os.close(fd)
+        scanner.warm_up()  # every extractor loaded, long-lived objects out of the full GC passes
         self.scanner, self._digest, self._scanner_keywords = scanner, scanner.config_digest, words
 
     def _want_isolation(self) -> bool:

@@ -176,23 +176,6 @@ def _drop(uid: int | None, gid: int | None) -> None:
         log.warning("prctl(PR_SET_NO_NEW_PRIVS) failed: %s", os.strerror(ctypes.get_errno()))
 
 
-def _warm_up(scanner: Any) -> None:
-    """Import every extractor (and what they import on first use) while the worker can still
-    read the interpreter's files: after the uid drop a lazy import could find them unreadable,
-    and a warm worker answers its first file as fast as the rest."""
-    import tempfile
-
-    from scanner.extractors.registry import extractors
-    from scanner.samples import build_samples
-
-    extractors()
-    with tempfile.TemporaryDirectory(prefix="baomi-warm-") as d:
-        build_samples(d)
-        for root, _dirs, files in os.walk(d):
-            for f in files:
-                scanner.scan_path(os.path.join(root, f))
-
-
 def worker_main() -> int:
     """Entry point of a worker process (`python -m agents.privsep`)."""
     settings = json.loads(os.environ.pop(_ENV))
@@ -211,7 +194,9 @@ def worker_main() -> int:
     scanner = Scanner(ScanConfig(**kwargs))
     if kw_fd is not None:
         os.close(int(kw_fd))
-    _warm_up(scanner)
+    # Every extractor and what it imports on first use, while the worker can still read the
+    # interpreter's files (after the uid drop a lazy import could find them unreadable).
+    scanner.warm_up()
     _drop(settings.get("uid"), settings.get("gid"))
     cpu = int(settings.get("cpu_seconds") or 0)
     _send_msg(sock, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),

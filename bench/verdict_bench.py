@@ -70,6 +70,7 @@ def main() -> int:
     results: dict[str, object] = {"files_per_kind": a.files}
     with tempfile.TemporaryDirectory(dir=a.dir) as td:
         scanner = Scanner(ScanConfig(ocr_mode="auto"))  # as agents/daemon.py builds it
+        scanner.warm_up()  # and readies it
         for kind in a.kinds.split(","):
             files = generate(Path(td) / kind, kind, a.files, a.seed)
             sizes = [p.stat().st_size for p, _ in files]
