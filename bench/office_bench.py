@@ -181,6 +181,7 @@ def verdicts(d: Path, n: int, seed: int) -> dict[str, float]:
             write_docx(p, text)
         files.append(p)
     scanner = Scanner(ScanConfig(ocr_mode="auto"))  # as agents/daemon.py builds it
+    scanner.warm_up()  # and readies it
     for p in files:
         p.read_bytes()
     for p in files[:5]:
