@@ -18,6 +18,21 @@ def need_shared(sub: str) -> Path:
     return p
 
 
+def pdf_from_objects(objs: list[bytes], version: bytes = b"1.4") -> bytes:
+    """A PDF file of the given objects (numbered from 1; object 1 the catalog) with its xref
+    table and trailer: for tests that need a PDF no generator writes."""
+    out = bytearray(b"%PDF-" + version + b"\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Compiled-rules and scan caches of every test — module-scoped fixtures and the `baomi`
     # subprocesses they start included — go to a private temp dir, never the user's home.

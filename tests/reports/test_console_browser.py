@@ -73,15 +73,25 @@ def shot(drv: object, name: str) -> None:
 
 def test_officer_follows_a_violation_up_in_chromium(served: Collector, browser: object) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     drv = browser
     find = drv.find_element  # type: ignore[attr-defined]
+
+    def submit(element: object) -> None:
+        """Click what loads the next page and wait until it has replaced this one: reading the
+        next page's fields while the old page is still shown read a field that then went stale
+        (seen once in a clean-clone CI run on a busy machine)."""
+        page = find(By.TAG_NAME, "html")
+        element.click()  # type: ignore[attr-defined]
+        WebDriverWait(drv, 60).until(expected_conditions.staleness_of(page))
+
     drv.get(served.url + "/violations")  # type: ignore[attr-defined]
     assert "登录" in drv.title  # type: ignore[attr-defined]
     find(By.ID, "name").send_keys("officer1")
     find(By.ID, "password").send_keys("officer-pass-1")
-    find(By.ID, "signin").click()
+    submit(find(By.ID, "signin"))
     # back on the page asked for, signed in
     assert find(By.ID, "count").text.startswith("共")
     assert "违规事项" in find(By.TAG_NAME, "h1").text
@@ -93,15 +103,15 @@ def test_officer_follows_a_violation_up_in_chromium(served: Collector, browser: 
     assert drv.execute_script("return document.scripts.length") == 0  # type: ignore[attr-defined]
 
     Select(find(By.ID, "f-level")).select_by_value("secret")
-    find(By.ID, "apply").click()
+    submit(find(By.ID, "apply"))
     levels = {td.text for td in drv.find_elements(By.CSS_SELECTOR, "#violations td.lv")}  # type: ignore[attr-defined]
     assert levels == {"机密"}
     shot(drv, "02-filtered-secret")
     Select(find(By.ID, "f-status")).select_by_value("unassigned")
-    find(By.ID, "apply").click()
+    submit(find(By.ID, "apply"))
     link = find(By.CSS_SELECTOR, "#violations td.path a")
     path = link.text
-    link.click()
+    submit(link)
     assert find(By.ID, "status").text == "待交办"
     assert find(By.ID, "path").text == path
     assert len(find(By.ID, "sha256").text) == 64
@@ -112,20 +122,20 @@ def test_officer_follows_a_violation_up_in_chromium(served: Collector, browser: 
     find(By.ID, "owner-input").send_keys("张三")
     # a date input takes the date typed in the browser's locale order; set it as ISO instead
     drv.execute_script("arguments[0].value = arguments[1]", find(By.ID, "deadline-input"), deadline)  # type: ignore[attr-defined]
-    find(By.ID, "assign").click()
+    submit(find(By.ID, "assign"))
     assert find(By.ID, "status").text == "整改中"
     assert find(By.ID, "owner").text == "张三" and find(By.ID, "deadline").text == deadline
     shot(drv, "04-assigned")
 
     find(By.ID, "rectification").send_keys("已删除外发副本，重新定密")
     find(By.ID, "explanation").send_keys("经办人误将文件拷入外网机")
-    find(By.ID, "rectify").click()
+    submit(find(By.ID, "rectify"))
     assert find(By.ID, "status").text == "已整改"
     assert "已删除外发副本，重新定密" in find(By.ID, "steps").text
     shot(drv, "05-rectified")
 
     find(By.ID, "conclusion").send_keys("整改到位，同意办结")
-    find(By.ID, "close").click()
+    submit(find(By.ID, "close"))
     assert find(By.ID, "status").text == "已办结"
     steps = find(By.ID, "steps").text
     assert steps.count("officer1") == 3 and "整改到位" in steps

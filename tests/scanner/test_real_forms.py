@@ -12,6 +12,7 @@ import pytest
 from scanner.classify import classify
 from scanner.engine import Scanner
 from scanner.model import Kind, Level, Segment
+from tests.conftest import pdf_from_objects
 
 
 def _scan(text: str, name: str = "doc.txt") -> tuple[str | None, list]:
@@ -333,16 +334,7 @@ def _pdf_with_xmp(page_text: str, xmp_props: dict[str, str]) -> bytes:
             b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
             b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
             b"<< /Type /Metadata /Subtype /XML /Length %d >>\nstream\n" % len(xmp) + xmp + b"\nendstream"]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
+    return pdf_from_objects(objs, b"1.7")
 
 
 def test_pdf_xmp_labels_are_read_and_compared_with_the_page() -> None:

@@ -16,6 +16,7 @@ from scanner.engine import Scanner
 from scanner.extractors import pdf
 from scanner.extractors.pdf import PdfExtractor
 from scanner.model import Segment
+from tests.conftest import pdf_from_objects
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 
@@ -144,16 +145,7 @@ def _astral_pdf() -> bytes:
             b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
             b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
             b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream"]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
+    return pdf_from_objects(objs, b"1.4")
 
 
 def test_text_with_surrogates_reads_as_before(monkeypatch: pytest.MonkeyPatch, scanner: Scanner) -> None:
