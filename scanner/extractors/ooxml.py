@@ -941,10 +941,8 @@ _XL_SHEET_DATA = frozenset(_both(S, S_STRICT, "sheetData"))
 _FREE_EVERY = 256
 
 
-def _cell_text(c: etree._Element, shared: list[str], t: str | None = None) -> str | None:
-    """The text of cell `c` (of type `t`, its `t` attribute, when the caller has read it)."""
-    if t is None:
-        t = c.get("t")
+def _cell_text(c: etree._Element, shared: list[str], t: str | None) -> str | None:
+    """The text of cell `c` of type `t` (its `t` attribute, which the one caller has read)."""
     if t == "inlineStr":
         for ch in c:
             if ch.tag.endswith("}is"):

@@ -204,7 +204,7 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
                 if local == "row":
                     continue
                 if local == "c":
-                    text = _cell_text(el, shared)
+                    text = _cell_text(el, shared, el.get("t"))
                     if text and text.strip():
                         ref = el.get("r") or f"#{i}"
                         yield Segment(text.strip(), ctx.sub(f"{sheet_name}!{ref}"), "cell", True, i)
