@@ -34,6 +34,7 @@ from tests.conftest import ROOT, SHARED
 
 def _full(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cl, "_quiet", lambda s: False)
+    monkeypatch.setattr(cl, "_SCREEN_MIN_SEGMENTS", sys.maxsize)  # every segment searched alone
 
 
 def _both(segs: list[Segment], monkeypatch: pytest.MonkeyPatch) -> tuple[list[Finding], list[Finding]]:
@@ -433,3 +434,65 @@ def test_candidate_search_finds_what_the_reference_finds_on_files(monkeypatch: p
     ref = _records(scanner, files)
     assert fast == ref
     assert sum(r[1] is not None for r in fast) >= 30
+
+
+# -- the screen over an item's segments -------------------------------------------------------------
+def _segment_lists() -> list[list[str]]:
+    """Items of 1-60 segments cut from the random and word texts, cut also right before and
+    after what the candidate search looks for (a banner, a portion mark, a level word)."""
+    rng = random.Random(31)
+    texts = _word_texts()
+    out = []
+    for _ in range(1500):
+        parts: list[str] = []
+        for _ in range(rng.randrange(1, 60)):
+            t = rng.choice(texts)
+            if t and rng.random() < 0.5:
+                k = rng.randrange(len(t))
+                parts.extend([t[:k], t[k:]])
+            else:
+                parts.append(t)
+        out.append(parts)
+    return out
+
+
+def test_screen_keeps_every_segment_with_a_candidate() -> None:
+    kept = dropped = 0
+    for parts in _segment_lists():
+        segs = [Segment(t) for t in parts]
+        screened = cl._screen(segs)
+        for i, t in enumerate(parts):
+            if cl._candidate_starts(t):
+                assert i in screened, (ascii(t[:120]), [ascii(p[:40]) for p in parts[max(0, i - 1): i + 2]])
+                kept += 1
+            elif i not in screened:
+                dropped += 1
+    assert kept > 10000 and dropped > 1000  # the screen was tested, and it does skip segments
+
+
+def test_screen_on_segment_edges() -> None:
+    """What only a segment's start or end makes a candidate: a line-start pattern at the start
+    of a segment, a word or level+密 ending one; and what a newline must not join."""
+    for parts, want in (
+        (["正文。", "(S) 正文", "正文。", "正文。"], {1}),
+        (["正文。", "正文。", "正文。", "S E C R E T"], {3}),
+        (["正文。", "Classification: Secret", "正文。", "正文。"], {1}),
+        (["正文。机密", "正文。", "内部", "正文。", "TOP SECRET//NOFORN"], {0, 2, 4}),
+        (["正文。机", "密正文。", "内", "部", "SECR", "ET"], set()),
+    ):
+        assert cl._screen([Segment(t) for t in parts]) == want, parts
+        assert {i for i, t in enumerate(parts) if cl._candidate_starts(t)} == want, parts
+
+
+def test_screened_classification_gives_the_findings_of_every_segment_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(37)
+    found = 0
+    for parts in _segment_lists()[:600]:
+        segs = [Segment(t, role=rng.choice(["body", "body", "header", "cell"]), index=i) for i, t in enumerate(parts)]
+        fast = cl.classify(segs)
+        with monkeypatch.context() as m:
+            m.setattr(cl, "_SCREEN_MIN_SEGMENTS", sys.maxsize)
+            full = cl.classify(segs)
+        assert fast == full
+        found += len(fast)
+    assert found > 1000
