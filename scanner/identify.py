@@ -2,8 +2,9 @@
 
 libmagic (python-magic, one handle per process, given the first bytes) types every item that is
 not plain text. Plain text is recognised first by a cheap content test — no control bytes, no
-BOM, no markup, RTF or mail-header start — because libmagic spends 1–3 ms per text file on its
-text heuristics, which would dominate a scan of a text tree; such items get `text/plain`.
+BOM, no markup, RTF or mail-header start, no tag in its first 2 KiB — because libmagic spends
+1–3 ms per text file on its text heuristics, which would dominate a scan of a text tree; such
+items get `text/plain`.
 """
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ _local = threading.local()
 # Bytes that never occur in plain text (NUL and C0 controls other than \t \n \v \f \r ESC).
 _CONTROLS = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
 _MAIL_HEADER = re.compile(rb"^(?:From |[A-Za-z][A-Za-z0-9-]{1,40}:[ \t])")
+#: Markup anywhere in the head: a comment, doctype or processing instruction, or a tag (a name
+#: followed by a space, `>` or `/>`). Not a mail address or link in angle brackets (`<a@b.org>`,
+#: `<https://…>`), which nearly every changelog, copyright file and mail quote holds: such texts
+#: were handed to libmagic for its ~3 ms only to be called text/plain or a script type, and read
+#: by the same text extractor (a copy of /usr/share/doc, OCR off: 1,671 of 7,325 items, 17 % of
+#: the scan's CPU; issue 17).
+_TAG = re.compile(rb"<(?:[!?]|/?[A-Za-z][A-Za-z0-9:_.-]*(?:\s|/?>))")
 
 
 def _handle() -> magic.Magic:
@@ -43,7 +51,9 @@ def is_plain_text(head: bytes) -> bool:
     start = first.lstrip()
     if start[:3] == b"\xef\xbb\xbf":
         start = start[3:].lstrip()
-    if b"<" in start or start.startswith((b"{\\rtf", b"%PDF", b"%!", b"\xfe\xff", b"\xff\xfe")):
+    if start.startswith((b"<", b"{\\rtf", b"%PDF", b"%!", b"\xfe\xff", b"\xff\xfe")):
+        return False
+    if b"<" in start and _TAG.search(start):
         return False
     return not _MAIL_HEADER.match(start)
 
