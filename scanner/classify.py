@@ -154,7 +154,7 @@ def _candidate_starts(text: str) -> list[int]:
     if banners:
         # `_EN_LINE`'s matches: the start of each line holding a banner word, and lines opening
         # with a portion mark (looked for only in a text holding a banner word, as before)
-        out.extend(text.rfind("\n", 0, p) + 1 for p in banners)
+        out.extend(_line_starts(text, banners))
         if _EN_PAREN.match(text):
             out.append(0)
         out.extend(m.start() + 1 for m in _EN_PAREN_NL.finditer(text))
@@ -163,6 +163,21 @@ def _candidate_starts(text: str) -> list[int]:
     out.extend(m.start() + 1 for m in _EN_OTHER_NL.finditer(text))
     if "lassification" in text or "LASSIFICATION" in text:
         out.extend(m.start() for m in _CLASS_FIELD.finditer(text))
+    return out
+
+
+def _line_starts(text: str, offsets: list[int]) -> list[int]:
+    """The start of the line (after the last newline) holding each of `offsets`, in one pass:
+    `rfind` from each offset back to its line start read a long line once per offset (a 7 MB
+    JSON file on one line, with a thousand capitalised words: seconds)."""
+    out = []
+    start = prev = 0
+    for p in sorted(offsets):
+        k = text.rfind("\n", prev, p)
+        if k != -1:
+            start = k + 1
+        out.append(start)
+        prev = p
     return out
 
 
@@ -265,7 +280,10 @@ _CLASS_FIELD = re.compile(r"^[ \t]*classification[ \t]*:", re.M | re.I)
 
 #: Lines where an English classification line without an intact banner word can stand: a portion
 #: mark (numbered or not), letter-spaced capitals, a damaged banner word, UNCLAS / LIMITED OFFICIAL USE.
-_EN_OTHER_SRC = (r"[ \t]*(?:[>|*“\"'‘][ \t]*){0,3}(?:(?:(?:\d{1,3}|[A-Za-z])[.)][ \t]*|¶[ \t]*\d{0,3}\.?[ \t]*)?\((?:TS|S|C|U|SBU|FOUO|CUI|LOU)[)/]"
+#: The indentation and quote marks before it are taken atomically (`(?>…)`): no alternative begins
+#: with a space, tab or quote mark, so giving some back can never make a match; `re` tried every
+#: alternative again for each shorter indentation (7 MB of indented JSON: 0.6 s, now 65 ms).
+_EN_OTHER_SRC = (r"(?>[ \t]*(?:[>|*“\"'‘][ \t]*){0,3})(?:(?:(?:\d{1,3}|[A-Za-z])[.)][ \t]*|¶[ \t]*\d{0,3}\.?[ \t]*)?\((?:TS|S|C|U|SBU|FOUO|CUI|LOU)[)/]"
                  r"|[A-Z](?: {1,2}[A-Z]){3}|S ?E ?C ?R ?E ?T|C ?O ?N ?F ?I ?D|s ECRE|s E C R|c ONFI|c O N F|UNCLAS|LIMITED OFFICIAL|FOR OFFICIAL USE|SENSITIVE BUT"
                  r"|OFFICIAL.SENSITIVE|CONTROLLED UNCLASSIFIED"
                  r"|[A-Z0-9]{3} [A-Z0-9]{6}(?![A-Za-z0-9])|S[A-Z0-9]{5}(?![A-Za-z0-9])|[A-Z0-9]ECRET|C[A-Z0-9]NF)")

@@ -313,6 +313,45 @@ def test_english_line_starts_found_after_newlines_are_those_of_the_multiline_pat
         assert got == want, repr(text)
 
 
+def test_atomic_indentation_gives_the_matches_of_the_backtracking_pattern() -> None:
+    """`_EN_OTHER_SRC` takes its indentation and quote marks atomically: the same matches (start
+    and end) as the pattern that could give them back, on random lines built of indentation,
+    quote marks and every alternative's pieces, and on the corpus, seeds and laws."""
+    import random
+    import re
+
+    from scanner.classify import _EN_OTHER_SRC
+    from tests.conftest import SHARED
+
+    pre = r"[ \t]*(?:[>|*“\"'‘][ \t]*){0,3}"
+    atomic = "(?>" + pre + ")"
+    assert _EN_OTHER_SRC.startswith(atomic)
+    ref = re.compile("^" + pre + _EN_OTHER_SRC[len(atomic):], re.M)
+    fast = re.compile("^" + _EN_OTHER_SRC, re.M)
+    bits = [" ", "  ", "\t", ">", "|", "*", "“", '"', "'", "‘", "\n", "(", ")", "/", "¶", ".", "1", "12", "a", "b)",
+            "S", "E", "C", "R", "T", "O", "N", "F", "I", "D", "U", "SECRET", "S E C R", "s ECRE", "c O N F",
+            "(TS)", "(S//", "(FOUO)", "UNCLAS", "LIMITED OFFICIAL", "OFFICIAL-SENSITIVE", "ABC DEFGHI", "SABCDE",
+            "XECRET", "C0NF", "x", "机密"]
+    rng = random.Random(41)
+    texts = ["".join(rng.choice(bits) for _ in range(rng.randint(0, 25))) for _ in range(20000)]
+    texts += [p.read_text(encoding="utf-8", errors="replace") for d in ("corpus", "seeds", "prose")
+              if (SHARED / d).is_dir() for p in sorted((SHARED / d).rglob("*.txt"))]
+    for text in texts:
+        assert [m.span() for m in fast.finditer(text)] == [m.span() for m in ref.finditer(text)], ascii(text[:200])
+
+
+def test_line_starts_of_many_offsets_are_those_of_rfind() -> None:
+    import random
+
+    from scanner.classify import _line_starts
+
+    rng = random.Random(43)
+    for _ in range(3000):
+        text = "".join(rng.choice(["a", "b", "\n", "\n\n", "xyz"]) for _ in range(rng.randint(0, 40)))
+        offs = [rng.randrange(len(text) + 1) for _ in range(rng.randint(0, 8))]
+        assert sorted(_line_starts(text, offs)) == sorted(text.rfind("\n", 0, p) + 1 for p in offs), (text, offs)
+
+
 def test_level_word_spots_found_by_regex_are_those_of_a_character_walk() -> None:
     """_candidate_starts finds `level char, up to four gap characters, 密` by one regex: the same
     offsets as walking back from every 密 (random texts of level, gap and other characters)."""
