@@ -20,7 +20,6 @@ import threading
 from collections.abc import Iterator
 
 from lxml import etree
-from lxml import html as lhtml
 
 from scanner.decode import decode
 from scanner.extractors.base import Context, Extractor
@@ -58,11 +57,14 @@ def _looks_xhtml(root: etree._Element | None, data: bytes) -> bool:
     return bool(_XHTML_HEAD.search(_as_ascii_view(data)[:4096]))
 
 
-def _html_parsers() -> tuple[lhtml.HTMLParser, lhtml.HTMLParser]:
+def _html_parsers() -> tuple[etree.HTMLParser, etree.HTMLParser]:
+    # libxml2's HTML parser as lxml.etree gives it, not `lxml.html`'s subclass: that one looks up
+    # a Python element class for every element the walk touches (~1 µs each; a quarter of the
+    # HTML reader's time on /usr/share/doc's pages, issue 17), and no `HtmlElement` method is used.
     p = getattr(_tls, "html", None)
     if p is None:
         kw = {"remove_comments": True, "remove_pis": True, "no_network": True, "default_doctype": False}
-        p = (lhtml.HTMLParser(**kw), lhtml.HTMLParser(huge_tree=True, **kw))
+        p = (etree.HTMLParser(**kw), etree.HTMLParser(huge_tree=True, **kw))
         _tls.html = p
     return p
 
@@ -131,9 +133,17 @@ def decode_markup(data: bytes) -> tuple[str, str]:
 
 
 def _local(tag: object) -> str:
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2].lower()
+    try:
+        return _LOCAL[tag]
+    except KeyError:
+        local = tag.rpartition("}")[2].lower() if isinstance(tag, str) else ""
+        if len(_LOCAL) < 4096:  # bounded: a hostile file may invent any number of tag names
+            _LOCAL[tag] = local
+        return local
+
+
+#: Local names of the tags seen (a page has a few dozen, read at every element's two events).
+_LOCAL: dict[object, str] = {}
 
 
 def html_blocks(root: etree._Element) -> Iterator[tuple[str, str]]:
@@ -276,7 +286,9 @@ class MarkupExtractor(Extractor):
         root = None
         for parser in _html_parsers():
             try:
-                root = lhtml.document_fromstring(text, parser=parser)
+                root = etree.fromstring(text, parser)
+                if root is None:  # as `lxml.html.document_fromstring` says it
+                    raise etree.ParserError("Document is empty")
             except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
                 yield ScanError(ErrorCode.CORRUPT, f"unreadable HTML: {exc}"[:300], ctx.member)
                 return

@@ -150,3 +150,16 @@ def test_word_2003_xml_and_flat_opc_paragraph_runs_joined() -> None:
             "<w:p><w:r><w:t>机</w:t></w:r><w:r><w:instrText>PAGE</w:instrText></w:r><w:r><w:t>密★2年</w:t></w:r></w:p>"
             "<w:p><w:r><w:t>正文</w:t></w:r></w:p></w:body></w:wordDocument>").encode()
     assert texts(run(EX, data, ctx("text/xml"))) == ["机密★2年", "正文"]
+
+
+def test_tag_name_cache_is_bounded_and_tags_keep_their_meaning() -> None:
+    """Local tag names are cached; a page inventing thousands of tag names neither grows the
+    cache past its bound nor loses its text, and block tags still break lines after it."""
+    import scanner.extractors.markup as mk
+
+    invented = "".join(f"<x{i}>w{i}</x{i}>" for i in range(6000))
+    page = f"<html><body><p>{invented}</p><P>机密★10年</P><DIV>正文</DIV></body></html>"
+    got = texts(run(EX, page.encode()))
+    assert len(mk._LOCAL) <= 4096
+    assert "机密★10年" in got and "正文" in got
+    assert any(t.startswith("w0") and t.endswith("w5999") for t in got)
