@@ -25,7 +25,7 @@ from scanner.decode import decode
 from scanner.extractors.base import Budget, Context
 from scanner.extractors.registry import pick
 from scanner.extractors.runs import RUN_ROLE, run_segments
-from scanner.identify import identify, is_plain_text
+from scanner.identify import PLAIN_HEAD, identify, is_plain_text
 from scanner.model import ErrorCode, FileResult, Finding, Kind, Member, ScanError, Segment
 
 __all__ = ["STREAM_CHUNK", "ScanConfig", "Scanner"]
@@ -123,7 +123,7 @@ class Scanner:
                    ) -> tuple[list[Finding], list[ScanError], str]:
         """Findings and errors of an in-memory item (and everything nested in it). `sources`, when
         given, receives `runs` if some text was read as runs out of binary bytes."""
-        plain = is_plain_text(data[:8192])
+        plain = is_plain_text(data[:PLAIN_HEAD])
         if plain and not self.rules.prefilter(data):
             # The common case of a tree walk, short-cut: plain text with no marking-shaped
             # bytes in any encoding (what identify → text extractor → prefilter would conclude).

@@ -27,7 +27,7 @@ from scanner.extractors.base import Context, Extractor
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
 
 #: Header names that identify a mail header block (lower case).
-_KNOWN_HEADERS = frozenset({
+KNOWN_HEADERS = frozenset({
     "from", "to", "cc", "bcc", "subject", "date", "received", "mime-version", "content-type",
     "message-id", "return-path", "reply-to", "sender", "delivered-to", "x-mailer", "user-agent",
     "content-transfer-encoding", "in-reply-to", "references", "x-originating-ip", "thread-topic",
@@ -46,12 +46,12 @@ _CHARSET_ALIASES = {
     "ks_c_5601-1987": "cp949", "unicode-1-1-utf-7": "utf-7", "utf8": "utf-8",
     "us-ascii": "utf-8", "ascii": "utf-8", "iso-8859-1": "cp1252", "latin1": "cp1252",
 }
-_SNIFF_BYTES = 16 * 1024
+SNIFF_BYTES = 16 * 1024
 
 
 def looks_like_mail(data: bytes) -> bool:
     """True for an RFC 822 header block (or an mbox) at the start of `data`."""
-    head = data[:_SNIFF_BYTES]
+    head = data[:SNIFF_BYTES]
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     # Cheap rejection first: this runs on every text file of a scan.
@@ -76,7 +76,7 @@ def looks_like_mail(data: bytes) -> bool:
             return False
         seen_header = True
         name = m.group(1).decode("ascii").lower()
-        if name in _KNOWN_HEADERS:
+        if name in KNOWN_HEADERS:
             known.add(name)
     else:
         if len(lines) > 200:

@@ -94,15 +94,16 @@ def _real_texts() -> list[tuple[str, bytes]]:
 
 
 def test_texts_typed_without_libmagic_get_the_extractor_libmagic_would_give() -> None:
-    """Wherever the content test now says plain text of a head holding `<` (before, every such
-    text went to libmagic), the reader picked is the one libmagic's type picks (the text
-    extractor), on every real file at hand."""
+    """Wherever the content test now says plain text of a head holding `<` or opening with a
+    header-shaped line (before, every such text went to libmagic), the reader picked is the one
+    libmagic's type picks (the text extractor), on every real file at hand."""
     from scanner.extractors.registry import pick
-    from scanner.identify import HEAD, _handle
+    from scanner.identify import _HEADER_NAME, HEAD, PLAIN_HEAD, _handle
 
     spared = 0
     for name, data in _real_texts():
-        if b"<" not in data[:2048] or not is_plain_text(data[:8192]):
+        head = data[:2048].lstrip()
+        if not (b"<" in head or _HEADER_NAME.match(head)) or not is_plain_text(data[:PLAIN_HEAD]):
             continue
         by_magic = str(_handle().from_buffer(data[:HEAD]))
         ex = pick(data, by_magic)
@@ -110,3 +111,63 @@ def test_texts_typed_without_libmagic_get_the_extractor_libmagic_would_give() ->
         assert pick(data, "text/plain") is ex
         spared += 1
     assert spared > 0  # texts with angle brackets were among them (the case this holds)
+
+
+_HEADER_NAMES = ["From", "To", "Cc", "Subject", "Date", "Received", "MIME-Version", "Content-Type", "Message-ID",
+                 "Return-Path", "Return-path", "delivered-to", "Reply-To", "Sender", "X-Mailer", "User-Agent",
+                 "Path", "Xref", "Relay-Version", "Newsgroups", "Article", "Format", "Source", "Upstream-Name",
+                 "Files", "Copyright", "License", "Comment", "Package", "Version", "Title", "Author", "Status",
+                 "Host", "Content-Length", "Organization", "Summary", "Keywords", "Description", "Name",
+                 "Followup-To", "Lines", "X-Foo", "Thread-Topic", "Importance", "A", "X_Custom"]
+
+
+def _mailish_texts() -> list[bytes]:
+    out = []
+    for n in _HEADER_NAMES:
+        for sep in (": ", ":", ":\t"):
+            out.append(f"{n}{sep}value here\n\nSome body line.\n".encode())
+            out.append(f"{n}{sep}value\nOther: x\n\nbody\n".encode())
+            out.append(f"{n}{sep}value\nFrom: a@b.cn\nTo: c@d.cn\n\nbody\n".encode())
+    for opening in ("From a@b Mon Jan  1 00:00:00 2024", "Forward to x", "Pipe to x", "#! rnews 12",
+                    "Article 12 of comp.x"):
+        out.append(f"{opening}\nSubject: y\n\nbody\n".encode())
+    # a header block longer than 8 KiB (DKIM, Received chains) before the known headers end it
+    received = "".join(f"Received: from relay{i}.example.cn by mx.example.cn; Mon, 1 Jan 2024\n" for i in range(160))
+    out.append(("X-Trace: 1\n" + received + "From: a@b.cn\nTo: c@d.cn\n\nU0VDUkVU\n").encode())
+    return out
+
+
+def test_header_shaped_texts_typed_without_libmagic_are_not_mail() -> None:
+    """A text opening with a header-shaped line is plain only when neither libmagic (a mail or
+    news type, read by the mail reader) nor the mail reader's sniffer takes it for mail: then
+    the text extractor reads it whatever libmagic says."""
+    from scanner.extractors.registry import pick
+    from scanner.identify import HEAD, PLAIN_HEAD, _handle
+
+    plain = 0
+    for data in _mailish_texts():
+        if is_plain_text(data[:PLAIN_HEAD]):
+            plain += 1
+            by_magic = str(_handle().from_buffer(data[:HEAD]))
+            want = pick(data, by_magic)
+            assert identify(data) == "text/plain"
+            assert want is not None and want.name == "text" and pick(data, "text/plain") is want, (data[:60], by_magic)
+    assert plain > 50  # Format:, Title:, Version: … were spared libmagic
+    long_block = _mailish_texts()[-1]
+    assert len(long_block.split(b"\n\n")[0]) > 8192 and not is_plain_text(long_block[:PLAIN_HEAD])
+
+
+def test_mail_with_a_long_header_block_is_read_as_mail_by_the_scanner() -> None:
+    """The scanner's plain-text shortcut sees what the mail reader's sniffer sees: a message
+    whose header block runs past 8 KiB, its body in base64, still has its marking found."""
+    import base64
+
+    from scanner.config import ScanConfig
+    from scanner.engine import Scanner
+
+    received = "".join(f"Received: from relay{i}.example.cn by mx.example.cn; Mon, 1 Jan 2024\n" for i in range(160))
+    body = base64.encodebytes("机密★10年\n关于某项工作的通知\n".encode()).decode()
+    mail = ("X-Trace: 1\n" + received + "From: a@b.cn\nTo: c@d.cn\nSubject: x\nMIME-Version: 1.0\n"
+            "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + body).encode()
+    findings, errors, mime = Scanner(ScanConfig(ocr_mode="off")).scan_bytes(mail)
+    assert any(f.kind.value == "marking" and f.level is not None for f in findings), (findings, errors, mime)
