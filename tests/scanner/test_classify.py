@@ -314,30 +314,42 @@ def test_english_line_starts_found_after_newlines_are_those_of_the_multiline_pat
 
 
 def test_atomic_indentation_gives_the_matches_of_the_backtracking_pattern() -> None:
-    """`_EN_OTHER_SRC` takes its indentation and quote marks atomically: the same matches (start
-    and end) as the pattern that could give them back, on random lines built of indentation,
-    quote marks and every alternative's pieces, and on the corpus, seeds and laws."""
+    """`_EN_OTHER_SRC` takes its indentation and quote marks atomically and looks ahead for what
+    an alternative can begin with: the same matches (start and end) as the plain pattern, on
+    random lines built of indentation, quote marks and every alternative's pieces (lower-case
+    item letters, Unicode digits), and on the corpus, seeds and laws."""
     import random
     import re
 
-    from scanner.classify import _EN_OTHER_SRC
+    from scanner.classify import _EN_OTHER_ALTS, _EN_OTHER_PREFIX, _EN_OTHER_SRC
     from tests.conftest import SHARED
 
-    pre = r"[ \t]*(?:[>|*“\"'‘][ \t]*){0,3}"
-    atomic = "(?>" + pre + ")"
-    assert _EN_OTHER_SRC.startswith(atomic)
-    ref = re.compile("^" + pre + _EN_OTHER_SRC[len(atomic):], re.M)
+    assert _EN_OTHER_SRC.startswith("(?>" + _EN_OTHER_PREFIX + ")") and _EN_OTHER_SRC.endswith(_EN_OTHER_ALTS)
+    ref = re.compile("^" + _EN_OTHER_PREFIX + _EN_OTHER_ALTS, re.M)  # backtracking, every line tried
     fast = re.compile("^" + _EN_OTHER_SRC, re.M)
     bits = [" ", "  ", "\t", ">", "|", "*", "“", '"', "'", "‘", "\n", "(", ")", "/", "¶", ".", "1", "12", "a", "b)",
             "S", "E", "C", "R", "T", "O", "N", "F", "I", "D", "U", "SECRET", "S E C R", "s ECRE", "c O N F",
             "(TS)", "(S//", "(FOUO)", "UNCLAS", "LIMITED OFFICIAL", "OFFICIAL-SENSITIVE", "ABC DEFGHI", "SABCDE",
-            "XECRET", "C0NF", "x", "机密"]
+            "XECRET", "C0NF", "x", "机密", "c", "s", "a.", "z)", "٣", "１", "q ", "c ONFI", "٣. (S)", "１)(C)", "b) (TS)"]
     rng = random.Random(41)
     texts = ["".join(rng.choice(bits) for _ in range(rng.randint(0, 25))) for _ in range(20000)]
     texts += [p.read_text(encoding="utf-8", errors="replace") for d in ("corpus", "seeds", "prose")
               if (SHARED / d).is_dir() for p in sorted((SHARED / d).rglob("*.txt"))]
     for text in texts:
         assert [m.span() for m in fast.finditer(text)] == [m.span() for m in ref.finditer(text)], ascii(text[:200])
+
+
+def test_classification_fields_found_after_newlines_are_those_of_the_multiline_pattern() -> None:
+    import random
+
+    from scanner.classify import _CLASS_FIELD, _class_fields
+
+    bits = ["classification", "Classification", "CLASSIFICATION", "ClAsSiFiCaTiOn", ":", " ", "\t", "\n", "\r\n",
+            "\n\n", "x", "Secret", "\u3000", "classif", "机密"]
+    rng = random.Random(47)
+    for _ in range(20000):
+        text = "".join(rng.choice(bits) for _ in range(rng.randint(0, 20)))
+        assert _class_fields(text) == [m.start() for m in _CLASS_FIELD.finditer(text)], ascii(text)
 
 
 def test_line_starts_of_many_offsets_are_those_of_rfind() -> None:
