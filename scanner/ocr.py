@@ -12,8 +12,11 @@ text boxes in the top band upright; flat lines that the angle classifier does no
 down accept it, standing boxes mean a quarter turn (the classifier picks 90° or 270°), an empty
 band has 180°, 90° and 270° tried → detect and recognise the band (widened to `WIDE_BAND` when it
 shows fewer than `MIN_BAND_ROWS` rows of text: a viewer's menu and toolbar above the page; a line
-cut by the band's edge is read whole; running-text lines longer than `MAX_AUTO_ASPECT` skipped) or
-the whole page. Boxes far apart on one row (a header's two sides, table cells) are separate lines.
+cut by the band's edge is read whole; both detect only the strip below the rows already detected,
+`_detect_more`; at most the first `MAX_AUTO_ROWS` rows of text recognised; running-text lines
+longer than `MAX_AUTO_ASPECT` skipped) or the whole page. Lines are recognised one per model call,
+padded to `REC_MIN_WIDTH` (`_rec_lines`). Boxes far apart on one row (a header's two sides, table
+cells) are separate lines.
 
 Engine: RapidOCR (`rapidocr-onnxruntime`, Apache-2.0): PP-OCRv4 detection and recognition and the
 PP-OCR mobile angle classifier as ONNX files inside the wheel, run by onnxruntime; nothing is
@@ -44,6 +47,22 @@ median 2.0 s, max 7.2 s; the corpus pages, full of text, 5.5-7.2 s). A harder ge
 600 px-wide low-resolution scans, faded grey-on-cream with red marks, the old top-right `秘　密`,
 `TOP SECRET//NOFORN`, slides flat and photographed; `--hard`): 29/29 in `auto` (mean 0.46 s)
 and in `full` (mean 1.8 s).
+
+Issue 17 (2026-12-06, the same machine, slower that day; CPU seconds of one process, before →
+after `_rec_lines`, `MAX_AUTO_ROWS` and `_detect_more`):
+
+=================================  ==========================  ==========================
+bench/ocr_bench.py                 before                      after
+=================================  ==========================  ==========================
+22 pages, `auto`                   22/22, mean 1618 ms         22/22, mean 912 ms
+22 pages, `full`                   22/22, mean 6813 ms         22/22, mean 5155 ms
+29 `--hard` pages, `auto`          29/29, mean 1501 ms         29/29, mean 788 ms
+29 `--hard` pages, `full`          29/29, mean 4923 ms         29/29, mean 3315 ms
+18 non-document images of          26.3 s (kcachegrind 5.8,    12.9 s (2.6, 1.6, 2.0, 2.1,
+/usr/share/doc that pass           valgrind dh-tree 5.7,       0.5)
+`looks_like_document`, `auto`      nodejs plots 3.4 and 2.7,
+                                   a stream screenshot 1.2)
+=================================  ==========================  ==========================
 
 Cost control, in order: `OcrMode`; `looks_like_document`, Pillow only (numpy and the model are
 imported for pages, never for skipped images): header size (JPEG markers parsed in Python), then
@@ -614,10 +633,11 @@ class _Reader:
 #: Width in pixels a line is padded to before the recogniser reads it (RapidOCR pads every line
 #: to 320, about 6.7 characters at the model's 48 px height, and each batch of 6 lines to its
 #: widest). The model's cost grows with its input's width (9 ms at 48 px, 26 at 160, 51 at 320,
-#: one thread): a band of short labels (a GUI screenshot: 59 boxes, most of 1-4 characters) paid
-#: 320 px for each. Padded to 160 the marking lines of the 53 bench pages (ocr_bench `--hard` and
-#: the viewer screenshots) read the same text with a mean confidence 0.004 higher (min -0.009,
-#: max +0.036).
+#: one thread): a band of short labels (kcachegrind's screenshot: 59 boxes, most of 1-4
+#: characters) paid 320 px for each. Padded to 160, the marking lines of the 53 bench pages
+#: (ocr_bench `--hard` and the two viewer screenshots) read the same text, confidence +0.006 on
+#: average (min -0.018, max +0.05; all ≥ 0.89). Their crops are all wider than 160 px, so a
+#: lower floor (96 saved another 1.0 s of 13 on the /usr/share/doc images) is left untested.
 REC_MIN_WIDTH = 160
 
 
@@ -747,9 +767,10 @@ def _rows(boxes: list[Any]) -> int:
 #: first rows of a page's text: in all 51 pages of bench/ocr_bench.py (with `--hard`) it is in the
 #: first or second row read, below a viewer's menu and toolbar the fourth; a word processor's
 #: ribbon (title, tabs, two rows of labelled buttons, group names, ruler) puts six rows above the
-#: page, whose 份号, page header and marking follow. Beyond that a band is a diagram, a code listing
-#: or a table (dh-tree.png of valgrind's docs: 27 rows, 34 boxes, 4.8 s of 5.5 s recognising),
-#: where every row costs ~50-200 ms to read.
+#: page, whose 份号, page header and marking follow (tests/scanner/test_ocr_cost.py: the marking in
+#: the eighth row; a cap of 7 loses it). Beyond that a band is a diagram, a code listing or a
+#: table, where every row costs ~50-200 ms to read: valgrind's dh-tree.png has 25 rows in its
+#: band, 34 boxes were recognised in 4.8 s of its 5.5 s; its first 12 rows, 15 boxes, 1.1 s.
 MAX_AUTO_ROWS = 12
 #: The least gap between rows of boxes where the strip `_detect_more` detects again may begin.
 _STRIP_GAP = 8
@@ -878,9 +899,9 @@ def ocr_array(rgb: np.ndarray, *, mode: OcrMode | str = OcrMode.AUTO,
     else:
         band = _band(bgr)
         if _rows(boxes) < MIN_BAND_ROWS and band.shape[0] < h:
-            wide = _band(bgr, WIDE_BAND)
-            boxes = _detect_more(rd, bgr, boxes, band.shape[0], wide.shape[0])
-            band = wide
+            widened = _band(bgr, WIDE_BAND)
+            boxes = _detect_more(rd, bgr, boxes, band.shape[0], widened.shape[0])
+            band = widened
         # rows beyond `MAX_AUTO_ROWS` are not read: nor are lines the band's edge cuts among them
         boxes = _first_rows(boxes, MAX_AUTO_ROWS)
         band, boxes = _uncut(rd, bgr, band, boxes)
