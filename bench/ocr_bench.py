@@ -4,13 +4,13 @@ a tree of non-document photos.
 
     .venv/bin/python bench/ocr_bench.py [--photos 100] [--camera 100] [--copies 10] [--pages 15]
                                         [--phone 4] [--hard] [--tesseract] [--jobs 0] [--cold]
-                                        [--skip-documents]
+                                        [--skip-documents] [--modes auto,full]
 
 1. Document images: the corpus image family (../shared/corpus/P-image: png, jpg, and the
    image-only PDF page through `ocr_pdf_page`) and generated 公文 pages (upright, 90°, 180°+JPEG,
    270°+skew+grey, skew+JPEG+red marking) and phone photos of pages on a desk (perspective,
    uneven light, blur; every other one turned in the frame): marking text found and ms per
-   image, auto and full. `--hard` adds 29 harder pages (see `hard_documents`).
+   image (wall, and CPU of this process: the machine may be shared), auto and full (`--modes`). `--hard` adds 29 harder pages (see `hard_documents`).
 2. Photo trees of 1,000 files (`--photos` distinct photo-like JPEGs without text × `--copies`,
    800×600 … 3264×2448, half of them with an EXIF thumbnail as cameras write; and `--camera`
    distinct 4032×3024 photos with EXIF thumbnails, as phones write them), scanned with
