@@ -4,13 +4,13 @@ a tree of non-document photos.
 
     .venv/bin/python bench/ocr_bench.py [--photos 100] [--camera 100] [--copies 10] [--pages 15]
                                         [--phone 4] [--hard] [--tesseract] [--jobs 0] [--cold]
-                                        [--skip-documents]
+                                        [--skip-documents] [--modes auto,full]
 
 1. Document images: the corpus image family (../shared/corpus/P-image: png, jpg, and the
    image-only PDF page through `ocr_pdf_page`) and generated 公文 pages (upright, 90°, 180°+JPEG,
    270°+skew+grey, skew+JPEG+red marking) and phone photos of pages on a desk (perspective,
    uneven light, blur; every other one turned in the frame): marking text found and ms per
-   image, auto and full. `--hard` adds 29 harder pages (see `hard_documents`).
+   image (wall, and CPU of this process: the machine may be shared), auto and full (`--modes`). `--hard` adds 29 harder pages (see `hard_documents`).
 2. Photo trees of 1,000 files (`--photos` distinct photo-like JPEGs without text × `--copies`,
    800×600 … 3264×2448, half of them with an EXIF thumbnail as cameras write; and `--camera`
    distinct 4032×3024 photos with EXIF thumbnails, as phones write them), scanned with
@@ -131,8 +131,9 @@ def hard_documents() -> list[tuple[str, str, bytes | Path]]:
     return docs
 
 
-def read(doc: bytes | Path, mode: str) -> tuple[str, float]:
-    t0 = time.perf_counter()
+def read(doc: bytes | Path, mode: str) -> tuple[str, float, float]:
+    """(text, wall seconds, CPU seconds of this process: the machine may be shared)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     if isinstance(doc, Path):
         import pypdfium2 as pdfium
 
@@ -143,7 +144,8 @@ def read(doc: bytes | Path, mode: str) -> tuple[str, float]:
             pdf.close()
     else:
         results = ocr.ocr_image(doc, mode=mode)
-    return "\n".join(ln.text for r in results for ln in r.lines), time.perf_counter() - t0
+    return ("\n".join(ln.text for r in results for ln in r.lines), time.perf_counter() - t0,
+            time.process_time() - c0)
 
 
 def tesseract(doc: bytes | Path, full: bool) -> tuple[str, float]:
@@ -171,25 +173,29 @@ def tesseract(doc: bytes | Path, full: bool) -> tuple[str, float]:
 def bench_documents(args: argparse.Namespace) -> None:
     docs = documents(args.pages, args.phone) + (hard_documents() if args.hard else [])
     ocr.ocr_image(degrade(render_page("秘密", width=600, body_lines=1)))  # load the model first
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     print(f"\n## document images ({len(docs)}: corpus P-image + generated)")
-    print(f"{'image':36} {'auto ms':>8} {'full ms':>8}  found auto/full")
-    totals: dict[str, list[float]] = {"auto": [], "full": []}
-    found = {"auto": 0, "full": 0}
+    print(f"{'image':36} " + " ".join(f"{m + ' ms':>8} {m + ' cpu':>8}" for m in modes) + "  found " + "/".join(modes))
+    totals: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
+    found = dict.fromkeys(modes, 0)
     for name, mark, doc in docs:
         row = []
-        for mode in ("auto", "full"):
-            text, dt = read(doc, mode)
+        for mode in modes:
+            text, dt, ct = read(doc, mode)
             totals[mode].append(dt)
+            cpu[mode].append(ct)
             ok = squash(mark) in squash(text)
             found[mode] += ok
-            row.append((dt, ok))
-        print(f"{name:36} {row[0][0] * 1000:8.0f} {row[1][0] * 1000:8.0f}  "
-              f"{'yes' if row[0][1] else 'NO'}/{'yes' if row[1][1] else 'NO'}")
+            row.append((dt, ok, ct))
+        print(f"{name:36} " + " ".join(f"{dt * 1000:8.0f} {ct * 1000:8.0f}" for dt, _, ct in row) + "  "
+              + "/".join("yes" if ok else "NO" for _, ok, _ in row))
     n = len(docs)
-    for mode in ("auto", "full"):
+    for mode in modes:
         ts = totals[mode]
         print(f"{mode}: recall {found[mode]}/{n}, mean {statistics.mean(ts) * 1000:.0f} ms/image, "
-              f"median {statistics.median(ts) * 1000:.0f}, max {max(ts) * 1000:.0f}")
+              f"median {statistics.median(ts) * 1000:.0f}, max {max(ts) * 1000:.0f}; CPU mean "
+              f"{statistics.mean(cpu[mode]) * 1000:.0f} ms/image, max {max(cpu[mode]) * 1000:.0f}")
     if args.tesseract:
         if not shutil.which("tesseract"):
             print("tesseract: not installed")
@@ -301,6 +307,7 @@ def main() -> None:
     ap.add_argument("--tesseract", action="store_true", help="also measure Debian tesseract chi_sim")
     ap.add_argument("--jobs", type=int, default=0, help="baomi scan -j for the photo trees (0: cores+1)")
     ap.add_argument("--skip-documents", action="store_true")
+    ap.add_argument("--modes", default="auto,full", help="OCR modes read on the document images (auto,full)")
     ap.add_argument("--cold", action="store_true",
                     help="also time baomi scan with the page cache dropped before each run (root)")
     args = ap.parse_args()

@@ -12,8 +12,11 @@ text boxes in the top band upright; flat lines that the angle classifier does no
 down accept it, standing boxes mean a quarter turn (the classifier picks 90° or 270°), an empty
 band has 180°, 90° and 270° tried → detect and recognise the band (widened to `WIDE_BAND` when it
 shows fewer than `MIN_BAND_ROWS` rows of text: a viewer's menu and toolbar above the page; a line
-cut by the band's edge is read whole; running-text lines longer than `MAX_AUTO_ASPECT` skipped) or
-the whole page. Boxes far apart on one row (a header's two sides, table cells) are separate lines.
+cut by the band's edge is read whole; both detect only the strip below the rows already detected,
+`_detect_more`; at most the first `MAX_AUTO_ROWS` rows of text recognised; running-text lines
+longer than `MAX_AUTO_ASPECT` skipped) or the whole page. Lines are recognised one per model call,
+padded to `REC_MIN_WIDTH` (`_rec_lines`). Boxes far apart on one row (a header's two sides, table
+cells) are separate lines.
 
 Engine: RapidOCR (`rapidocr-onnxruntime`, Apache-2.0): PP-OCRv4 detection and recognition and the
 PP-OCR mobile angle classifier as ONNX files inside the wheel, run by onnxruntime; nothing is
@@ -44,6 +47,22 @@ median 2.0 s, max 7.2 s; the corpus pages, full of text, 5.5-7.2 s). A harder ge
 600 px-wide low-resolution scans, faded grey-on-cream with red marks, the old top-right `秘　密`,
 `TOP SECRET//NOFORN`, slides flat and photographed; `--hard`): 29/29 in `auto` (mean 0.46 s)
 and in `full` (mean 1.8 s).
+
+Issue 17 (2026-12-06, the same machine, slower that day; CPU seconds of one process, before →
+after `_rec_lines`, `MAX_AUTO_ROWS` and `_detect_more`):
+
+=================================  ==========================  ==========================
+bench/ocr_bench.py                 before                      after
+=================================  ==========================  ==========================
+22 pages, `auto`                   22/22, mean 1618 ms         22/22, mean 912 ms
+22 pages, `full`                   22/22, mean 6813 ms         22/22, mean 5155 ms
+29 `--hard` pages, `auto`          29/29, mean 1501 ms         29/29, mean 788 ms
+29 `--hard` pages, `full`          29/29, mean 4923 ms         29/29, mean 3315 ms
+18 non-document images of          26.3 s (kcachegrind 5.8,    12.9 s (2.6, 1.6, 2.0, 2.1,
+/usr/share/doc that pass           valgrind dh-tree 5.7,       0.5)
+`looks_like_document`, `auto`      nodejs plots 3.4 and 2.7,
+                                   a stream screenshot 1.2)
+=================================  ==========================  ==========================
 
 Cost control, in order: `OcrMode`; `looks_like_document`, Pillow only (numpy and the model are
 imported for pages, never for skipped images): header size (JPEG markers parsed in Python), then
@@ -599,7 +618,7 @@ class _Reader:
         try:
             crops = self.eng.get_crop_img_list(bgr, boxes)
             crops, _, _ = self.eng.text_cls(crops)  # per-line 180° fix, as RapidOCR does
-            rec, _ = self.eng.text_rec(crops, False)
+            rec = _rec_lines(self.eng.text_rec, crops)
         finally:
             self._spend(t0)
         out = []
@@ -609,6 +628,35 @@ class _Reader:
                 xs, ys = box[:, 0], box[:, 1]
                 out.append(_Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()), text, score))
         return out
+
+
+#: Width in pixels a line is padded to before the recogniser reads it (RapidOCR pads every line
+#: to 320, about 6.7 characters at the model's 48 px height, and each batch of 6 lines to its
+#: widest). The model's cost grows with its input's width (9 ms at 48 px, 26 at 160, 51 at 320,
+#: one thread): a band of short labels (kcachegrind's screenshot: 59 boxes, most of 1-4
+#: characters) paid 320 px for each. Padded to 160, the marking lines of the 53 bench pages
+#: (ocr_bench `--hard` and the two viewer screenshots) read the same text, confidence +0.006 on
+#: average (min -0.018, max +0.05; all ≥ 0.89). Their crops are all wider than 160 px, so a
+#: lower floor (96 saved another 1.0 s of 13 on the /usr/share/doc images) is left untested.
+REC_MIN_WIDTH = 160
+
+
+def _rec_lines(rec: Any, crops: list[Any]) -> list[tuple[str, float]]:
+    """RapidOCR's recogniser (`TextRecognizer`: its resize, model and CTC decoding) over line
+    crops one at a time, each padded to `REC_MIN_WIDTH`: a batch costs more than its lines alone
+    (6 lines 48×320: 430 ms in one call, 6 × 52 ms one by one on this machine), and a short line
+    is not padded to a long neighbour's width."""
+    import numpy as np
+
+    height = int(rec.rec_image_shape[1])
+    out = []
+    for crop in crops:
+        h, w = crop.shape[:2]
+        ratio = max(w / max(h, 1), REC_MIN_WIDTH / height)
+        x = rec.resize_norm_img(crop, ratio)[np.newaxis].astype(np.float32)
+        text, score = rec.postprocess_op(rec.session(x)[0], False)[0][:2]
+        out.append((str(text), float(score)))
+    return out
 
 
 def _aspect(box: Any) -> float:
@@ -704,25 +752,85 @@ MIN_BAND_ROWS = 4
 WIDE_BAND = 0.5
 
 
+def _row_groups(boxes: list[Any]) -> list[list[int]]:
+    """Indices of detected boxes by rows of text (vertical overlap, as `_group_lines`), top down."""
+    spans = [_Box(0.0, float(b[:, 1].min()), 1.0, float(b[:, 1].max()), score=float(i)) for i, b in enumerate(boxes)]
+    return [[int(x.score) for x in row] for row in _group_lines(spans)]
+
+
 def _rows(boxes: list[Any]) -> int:
-    """Rows of text among detected boxes (vertical overlap, as `_group_lines`)."""
-    return len(_group_lines([_Box(0.0, float(b[:, 1].min()), 1.0, float(b[:, 1].max())) for b in boxes]))
+    """Rows of text among detected boxes."""
+    return len(_row_groups(boxes))
+
+
+#: In `auto`, at most this many rows of text (top down) are recognised. The marking stands in the
+#: first rows of a page's text: in all 51 pages of bench/ocr_bench.py (with `--hard`) it is in the
+#: first or second row read, below a viewer's menu and toolbar the fourth; a word processor's
+#: ribbon (title, tabs, two rows of labelled buttons, group names, ruler) puts six rows above the
+#: page, whose 份号, page header and marking follow (tests/scanner/test_ocr_cost.py: the marking in
+#: the eighth row; a cap of 7 loses it). Beyond that a band is a diagram, a code listing or a
+#: table, where every row costs ~50-200 ms to read: valgrind's dh-tree.png has 25 rows in its
+#: band, 34 boxes were recognised in 4.8 s of its 5.5 s; its first 12 rows, 15 boxes, 1.1 s.
+MAX_AUTO_ROWS = 12
+#: The least gap between rows of boxes where the strip `_detect_more` detects again may begin.
+_STRIP_GAP = 8
+
+
+def _detect_more(rd: _Reader, bgr: np.ndarray, boxes: list[Any], old_h: int, new_h: int) -> list[Any]:
+    """The boxes of `bgr[:new_h]`, given `boxes` detected over `bgr[:old_h]`: only a strip from a
+    blank gap above every box the old edge cuts is detected again (the detector's cost is
+    proportional to its pixels: widening a chart's band to `WIDE_BAND` and reading its cut lines
+    whole detected 130 % of the band's pixels, 1.6-2.3 s on nodejs' plots, instead of ~60 %)."""
+    import numpy as np
+
+    # a line the old edge cuts through its middle may have gone undetected: the strip reaches up
+    # a line height above the edge (the tallest box seen, at least 32 px), then to the middle of
+    # the gap between rows there (no box crosses it: those above are kept, the text below is in
+    # the strip whole)
+    tallest = max((float(b[:, 1].max() - b[:, 1].min()) for b in boxes), default=0.0)
+    limit = old_h - 3 - max(32.0, tallest)
+    spans = sorted((float(b[:, 1].min()), float(b[:, 1].max())) for b in boxes)
+    start, low = 0, 0.0  # `low`: the bottom of the rows above
+    for y0, y1 in [*spans, (float(old_h), float(old_h))]:
+        if low + _STRIP_GAP / 2 > limit:
+            break
+        at = min(limit, y0 - _STRIP_GAP / 2)  # the lowest point of this gap that will do
+        if at >= low + _STRIP_GAP / 2:
+            start = int(at)
+        low = max(low, y1)
+    if start <= 0:
+        return rd.detect(bgr[:new_h])
+    above = [b for b in boxes if float(b[:, 1].max()) <= start]
+    # a box of the strip may touch its top edge (the detector's box reaches a few pixels above
+    # the glyphs): its text lies below the gap, so it is none of the boxes above
+    return above + [b + np.array([0.0, start], dtype=b.dtype) for b in rd.detect(bgr[start:new_h])]
 
 
 def _uncut(rd: _Reader, bgr: np.ndarray, band: np.ndarray, boxes: list[Any]) -> tuple[np.ndarray, list[Any]]:
     """Lines the band's lower edge cuts through are read whole: the band is extended once by a
-    few line heights and detected again; lines still cut by the new edge are left out (they lie
-    below the band, and half a line is not faithful text)."""
+    few line heights and detected again (the strip below the rows it does not cut); lines still
+    cut by the new edge are left out (they lie below the band, and half a line is not faithful
+    text)."""
     edge = band.shape[0] - 3
     cut = [b for b in boxes if float(b[:, 1].max()) >= edge]
     if not cut or band.shape[0] >= bgr.shape[0]:
         return band, boxes
     line_h = max(float(b[:, 1].max() - b[:, 1].min()) for b in cut)
-    band = bgr[: min(bgr.shape[0], band.shape[0] + int(3 * line_h) + 8)]
-    boxes = rd.detect(band)
+    old_h = band.shape[0]
+    band = bgr[: min(bgr.shape[0], old_h + int(3 * line_h) + 8)]
+    boxes = _detect_more(rd, bgr, boxes, old_h, band.shape[0])
     if band.shape[0] < bgr.shape[0]:
         boxes = [b for b in boxes if float(b[:, 1].max()) < band.shape[0] - 3]
     return band, boxes
+
+
+def _first_rows(boxes: list[Any], n: int) -> list[Any]:
+    """The boxes of the first `n` rows of text, in their order."""
+    rows = _row_groups(boxes)
+    if len(rows) <= n:
+        return boxes
+    keep = {i for row in rows[:n] for i in row}
+    return [b for i, b in enumerate(boxes) if i in keep]
 
 
 def ocr_array(rgb: np.ndarray, *, mode: OcrMode | str = OcrMode.AUTO,
@@ -791,9 +899,13 @@ def ocr_array(rgb: np.ndarray, *, mode: OcrMode | str = OcrMode.AUTO,
     else:
         band = _band(bgr)
         if _rows(boxes) < MIN_BAND_ROWS and band.shape[0] < h:
-            band = _band(bgr, WIDE_BAND)
-            boxes = rd.detect(band)
+            widened = _band(bgr, WIDE_BAND)
+            boxes = _detect_more(rd, bgr, boxes, band.shape[0], widened.shape[0])
+            band = widened
+        # rows beyond `MAX_AUTO_ROWS` are not read: nor are lines the band's edge cuts among them
+        boxes = _first_rows(boxes, MAX_AUTO_ROWS)
         band, boxes = _uncut(rd, bgr, band, boxes)
+        boxes = _first_rows(boxes, MAX_AUTO_ROWS)  # the lines read whole may add a row
         found = rd.recognise(band, [b for b in boxes if _aspect(b) <= MAX_AUTO_ASPECT])
     return OcrResult(lines=_to_lines(found, w, h), rotation=rot, full=mode is OcrMode.FULL,
                      skipped="budget" if rd.out_of_budget else None, seconds=rd.seconds)
