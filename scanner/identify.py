@@ -2,9 +2,10 @@
 
 libmagic (python-magic, one handle per process, given the first bytes) types every item that is
 not plain text. Plain text is recognised first by a cheap content test — no control bytes, no
-BOM, no markup, RTF or mail-header start, no tag in its first 2 KiB — because libmagic spends
-1–3 ms per text file on its text heuristics, which would dominate a scan of a text tree; such
-items get `text/plain`.
+BOM, no markup, RTF, PDF or PostScript start, no tag in its first 2 KiB, nothing libmagic or the
+mail reader takes for the start of a mail or news message — because libmagic spends 1–3 ms per
+text file on its text heuristics, which would dominate a scan of a text tree; such items get
+`text/plain`.
 """
 from __future__ import annotations
 
