@@ -252,10 +252,8 @@ def test_reference_differs_when_the_walk_loses_text(monkeypatch: pytest.MonkeyPa
         assert_same_extraction(data, monkeypatch, scanner)
 
 
-def test_zip_sniffers_share_one_read_of_the_central_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scanner.extractors import registry
-
-    data = _fixture_documents()[0]
+def _count_zip_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gains an entry each time a `zipfile.ZipFile` is opened (a central directory read)."""
     reads: list[int] = []
     real = zipfile.ZipFile
 
@@ -264,6 +262,14 @@ def test_zip_sniffers_share_one_read_of_the_central_directory(monkeypatch: pytes
             reads.append(1)
             super().__init__(*a, **k)
     monkeypatch.setattr(zipfile, "ZipFile", Counting)
+    return reads
+
+
+def test_zip_sniffers_share_one_read_of_the_central_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.extractors import registry
+
+    data = _fixture_documents()[0]
+    reads = _count_zip_reads(monkeypatch)
     # libmagic's generic zip type: the ODF, OFD and OOXML sniffers all list the names.
     assert registry.pick(data, "application/zip").name == "ooxml"
     assert len(reads) == 1
@@ -355,14 +361,7 @@ def test_the_picks_listing_is_reused_by_the_extraction_of_the_same_bytes_only(mo
 
     data = _fixture_documents()[0]
     fresh = ooxml.SafeZip.open(data, ctx())
-    reads: list[int] = []
-    real = zipfile.ZipFile
-
-    class Counting(real):  # type: ignore[misc, valid-type]
-        def __init__(self, *a: object, **k: object) -> None:
-            reads.append(1)
-            super().__init__(*a, **k)
-    monkeypatch.setattr(zipfile, "ZipFile", Counting)
+    reads = _count_zip_reads(monkeypatch)
     assert registry.pick(data, "application/zip").name == "ooxml"
     z = ooxml.SafeZip.open(data, ctx())
     assert len(reads) == 1  # the pick's read of the central directory, and no second one
