@@ -242,32 +242,19 @@ _SCREEN_MIN_SEGMENTS = 4
 
 def _screen(segs: list[Segment]) -> set[int]:
     """Indices of the segments in which `_candidate_starts` may find something: a superset,
-    found by its searches run once over the segments' texts joined by newlines.
+    found by running it once over the segments' texts joined by newlines.
 
     A document's paragraphs are hundreds of short segments, most holding 密 (保密) or a digit
-    but no candidate (9 in 10 of a 100 KB .docx's paragraphs); one pass per pattern over the
-    joined text replaces hundreds of per-paragraph calls (issue 17). Why the joined search misses
-    nothing: no pattern the candidates come from matches a newline except where it stands for a
-    line start (`_EN_OTHER_NL`, `^` in `_CLASS_FIELD`), and a segment's start in the joined
-    text follows a newline, as a line start does; look-arounds and words never cross one.
+    but no candidate (9 in 10 of a 100 KB .docx's paragraphs); one search of the joined text
+    replaces hundreds of per-paragraph calls (issue 17). Why the joined search misses nothing:
+    no pattern the candidates come from matches a newline except where it stands for a line
+    start (`_EN_OTHER_NL`, `_CLASS_FIELD_NL`), and a segment's start in the joined text follows
+    a newline, as a line start does; look-arounds and words never cross one, and every offset
+    it gives (a word, a level character, a line start) lies in the segment of its hit.
     tests/scanner/test_classify_quiet.py holds this to `_candidate_starts` segment by segment."""
     texts = [seg.text for seg in segs]
-    joined = "\n".join(texts)
     bounds = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
-    hits: list[int] = []
-    if "密" in joined:
-        hits.extend(m.start() for m in _MI_AFTER_LEVEL.finditer(joined))
-    for anchor, follow, words in _MARK_WORDS:
-        hits.extend(_find_words(joined, anchor, follow, words))
-    if _LATIN.search(joined) is not None:
-        for anchor, follow, words in _BANNER_ANCHORS:
-            hits.extend(_find_words(joined, anchor, follow, words))
-        if _EN_OTHER.match(joined):
-            hits.append(0)
-        hits.extend(m.start() + 1 for m in _EN_OTHER_NL.finditer(joined))
-        if "lassification" in joined or "LASSIFICATION" in joined:
-            hits.extend(_class_fields(joined))
-    return {bisect.bisect_right(bounds, h) - 1 for h in hits}
+    return {bisect.bisect_right(bounds, h) - 1 for h in _candidate_starts("\n".join(texts))}
 
 
 #: What `_EN_LINE`, `_EN_OTHER` and `_CLASS_FIELD` cannot match without (a test holds this).
