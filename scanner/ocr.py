@@ -754,8 +754,9 @@ WIDE_BAND = 0.5
 
 def _row_groups(boxes: list[Any]) -> list[list[int]]:
     """Indices of detected boxes by rows of text (vertical overlap, as `_group_lines`), top down."""
-    spans = [_Box(0.0, float(b[:, 1].min()), 1.0, float(b[:, 1].max()), score=float(i)) for i, b in enumerate(boxes)]
-    return [[int(x.score) for x in row] for row in _group_lines(spans)]
+    spans = [_Box(0.0, float(b[:, 1].min()), 1.0, float(b[:, 1].max())) for b in boxes]
+    index = {id(x): i for i, x in enumerate(spans)}
+    return [[index[id(x)] for x in row] for row in _group_lines(spans)]
 
 
 def _rows(boxes: list[Any]) -> int:
