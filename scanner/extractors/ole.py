@@ -42,6 +42,11 @@ class _Damaged(Exception):
     """A structure could not be parsed; carries a detail for the `corrupt` error."""
 
 
+class _Bomb(Exception):
+    """The streams read so far exceed the file's decompression budget. Streams of a compound
+    file may share sectors, so a small file can make every stream the whole file."""
+
+
 def _u16(b: bytes, o: int) -> int:
     return int(struct.unpack_from("<H", b, o)[0])
 
@@ -81,6 +86,8 @@ class OleExtractor(Extractor):
             return
         try:
             yield from _Reader(ole, ctx).run()
+        except _Bomb as exc:
+            yield ScanError(ErrorCode.BOMB, str(exc), ctx.member)
         finally:
             ole.close()
 
@@ -107,9 +114,14 @@ class _Reader:
         except _BAD:
             return False
 
-    def read(self, name: str) -> bytes:
-        with self.ole.openstream(self.prefix + name) as f:
-            return bytes(f.read())
+    def read(self, name: str, *, full: bool = False) -> bytes:
+        """One stream, charged to the file's budget (`full`: `name` is a path from the root)."""
+        with self.ole.openstream(name if full else self.prefix + name) as f:
+            data = bytes(f.read())
+        if not self.ctx.budget.take(len(data)):
+            raise _Bomb(f"OLE2 streams read exceed {self.ctx.limits.max_total_size} bytes "
+                        "(streams sharing sectors?)")
+        return data
 
     def err(self, code: ErrorCode, detail: str, part: str | None = None) -> ScanError:
         return ScanError(code, detail, self.loc(part))
@@ -238,6 +250,7 @@ class _Reader:
             raise _Damaged("empty piece table")
         cps = struct.unpack_from(f"<{n + 1}I", plc, 0)
         parts = []
+        taken = 0  # bytes of `wd` the pieces cover: each byte holds at most one character
         for k in range(n):
             cp0, cp1 = cps[k], cps[k + 1]
             if cp1 <= cp0:
@@ -246,10 +259,15 @@ class _Reader:
             length = cp1 - cp0
             if fcv & 0x40000000:
                 start = (fcv & 0x3FFFFFFF) // 2
-                parts.append(wd[start:start + length].decode("cp1252", "replace"))
+                raw = wd[start:start + length]
+                parts.append(raw.decode("cp1252", "replace"))
             else:
                 start = fcv & 0x3FFFFFFF
-                parts.append(wd[start:start + 2 * length].decode("utf-16-le", "replace"))
+                raw = wd[start:start + 2 * length]
+                parts.append(raw.decode("utf-16-le", "replace"))
+            taken += len(raw)
+            if taken > len(wd):  # pieces overlap: n pieces could make n copies of the stream
+                raise _Damaged(f"pieces cover more than the {len(wd)}-byte WordDocument stream")
         hdd: list[int] = []
         if lcb_hdd >= 8 and fc_hdd + lcb_hdd <= len(table):
             hdd = list(struct.unpack_from(f"<{lcb_hdd // 4}I", table, fc_hdd))
@@ -261,8 +279,10 @@ class _Reader:
         if len(hdd) < 8:
             yield from self._word_story(story, "header", "headers")
             return
+        done = 0  # stories follow one another: an entry pointing back is not read twice
         for k in range(6, len(hdd) - 1):
-            part = story[hdd[k]:hdd[k + 1]]
+            part = story[max(hdd[k], done):hdd[k + 1]]
+            done = max(done, hdd[k + 1])
             if part.strip():
                 role = kinds[(k - 6) % 6]
                 yield from self._word_story(part, role, f"{role} {(k - 6) // 6 + 1}")
@@ -311,24 +331,26 @@ class _Reader:
                 sst = _parse_sst(chunks)
             k += 1
         used: set[int] = set()
+        walked = bytearray(len(records))  # sheets sharing records are not walked twice
         by_pos = {pos: i for i, (pos, _, _) in enumerate(records)}
         for offset, sheet in sheets:
             start = by_pos.get(offset)
             if start is None:
                 yield self.err(ErrorCode.CORRUPT, f"sheet {sheet!r}: BOF not found at {offset}")
                 continue
-            yield from self._sheet(records, start, sheet, sst, used, biff8, codepage)
+            yield from self._sheet(records, start, sheet, sst, used, walked, biff8, codepage)
         if not sheets:  # no BOUNDSHEET: read every cell record in the stream
-            yield from self._sheet(records, 0, "Sheet1", sst, used, biff8, codepage)
+            yield from self._sheet(records, 0, "Sheet1", sst, used, walked, biff8, codepage)
         for i, s in enumerate(sst):
             if i not in used and s.strip():
                 yield Segment(s.strip(), self.loc("shared strings"), role="cell", standalone=True, index=i)
 
     def _sheet(self, records: list[tuple[int, int, bytes]], start: int, sheet: str, sst: list[str],
-               used: set[int], biff8: bool, codepage: str) -> Iterator[ExtractItem]:
+               used: set[int], walked: bytearray, biff8: bool, codepage: str) -> Iterator[ExtractItem]:
         last_formula: tuple[int, int] | None = None
         k = start + 1 if records[start][1] in (0x0809, 0x0409, 0x0209, 0x0009) else start
-        while k < len(records):
+        while k < len(records) and not walked[k]:
+            walked[k] = 1
             _, typ, rec = records[k]
             k += 1
             if typ == 0x000A:
@@ -359,7 +381,8 @@ class _Reader:
                 elif typ == 0x01B6 and len(rec) >= 12:  # TXO: text box / comment, text in CONTINUE
                     cch = _u16(rec, 10)
                     pieces: list[str] = []
-                    while k < len(records) and records[k][1] == 0x003C and cch > 0:
+                    while k < len(records) and records[k][1] == 0x003C and cch > 0 and not walked[k]:
+                        walked[k] = 1
                         cont = records[k][2]
                         k += 1
                         if not cont:
@@ -543,7 +566,7 @@ class _Reader:
             if not name.startswith(self.prefix) or name.startswith(("\x05", "\x01")):
                 continue
             try:
-                data = self.ole.openstream(name).read()
+                data = self.read(name, full=True)
             except _BAD:
                 continue
             for text in utf16_runs(data):
@@ -571,7 +594,7 @@ class _Reader:
                 continue
             name = "/".join(path)
             try:
-                data = self.ole.openstream(name).read()
+                data = self.read(name, full=True)
             except _BAD:
                 continue
             if leaf == "\x01Ole10Native":
@@ -612,10 +635,16 @@ def strip_fields(text: str) -> str:
     """Drop field instructions (between 0x13 and 0x14) and keep field results (0x14..0x15)."""
     if "\x13" not in text:
         return text.translate(_DROP)
-    out = []
+    out = []  # slices of `text` between field marks, never single characters
     stack: list[bool] = []  # True while inside a field's instructions
     hidden = 0
-    for ch in text:
+    pos = 0
+    for m in _FIELD_MARK.finditer(text):
+        at = m.start()
+        if hidden == 0 and at > pos:
+            out.append(text[pos:at])
+        pos = at + 1
+        ch = text[at]
         if ch == "\x13":
             stack.append(True)
             hidden += 1
@@ -623,12 +652,14 @@ def strip_fields(text: str) -> str:
             if stack and stack[-1]:
                 stack[-1] = False
                 hidden -= 1
-        elif ch == "\x15":
-            if stack and stack.pop():
-                hidden -= 1
-        elif hidden == 0:
-            out.append(ch)
+        elif stack and stack.pop():
+            hidden -= 1
+    if hidden == 0:
+        out.append(text[pos:])
     return "".join(out).translate(_DROP)
+
+
+_FIELD_MARK = re.compile("[\x13\x14\x15]")
 
 
 def _split_marks(text: str) -> Iterator[tuple[str, str]]:

@@ -10,6 +10,7 @@ import struct
 import pytest
 from _bin_fixtures import (
     corpus_file,
+    ctx,
     errors,
     hostile_file,
     members,
@@ -18,7 +19,9 @@ from _bin_fixtures import (
     segments,
 )
 
+from scanner.extractors.base import Limits
 from scanner.extractors.ole import (
+    _DROP,
     OleExtractor,
     cell_name,
     decompress_rtf,
@@ -132,7 +135,8 @@ def xl_str(s: str, wide: bool = True) -> bytes:
     return struct.pack("<HB", len(s), 0) + s.encode("latin-1")
 
 
-def _workbook(encrypted: bool = False) -> bytes:
+def _workbook(encrypted: bool = False, copies: int = 1) -> bytes:
+    """A BIFF8 workbook with one sheet; `copies` BOUNDSHEET records all name that sheet's BOF."""
     long_cjk = "关于开展保密检查的通知" * 30  # split over a CONTINUE record below
     sst_strings = ["秘密★", long_cjk, "plain ascii", "未引用的字符串"]
     sst = struct.pack("<II", 10, len(sst_strings))
@@ -148,7 +152,7 @@ def _workbook(encrypted: bool = False) -> bytes:
     if encrypted:
         globals_.append(rec(0x002F, b"\0" * 54))
     tail = [rec(0x00FC, first), rec(0x003C, b"\x01" + rest), rec(0x000A, b"")]
-    size = sum(map(len, globals_)) + len(bound(0)) + sum(map(len, tail))
+    size = sum(map(len, globals_)) + copies * len(bound(0)) + sum(map(len, tail))
     sheet = [
         rec(0x0809, struct.pack("<HHHHII", 0x0600, 0x0010, 0, 0, 0, 0)),
         rec(0x0014, xl_str("&L&\"宋体,常规\"&12机密★10年&R第&P页")),
@@ -164,7 +168,7 @@ def _workbook(encrypted: bool = False) -> bytes:
         rec(0x003C, b"\0" * 16),
         rec(0x000A, b""),
     ]
-    return b"".join(globals_) + bound(size) + b"".join(tail) + b"".join(sheet)
+    return b"".join(globals_) + bound(size) * copies + b"".join(tail) + b"".join(sheet)
 
 
 def test_excel_cells_sst_continue_headers_textboxes() -> None:
@@ -180,6 +184,15 @@ def test_excel_cells_sst_continue_headers_textboxes() -> None:
     assert hf == [("header", "机密★10年"), ("header", "第页"), ("footer", "内部资料 注意保存")]
     assert [s.text for s in segments(items) if s.role == "textbox"] == ["文本框内容。"]
     assert not errors(items)
+
+
+def test_excel_sheets_sharing_records_are_walked_once() -> None:
+    """300 BOUNDSHEET records naming one BOF: each record is read once, not 300 times (a small
+    hostile workbook would otherwise cost sheets x records)."""
+    items = run(OleExtractor(), ole_file({"Workbook": _workbook(copies=300)}))
+    cells = [s.member for s in segments(items) if s.role == "cell" and s.member != "shared strings"]
+    assert sorted(cells) == ["汇总!A1", "汇总!A6", "汇总!AB5", "汇总!B3", "汇总!C4"]
+    assert [s.text for s in segments(items) if s.role == "textbox"] == ["文本框内容。"]
 
 
 def test_excel_filepass_is_encrypted() -> None:
@@ -284,6 +297,103 @@ def test_word_missing_table_stream() -> None:
     items = run(OleExtractor(), ole_file(streams))
     assert errors(items)[0].error is ErrorCode.CORRUPT
     assert any("机密★10年" in s.text for s in segments(items))
+
+
+def _pieces_pointing_at_one_text(main: str, n: int) -> dict[str, bytes]:
+    """`word_streams(main)` with its piece table replaced by `n` pieces that all point at the
+    main text: a fuzzer-found shape (CI, 2026-12-06) that multiplied a small file's text."""
+    streams = word_streams(main)
+    wd, table = bytearray(streams["WordDocument"]), bytearray(streams["1Table"])
+    cps = [len(main) * k for k in range(n + 1)]
+    plc = struct.pack(f"<{n + 1}I", *cps) + struct.pack("<HIH", 0, 0x800, 0) * n
+    clx = b"\x02" + struct.pack("<I", len(plc)) + plc
+    struct.pack_into("<II", wd, 154 + 33 * 8, len(table), len(clx))
+    struct.pack_into("<I", wd, 64 + 12, cps[-1])  # ccpText
+    return {"WordDocument": bytes(wd), "1Table": bytes(table + clx)}
+
+
+def test_overlapping_pieces_are_corrupt_not_multiplied() -> None:
+    """Pieces that cover the same bytes again are a damaged table: the text is recovered once,
+    heuristically, with a `corrupt` error, not n copies of the stream."""
+    main = "机密★10年\r" + "关于开展保密检查的通知\x13 PAGE \x141\x15\r" * 20
+    streams = _pieces_pointing_at_one_text(main, 500)
+    items = run(OleExtractor(), ole_file(streams))
+    [err] = errors(items)
+    assert err.error is ErrorCode.CORRUPT and "pieces cover more" in err.detail
+    body = [s.text for s in segments(items) if s.role == "body"]
+    assert any("机密★10年" in t for t in body)
+    assert sum(map(len, body)) <= len(streams["WordDocument"])
+    # the same table with the pieces in sequence (each its own copy of the text) is read whole
+    ok = _pieces_pointing_at_one_text(main, 1)
+    assert not errors(run(OleExtractor(), ole_file(ok)))
+
+
+def test_header_entries_pointing_back_are_read_once() -> None:
+    streams = word_streams(MAIN, HEADERS)
+    wd, table = bytearray(streams["WordDocument"]), bytearray(streams["1Table"])
+    story = "".join(HEADERS)
+    plcf = [0] * 6 + [0, len(story)] * 400 + [len(story)]  # every header entry: the whole story
+    blob = struct.pack(f"<{len(plcf)}I", *plcf)
+    struct.pack_into("<II", wd, 154 + 11 * 8, len(table), len(blob))
+    items = run(OleExtractor(), ole_file({"WordDocument": bytes(wd), "1Table": bytes(table + blob)}))
+    hf = [s.text for s in segments(items) if s.role in ("header", "footer")]
+    assert hf == ["秘密★5年", "- 1 -"]
+
+
+def test_streams_are_charged_to_the_budget() -> None:
+    """Streams of a compound file may share sectors, so reads are charged like decompression:
+    past the file's budget the reader stops with a `bomb` error."""
+    pool = {f"_{i}": word_streams(f"机密★{i}年\r") for i in range(40)}
+    data = ole_file({**word_streams("正文\r"), "ObjectPool": pool})
+    items = run(OleExtractor(), data, ctx(Limits(max_total_size=200_000)))
+    errs = errors(items)
+    assert [e.error for e in errs] == [ErrorCode.BOMB]
+    read = {s.member for s in segments(items)}
+    assert 2 < len(read) < 20
+    assert len(by_member(run(OleExtractor(), data))) == 41  # the default budget reads them all
+
+
+def _strip_fields_per_char(text: str) -> str:
+    """The former implementation (one list entry per character), as the reference."""
+    out, stack, hidden = [], [], 0
+    for ch in text:
+        if ch == "\x13":
+            stack.append(True)
+            hidden += 1
+        elif ch == "\x14":
+            if stack and stack[-1]:
+                stack[-1] = False
+                hidden -= 1
+        elif ch == "\x15":
+            if stack and stack.pop():
+                hidden -= 1
+        elif hidden == 0:
+            out.append(ch)
+    return "".join(out).translate(_DROP)
+
+
+def test_strip_fields_equals_the_per_character_reference() -> None:
+    rng = random.Random(17)
+    alphabet = "\x13\x14\x15ab密★\r\x07\x01 "
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert strip_fields(text) == _strip_fields_per_char(text), repr(text)
+
+
+def test_strip_fields_memory_is_linear_in_bytes() -> None:
+    """A field mark once made every later character its own list entry (~80 bytes each for CJK):
+    a fuzzer-found 24 KB file reached 2.7 GB. Peak allocation must stay a few times the text."""
+    import sys
+    import tracemalloc
+
+    text = "\x13 PAGE \x141\x15" + "关于开展保密检查的通知。" * 20_000
+    tracemalloc.start()
+    try:
+        strip_fields(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * sys.getsizeof(text), (peak, sys.getsizeof(text))
 
 
 def test_strip_fields_nested() -> None:
