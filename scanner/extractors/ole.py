@@ -43,8 +43,24 @@ class _Damaged(Exception):
 
 
 class _Bomb(Exception):
-    """The streams read so far exceed the file's decompression budget. Streams of a compound
-    file may share sectors, so a small file can make every stream the whole file."""
+    """The streams read so far exceed the file's size by more than its decompression budget."""
+
+
+class _Reads:
+    """What the streams read from one compound file cost. Streams may share sectors, so a small
+    file can make every stream the whole file: reads beyond the file's own size are charged to
+    the decompression budget like inflated bytes (reads within it are the file, already paid)."""
+
+    def __init__(self, ctx: Context, size: int) -> None:
+        self.ctx = ctx
+        self.free = size
+
+    def charge(self, n: int) -> None:
+        own = min(n, self.free)
+        self.free -= own
+        if n > own and not self.ctx.budget.take(n - own):
+            raise _Bomb(f"OLE2 streams read exceed the file's size by more than "
+                        f"{self.ctx.limits.max_total_size} bytes (streams sharing sectors)")
 
 
 def _u16(b: bytes, o: int) -> int:
@@ -85,7 +101,7 @@ class OleExtractor(Extractor):
             yield ScanError(ErrorCode.CORRUPT, f"unreadable OLE2 compound file: {exc}", ctx.member)
             return
         try:
-            yield from _Reader(ole, ctx).run()
+            yield from _Reader(ole, ctx, _Reads(ctx, len(data))).run()
         except _Bomb as exc:
             yield ScanError(ErrorCode.BOMB, str(exc), ctx.member)
         finally:
@@ -93,15 +109,20 @@ class OleExtractor(Extractor):
 
 
 class _Reader:
-    def __init__(self, ole: Any, ctx: Context, prefix: str = "", where: str = "") -> None:
+    def __init__(self, ole: Any, ctx: Context, reads: _Reads, prefix: str = "", where: str = "") -> None:
         self.ole = ole
         self.ctx = ctx
+        self.reads = reads
         #: Storage path of the document inside the compound file ("" at the root).
         self.prefix = prefix
         #: Location prefix for segments ("" for the file itself, "x.msg!" inside an embedded message).
         self.where = where
 
     # ------------------------------------------------------------------------ helpers
+
+    def child(self, prefix: str, where: str) -> _Reader:
+        """A reader for the document stored at `prefix`, sharing this file's read account."""
+        return _Reader(self.ole, self.ctx, self.reads, prefix, where)
 
     def loc(self, part: str | None) -> str | None:
         if part is None:
@@ -115,12 +136,10 @@ class _Reader:
             return False
 
     def read(self, name: str, *, full: bool = False) -> bytes:
-        """One stream, charged to the file's budget (`full`: `name` is a path from the root)."""
+        """One stream, charged to the file's read account (`full`: `name` is a path from the root)."""
         with self.ole.openstream(name if full else self.prefix + name) as f:
             data = bytes(f.read())
-        if not self.ctx.budget.take(len(data)):
-            raise _Bomb(f"OLE2 streams read exceed {self.ctx.limits.max_total_size} bytes "
-                        "(streams sharing sectors?)")
+        self.reads.charge(len(data))
         return data
 
     def err(self, code: ErrorCode, detail: str, part: str | None = None) -> ScanError:
@@ -542,12 +561,12 @@ class _Reader:
         yield Member(self.where + name, data)
 
     def _msg_attachment(self, storage: str) -> Iterator[ExtractItem]:
-        sub = _Reader(self.ole, self.ctx, self.prefix + storage + "/", self.where)
+        sub = self.child(self.prefix + storage + "/", self.where)
         name = (sub._msg_string("3707") or sub._msg_string("3704") or sub._msg_string("3001")
                 or storage.replace("__attach_version1.0_", "attachment ")).strip().replace("!", "_")
         if sub.has("__substg1.0_3701000D"):  # an embedded message
-            inner = _Reader(self.ole, self.ctx, sub.prefix + "__substg1.0_3701000D/",
-                            f"{self.where}{name if name.endswith('.msg') else name + '.msg'}!")
+            inner = self.child(sub.prefix + "__substg1.0_3701000D/",
+                               f"{self.where}{name if name.endswith('.msg') else name + '.msg'}!")
             try:
                 yield from inner.message()
             except (_Damaged, *_BAD) as exc:
@@ -583,7 +602,7 @@ class _Reader:
                        and not any(x.startswith(("__substg1.0_", "__attach_")) for x in p)})
         for storage in docs:
             where = "/".join(storage)
-            sub = _Reader(self.ole, self.ctx, where + "/", f"{self.where}{where}!")
+            sub = self.child(where + "/", f"{self.where}{where}!")
             try:
                 yield from sub.content()
             except (_Damaged, *_BAD) as exc:
