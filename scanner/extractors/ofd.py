@@ -265,10 +265,17 @@ class OfdExtractor(Extractor):
             if proot is None:
                 continue
             pieces = _pieces(proot)
+            # Each template content part once per page, however many references or IDs name it:
+            # n references would otherwise repeat its text n times (a small page, a large template).
+            merged: set[str] = set()
             for tref in proot.iter("{*}Template"):
-                for item in template_pieces(tref.get("TemplateID") or ""):
+                tid = tref.get("TemplateID") or ""
+                if templates.get(tid) in merged:
+                    continue
+                merged.add(templates.get(tid, ""))
+                for item in template_pieces(tid):
                     if isinstance(item, list):
-                        pieces = pieces + item
+                        pieces.extend(item)
                     else:
                         yield item
             member = ctx.sub(f"{prefix}page {num}")

@@ -66,6 +66,28 @@ def test_template_text_merged_into_each_page() -> None:
         ("page 1", "机密★5年", 0), ("page 1", "正文一", 1), ("page 2", "机密★5年", 0), ("page 2", "正文二", 1)]
 
 
+def test_template_referenced_many_times_is_merged_once() -> None:
+    """A page naming one template 3,000 times (or 3,000 template IDs with one content part) gets
+    its text once: each reference used to add the template's pieces again, so a small page times
+    a large template made a text without bound."""
+    import io
+    import zipfile
+
+    tpl = "".join(text_object(20, 10 + 12 * i, f"模板第{i}行", oid=1000 + i) for i in range(50))
+    data = ofd([text_object(20, 700, "正文")], template=tpl)
+    src = zipfile.ZipFile(io.BytesIO(data))
+    files: dict[str, bytes | str] = {n: src.read(n) for n in src.namelist()}
+    doc, page = files["Doc_0/Document.xml"], files["Doc_0/Pages/Page_0/Content.xml"]
+    assert isinstance(doc, bytes) and isinstance(page, bytes)
+    ids = "".join(f'<ofd:TemplatePage ID="{200 + i}" BaseLoc="Tpls/Tpl_0/Content.xml"/>' for i in range(1500))
+    files["Doc_0/Document.xml"] = doc.replace(b"<ofd:TemplatePage ", ids.encode() + b"<ofd:TemplatePage ", 1)
+    refs = '<ofd:Template TemplateID="100"/>' * 1500 + "".join(
+        f'<ofd:Template TemplateID="{200 + i}"/>' for i in range(1500))
+    files["Doc_0/Pages/Page_0/Content.xml"] = page.replace(b'<ofd:Template TemplateID="100"/>', refs.encode(), 1)
+    segs = [s.text for s in segments(run(EX, make_zip(files))) if s.role == "body"]
+    assert segs == [f"模板第{i}行" for i in range(50)] + ["正文"]
+
+
 def test_ctm_translation_applied() -> None:
     obj = ('<ofd:TextObject ID="1" Boundary="0 0 170 6" CTM="1 0 0 1 20 100" Size="4.2">'
            '<ofd:TextCode X="0" Y="4.5">末行</ofd:TextCode></ofd:TextObject>')
