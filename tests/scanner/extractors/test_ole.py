@@ -380,6 +380,35 @@ def test_reading_a_file_once_costs_no_budget() -> None:
     assert len(by_member(items)) == 41
 
 
+def test_declared_size_beyond_the_file_with_a_looping_chain() -> None:
+    """A WordDocument entry declaring 200 MB whose sector chain loops back to its start: olefile
+    only logs the size as a defect and reads that many sectors round the loop (a fuzzer's 24 KB
+    file reached 6 GB). The size is clamped to the file's, so the stream is at most the file."""
+    import tracemalloc
+
+    import olefile
+
+    data = bytearray(ole_file(word_streams("机密★10年\r关于开展保密检查的通知\r")))
+    ole = olefile.OleFileIO(bytes(data))
+    sid = next(i for i, e in enumerate(ole.direntries) if e is not None and e.name == "WordDocument")
+    entry = ole.direntries[sid]
+    chain, sect = [], entry.isectStart
+    while sect < len(ole.fat) and len(chain) < 100:
+        chain.append(sect)
+        sect = ole.fat[sect]
+    first_dir, first_fat = struct.unpack_from("<I", data, 48)[0], struct.unpack_from("<I", data, 76)[0]
+    struct.pack_into("<I", data, 512 + 512 * first_fat + 4 * chain[-1], chain[0])  # the loop
+    struct.pack_into("<Q", data, 512 + 512 * first_dir + 128 * sid + 120, 200_000_000)
+    tracemalloc.start()
+    try:
+        items = run(OleExtractor(), bytes(data))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert any(s.text == "机密★10年" for s in segments(items))
+    assert peak < 40 * len(data), (peak, len(data))
+
+
 def _strip_fields_per_char(text: str) -> str:
     """The former implementation (one list entry per character), as the reference."""
     out, stack, hidden = [], [], 0
