@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from scanner.extractors.base import Context, Extractor
-from scanner.extractors.ooxml import SafeZip, resolve_part, zip_member, zip_names
+from scanner.extractors.ooxml import SafeZip, parse_xml, resolve_part, zip_member, zip_names
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
 
 _NUMS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|g")
@@ -49,20 +49,25 @@ def _floats(s: str | None) -> list[float]:
     return out
 
 
-def _deltas(s: str | None) -> list[float]:
-    """DeltaX/DeltaY: numbers, with `g N v` meaning N times v (GB/T 33190 §11.3)."""
+def _deltas(s: str | None, need: int | None = None) -> list[float]:
+    """DeltaX/DeltaY: numbers, with `g N v` meaning N times v (GB/T 33190 §11.3); the first `need`
+    of them (a TextCode uses one per gap between its characters). Without that bound a short
+    attribute (`g 100000 1` repeated) expanded into hundreds of millions of list entries; a value
+    takes at most three tokens, so no more are split off (the rest of the string stays one token
+    that is never reached)."""
     if not s:
         return []
-    toks = s.split()
+    toks = s.split() if need is None else s.split(maxsplit=3 * max(need, 0) + 3)
     out: list[float] = []
     i = 0
-    while i < len(toks):
+    while i < len(toks) and (need is None or len(out) < need):
         t = toks[i]
         try:
             if t == "g" and i + 2 < len(toks) + 0:
                 n = int(float(toks[i + 1]))
                 v = float(toks[i + 2])
-                out.extend([v] * max(0, min(n, 100_000)))
+                left = 100_000 if need is None else need - len(out)
+                out.extend([v] * max(0, min(n, 100_000, left)))
                 i += 3
                 continue
             out.append(float(t))
@@ -101,7 +106,7 @@ def _pieces(root: etree._Element) -> list[Piece]:
                 cx = xs[0]
             if ys:
                 cy = ys[0]
-            dx = _deltas(tc.get("DeltaX"))
+            dx = _deltas(tc.get("DeltaX"), len(text) - 1)
             if text:
                 width = sum(dx[: len(text) - 1]) if dx else sum(_char_width(ch, size) for ch in text[:-1])
                 width += _char_width(text[-1], size)
@@ -234,17 +239,32 @@ class OfdExtractor(Extractor):
             loc = tp.get("BaseLoc")
             if loc:
                 templates[tp.get("ID") or ""] = resolve_part(folder, loc)
-        tcache: dict[str, list[Piece]] = {}
+        #: part -> (its pieces, its decompressed size)
+        tcache: dict[str, tuple[list[Piece], int]] = {}
 
-        def template_pieces(tid: str) -> Iterator[ExtractItem | list[Piece]]:
-            part = templates.get(tid)
-            if part is None or z.find(part) is None:
+        def template_pieces(part: str) -> Iterator[ExtractItem | list[Piece]]:
+            """A template's pieces, parsed once; each further page drawing them is charged their
+            decompressed size, as if it held them itself (a template drawn on 100,000 pages
+            listed in a few KB of Document.xml was 100,000 times its pieces, uncharged)."""
+            if part in tcache:
+                pieces, size = tcache[part]
+                if not ctx.budget.take(size):
+                    yield ScanError(ErrorCode.BOMB, f"template {part} drawn on more pages than the file's "
+                                    f"decompression budget ({ctx.limits.max_total_size} bytes) allows",
+                                    ctx.sub(part))
+                    return
+                yield pieces
                 return
-            if part not in tcache:
-                troot, terrs = z.xml(part)
-                yield from terrs
-                tcache[part] = _pieces(troot) if troot is not None else []
-            yield tcache[part]
+            raw = z.read(part)
+            if isinstance(raw, ScanError):
+                yield raw
+                tcache[part] = ([], 0)
+                return
+            troot, err = parse_xml(raw, ctx.sub(part))
+            if err is not None:
+                yield err
+            tcache[part] = (_pieces(troot) if troot is not None else [], len(raw))
+            yield tcache[part][0]
 
         pages: dict[str, int] = {}
         media: dict[str, str] | None = None
@@ -265,10 +285,17 @@ class OfdExtractor(Extractor):
             if proot is None:
                 continue
             pieces = _pieces(proot)
+            # Each template once per page: the same one named twice draws the same text twice
+            # at the same place (and a page naming one template 3,000 times took minutes).
+            drawn: set[str] = set()
             for tref in proot.iter("{*}Template"):
-                for item in template_pieces(tref.get("TemplateID") or ""):
+                tpart = templates.get(tref.get("TemplateID") or "")
+                if tpart is None or tpart in drawn or z.find(tpart) is None:
+                    continue
+                drawn.add(tpart)
+                for item in template_pieces(tpart):
                     if isinstance(item, list):
-                        pieces = pieces + item
+                        pieces.extend(item)
                     else:
                         yield item
             member = ctx.sub(f"{prefix}page {num}")

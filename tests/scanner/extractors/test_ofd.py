@@ -66,6 +66,55 @@ def test_template_text_merged_into_each_page() -> None:
         ("page 1", "机密★5年", 0), ("page 1", "正文一", 1), ("page 2", "机密★5年", 0), ("page 2", "正文二", 1)]
 
 
+def test_deltax_expanded_only_as_far_as_the_text_needs() -> None:
+    # Fuzzing shape: `g 100000 1` repeated in one DeltaX expanded into one list entry per
+    # repetition x 100,000 (3,000 repetitions, 800 bytes zipped: 2.4 GB); a TextCode uses one
+    # delta per gap between its characters.
+    import tracemalloc
+
+    assert _deltas("g 3 4.2 1 2", 4) == [4.2, 4.2, 4.2, 1.0]
+    assert _deltas("g 100000 1 " * 200, 2) == [1.0, 1.0]
+    obj = ('<ofd:TextObject ID="1" Boundary="20 20 170 6" Size="4.2"><ofd:TextCode X="0" Y="4.5" DeltaX="'
+           + "g 100000 4.2 " * 200 + '">机密★1年</ofd:TextCode></ofd:TextObject>')
+    data = ofd([obj])
+    tracemalloc.start()
+    try:
+        items = run(EX, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "机密★1年" in texts(items)
+    assert peak < 16 << 20, peak  # was 160 MB for these 200 repetitions
+
+
+def test_template_named_many_times_on_a_page_is_drawn_once() -> None:
+    # Fuzzing shape: a page naming one template 3,000 times (4 KB zipped) copied its pieces
+    # 3,000 times into a list rebuilt at each reference: 22 s of CPU.
+    data = ofd([text_object(20, 40, "正文")], template=text_object(20, 10, "机密★5年", oid=9))
+    import io
+    import zipfile
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    parts: dict[str, bytes | str] = {n: zf.read(n) for n in zf.namelist()}
+    page = parts["Doc_0/Pages/Page_0/Content.xml"].decode()  # type: ignore[union-attr]
+    parts["Doc_0/Pages/Page_0/Content.xml"] = page.replace(
+        '<ofd:Template TemplateID="100"/>', '<ofd:Template TemplateID="100"/>' * 50)
+    items = run(EX, make_zip(parts))
+    assert not errors(items)
+    assert [(s.text, s.index) for s in segments(items) if s.role == "body"] == [("机密★5年", 0), ("正文", 1)]
+
+
+def test_template_reuse_charged_to_the_budget() -> None:
+    # A template drawn on every page is read once but counts on every page like the page's own
+    # text: 100 pages x a 3 KB template do not fit a 64 KB budget (the pages alone do).
+    template = "".join(text_object(20, 10 + 10 * i, f"页眉{i}", oid=100 + i) for i in range(20))
+    data = ofd([""] * 100, template=template)
+    lim = Limits(max_total_size=64 * 1024)
+    items = run(EX, data, ctx(limits=lim))
+    assert [e.error for e in errors(items)][:1] == [ErrorCode.BOMB]
+    assert any(s.member == "page 1" and s.text == "页眉0" for s in segments(items))
+    assert not errors(run(EX, ofd([""] * 10, template=template), ctx(limits=lim)))
+
+
 def test_ctm_translation_applied() -> None:
     obj = ('<ofd:TextObject ID="1" Boundary="0 0 170 6" CTM="1 0 0 1 20 100" Size="4.2">'
            '<ofd:TextCode X="0" Y="4.5">末行</ofd:TextCode></ofd:TextObject>')
