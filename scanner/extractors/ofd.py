@@ -84,7 +84,12 @@ def _char_width(ch: str, size: float) -> float:
 def _pieces(root: etree._Element) -> list[Piece]:
     """Every text piece of a page/template/annotation in page coordinates."""
     out: list[Piece] = []
-    for to in root.iter("{*}TextObject"):
+    # Outermost text objects: one nested in another (no producer writes that) is read with it,
+    # its codes being in the outer one's subtree; reading it again at each level of a nest was
+    # quadratic (200 levels around 8,000 codes, 1.7 KB zipped: 1.6 M pieces, 20 s, 560 MB).
+    walker = etree.iterwalk(root, events=("start",), tag="{*}TextObject")
+    for _event, to in walker:
+        walker.skip_subtree()
         box = _floats(to.get("Boundary"))
         bx, by = (box[0], box[1]) if len(box) >= 2 else (0.0, 0.0)
         ctm = _floats(to.get("CTM"))
@@ -367,14 +372,18 @@ class OfdExtractor(Extractor):
                 continue
             member = ctx.sub(f"{prefix}page {num} annotations")
             i = 0
-            for annot in r.iter("{*}Annot"):
+            # Outermost annotations, each with what is nested in it (read at every level of a
+            # nest, 200 levels around 8,000 codes took 17 s).
+            walker = etree.iterwalk(r, events=("start",), tag="{*}Annot")
+            for _event, annot in walker:
+                walker.skip_subtree()
                 for line in _lines(_pieces(annot)):
                     yield Segment(line.text, member, "note", True, i)
                     i += 1
-                remark = annot.find("{*}Remark")
-                if remark is not None and (remark.text or "").strip():
-                    yield Segment(remark.text.strip(), member, "note", True, i)
-                    i += 1
+                for remark in annot.iter("{*}Remark"):
+                    if (remark.text or "").strip():
+                        yield Segment(remark.text.strip(), member, "note", True, i)
+                        i += 1
 
 
 def _listed_part(z: SafeZip, doc: etree._Element, folder: str,
@@ -437,9 +446,12 @@ def _custom_tags(z: SafeZip, ctx: Context, doc: etree._Element, folder: str) -> 
                 yield tag
                 continue
             part, troot = tag
-            for el in troot.iter():
+            # A tag's text includes the tags nested in it, not read again on their own.
+            walker = etree.iterwalk(troot, events=("start",))
+            for _event, el in walker:
                 if not isinstance(el.tag, str) or not _TAG_KEY.match(etree.QName(el).localname):
                     continue
+                walker.skip_subtree()
                 text = " ".join(t.strip() for t in el.itertext() if t.strip())
                 if text:
                     yield Segment(text, ctx.sub(part), "property", True, i, "密级")

@@ -245,3 +245,33 @@ def test_spent_budget_stops_reading_parts() -> None:
     items = run(EX, data, ctx(limits=Limits(max_total_size=2000)))
     bombs = [e for e in errors(items) if e.error is ErrorCode.BOMB]
     assert len(bombs) == 1 and bombs[0].detail.endswith("in total")
+
+
+# Nesting no producer writes but a hostile file can hold: each level used to read everything below
+# it again (quadratic: 200 levels in 2 KB zipped took 17-20 s and up to 560 MB; fuzz regressions
+# kept under tests/fuzz/regressions/ofd/). What is nested is now read once, with what holds it.
+
+def test_nested_text_objects_read_once() -> None:
+    x = '<ofd:TextCode X="0" Y="4.5">机密★</ofd:TextCode>'
+    for i in range(3):
+        x = f'<ofd:TextObject ID="{i + 1}" Boundary="20 20 170 6" Size="4.2">{x}</ofd:TextObject>'
+    assert texts(run(EX, ofd([x])))[1:] == ["机密★"]
+
+
+def test_nested_annotations_read_once() -> None:
+    x = ""
+    for i in range(3):
+        x = (f'<ofd:Annot><ofd:Remark>批注{i}</ofd:Remark><ofd:Appearance>'
+             f'{text_object(20, 20 + 10 * i, f"水印{i}", oid=50 + i)}</ofd:Appearance>{x}</ofd:Annot>')
+    annot = f'<?xml version="1.0"?><ofd:PageAnnot xmlns:ofd="{OFD_NS}">{x}</ofd:PageAnnot>'
+    listing = '<ofd:Page PageID="1"><ofd:FileLoc>a.xml</ofd:FileLoc></ofd:Page>'
+    items = run(EX, _with_annotations(ofd([text_object(20, 20, "正文")]), listing, {"a.xml": annot}))
+    notes = [s.text for s in segments(items) if s.role == "note"]
+    assert sorted(notes) == ["批注0", "批注1", "批注2", "水印0", "水印1", "水印2"]
+
+
+def test_nested_custom_tags_read_once() -> None:
+    tags = '<?xml version="1.0"?><gw:公文 xmlns:gw="urn:gongwen"><gw:密级>机密<gw:密级>★1年</gw:密级></gw:密级></gw:公文>'
+    props = [(s.key, s.text) for s in segments(run(EX, ofd([text_object(20, 20, "正文")], tags=tags)))
+             if s.key == "密级"]
+    assert props == [("密级", "机密 ★1年")]
