@@ -376,3 +376,35 @@ def test_pptx_used_layout_free_shapes_and_modern_comments() -> None:
     all_text = {t for t, _, _ in got}
     assert "单击此处编辑母版标题样式" not in all_text  # a layout's placeholder prompt
     assert "绝密" not in all_text  # a layout no slide uses
+
+
+def test_shared_string_named_by_many_cells_is_charged_to_the_budget() -> None:
+    # Fuzzing shape: one 1 MB shared string named by 40,000 cells (4.5 KB zipped) was 40 GB of
+    # cell text (9 s just to strip it); each naming now counts against the file's budget.
+    rows = '<row r="1">' + "".join(f'<c r="A{i}" t="s"><v>0</v></c>' for i in range(1, 201)) + "</row>"
+    big = "机密★" + "x" * 10_000
+    items = run(EX, xlsx(rows, shared=[big]), ctx(limits=Limits(max_total_size=1 << 20)))
+    assert [e.error for e in errors(items)] == [ErrorCode.BOMB]
+    assert 0 < len(segments(items)) < 200
+    small = run(EX, xlsx(rows, shared=["机密★"]), ctx(limits=Limits(max_total_size=1 << 20)))
+    assert not errors(small) and len(segments(small)) == 200
+
+
+def test_nested_excel_comments_read_once() -> None:
+    # A comment (threaded comment) nested in another was read again at every level: 200 levels
+    # (2.4-2.8 KB zipped) took 8 s and over a minute; kept under tests/fuzz/regressions/ooxml/.
+    tc_ns = "http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"
+    legacy = '<comment ref="A1"><text><t>机密</t></text><comment ref="A2"><text><t>★1年</t></text></comment></comment>'
+    threaded = ('<threadedComment ref="B1"><text>秘密</text><threadedComment ref="B2"><text>★2年</text>'
+                "</threadedComment></threadedComment>")
+    parts = {
+        "xl/worksheets/_rels/sheet1.xml.rels": _rels([
+            ("rId1", f"{OD}/comments", "../comments1.xml"),
+            ("rId2", "http://schemas.microsoft.com/office/2017/10/relationships/threadedComment", "../tc1.xml")]),
+        "xl/comments1.xml": ('<comments xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                             f"<commentList>{legacy}</commentList></comments>"),
+        "xl/tc1.xml": f'<ThreadedComments xmlns="{tc_ns}">{threaded}</ThreadedComments>',
+    }
+    data = xlsx('<row r="1"><c r="A1" t="str"><v>x</v></c></row>', parts=parts)
+    got = [(s.member, s.text) for s in segments(run(EX, data)) if s.role == "comment"]
+    assert got == [("汇总!A1", "机密★1年"), ("汇总!B1", "秘密"), ("汇总!B1", "★2年")]
