@@ -826,9 +826,13 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
         if typ.endswith("/sharedStrings"):
             shared_part = target
     if wb is not None:
+        # Each worksheet part once: a workbook listing one part 200,000 times (a few KB zipped)
+        # made as many reads of it, each charged only its few bytes (the same holds for slides).
+        listed: set[str] = set()
         for sh in wb.iter(f"{{{S}}}sheet", f"{{{S_STRICT}}}sheet"):
             rid = next((v for k, v in sh.attrib.items() if k.endswith("}id")), None)
-            if rid and rid in rels and z.find(rels[rid][1]):
+            if rid and rid in rels and z.find(rels[rid][1]) and rels[rid][1] not in listed:
+                listed.add(rels[rid][1])
                 sheets.append((sh.get("name") or rels[rid][1], rels[rid][1]))
     if not sheets:  # no usable workbook: read whatever worksheets there are
         for n in sorted(z.names, key=_natural):
@@ -911,8 +915,8 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
                 _free(el)
         except etree.XMLSyntaxError as exc:
             yield ScanError(ErrorCode.CORRUPT, f"{part}: {exc}"[:300], ctx.sub(part))
-        # comments of this sheet
-        for (typ, target) in z.rels(part).values():
+        # comments of this sheet (each part once, however many relationships name it)
+        for (typ, target) in dict.fromkeys(z.rels(part).values()):
             if typ.endswith("/comments") and z.find(target):
                 r, errs = z.xml(target)
                 yield from errs
@@ -1021,10 +1025,12 @@ def _powerpoint(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
     rels = z.rels(main)
     slides: list[str] = []
     if pres is not None:
+        listed: dict[str, None] = {}  # each slide part once, as worksheets
         for sid in pres.iter(f"{{{P}}}sldId", f"{{{P_STRICT}}}sldId"):
             rid = next((v for k, v in sid.attrib.items() if k.endswith("}id")), None)
             if rid and rid in rels and z.find(rels[rid][1]):
-                slides.append(rels[rid][1])
+                listed.setdefault(rels[rid][1], None)
+        slides = list(listed)
     folder = main.rpartition("/")[0]
     if not slides:
         slides = sorted((n for n in z.names if re.match(rf"{re.escape(folder)}/slides/[^/]+\.xml$", n)),
@@ -1035,7 +1041,9 @@ def _powerpoint(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
         yield from errs
         if r is not None:
             yield from _emit_paras(SLIDE_WALKER.paragraphs(r, "body"), ctx.sub(f"slide{num}"))
-        for (typ, target) in z.rels(part).values():
+        # Each related part once, however many relationships name it (100,000 naming one notes
+        # part were as many reads of it).
+        for (typ, target) in dict.fromkeys(z.rels(part).values()):
             if typ.endswith("/notesSlide") and z.find(target):
                 nr, errs = z.xml(target)
                 yield from errs
