@@ -23,6 +23,7 @@ from scanner.extractors.base import Context, Extractor
 from scanner.extractors.ooxml import SafeZip, parse_xml, resolve_part, zip_member, zip_names
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
 
+_WORD = re.compile(r"\S+")
 _NUMS = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|g")
 
 
@@ -52,18 +53,38 @@ def _floats(s: str | None) -> list[float]:
 def _deltas(s: str | None, need: int | None = None) -> list[float]:
     """DeltaX/DeltaY: numbers, with `g N v` meaning N times v (GB/T 33190 §11.3); the first `need`
     of them (a TextCode uses one per gap between its characters). Without that bound a short
-    attribute (`g 100000 1` repeated) expanded into hundreds of millions of list entries; a value
-    takes at most three tokens, so no more are split off (the rest of the string stays one token
-    that is never reached)."""
+    attribute (`g 100000 1` repeated) expanded into hundreds of millions of list entries."""
     if not s:
         return []
-    toks = s.split() if need is None else s.split(maxsplit=3 * max(need, 0) + 3)
+    if need is not None and need < 0:
+        need = 0
+    if "g" not in s:  # the common case: plain numbers
+        try:
+            return list(map(float, s.split() if need is None else s.split(None, need)[:need]))
+        except ValueError:
+            pass  # a token that is no number: skipped by the reading below
+    return _read_deltas(s, need)
+
+
+def _read_deltas(s: str, need: int | None) -> list[float]:
+    """`_deltas` token by token, reading tokens only as far as the values needed."""
+    words = (m.group() for m in _WORD.finditer(s))
+    toks: list[str] = []
+
+    def have(k: int) -> bool:
+        while len(toks) <= k:
+            w = next(words, None)
+            if w is None:
+                return False
+            toks.append(w)
+        return True
+
     out: list[float] = []
     i = 0
-    while i < len(toks) and (need is None or len(out) < need):
+    while (need is None or len(out) < need) and have(i):
         t = toks[i]
         try:
-            if t == "g" and i + 2 < len(toks) + 0:
+            if t == "g" and have(i + 2):
                 n = int(float(toks[i + 1]))
                 v = float(toks[i + 2])
                 left = 100_000 if need is None else need - len(out)
@@ -71,7 +92,7 @@ def _deltas(s: str | None, need: int | None = None) -> list[float]:
                 i += 3
                 continue
             out.append(float(t))
-        except (ValueError, IndexError):
+        except (ValueError, OverflowError):  # `g inf 1`: no count
             pass
         i += 1
     return out

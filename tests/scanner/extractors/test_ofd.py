@@ -74,6 +74,8 @@ def test_deltax_expanded_only_as_far_as_the_text_needs() -> None:
 
     assert _deltas("g 3 4.2 1 2", 4) == [4.2, 4.2, 4.2, 1.0]
     assert _deltas("g 100000 1 " * 200, 2) == [1.0, 1.0]
+    assert _deltas("x g 0 2 g 3 2 1e3", 4) == [2.0, 2.0, 2.0, 1000.0]  # junk and empty runs skipped
+    assert _deltas("g inf 1 2", 2) == [float("inf"), 1.0]  # no count: was an OverflowError out of the reader
     obj = ('<ofd:TextObject ID="1" Boundary="20 20 170 6" Size="4.2"><ofd:TextCode X="0" Y="4.5" DeltaX="'
            + "g 100000 4.2 " * 200 + '">机密★1年</ofd:TextCode></ofd:TextObject>')
     data = ofd([obj])
