@@ -87,8 +87,7 @@ class _Walk:
             elif act == SKIP:
                 pass
             elif act == SPACE:
-                c = ch.get(f"{{{TEXT}}}c") or "1"
-                buf.append(" " * (min(int(c), 100) if c.isdigit() else 1))
+                buf.append(" " * _count(ch.get(f"{{{TEXT}}}c"), 100))
             elif act == TAB:
                 buf.append("\t")
             elif act == BREAK:
@@ -149,9 +148,17 @@ def _outside_tables(el: etree._Element, tag: str) -> Iterator[etree._Element]:
             stack.pop()
 
 
+def _count(v: str | None, cap: int) -> int:
+    """A count attribute, at most `cap`; 1 when it is no count. `str.isdigit` alone let `²` and
+    5,000-digit values through to int(), whose ValueError made the whole document an error
+    record, none of its text read."""
+    if not v or not v.isascii() or not v.isdigit():
+        return 1
+    return cap if len(v) > 9 else min(int(v), cap)
+
+
 def _rep(el: etree._Element, attr: str) -> int:
-    v = el.get(f"{{{TABLE}}}{attr}")
-    return int(v) if v and v.isdigit() else 1
+    return _count(el.get(f"{{{TABLE}}}{attr}"), 1 << 20)
 
 
 class OdfExtractor(Extractor):

@@ -170,3 +170,14 @@ def test_nested_meta_fields_read_once() -> None:
     got = [(s.key, s.text) for s in segments(run(EX, odf("text", "<text:p>x</text:p>", meta=meta)))
            if s.role == "property"]
     assert got == [("密级", "秘密★1年")]
+
+
+def test_count_attributes_that_are_no_numbers_do_not_lose_the_document() -> None:
+    # `²` passes str.isdigit and a 5,000-digit value passes too, but int() refuses both: the
+    # ValueError made the whole document an error record, none of its text read.
+    body = f'<text:p>秘<text:s text:c="²"/>密<text:s text:c="{"9" * 5000}"/>★</text:p>'
+    assert [t.replace(" ", "") for t in texts(run(EX, odf("text", body)))] == ["秘密★"]
+    rows = ('<table:table table:name="表"><table:table-row table:number-rows-repeated="²"><table:table-cell/>'
+            f'</table:table-row><table:table-row><table:table-cell table:number-columns-repeated="{"9" * 5000}"/>'
+            "<table:table-cell><text:p>机密★</text:p></table:table-cell></table:table-row></table:table>")
+    assert [(s.member, s.text) for s in segments(run(EX, odf("spreadsheet", rows)))] == [("表!XFE2", "机密★")]
