@@ -530,7 +530,7 @@ def _sym_char(el: etree._Element) -> str:
             return _SYMBOL_FONT_MAP[low]
         if font == "symbol" and low == 0x2A:
             return "*"
-        return chr(n)
+    # Beyond U+10FFFF chr() raises, and that made the whole document an error record.
     return chr(n) if n < 0x110000 else ""
 
 
@@ -672,7 +672,9 @@ _NUM = re.compile(r"(\d+)")
 
 
 def _natural(name: str) -> list[object]:
-    return [int(t) if t.isdigit() else t for t in _NUM.split(name)]
+    # A run of digits compares by its value, without int(): a member name with a run of over
+    # 4,300 digits made int() raise, and the whole package an error record.
+    return [(len(t.lstrip("0")), t.lstrip("0")) if t.isdigit() else t for t in _NUM.split(name)]
 
 
 def _emit_paras(paras: list[Para], member: str | None) -> list[Segment]:

@@ -438,3 +438,12 @@ def test_part_listed_many_times_is_read_once() -> None:
     many = b"".join(one.replace(b'Id="rId1"', f'Id="n{i}"'.encode()) for i in range(3))
     notes = patched(notes, rels, one, many)
     assert [s.text for s in segments(run(EX, notes)) if s.role == "note"] == ["备注"]
+
+
+def test_symbol_beyond_unicode_and_long_digit_names_do_not_lose_the_document() -> None:
+    # `w:sym w:char="F110000"` made chr() raise and a member name with 5,000 digits made int()
+    # raise (Python caps int() at 4,300 digits): either made the whole package an error record.
+    body = p("机密★") + '<w:p><w:r><w:sym w:font="Wingdings" w:char="F110000"/><w:t>正文</w:t></w:r></w:p>'
+    items = run(EX, docx(body, parts={"word/header" + "1" * 5000 + ".xml": word_part("hdr", p("页眉"))}))
+    assert not errors(items)
+    assert texts(items) == ["机密★", "正文", "页眉"]
