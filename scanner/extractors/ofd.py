@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from scanner.extractors.base import Context, Extractor
-from scanner.extractors.ooxml import SafeZip, parse_xml, resolve_part, zip_member, zip_names
+from scanner.extractors.ooxml import SafeZip, local_name, parse_xml, resolve_part, zip_member, zip_names
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment
 
 _WORD = re.compile(r"\S+")
@@ -235,7 +235,7 @@ class OfdExtractor(Extractor):
         for el in info:
             if not isinstance(el.tag, str):
                 continue
-            local = etree.QName(el).localname
+            local = local_name(el.tag)
             if local in _META_KEYS:
                 text = " ".join(t.strip() for t in el.itertext() if t.strip())
                 if text:
@@ -470,7 +470,7 @@ def _custom_tags(z: SafeZip, ctx: Context, doc: etree._Element, folder: str) -> 
             # A tag's text includes the tags nested in it, not read again on their own.
             walker = etree.iterwalk(troot, events=("start",))
             for _event, el in walker:
-                if not isinstance(el.tag, str) or not _TAG_KEY.match(etree.QName(el).localname):
+                if not isinstance(el.tag, str) or not _TAG_KEY.match(local_name(el.tag)):
                     continue
                 walker.skip_subtree()
                 text = " ".join(t.strip() for t in el.itertext() if t.strip())

@@ -100,6 +100,13 @@ def parse_xml(data: bytes, member: str | None = None) -> tuple[etree._Element | 
 _XML_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
+def local_name(tag: str) -> str:
+    """The local name of an element or attribute name: `{ns}name` -> `name`, and `pfx:name` ->
+    `name` for a prefix the document never declared (the recovering parser keeps it in the name;
+    `etree.QName` raises ValueError on it, which made a whole file an error record)."""
+    return tag.rpartition("}")[2].rpartition(":")[2]
+
+
 def parse_xml_or_raise(data: bytes, member: str | None = None) -> tuple[etree._Element, list[ScanError]]:
     root, err = parse_xml(data, member)
     if root is None:
@@ -152,7 +159,8 @@ class SafeZip:
             return cls(None, ctx, data, listing)
         try:
             return cls(zipfile.ZipFile(io.BytesIO(data)), ctx, data)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+                NotImplementedError) as exc:  # NotImplementedError: `zip file version 14.8`
             err = ScanError(ErrorCode.CORRUPT, f"not a readable zip: {exc}"[:300], ctx.member)
         z = cls(None, ctx)
         z._salvage(data)
@@ -294,7 +302,7 @@ def zip_names(data: bytes) -> list[str] | None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         names: list[str] | None = zf.namelist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError, NotImplementedError):
         names = None
     if memo is not None and memo[0] is data:
         memo[1] = names
@@ -622,7 +630,7 @@ def _properties(z: SafeZip, ctx: Context) -> Iterator[ExtractItem]:
             for el in root:
                 if not isinstance(el.tag, str):
                     continue
-                key = etree.QName(el).localname
+                key = local_name(el.tag)
                 text = (el.text or "").strip()
                 if key in _CORE_KEYS and text:
                     yield Segment(text, ctx.sub("docProps/core.xml"), "property", True, i, key)
@@ -654,7 +662,7 @@ def _properties(z: SafeZip, ctx: Context) -> Iterator[ExtractItem]:
                     continue
                 text = (el.text or "").strip()
                 if text:
-                    yield Segment(text, ctx.sub(name), "property", True, i, etree.QName(el).localname)
+                    yield Segment(text, ctx.sub(name), "property", True, i, local_name(el.tag))
                     i += 1
 
 

@@ -638,9 +638,7 @@ def _xmp_labels(data: bytes, ctx: Context) -> Iterator[ExtractItem]:
     """Classification labels in the document's XMP packet (as elements or as attributes of
     rdf:Description). The packet is stored uncompressed by every producer that follows the XMP
     spec's advice; a compressed one is not looked into."""
-    from lxml import etree
-
-    from scanner.extractors.ooxml import parse_xml
+    from scanner.extractors.ooxml import local_name, parse_xml
 
     start = data.find(b"<x:xmpmeta")
     end = data.find(b"</x:xmpmeta>", start) if start >= 0 else -1
@@ -653,9 +651,9 @@ def _xmp_labels(data: bytes, ctx: Context) -> Iterator[ExtractItem]:
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
-        pairs = [(etree.QName(k).localname, v) for k, v in el.attrib.items()]
+        pairs = [(local_name(k), v) for k, v in el.attrib.items()]
         if len(el) == 0 and (el.text or "").strip():
-            pairs.append((etree.QName(el).localname, el.text))
+            pairs.append((local_name(el.tag), el.text))
         for key, value in pairs:
             if _XMP_LABEL_KEY.match(key) and value.strip():
                 yield Segment(value.strip(), ctx.sub(f"metadata XMP {key}"), role="property", standalone=True,

@@ -277,3 +277,20 @@ def test_nested_custom_tags_read_once() -> None:
     props = [(s.key, s.text) for s in segments(run(EX, ofd([text_object(20, 20, "正文")], tags=tags)))
              if s.key == "密级"]
     assert props == [("密级", "机密 ★1年")]
+
+
+def test_undeclared_prefixes_are_no_exceptions() -> None:
+    # etree.QName raised on `xx:Title` (a prefix the part never declares, kept in the tag by the
+    # recovering parser): the whole OFD became an error record, its pages unread.
+    tags = '<?xml version="1.0"?><gw:公文><gw:密级>机密</gw:密级></gw:公文>'
+    data = ofd([text_object(20, 20, "正文")], custom={"密级": "秘密"}, tags=tags)
+    import io
+    import zipfile
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    parts: dict[str, bytes | str] = {n: zf.read(n) for n in zf.namelist()}
+    head = parts["OFD.xml"]
+    assert isinstance(head, bytes)
+    parts["OFD.xml"] = head.replace(b"<ofd:Title>", b"<xx:Title>").replace(b"</ofd:Title>", b"</xx:Title>")
+    items = run(EX, make_zip(parts))
+    assert "正文" in texts(items)
+    assert {(s.key, s.text) for s in segments(items) if s.role == "property"} >= {("Title", "通知"), ("密级", "机密")}

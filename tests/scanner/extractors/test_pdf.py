@@ -123,6 +123,19 @@ def test_metadata_and_custom_classification_property() -> None:
     assert all(s.standalone for s in props.values())
 
 
+def test_xmp_with_undeclared_prefixes_is_read_with_the_pages() -> None:
+    # An XMP packet using a prefix it never declares (broken producers write them): etree.QName
+    # raised on the recovered `pdfx:密级`, after the metadata and before the pages, so the whole
+    # PDF became an error record with none of its pages read.
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description pdfx:Classification="秘密">'
+           "<pdfx:密级>机密</pdfx:密级></rdf:Description></rdf:RDF></x:xmpmeta>")
+    data = minimal_pdf([[(60, 700, "正文")]]) + b"\n%" + xmp.encode("utf-8") + b"\n"
+    items = run(PdfExtractor(), data)
+    assert "正文" in [s.text for s in segments(items)]
+    assert {(s.key, s.text) for s in segments(items) if s.role == "property"} == {("Classification", "秘密"),
+                                                                                  ("密级", "机密")}
+
+
 def test_custom_classification_key_in_gbk() -> None:
     data = minimal_pdf([[(60, 700, "正文")]], info={"密级": "秘密"})
     utf8_name = b"/#E5#AF#86#E7#BA#A7"
