@@ -74,13 +74,43 @@ TOP_LINES = 8
 
 _OPEN_Q = "“\"‘'「『《<"
 _CLOSE_Q = "”\"’'」』》>"
-_HEADER_TOKEN = re.compile(
-    r"^(?:\s|[|/,，、;；]|份号[:：]?(?:\s*\d{1,8})?|第?\s*\d{1,8}\s*份|共\s*\d+\s*份|\d{6}|"
+#: One head/foot token; a line of them is `_header_tokens`.
+_HEADER_TOKEN_SRC = (
+    r"\s|[|/,，、;；]|份号[:：]?(?:\s*\d{1,8})?|第?\s*\d{1,8}\s*份|共\s*\d+\s*份|\d{6}|"
     r"特\s*急|加\s*急|特\s*提|平\s*急|急\s*件|紧急程度[:：]?|"
     r"(?:文件)?密级(?:\s*(?:和|及|与|/)?\s*[(（]?\s*保密期限\s*[)）]?)?\s*[:：]?|保密期限[:：]?|"
     r"保密期限[\s|:：]*(?:\d{1,3}\s*(?:年|个月)|长期)|"  # a 保密期限 field with its value
     r"第\s*\d{1,4}\s*页|共\s*\d{1,4}\s*页|[-—–]\s*\d{1,4}\s*[-—–]|"  # page numbers of a header/footer line
-    r"(?:已|予以)?解\s*密|作\s*废|★)*$")
+    r"(?:已|予以)?解\s*密|作\s*废|★")
+_HEADER_TOKEN = re.compile(f"(?:{_HEADER_TOKEN_SRC})")
+#: Longest head/foot token looked for (tokens are a few characters; `\s*` inside one is a gap).
+_MAX_HEADER_TOKEN = 32
+
+
+def _header_tokens(s: str) -> bool:
+    """Is `s` nothing but head/foot tokens (份号, 紧急程度, page numbers, 密级 labels, blanks)?
+
+    Positions reachable by whole tokens are marked left to right (each position once). As one
+    regex, `^(?:token)*$`, this was exponential: a blank may end a token (`密级 `) or be one,
+    so a line of 22 `密级 ` then `x` was tried 2**22 ways (a 170-byte text took 37 s)."""
+    n = len(s)
+    reach = bytearray(n + 1)
+    reach[0] = 1
+    one, full = _HEADER_TOKEN.match, _HEADER_TOKEN.fullmatch
+    for p in range(n):
+        if not reach[p]:
+            continue
+        if s[p].isspace():
+            # A blank is a token, and a token starting with blanks (`\s*12份`) is blanks then a
+            # token: marked from the position after them.
+            reach[p + 1] = 1
+            continue
+        if one(s, p) is None:
+            continue
+        for q in range(p + 1, min(n, p + _MAX_HEADER_TOKEN) + 1):
+            if not reach[q] and full(s, p, q):
+                reach[q] = 1
+    return bool(reach[n])
 _ANNOTATION = re.compile(r"(?:已|予以)?解\s*密")
 _SENTENCE = re.compile(r"[，。；！？,;!?]")
 #: A marking on a text's first line may be followed by a title of at most this many characters.
@@ -459,7 +489,7 @@ def _judge_star(hit: Hit, ln: _Line, others: list[Hit]) -> tuple[Kind, float, bo
     struck = _struck(before, after)
     if _quoted(before, after) and (b or a or _real_quotes(before, after)):
         return Kind.MENTION, 0.9, False, False  # quoted: an example of a mark, not a mark
-    if (b or a) and _HEADER_TOKEN.match(f"{before} {after}"):
+    if (b or a) and _header_tokens(f"{before} {after}"):
         # head/foot tokens as written (`- 2 -` page numbers would lose their dashes to strip_decor)
         return Kind.MARKING, 0.95, bool(_ANNOTATION.search(f"{before} {after}")), struck
     if not a and _BULLET.match(before.strip()):
@@ -467,7 +497,7 @@ def _judge_star(hit: Hit, ln: _Line, others: list[Hit]) -> tuple[Kind, float, bo
     if not b and not a:
         return Kind.MARKING, 0.98, False, struck
     rest = f"{b} {a}"
-    if _HEADER_TOKEN.match(rest):
+    if _header_tokens(rest):
         return Kind.MARKING, 0.95, bool(_ANNOTATION.search(rest)), struck
     if role == "subject" and not _SUBJECT_PREFIX.sub("", b):
         return Kind.MARKING, 0.9, False, False
@@ -668,7 +698,7 @@ _LOUD_HEAD = re.compile("|".join((
     rf"[{_chars(_DECOR)}\s]*(?:文[ \t]*[件档]|资[ \t]*料|密[ \t]*级|保[ \t]*密[ \t]*等|[cC]|工[ \t]*作|内[ \t]*部"
     r"|核[ \t]*心|普[ \t]*通|商)",
     rf"[{_chars(_DECOR + '密级:：绝机秘')}\s]*$",
-    rf"[{_chars(_HEADER_TOKEN.pattern + '绝机秘密')}\s\d]*$",
+    rf"[{_chars(_HEADER_TOKEN_SRC + '绝机秘密')}\s\d]*$",
 )))
 
 
@@ -847,7 +877,7 @@ def _bare_among_header_tokens(s: str) -> tuple[Marking, bool] | None:
     `000012　机密　特急`, `机密　　第 1 页 共 3 页`. Returns (marking, declassified)."""
     for wm in _SPACED_LEVEL.finditer(s):
         rest = f"{s[: wm.start()]} {s[wm.end():]}"
-        if not strip_decor(rest) or not _HEADER_TOKEN.match(rest):
+        if not strip_decor(rest) or not _header_tokens(rest):
             continue
         m = parse_line_form(wm.group(0))
         if m is not None and m.form == "bare":

@@ -238,7 +238,7 @@ class ZipExtractor(Extractor):
             yield from _salvage_zip(data, ctx, "empty central directory")
             return
         for info in infos:
-            if info.is_dir():
+            if info.filename.endswith("/"):  # `is_dir()` indexes the name: IndexError when empty
                 continue
             name = _zip_name(info)
             if not ctx.budget.take_member():

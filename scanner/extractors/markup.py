@@ -36,7 +36,10 @@ _WS = re.compile(r"[ \t\r\n\f\v]+")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 _XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 _XML_DECL_ANY = re.compile(r"^\s*<\?xml[^>]*\?>")
-_SNIFF_HTML = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title)\b",
+# Leading comments matched possessively (`*+`): each ends at its first `-->`. Backtracking into
+# them made a head of k comments not followed by an HTML tag cost 2**k steps (22 comments: 1 s;
+# an XML file opening with 30 licence comments never finished).
+_SNIFF_HTML = re.compile(rb"^\s*(?:<!--.*?-->\s*)*+<(?:!doctype\s+html|html|head|body|meta|title)\b",
                          re.IGNORECASE | re.DOTALL)
 _SNIFF_XML = re.compile(rb"^\s*<\?xml\s")
 
@@ -69,16 +72,46 @@ def _html_parsers() -> tuple[etree.HTMLParser, etree.HTMLParser]:
     return p
 
 
-_TAG_BLOCK = re.compile(r"<(?:script|style)\b.*?</(?:script|style)\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_BLOCK_OPEN = re.compile(r"<(?:script|style)\b|(<!--)", re.IGNORECASE)
+_BLOCK_CLOSE = (re.compile(r"</(?:script|style)\s*>", re.IGNORECASE), re.compile("-->"))
 _TAG_BREAK = re.compile(r"<\s*/?\s*(?:" + "|".join(sorted(_BLOCK | {"br"})) + r")\b[^>]*>", re.IGNORECASE)
 _TAG_ANY = re.compile(r"<[^>]*>")
 
 
+def _drop_blocks(text: str) -> str:
+    """`text` without its script/style elements and comments. A scan, not one lazy regex: with
+    that, every unclosed `<script` (`<!--`) searched to the end of the text again (quadratic:
+    30,000 of them in a 1 MB page were minutes). One that is never closed is left as text, and
+    so is every later opener of its kind (no closer follows it either)."""
+    out: list[str] = []
+    pos = 0
+    dead = [False, False]  # no closer after the last failed search: script/style, comment
+    for m in _BLOCK_OPEN.finditer(text):
+        kind = 1 if m.group(1) else 0
+        if m.start() < pos or dead[kind]:
+            continue
+        close = _BLOCK_CLOSE[kind].search(text, m.end())
+        if close is None:
+            dead[kind] = True
+            continue
+        out.append(text[pos:m.start()])
+        pos = close.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _sub_tags(rx: re.Pattern[str], repl: str, text: str) -> str:
+    """`rx.sub(repl, text)` for a tag pattern ending with `>`: none matches past the last `>`,
+    and searching there from every `<` was quadratic (a page of `<` with no `>` after them)."""
+    end = text.rfind(">") + 1
+    return rx.sub(repl, text[:end]) + text[end:]
+
+
 def _strip_tags(text: str) -> Iterator[str]:
     """Lines of an HTML text without its tags (last resort for pages no parser can build)."""
-    text = _TAG_BLOCK.sub("", text)
-    text = _TAG_BREAK.sub("\n", text)
-    text = html_lib.unescape(_TAG_ANY.sub("", text))
+    text = _drop_blocks(text)
+    text = _sub_tags(_TAG_BREAK, "\n", text)
+    text = html_lib.unescape(_sub_tags(_TAG_ANY, "", text))
     for line in text.split("\n"):
         line = _WS.sub(" ", line).strip()
         if line:

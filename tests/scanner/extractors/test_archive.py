@@ -64,6 +64,16 @@ def test_zip_directories_are_not_members() -> None:
     assert [m.name for m in members(run(ZipExtractor(), buf.getvalue()))] == ["dir/x.txt"]
 
 
+def test_zip_member_with_an_empty_name_is_no_exception() -> None:
+    # ZipInfo.is_dir() indexes the name's last character: IndexError on an empty name (a fuzz
+    # corpus input), which made the whole archive an error record, none of its members read.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(zipfile.ZipInfo(""), b"abc")
+        z.writestr("b.txt", MARKED)
+    assert [(m.name, m.data) for m in members(run(ZipExtractor(), buf.getvalue()))] == [("", b"abc"), ("b.txt", MARKED)]
+
+
 @pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
                                     zipfile.ZIP_LZMA])
 def test_zip_compression_methods(method: int) -> None:

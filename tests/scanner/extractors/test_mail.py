@@ -222,6 +222,21 @@ def test_mbox_is_split_into_messages() -> None:
 
 # ---------------------------------------------------------------------------------- hostile
 
+def test_long_from_line_in_an_mbox_is_linear() -> None:
+    # Fuzzing shape: `From ` + 39 KB of letters on one line took 16 s to split (quadratic
+    # backtracking in the From-line pattern; 1 MB: hours). Kept under tests/fuzz/regressions/mail/.
+    import time
+
+    head = b"From a@b.cn Tue Dec  1 12:00:00 2026\nSubject: s\nFrom: a@b.cn\n\nx\n"
+    long_line = b"From " + b"a" * 1_000_000 + b"\n"
+    split_line = b"From " + b"b" * 1_000_000 + b" 2026\nSubject: t\n\ny\n"
+    t = time.process_time()
+    msgs = members(run(MailExtractor(), head + long_line + split_line))
+    assert time.process_time() - t < 5  # the previous pattern: hours
+    assert [m.name for m in msgs] == ["message 1.eml", "message 2.eml"]
+    assert msgs[0].data.endswith(long_line) and msgs[1].data == b"Subject: t\n\ny\n"
+
+
 def test_member_limit() -> None:
     from scanner.extractors.base import Limits
 

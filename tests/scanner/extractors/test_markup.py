@@ -113,6 +113,18 @@ def test_sniff_by_content() -> None:
     assert MarkupExtractor.sniff(b"", "text/html")
 
 
+def test_leading_comments_sniffed_in_linear_time() -> None:
+    # A head of k comments not followed by an HTML tag cost 2**k regex steps (22: 1 s): an XML
+    # file opening with 40 licence comments, or a text file of them, hung the pick and the read.
+    comments = "".join(f"<!-- 第{i}行 -->\n" for i in range(40))
+    t = time.perf_counter()
+    assert not MarkupExtractor.sniff((comments + "机密★1年").encode(), "text/plain")
+    assert MarkupExtractor.sniff((comments + "<html><body>x</body></html>").encode(), "text/plain")
+    items = run(EX, (comments + "<doc><p>秘密★5年</p></doc>").encode(), ctx("text/xml"))
+    assert time.perf_counter() - t < 5  # previously: 2**40 steps
+    assert texts(items) == ["秘密★5年"]
+
+
 @pytest.mark.corpus
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus not present")
 @pytest.mark.parametrize(("name", "mime", "marking"), [
@@ -134,6 +146,18 @@ def test_unclosed_inline_tags_deeper_than_libxml2_limit_keep_their_text() -> Non
         items = run(EX, data, ctx("text/html"))
         assert texts(items) == ["头", "机密★1年", "尾"]
         assert bool(errors(items)) == (depth > 10_000)
+
+
+def test_tag_stripping_fallback_is_linear_on_unclosed_tags() -> None:
+    # A page too deep for the parser is read by stripping tags: every unclosed `<script`, `<!--`
+    # or `<` searched to the end of the page again (30,000 of them: minutes). Text is kept.
+    data = ("<p>头</p>" + "<font>" * 50_000 + "<script" * 30_000 + "<!--" * 30_000 + "<" * 30_000
+            + "</p>机密★1年").encode()
+    t = time.perf_counter()
+    items = run(EX, data, ctx("text/html"))
+    assert time.perf_counter() - t < 5  # previously minutes
+    assert texts(items)[0] == "头" and texts(items)[-1] == "机密★1年"
+    assert ErrorCode.CORRUPT in [e.error for e in errors(items)]
 
 
 def test_deep_xml_reports_and_does_not_hang() -> None:

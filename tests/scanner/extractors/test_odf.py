@@ -130,3 +130,54 @@ def test_ruby_phonetic_guide_left_out() -> None:
     body = ('<text:p><text:ruby><text:ruby-base>秘密</text:ruby-base><text:ruby-text>mì mì</text:ruby-text>'
             "</text:ruby>★10年</text:p>")
     assert texts(run(EX, odf("text", body))) == ["秘密★10年"]
+
+
+# Nesting that the format does not need but a hostile file can hold: every level used to read
+# everything below it again (quadratic: a few KB zipped took 10-35 s; fuzz regressions kept under
+# tests/fuzz/regressions/odf/). Each text is now read once.
+
+def test_nested_sub_tables_read_once_as_part_of_their_cell() -> None:
+    x = "<text:p>机密★</text:p>"
+    for i in range(3):
+        x = (f'<table:table table:name="T{i}"><table:table-row><table:table-cell><text:p>c{i}</text:p>{x}'
+             "</table:table-cell></table:table-row></table:table>")
+    header = ("<table:table><table:table-header-rows><table:table-row><table:table-cell><text:p>表头</text:p>"
+              "</table:table-cell></table:table-row></table:table-header-rows></table:table>")
+    segs = segments(run(EX, odf("spreadsheet", x + header)))
+    assert [(s.member, s.text) for s in segs] == [("T2!A1", "c2\nc1\nc0\n机密★"), ("Sheet2!A1", "表头")]
+
+
+def test_nested_slides_read_once() -> None:
+    x = '<draw:frame><draw:text-box><text:p>绝密★</text:p></draw:text-box></draw:frame>'
+    for i in range(3):
+        x = f'<draw:page><draw:frame><draw:text-box><text:p>第{i}层</text:p></draw:text-box></draw:frame>{x}</draw:page>'
+    got = [s.text for s in segments(run(EX, odf("presentation", x)))]
+    assert sorted(got) == ["第0层", "第1层", "第2层", "绝密★"]
+
+
+def test_nested_master_pages_read_once() -> None:
+    x = ""
+    for i in range(3):
+        x = (f'<style:master-page style:name="m{i}"><style:header><text:p>机密★{i}年</text:p>{x}'
+             "</style:header></style:master-page>")
+    got = [s.text for s in segments(run(EX, odf("text", "<text:p>x</text:p>", styles=x))) if s.role == "header"]
+    assert sorted(got) == ["机密★0年", "机密★1年", "机密★2年"]
+
+
+def test_nested_meta_fields_read_once() -> None:
+    meta = ('<meta:user-defined meta:name="密级">秘密<meta:user-defined meta:name="x">★1年</meta:user-defined>'
+            "</meta:user-defined>")
+    got = [(s.key, s.text) for s in segments(run(EX, odf("text", "<text:p>x</text:p>", meta=meta)))
+           if s.role == "property"]
+    assert got == [("密级", "秘密★1年")]
+
+
+def test_count_attributes_that_are_no_numbers_do_not_lose_the_document() -> None:
+    # `²` passes str.isdigit and a 5,000-digit value passes too, but int() refuses both: the
+    # ValueError made the whole document an error record, none of its text read.
+    body = f'<text:p>秘<text:s text:c="²"/>密<text:s text:c="{"9" * 5000}"/>★</text:p>'
+    assert [t.replace(" ", "") for t in texts(run(EX, odf("text", body)))] == ["秘密★"]
+    rows = ('<table:table table:name="表"><table:table-row table:number-rows-repeated="²"><table:table-cell/>'
+            f'</table:table-row><table:table-row><table:table-cell table:number-columns-repeated="{"9" * 5000}"/>'
+            "<table:table-cell><text:p>机密★</text:p></table:table-cell></table:table-row></table:table>")
+    assert [(s.member, s.text) for s in segments(run(EX, odf("spreadsheet", rows)))] == [("表!XFE2", "机密★")]

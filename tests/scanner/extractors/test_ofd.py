@@ -88,6 +88,57 @@ def test_template_referenced_many_times_is_merged_once() -> None:
     assert segs == [f"模板第{i}行" for i in range(50)] + ["正文"]
 
 
+def test_deltax_expanded_only_as_far_as_the_text_needs() -> None:
+    # Fuzzing shape: `g 100000 1` repeated in one DeltaX expanded into one list entry per
+    # repetition x 100,000 (3,000 repetitions, 800 bytes zipped: 2.4 GB); a TextCode uses one
+    # delta per gap between its characters.
+    import tracemalloc
+
+    assert _deltas("g 3 4.2 1 2", 4) == [4.2, 4.2, 4.2, 1.0]
+    assert _deltas("g 100000 1 " * 200, 2) == [1.0, 1.0]
+    assert _deltas("x g 0 2 g 3 2 1e3", 4) == [2.0, 2.0, 2.0, 1000.0]  # junk and empty runs skipped
+    assert _deltas("g inf 1 2", 2) == [float("inf"), 1.0]  # no count: was an OverflowError out of the reader
+    obj = ('<ofd:TextObject ID="1" Boundary="20 20 170 6" Size="4.2"><ofd:TextCode X="0" Y="4.5" DeltaX="'
+           + "g 100000 4.2 " * 200 + '">机密★1年</ofd:TextCode></ofd:TextObject>')
+    data = ofd([obj])
+    tracemalloc.start()
+    try:
+        items = run(EX, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "机密★1年" in texts(items)
+    assert peak < 16 << 20, peak  # was 160 MB for these 200 repetitions
+
+
+def test_template_named_many_times_on_a_page_is_drawn_once() -> None:
+    # Fuzzing shape: a page naming one template 3,000 times (4 KB zipped) copied its pieces
+    # 3,000 times into a list rebuilt at each reference: 22 s of CPU.
+    data = ofd([text_object(20, 40, "正文")], template=text_object(20, 10, "机密★5年", oid=9))
+    import io
+    import zipfile
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    parts: dict[str, bytes | str] = {n: zf.read(n) for n in zf.namelist()}
+    page = parts["Doc_0/Pages/Page_0/Content.xml"].decode()  # type: ignore[union-attr]
+    parts["Doc_0/Pages/Page_0/Content.xml"] = page.replace(
+        '<ofd:Template TemplateID="100"/>', '<ofd:Template TemplateID="100"/>' * 50)
+    items = run(EX, make_zip(parts))
+    assert not errors(items)
+    assert [(s.text, s.index) for s in segments(items) if s.role == "body"] == [("机密★5年", 0), ("正文", 1)]
+
+
+def test_template_reuse_charged_to_the_budget() -> None:
+    # A template drawn on every page is read once but counts on every page like the page's own
+    # text: 100 pages x a 3 KB template do not fit a 64 KB budget (the pages alone do).
+    template = "".join(text_object(20, 10 + 10 * i, f"页眉{i}", oid=100 + i) for i in range(20))
+    data = ofd([""] * 100, template=template)
+    lim = Limits(max_total_size=64 * 1024)
+    items = run(EX, data, ctx(limits=lim))
+    assert [e.error for e in errors(items)][:1] == [ErrorCode.BOMB]
+    assert any(s.member == "page 1" and s.text == "页眉0" for s in segments(items))
+    assert not errors(run(EX, ofd([""] * 10, template=template), ctx(limits=lim)))
+
+
 def test_ctm_translation_applied() -> None:
     obj = ('<ofd:TextObject ID="1" Boundary="0 0 170 6" CTM="1 0 0 1 20 100" Size="4.2">'
            '<ofd:TextCode X="0" Y="4.5">末行</ofd:TextCode></ofd:TextObject>')
@@ -218,3 +269,50 @@ def test_spent_budget_stops_reading_parts() -> None:
     items = run(EX, data, ctx(limits=Limits(max_total_size=2000)))
     bombs = [e for e in errors(items) if e.error is ErrorCode.BOMB]
     assert len(bombs) == 1 and bombs[0].detail.endswith("in total")
+
+
+# Nesting no producer writes but a hostile file can hold: each level used to read everything below
+# it again (quadratic: 200 levels in 2 KB zipped took 17-20 s and up to 560 MB; fuzz regressions
+# kept under tests/fuzz/regressions/ofd/). What is nested is now read once, with what holds it.
+
+def test_nested_text_objects_read_once() -> None:
+    x = '<ofd:TextCode X="0" Y="4.5">机密★</ofd:TextCode>'
+    for i in range(3):
+        x = f'<ofd:TextObject ID="{i + 1}" Boundary="20 20 170 6" Size="4.2">{x}</ofd:TextObject>'
+    assert texts(run(EX, ofd([x])))[1:] == ["机密★"]
+
+
+def test_nested_annotations_read_once() -> None:
+    x = ""
+    for i in range(3):
+        x = (f'<ofd:Annot><ofd:Remark>批注{i}</ofd:Remark><ofd:Appearance>'
+             f'{text_object(20, 20 + 10 * i, f"水印{i}", oid=50 + i)}</ofd:Appearance>{x}</ofd:Annot>')
+    annot = f'<?xml version="1.0"?><ofd:PageAnnot xmlns:ofd="{OFD_NS}">{x}</ofd:PageAnnot>'
+    listing = '<ofd:Page PageID="1"><ofd:FileLoc>a.xml</ofd:FileLoc></ofd:Page>'
+    items = run(EX, _with_annotations(ofd([text_object(20, 20, "正文")]), listing, {"a.xml": annot}))
+    notes = [s.text for s in segments(items) if s.role == "note"]
+    assert sorted(notes) == ["批注0", "批注1", "批注2", "水印0", "水印1", "水印2"]
+
+
+def test_nested_custom_tags_read_once() -> None:
+    tags = '<?xml version="1.0"?><gw:公文 xmlns:gw="urn:gongwen"><gw:密级>机密<gw:密级>★1年</gw:密级></gw:密级></gw:公文>'
+    props = [(s.key, s.text) for s in segments(run(EX, ofd([text_object(20, 20, "正文")], tags=tags)))
+             if s.key == "密级"]
+    assert props == [("密级", "机密 ★1年")]
+
+
+def test_undeclared_prefixes_are_no_exceptions() -> None:
+    # etree.QName raised on `xx:Title` (a prefix the part never declares, kept in the tag by the
+    # recovering parser): the whole OFD became an error record, its pages unread.
+    tags = '<?xml version="1.0"?><gw:公文><gw:密级>机密</gw:密级></gw:公文>'
+    data = ofd([text_object(20, 20, "正文")], custom={"密级": "秘密"}, tags=tags)
+    import io
+    import zipfile
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    parts: dict[str, bytes | str] = {n: zf.read(n) for n in zf.namelist()}
+    head = parts["OFD.xml"]
+    assert isinstance(head, bytes)
+    parts["OFD.xml"] = head.replace(b"<ofd:Title>", b"<xx:Title>").replace(b"</ofd:Title>", b"</xx:Title>")
+    items = run(EX, make_zip(parts))
+    assert "正文" in texts(items)
+    assert {(s.key, s.text) for s in segments(items) if s.role == "property"} >= {("Title", "通知"), ("密级", "机密")}

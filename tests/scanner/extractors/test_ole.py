@@ -195,6 +195,21 @@ def test_excel_sheets_sharing_records_are_walked_once() -> None:
     assert [s.text for s in segments(items) if s.role == "textbox"] == ["文本框内容。"]
 
 
+def test_sst_extension_spanning_many_continue_records_is_linear() -> None:
+    # A string's extension size is any u32: skipping 32 MB of CONTINUE records recopied what was
+    # taken at every record (16 MB: 8 s; 32 MB: about 30 s). Now a join: milliseconds.
+    import time
+
+    from scanner.extractors.ole import _parse_sst
+
+    n = 4000
+    first = struct.pack("<II", 2, 2) + struct.pack("<HB", 0, 0x04) + struct.pack("<I", n * 8224)
+    last = struct.pack("<HB", 2, 0x01) + "机密".encode("utf-16-le")
+    t = time.process_time()
+    assert _parse_sst([first] + [b"\0" * 8224] * n + [last]) == ["", "机密"]
+    assert time.process_time() - t < 3  # previously about 30 s
+
+
 def test_excel_filepass_is_encrypted() -> None:
     items = run(OleExtractor(), ole_file({"Workbook": _workbook(encrypted=True)}))
     assert [e.error for e in errors(items)] == [ErrorCode.ENCRYPTED]

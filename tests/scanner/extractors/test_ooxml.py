@@ -376,3 +376,91 @@ def test_pptx_used_layout_free_shapes_and_modern_comments() -> None:
     all_text = {t for t, _, _ in got}
     assert "单击此处编辑母版标题样式" not in all_text  # a layout's placeholder prompt
     assert "绝密" not in all_text  # a layout no slide uses
+
+
+def test_shared_string_named_by_many_cells_is_charged_to_the_budget() -> None:
+    # Fuzzing shape: one 1 MB shared string named by 40,000 cells (4.5 KB zipped) was 40 GB of
+    # cell text (9 s just to strip it); each naming now counts against the file's budget.
+    rows = '<row r="1">' + "".join(f'<c r="A{i}" t="s"><v>0</v></c>' for i in range(1, 201)) + "</row>"
+    big = "机密★" + "x" * 10_000
+    items = run(EX, xlsx(rows, shared=[big]), ctx(limits=Limits(max_total_size=1 << 20)))
+    assert [e.error for e in errors(items)] == [ErrorCode.BOMB]
+    assert 0 < len(segments(items)) < 200
+    small = run(EX, xlsx(rows, shared=["机密★"]), ctx(limits=Limits(max_total_size=1 << 20)))
+    assert not errors(small) and len(segments(small)) == 200
+
+
+def test_nested_excel_comments_read_once() -> None:
+    # A comment (threaded comment) nested in another was read again at every level: 200 levels
+    # (2.4-2.8 KB zipped) took 8 s and over a minute; kept under tests/fuzz/regressions/ooxml/.
+    tc_ns = "http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"
+    legacy = '<comment ref="A1"><text><t>机密</t></text><comment ref="A2"><text><t>★1年</t></text></comment></comment>'
+    threaded = ('<threadedComment ref="B1"><text>秘密</text><threadedComment ref="B2"><text>★2年</text>'
+                "</threadedComment></threadedComment>")
+    parts = {
+        "xl/worksheets/_rels/sheet1.xml.rels": _rels([
+            ("rId1", f"{OD}/comments", "../comments1.xml"),
+            ("rId2", "http://schemas.microsoft.com/office/2017/10/relationships/threadedComment", "../tc1.xml")]),
+        "xl/comments1.xml": ('<comments xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                             f"<commentList>{legacy}</commentList></comments>"),
+        "xl/tc1.xml": f'<ThreadedComments xmlns="{tc_ns}">{threaded}</ThreadedComments>',
+    }
+    data = xlsx('<row r="1"><c r="A1" t="str"><v>x</v></c></row>', parts=parts)
+    got = [(s.member, s.text) for s in segments(run(EX, data)) if s.role == "comment"]
+    assert got == [("汇总!A1", "机密★1年"), ("汇总!B1", "秘密"), ("汇总!B1", "★2年")]
+
+
+def test_part_listed_many_times_is_read_once() -> None:
+    # A slide (worksheet, notes part) named 30,000 times, a few KB zipped, was read 30,000 times,
+    # each read charged only its few bytes (3 s; 230,000 names fit a 39 KB fuzz input).
+    import io
+    import zipfile
+
+    def patched(data: bytes, name: str, old: bytes, new: bytes) -> bytes:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        parts: dict[str, bytes | str] = {n: zf.read(n) for n in zf.namelist()}
+        part = parts[name]
+        assert isinstance(part, bytes) and old in part
+        parts[name] = part.replace(old, new)
+        return make_zip(parts)
+
+    sid = b'<p:sldId id="256" r:id="rId2"/>'
+    ppt = patched(pptx(_sp(apara("机密★"))), "ppt/presentation.xml", sid, sid * 3)
+    assert [(s.member, s.text) for s in segments(run(EX, ppt))] == [("slide1", "机密★")]
+    sheet = b'<sheet name="'
+    xl = patched(xlsx('<row r="1"><c r="A1" t="str"><v>秘密</v></c></row>'), "xl/workbook.xml", sheet,
+                 b'<sheet name="b" sheetId="2" r:id="rId1"/><sheet name="c" sheetId="3" r:id="rId1"/>' + sheet)
+    assert [(s.member, s.text) for s in segments(run(EX, xl))] == [("b!A1", "秘密")]
+    notes = pptx(_sp(apara("正文")), _sp(apara("备注")))
+    rels = "ppt/slides/_rels/slide1.xml.rels"
+    rel = zipfile.ZipFile(io.BytesIO(notes)).read(rels)
+    one = rel[rel.index(b"<Relationship "):rel.index(b"</Relationships>")]
+    many = b"".join(one.replace(b'Id="rId1"', f'Id="n{i}"'.encode()) for i in range(3))
+    notes = patched(notes, rels, one, many)
+    assert [s.text for s in segments(run(EX, notes)) if s.role == "note"] == ["备注"]
+
+
+def test_symbol_beyond_unicode_and_long_digit_names_do_not_lose_the_document() -> None:
+    # `w:sym w:char="F110000"` made chr() raise and a member name with 5,000 digits made int()
+    # raise (Python caps int() at 4,300 digits): either made the whole package an error record.
+    body = p("机密★") + '<w:p><w:r><w:sym w:font="Wingdings" w:char="F110000"/><w:t>正文</w:t></w:r></w:p>'
+    items = run(EX, docx(body, parts={"word/header" + "1" * 5000 + ".xml": word_part("hdr", p("页眉"))}))
+    assert not errors(items)
+    assert texts(items) == ["机密★", "正文", "页眉"]
+
+
+def test_undeclared_prefix_and_unsupported_zip_version_are_no_exceptions() -> None:
+    # Found replaying the fuzzers' corpora through the extractor without the engine's net: an
+    # element with a prefix the part never declares (kept in the tag by the recovering parser)
+    # made etree.QName raise, and a central directory asking for zip version 14.8 made zipfile
+    # raise NotImplementedError; either made the whole file an error record, none of it read.
+    data = docx(p("机密★"), core={"dc:title": "通知", "xx:keywords": "秘密"})
+    items = run(EX, data)
+    assert "机密★" in texts(items)
+    assert {(s.key, s.text) for s in segments(items) if s.role == "property"} >= {("title", "通知"), ("keywords", "秘密")}
+    raw = bytearray(data)
+    cd = raw.find(b"PK\x01\x02")
+    raw[cd + 6:cd + 8] = (148).to_bytes(2, "little")  # version needed to extract: 14.8
+    items = run(EX, bytes(raw))
+    assert ErrorCode.CORRUPT in [e.error for e in errors(items)]
+    assert "机密★" in texts(items)  # read from the local headers
