@@ -585,9 +585,22 @@ class _Reader:
 
     # ------------------------------------------------------------------------ others
 
+    def streams(self) -> list[list[str]]:
+        """Every stream's path; a directory tree olefile cannot list (a storage that contains
+        itself: olefile recurses until RecursionError) is a damaged file, said so by the caller."""
+        try:
+            return list(self.ole.listdir(streams=True, storages=False))
+        except _BAD as exc:
+            raise _Damaged(f"directory tree unreadable ({type(exc).__name__})") from exc
+
     def generic(self) -> Iterator[ExtractItem]:
         """Unknown OLE2 document types: UTF-16 text runs of every stream."""
-        for path in self.ole.listdir(streams=True, storages=False):
+        try:
+            paths = self.streams()
+        except _Damaged as exc:
+            yield self.err(ErrorCode.CORRUPT, f"{exc}: streams not read")
+            return
+        for path in paths:
             name = "/".join(path)
             if not name.startswith(self.prefix) or name.startswith(("\x05", "\x01")):
                 continue
@@ -602,8 +615,9 @@ class _Reader:
         """Embedded objects: Office documents stored as OLE2 storages (ObjectPool/_123…, MBD…)
         are read in place; OOXML packages and OLE1 native data become members."""
         try:
-            paths = self.ole.listdir(streams=True, storages=False)
-        except _BAD:
+            paths = self.streams()
+        except _Damaged as exc:
+            yield self.err(ErrorCode.CORRUPT, f"{exc}: embedded objects not read")
             return
         docs = sorted({tuple(p[:-1]) for p in paths if len(p) > 1 and p[-1] in _DOC_STREAMS
                        and not any(x.startswith(("__substg1.0_", "__attach_")) for x in p)})

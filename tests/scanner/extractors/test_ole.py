@@ -424,6 +424,19 @@ def test_declared_size_beyond_the_file_with_a_looping_chain() -> None:
     assert peak < 40 * len(data), (peak, len(data))
 
 
+def test_directory_loop_is_reported_not_skipped() -> None:
+    """A fuzzer-made workbook (kept as a regression input) whose directory tree loops back to the
+    root: olefile's listing recurses until RecursionError. Embedded objects used to be skipped
+    without a word; the cells are read and an error says what was not."""
+    from pathlib import Path
+
+    data = (Path(__file__).parents[2] / "fuzz/regressions/ole/recursion-directory-loop.xls").read_bytes()
+    items = run(OleExtractor(), data)
+    assert any(s.text == "机密★7年" for s in segments(items))
+    assert any(e.error is ErrorCode.CORRUPT and "embedded objects not read" in e.detail
+               and "RecursionError" in e.detail for e in errors(items))
+
+
 def _strip_fields_per_char(text: str) -> str:
     """The former implementation (one list entry per character), as the reference."""
     out, stack, hidden = [], [], 0
