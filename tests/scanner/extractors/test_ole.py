@@ -438,22 +438,20 @@ def test_directory_loop_is_reported_not_skipped() -> None:
 
 
 def _strip_fields_per_char(text: str) -> str:
-    """The former implementation (one list entry per character), as the reference."""
-    out, stack, hidden = [], [], 0
+    """The rule, character by character, as the reference: a character is kept when no open field
+    is still in its instructions (0x13 opens one, 0x14 turns the innermost to its result, 0x15
+    closes it); the marks themselves are never kept."""
+    fields: list[str] = []  # "i" instructions / "r" result, innermost last
+    kept = []
     for ch in text:
-        if ch == "\x13":
-            stack.append(True)
-            hidden += 1
-        elif ch == "\x14":
-            if stack and stack[-1]:
-                stack[-1] = False
-                hidden -= 1
-        elif ch == "\x15":
-            if stack and stack.pop():
-                hidden -= 1
-        elif hidden == 0:
-            out.append(ch)
-    return "".join(out).translate(_DROP)
+        if ch not in "\x13\x14\x15":
+            if "i" not in fields:
+                kept.append(ch)
+        elif ch == "\x13":
+            fields.append("i")
+        elif fields:
+            fields[-1:] = ["r"] if ch == "\x14" else []
+    return "".join(kept).translate(_DROP)
 
 
 def test_strip_fields_equals_the_per_character_reference() -> None:
