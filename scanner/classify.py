@@ -85,31 +85,55 @@ _HEADER_TOKEN_SRC = (
 _HEADER_TOKEN = re.compile(f"(?:{_HEADER_TOKEN_SRC})")
 #: Longest head/foot token looked for (tokens are a few characters; `\s*` inside one is a gap).
 _MAX_HEADER_TOKEN = 32
+#: A run of characters a head/foot token may hold: those its pattern names, blanks, digits.
+_TOKEN_RUN = re.compile("[" + "".join(sorted({re.escape(c) for c in _HEADER_TOKEN_SRC})) + r"\s\d]*")
+
+
+#: Up to this length `_header_tokens` uses the one regex: at most a few hundred ways to try, and
+#: it is several times faster than the position marking on the short strings it mostly meets.
+_SHORT_HEADER = 20
+_HEADER_LINE = re.compile(f"(?:{_HEADER_TOKEN_SRC})*")
 
 
 def _header_tokens(s: str) -> bool:
-    """Is `s` nothing but head/foot tokens (份号, 紧急程度, page numbers, 密级 labels, blanks)?
+    """Is `s` nothing but head/foot tokens (份号, 紧急程度, page numbers, 密级 labels, blanks)?"""
+    if len(s) <= _SHORT_HEADER:
+        return _HEADER_LINE.fullmatch(s) is not None
+    # A character no token can hold (most long lines are sentences) settles it at once.
+    return _TOKEN_RUN.fullmatch(s) is not None and _header_tokens_marked(s)
 
-    Positions reachable by whole tokens are marked left to right (each position once). As one
-    regex, `^(?:token)*$`, this was exponential: a blank may end a token (`密级 `) or be one,
-    so a line of 22 `密级 ` then `x` was tried 2**22 ways (a 170-byte text took 37 s)."""
+
+def _header_tokens_marked(s: str) -> bool:
+    """`_header_tokens` for any length: positions reachable by whole tokens are marked left to
+    right (each position once). As one regex, `^(?:token)*$`, this was exponential: a blank may
+    end a token (`密级 `) or be one, so a line of 22 `密级 ` then `x` was tried 2**22 ways (a
+    170-byte text took 37 s)."""
     n = len(s)
     reach = bytearray(n + 1)
     reach[0] = 1
+    last = 0  # the furthest position reached: past it nothing is (a sentence ends at once)
     one, full = _HEADER_TOKEN.match, _HEADER_TOKEN.fullmatch
     for p in range(n):
+        if p > last:
+            return False
         if not reach[p]:
             continue
         if s[p].isspace():
             # A blank is a token, and a token starting with blanks (`\s*12份`) is blanks then a
             # token: marked from the position after them.
             reach[p + 1] = 1
+            last = max(last, p + 1)
             continue
         if one(s, p) is None:
             continue
-        for q in range(p + 1, min(n, p + _MAX_HEADER_TOKEN) + 1):
+        # A token holds only characters its pattern names, blanks and digits: it cannot end
+        # past the first other character, so only ends up to that one are tried.
+        run = _TOKEN_RUN.match(s, p)  # always matches (the class may match nothing)
+        stop = min(run.end() if run else p, p + _MAX_HEADER_TOKEN)
+        for q in range(p + 1, stop + 1):
             if not reach[q] and full(s, p, q):
                 reach[q] = 1
+                last = max(last, q)
     return bool(reach[n])
 _ANNOTATION = re.compile(r"(?:已|予以)?解\s*密")
 _SENTENCE = re.compile(r"[，。；！？,;!?]")
