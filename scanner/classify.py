@@ -85,8 +85,15 @@ _HEADER_TOKEN_SRC = (
 _HEADER_TOKEN = re.compile(f"(?:{_HEADER_TOKEN_SRC})")
 #: Longest head/foot token looked for (tokens are a few characters; `\s*` inside one is a gap).
 _MAX_HEADER_TOKEN = 32
-#: A run of characters a head/foot token may hold: those its pattern names, blanks, digits.
-_TOKEN_RUN = re.compile("[" + "".join(sorted({re.escape(c) for c in _HEADER_TOKEN_SRC})) + r"\s\d]*")
+
+
+def _chars(chars: str) -> str:
+    """`chars` as the inside of a character class (each once, escaped)."""
+    return "".join(sorted({re.escape(c) for c in chars}))
+
+
+#: What a head/foot token may hold: the characters its pattern names, blanks and digits.
+_TOKEN_CHARS = re.compile(rf"[{_chars(_HEADER_TOKEN_SRC)}\s\d]*")
 
 
 #: Up to this length `_header_tokens` uses the one regex: at most a few hundred ways to try, and
@@ -99,8 +106,7 @@ def _header_tokens(s: str) -> bool:
     """Is `s` nothing but head/foot tokens (份号, 紧急程度, page numbers, 密级 labels, blanks)?"""
     if len(s) <= _SHORT_HEADER:
         return _HEADER_LINE.fullmatch(s) is not None
-    # A character no token can hold (most long lines are sentences) settles it at once.
-    return _TOKEN_RUN.fullmatch(s) is not None and _header_tokens_marked(s)
+    return _header_tokens_marked(s)
 
 
 def _header_tokens_marked(s: str) -> bool:
@@ -108,6 +114,8 @@ def _header_tokens_marked(s: str) -> bool:
     right (each position once). As one regex, `^(?:token)*$`, this was exponential: a blank may
     end a token (`密级 `) or be one, so a line of 22 `密级 ` then `x` was tried 2**22 ways (a
     170-byte text took 37 s)."""
+    if _TOKEN_CHARS.fullmatch(s) is None:
+        return False  # a character no token can hold (most long lines are sentences)
     n = len(s)
     reach = bytearray(n + 1)
     reach[0] = 1
@@ -126,11 +134,7 @@ def _header_tokens_marked(s: str) -> bool:
             continue
         if one(s, p) is None:
             continue
-        # A token holds only characters its pattern names, blanks and digits: it cannot end
-        # past the first other character, so only ends up to that one are tried.
-        run = _TOKEN_RUN.match(s, p)  # always matches (the class may match nothing)
-        stop = min(run.end() if run else p, p + _MAX_HEADER_TOKEN)
-        for q in range(p + 1, stop + 1):
+        for q in range(p + 1, min(n, p + _MAX_HEADER_TOKEN) + 1):
             if not reach[q] and full(s, p, q):
                 reach[q] = 1
                 last = max(last, q)
@@ -680,10 +684,6 @@ def classify(segments: Iterable[Segment], lines_before: int = 0) -> list[Finding
 
 #: A line longer than this is running text: a marking can only open it (paragraph mark).
 LONG_LINE = 80
-
-
-def _chars(chars: str) -> str:
-    return "".join(sorted({re.escape(c) for c in chars}))
 
 
 def _unnamed(pattern: str) -> str:
