@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-deps bench-office bench-audit bench-ocr bench-agent bench-report lint system-deps test-deps clean fuzz fuzz-smoke
+.PHONY: install demo test bench bench-deps bench-floors bench-office bench-audit bench-ocr bench-agent bench-report lint system-deps test-deps clean fuzz fuzz-smoke
 
 install: $(STAMP)
 
@@ -39,10 +39,14 @@ bench: install test-deps bench-deps
 	$(BIN)/python bench/verdict_bench.py
 	$(BIN)/python bench/office_bench.py
 	$(BIN)/python bench/prose_bench.py
+	$(BIN)/python bench/floors.py
 	$(BIN)/python bench/prefilter_engines.py
 	$(BIN)/python bench/report_bench.py
 	$(BIN)/python bench/clam_bench.py
 	$(BIN)/python bench/scaling_bench.py
+
+bench-floors: install test-deps bench-deps
+	$(BIN)/python bench/floors.py
 
 bench-office: install test-deps
 	$(BIN)/python bench/office_bench.py
