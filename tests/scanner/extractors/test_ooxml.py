@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import pytest
 from _docs_fixtures import (
@@ -142,6 +143,59 @@ def test_xlsx_shared_inline_formula_cells_and_header_footer() -> None:
     assert ("汇总!header", "秘密★17年", "header") in got
     assert all(s.text != "42" for s in segs)
     assert all(s.standalone for s in segs)
+
+
+_SHEETS_READ_BOTH_WAYS = [  # (sheet, read from one parse)
+    # ordinary: cells of every text type, rich and phonetic runs, a formula, headers/footers
+    ('<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1"><v>4</v></c><c r="C1" t="s"><v>-1</v></c>'
+     '<c r="D1" t="s"><v>x</v></c></row><row r="2"><c r="A2" t="inlineStr"><is><r><t>机</t></r><r><t>密</t>'
+     '</r><rPh><t>ジ</t></rPh></is></c><c t="inlineStr"><is><t>秘密</t></is></c><c r="C2" t="str"><f>A1</f>'
+     '<v>内部</v></c><c r="D2" t="str"><v>a</v><v>b</v></c></row></sheetData><headerFooter><oddHeader>'
+     '&amp;L机密&amp;R秘密</oddHeader><evenFooter>&amp;C内部</evenFooter></headerFooter>', True),
+    # a header before the data, two sheet data elements; a processing instruction in a cell (an
+    # exception either way), a string in another namespace
+    ('<headerFooter><firstFooter>绝密</firstFooter></headerFooter><sheetData><row><c t="inlineStr"><is><t>一</t>'
+     '</is></c></row></sheetData><sheetData><row><c t="inlineStr"><is><t>二</t></is></c></row></sheetData>', True),
+    ('<sheetData><row><c t="inlineStr"><is><t>戊</t></is></c><c t="inlineStr"><is xmlns="urn:x"><t>丁</t></is>'
+     '</c><c t="s"><?pi x?><v>0</v></c></row>'
+     '</sheetData>', True),
+    # a cell in a cell, a row under the root, a header inside a cell's string: streamed (what
+    # the stream frees changes what it reads after)
+    ('<sheetData><row><c r="A1" t="inlineStr"><is><t>外</t><c r="A2" t="inlineStr"><is><t>内</t></is></c>'
+     '</is></c></row></sheetData>', False),
+    ('<sheetData><row><c t="inlineStr"><is><t>前</t></is></c></row></sheetData><row><c t="str"><v>后</v></c></row>',
+     False),
+    ('<sheetData><row><c t="inlineStr"><is><t>甲</t><oddHeader>&amp;C乙</oddHeader><t>丙</t></is></c></row>'
+     '</sheetData>', False),
+]
+
+
+@pytest.mark.parametrize(("sheet", "whole"), _SHEETS_READ_BOTH_WAYS)
+def test_sheet_read_whole_gives_what_the_stream_gives(sheet: str, whole: bool) -> None:
+    # Parts up to `_WHOLE_MAX` are read from one parse when every cell stands in a row of the
+    # sheet data; the streamed read (which frees what it has read) is the reference, and takes
+    # over for any other shape.
+    from scanner.extractors import ooxml
+
+    data = (f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{sheet}'
+            "</worksheet>").encode()
+    shared = ["绝密★", "机密"]
+
+    def items(read: Iterable[object]) -> list[object]:
+        out: list[object] = []
+        try:
+            out.extend(read)
+        except Exception as exc:  # noqa: BLE001 - as the engine records it
+            out.append((type(exc).__name__, str(exc)))
+        return out
+
+    c = ctx()
+    streamed = items(ooxml._sheet_streamed(data, c, "S", "xl/worksheets/sheet1.xml", shared))
+    assert streamed
+    blocks = ooxml._sheet_blocks(data)
+    assert (blocks is not None) == whole
+    if blocks is not None:
+        assert items(ooxml._sheet_whole(blocks, c, "S", "xl/worksheets/sheet1.xml", shared)) == streamed
 
 
 def test_header_footer_codes() -> None:
