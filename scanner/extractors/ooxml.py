@@ -1221,12 +1221,14 @@ def _powerpoint(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
                     for _, _, text in _indexed(DML_WALKER.paragraphs(cr, "comment")):
                         yield Segment(text, ctx.sub(f"slide{num} comments"), "comment", True, k)
                         k += 1
-    for name in sorted(z.names, key=_natural):
-        # Masters: text drawn there stands on every slide. Of the layouts, only those a slide uses
-        # (most layouts of a template are never shown); on both, placeholders hold prompt text and
-        # only free shapes and footer/header placeholders are read.
-        if re.match(rf"{re.escape(folder)}/slideMasters/[^/]+\.xml$", name):
-            layouts[name] = None
+    # Masters: text drawn there stands on every slide. Of the layouts, only those a slide uses
+    # (most layouts of a template are never shown); on both, placeholders hold prompt text and
+    # only free shapes and footer/header placeholders are read. (The masters are picked out of
+    # the names, then sorted: sorting every name of a 50-slide deck by `_natural` first was
+    # 0.3 ms a file; a stable sort of the picked names gives them in the same order.)
+    master = re.compile(rf"{re.escape(folder)}/slideMasters/[^/]+\.xml$")
+    for name in sorted((n for n in z.names if master.match(n)), key=_natural):
+        layouts[name] = None
     for name in layouts:
         r, errs = z.xml(name)
         yield from errs
