@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from lxml import etree
 
 from scanner.extractors.archive import LimitHit, Meter, inflate_raw, local_data_start
-from scanner.extractors.base import Context, Extractor
+from scanner.extractors.base import Budget, Context, Extractor
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment, make_segment
 
 # --------------------------------------------------------------------------------------------
@@ -854,11 +854,13 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
         shared_part = f"{folder}/sharedStrings.xml"
 
     shared: list[str] = []
+    reads = _SharedReads(ctx.budget, 0)
     if shared_part and z.find(shared_part):
         data = z.read(shared_part)
         if isinstance(data, ScanError):
             yield data
         else:
+            reads.free = len(data)
             try:
                 whole = _shared_whole(data)
                 shared = whole if whole is not None else [_rich_text(si) for si in _iter_tag(data, _XL_SI)]
@@ -872,9 +874,9 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
             continue
         blocks = _sheet_blocks(data)
         if blocks is not None:
-            read = _sheet_whole(blocks, ctx, sheet_name, part, shared)
+            read = _sheet_whole(blocks, ctx, sheet_name, part, shared, reads)
         else:
-            read = _sheet_streamed(data, ctx, sheet_name, part, shared)
+            read = _sheet_streamed(data, ctx, sheet_name, part, shared, reads)
         if not (yield from read):
             return  # the budget is spent
         # comments of this sheet (each part once, however many relationships name it)
@@ -972,13 +974,39 @@ def _cell_text_quick(c: etree._Element, shared: list[str], t: str) -> str | None
     return _cell_text(c, shared, t)
 
 
+class _SharedReads:
+    """What the cells of a workbook cost by reading its shared strings. A string is stored once
+    and read for every cell naming it (a 1 MB string named by 40,000 cells, 4.5 KB zipped, was
+    40 GB of text: 9 s to strip). As ole's `_Reads`: readings within the shared-string part's
+    own inflated size (charged when it was inflated) are that part; only what goes beyond is
+    charged to the decompression budget. Each string read once costs nothing more (a character
+    of it took at least a byte of the part), where charging every reading counted a workbook's
+    strings twice."""
+
+    __slots__ = ("budget", "free")
+
+    def __init__(self, budget: Budget, free: int) -> None:
+        self.budget = budget
+        #: Characters still to be read within the part's own size.
+        self.free = free
+
+    def take(self, n: int) -> bool:
+        """Account for a reading of `n` characters; False when the file exceeds its budget."""
+        free = self.free
+        if n <= free:
+            self.free = free - n
+            return True
+        self.free = 0
+        return self.budget.take(n - free)
+
+
 def _shared_bomb(ctx: Context, part: str) -> ScanError:
     return ScanError(ErrorCode.BOMB, f"{part}: cells name shared strings beyond the file's decompression "
                      f"budget ({ctx.limits.max_total_size} bytes)", ctx.sub(part))
 
 
-def _sheet_streamed(data: bytes, ctx: Context, sheet_name: str, part: str, shared: list[str]
-                    ) -> Generator[ExtractItem, None, bool]:
+def _sheet_streamed(data: bytes, ctx: Context, sheet_name: str, part: str, shared: list[str],
+                    reads: _SharedReads) -> Generator[ExtractItem, None, bool]:
     """Cells and headers/footers of worksheet part `data`, streamed (bounded memory: any part,
     however large or damaged). Returns False when shared strings spent the file's budget."""
     i = 0
@@ -996,10 +1024,10 @@ def _sheet_streamed(data: bytes, ctx: Context, sheet_name: str, part: str, share
                 if t in _XL_TEXT_TYPES:
                     text = _cell_text(el, shared, t)
                     if text:
-                        # A shared string is stored once but read for every cell naming it:
-                        # each reading is charged like decompressed data (a 1 MB string named
-                        # by 40,000 cells, 4.5 KB zipped, was 40 GB of text: 9 s to strip).
-                        if t == "s" and not ctx.budget.take(len(text)):
+                        # A shared string is stored once but read for every cell naming it: what
+                        # the readings add up to beyond the part's own size is charged like
+                        # decompressed data (see `_SharedReads`).
+                        if t == "s" and not reads.take(len(text)):
                             yield _shared_bomb(ctx, part)
                             return False
                         text = text.strip()
@@ -1036,7 +1064,7 @@ def _sheet_streamed(data: bytes, ctx: Context, sheet_name: str, part: str, share
 
 
 def _sheet_whole(blocks: list[tuple[bool, list[etree._Element]]], ctx: Context, sheet_name: str, part: str,
-                 shared: list[str]) -> Generator[ExtractItem, None, bool]:
+                 shared: list[str], reads: _SharedReads) -> Generator[ExtractItem, None, bool]:
     """`_sheet_streamed` of a worksheet part that `_whole_part` read whole: the same items, from
     a tree where every cell stands in a row of the sheet data (so nothing freed by the streamed
     read could have changed a later read, and end order is document order)."""
@@ -1053,7 +1081,7 @@ def _sheet_whole(blocks: list[tuple[bool, list[etree._Element]]], ctx: Context, 
             if t in _XL_TEXT_TYPES:
                 text = _cell_text_quick(el, shared, t)
                 if text:
-                    if t == "s" and not ctx.budget.take(len(text)):
+                    if t == "s" and not reads.take(len(text)):
                         yield _shared_bomb(ctx, part)
                         return False
                     text = text.strip()

@@ -190,12 +190,15 @@ def test_sheet_read_whole_gives_what_the_stream_gives(sheet: str, whole: bool) -
         return out
 
     c = ctx()
-    streamed = items(ooxml._sheet_streamed(data, c, "S", "xl/worksheets/sheet1.xml", shared))
+    streamed = items(ooxml._sheet_streamed(data, c, "S", "xl/worksheets/sheet1.xml", shared,
+                                           ooxml._SharedReads(c.budget, 0)))
     assert streamed
     blocks = ooxml._sheet_blocks(data)
     assert (blocks is not None) == whole
     if blocks is not None:
-        assert items(ooxml._sheet_whole(blocks, c, "S", "xl/worksheets/sheet1.xml", shared)) == streamed
+        whole_read = ooxml._sheet_whole(blocks, c, "S", "xl/worksheets/sheet1.xml", shared,
+                                        ooxml._SharedReads(c.budget, 0))
+        assert items(whole_read) == streamed
 
 
 def test_header_footer_codes() -> None:
@@ -442,6 +445,23 @@ def test_shared_string_named_by_many_cells_is_charged_to_the_budget() -> None:
     assert 0 < len(segments(items)) < 200
     small = run(EX, xlsx(rows, shared=["机密★"]), ctx(limits=Limits(max_total_size=1 << 20)))
     assert not errors(small) and len(segments(small)) == 200
+
+
+def test_shared_strings_read_once_cost_no_more_than_their_part() -> None:
+    # Only readings beyond the shared-string part's own (already charged) size are charged, as
+    # ole's `_Reads` does: a workbook naming each of its strings once reads within a budget
+    # that its parts fit (charging every reading counted its 80 KB of strings twice: `bomb`)...
+    strings = [f"机密★{k}年" + "x" * 2000 for k in range(40)]
+    rows = "".join(f'<row r="{k + 1}"><c r="A{k + 1}" t="s"><v>{k}</v></c></row>' for k in range(40))
+    data = xlsx(rows, shared=strings)
+    items = run(EX, data, ctx(limits=Limits(max_total_size=120_000)))
+    assert not errors(items)
+    assert [s.text for s in segments(items) if s.role == "cell"] == strings
+    # ... while one large string named by many cells still spends the budget.
+    rows = '<row r="1">' + "".join(f'<c r="A{i}" t="s"><v>0</v></c>' for i in range(1, 201)) + "</row>"
+    items = run(EX, xlsx(rows, shared=strings[:1]), ctx(limits=Limits(max_total_size=120_000)))
+    assert [e.error for e in errors(items)] == [ErrorCode.BOMB]
+    assert 0 < len(segments(items)) < 200
 
 
 def test_nested_excel_comments_read_once() -> None:
