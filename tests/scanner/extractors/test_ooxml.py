@@ -201,6 +201,19 @@ def test_sheet_read_whole_gives_what_the_stream_gives(sheet: str, whole: bool) -
         assert items(whole_read) == streamed
 
 
+def test_sheet_of_many_tags_is_streamed_not_read_whole() -> None:
+    # A whole parse costs ~200-300 bytes a tag: a part of more than `_WHOLE_TAGS` (150,000 empty
+    # cells in 600 KB were 44 MB) is streamed, as any part over `_WHOLE_MAX` bytes.
+    from scanner.extractors import ooxml
+
+    def sheet(cells: int) -> bytes:
+        return (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row>'
+                + b"<c/>" * cells + b"</row></sheetData></worksheet>")
+
+    assert ooxml._sheet_blocks(sheet(ooxml._WHOLE_TAGS - 10)) is not None
+    assert ooxml._sheet_blocks(sheet(ooxml._WHOLE_TAGS + 10)) is None
+
+
 def test_header_footer_codes() -> None:
     assert split_header_footer('&L&"Arial,Bold"&14机密★&C&D&RA&&B') == ["机密★", "A&B"]
     assert split_header_footer("&C秘密") == ["秘密"]
