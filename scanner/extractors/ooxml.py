@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from lxml import etree
 
 from scanner.extractors.archive import LimitHit, Meter, inflate_raw, local_data_start
-from scanner.extractors.base import Context, Extractor
+from scanner.extractors.base import Budget, Context, Extractor
 from scanner.model import ErrorCode, ExtractItem, Member, ScanError, Segment, make_segment
 
 # --------------------------------------------------------------------------------------------
@@ -773,6 +773,8 @@ def _diagrams(z: SafeZip, ctx: Context, prefix: str) -> Iterator[ExtractItem]:
 
 _S_T = set(_both(S, S_STRICT, "t"))
 _S_R = set(_both(S, S_STRICT, "r"))
+_S_IS = frozenset(_both(S, S_STRICT, "is"))
+_S_V = frozenset(_both(S, S_STRICT, "v"))
 _HF_CODE = re.compile(r'&(?:"[^"]*"|\d+|[A-Za-z])')
 _HF_SECTION = re.compile(r"&([LCR])")
 
@@ -852,79 +854,32 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
         shared_part = f"{folder}/sharedStrings.xml"
 
     shared: list[str] = []
+    reads = _SharedReads(ctx.budget, 0)
     if shared_part and z.find(shared_part):
         data = z.read(shared_part)
         if isinstance(data, ScanError):
             yield data
         else:
+            reads.free = len(data)
             try:
-                shared = [_rich_text(si) for si in _iter_tag(data, tuple(_both(S, S_STRICT, "si")))]
+                whole = _shared_whole(data)
+                shared = whole if whole is not None else [_rich_text(si) for si in _iter_tag(data, _XL_SI)]
             except etree.XMLSyntaxError as exc:
                 yield ScanError(ErrorCode.CORRUPT, f"shared strings: {exc}"[:300], ctx.sub(shared_part))
 
-    c_tags = tuple(_both(S, S_STRICT, "c", "row"))  # rows too, so that finished rows are freed
-    hf_tags = tuple(_both(S, S_STRICT, "oddHeader", "oddFooter", "evenHeader", "evenFooter",
-                          "firstHeader", "firstFooter"))
     for sheet_name, part in sheets:
         data = z.read(part)
         if isinstance(data, ScanError):
             yield data
             continue
-        i = 0
-        where = ctx.sub(f"{sheet_name}!") or ""  # + the cell reference: `ctx.sub(f"{sheet}!{ref}")`
-        in_row = 0  # cells of the current row not yet freed
-        rows = 0  # rows emptied but not yet deleted
-        try:
-            # `_iter_tag`, inline (a cell is the commonest element of a workbook: one generator
-            # step and one string split less per cell; number cells never reach `_cell_text`).
-            ctxp = etree.iterparse(io.BytesIO(data), events=("end",), tag=c_tags + hf_tags, **_ITERPARSE)
-            for _, el in ctxp:
-                kind = _XL_KIND[el.tag]
-                if kind == "c":
-                    t = el.get("t")
-                    if t in _XL_TEXT_TYPES:
-                        text = _cell_text(el, shared, t)
-                        if text:
-                            # A shared string is stored once but read for every cell naming it:
-                            # each reading is charged like decompressed data (a 1 MB string named
-                            # by 40,000 cells, 4.5 KB zipped, was 40 GB of text: 9 s to strip).
-                            if t == "s" and not ctx.budget.take(len(text)):
-                                yield ScanError(ErrorCode.BOMB, f"{part}: cells name shared strings beyond the "
-                                                f"file's decompression budget ({ctx.limits.max_total_size} bytes)",
-                                                ctx.sub(part))
-                                return
-                            text = text.strip()
-                            if text:
-                                ref = el.get("r") or f"#{i}"
-                                yield make_segment(text, where + ref, "cell", True, i)
-                                i += 1
-                    # A cell in a row is read by nothing after its end event: freeing it (the
-                    # commonest step of a workbook, issue 17) is put off to the row's end, or to
-                    # every `_FREE_EVERY`th cell of a long row, which leaves the same tree to
-                    # every later read. Cells anywhere else (a hostile nesting) are freed at once.
-                    parent = el.getparent()
-                    if parent is not None and parent.tag in _XL_ROW:
-                        in_row += 1
-                        if in_row < _FREE_EVERY:
-                            continue
-                    in_row = 0  # (freed below, with every cell before it)
-                elif kind == "row":
-                    in_row = 0
-                    parent = el.getparent()
-                    if parent is not None and parent.tag in _XL_SHEET_DATA:
-                        # Rows of the sheet's data: emptied now, their shells deleted now and then.
-                        el.clear(keep_tail=False)
-                        rows += 1
-                        if rows < _FREE_EVERY:
-                            continue
-                        rows = 0
-                elif el.text:
-                    role = "header" if "Header" in kind else "footer"
-                    for k, text in enumerate(split_header_footer(el.text)):
-                        yield Segment(text, ctx.sub(f"{sheet_name}!{role}"), role, True, k)
-                _free(el)
-        except etree.XMLSyntaxError as exc:
-            yield ScanError(ErrorCode.CORRUPT, f"{part}: {exc}"[:300], ctx.sub(part))
+        blocks = _sheet_blocks(data)
+        if blocks is not None:
+            read = _sheet_whole(blocks, ctx, sheet_name, part, shared, reads)
+        else:
+            read = _sheet_streamed(data, ctx, sheet_name, part, shared, reads)
+        del blocks  # the tree lives as long as its read, not on into the next sheet's
+        if not (yield from read):
+            return  # the budget is spent
         # comments of this sheet (each part once, however many relationships name it)
         for (typ, target) in dict.fromkeys(z.rels(part).values()):
             if typ.endswith("/comments") and z.find(target):
@@ -964,8 +919,14 @@ def _excel(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
 _XL_KIND = {tag: tag.rpartition("}")[2] for tag in _both(
     S, S_STRICT, "c", "row", "oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader", "firstFooter")}
 _XL_TEXT_TYPES = frozenset(("inlineStr", "s", "str"))
+_XL_STREAMED = tuple(_XL_KIND)
 _XL_ROW = frozenset(_both(S, S_STRICT, "row"))
+_XL_CELL = frozenset(_both(S, S_STRICT, "c"))
 _XL_SHEET_DATA = frozenset(_both(S, S_STRICT, "sheetData"))
+_XL_HEADER_FOOTER = frozenset(_both(S, S_STRICT, "headerFooter"))
+_XL_HF = frozenset(_XL_KIND) - _XL_ROW - _XL_CELL
+_XL_SI = tuple(_both(S, S_STRICT, "si"))
+_XL_SI_SET = frozenset(_XL_SI)
 #: Cells of a row (rows of a sheet) whose freeing is put off at most (bounded memory).
 _FREE_EVERY = 256
 
@@ -982,15 +943,236 @@ def _cell_text(c: etree._Element, shared: list[str], t: str | None) -> str | Non
         for ch in c:
             if ch.tag.endswith("}v"):
                 v = ch.text
-        if v is None:
-            return None
-        if t == "str":
-            return v
-        try:
-            return shared[int(v)]
-        except (ValueError, IndexError):
-            return None
+        return _value_text(v, shared, t)
     return None  # numbers, booleans, errors, dates: no words
+
+
+def _value_text(v: str | None, shared: list[str], t: str) -> str | None:
+    """The text of a `s` or `str` cell whose (last) `v` holds `v`."""
+    if v is None:
+        return None
+    if t == "str":
+        return v
+    try:
+        return shared[int(v)]
+    except (ValueError, IndexError):
+        return None
+
+
+def _cell_text_quick(c: etree._Element, shared: list[str], t: str) -> str | None:
+    """`_cell_text`, in fewer lxml calls (~0.3 µs each) for the cells workbooks are made of: one
+    `is` holding one `t`, or one `v` (1.9 -> 1.2 µs an inline string cell); a cell of any other
+    shape is read by `_cell_text` itself."""
+    if len(c) == 1:
+        ch = c[0]
+        if t == "inlineStr":
+            if ch.tag in _S_IS and len(ch) == 1:
+                g = ch[0]
+                if g.tag in _S_T:
+                    return g.text or ""  # `_rich_text` of one `t`
+        elif ch.tag in _S_V:
+            return _value_text(ch.text, shared, t)
+    return _cell_text(c, shared, t)
+
+
+class _SharedReads:
+    """What the cells of a workbook cost by reading its shared strings. A string is stored once
+    and read for every cell naming it (a 1 MB string named by 40,000 cells, 4.5 KB zipped, was
+    40 GB of text: 9 s to strip). As ole's `_Reads`: readings within the shared-string part's
+    own inflated size (charged when it was inflated) are that part; only what goes beyond is
+    charged to the decompression budget. Each string read once costs nothing more (a character
+    of it took at least a byte of the part), where charging every reading counted a workbook's
+    strings twice."""
+
+    __slots__ = ("budget", "free")
+
+    def __init__(self, budget: Budget, free: int) -> None:
+        self.budget = budget
+        #: Characters still to be read within the part's own size.
+        self.free = free
+
+    def take(self, n: int) -> bool:
+        """Account for a reading of `n` characters; False when the file exceeds its budget."""
+        free = self.free
+        if n <= free:
+            self.free = free - n
+            return True
+        self.free = 0
+        return self.budget.take(n - free)
+
+
+def _shared_bomb(ctx: Context, part: str) -> ScanError:
+    return ScanError(ErrorCode.BOMB, f"{part}: cells name shared strings beyond the file's decompression "
+                     f"budget ({ctx.limits.max_total_size} bytes)", ctx.sub(part))
+
+
+def _sheet_streamed(data: bytes, ctx: Context, sheet_name: str, part: str, shared: list[str],
+                    reads: _SharedReads) -> Generator[ExtractItem, None, bool]:
+    """Cells and headers/footers of worksheet part `data`, streamed (bounded memory: any part,
+    however large or damaged). Returns False when shared strings spent the file's budget."""
+    i = 0
+    where = ctx.sub(f"{sheet_name}!") or ""  # + the cell reference: `ctx.sub(f"{sheet}!{ref}")`
+    in_row = 0  # cells of the current row not yet freed
+    rows = 0  # rows emptied but not yet deleted
+    try:
+        # `_iter_tag`, inline (a cell is the commonest element of a workbook: one generator
+        # step and one string split less per cell; number cells never reach `_cell_text`).
+        ctxp = etree.iterparse(io.BytesIO(data), events=("end",), tag=_XL_STREAMED, **_ITERPARSE)
+        for _, el in ctxp:
+            kind = _XL_KIND[el.tag]
+            if kind == "c":
+                t = el.get("t")
+                if t in _XL_TEXT_TYPES:
+                    text = _cell_text(el, shared, t)
+                    if text:
+                        # A shared string is stored once but read for every cell naming it: what
+                        # the readings add up to beyond the part's own size is charged like
+                        # decompressed data (see `_SharedReads`).
+                        if t == "s" and not reads.take(len(text)):
+                            yield _shared_bomb(ctx, part)
+                            return False
+                        text = text.strip()
+                        if text:
+                            ref = el.get("r") or f"#{i}"
+                            yield make_segment(text, where + ref, "cell", True, i)
+                            i += 1
+                # A cell in a row is read by nothing after its end event: freeing it (the
+                # commonest step of a workbook, issue 17) is put off to the row's end, or to
+                # every `_FREE_EVERY`th cell of a long row, which leaves the same tree to
+                # every later read. Cells anywhere else (a hostile nesting) are freed at once.
+                parent = el.getparent()
+                if parent is not None and parent.tag in _XL_ROW:
+                    in_row += 1
+                    if in_row < _FREE_EVERY:
+                        continue
+                in_row = 0  # (freed below, with every cell before it)
+            elif kind == "row":
+                in_row = 0
+                parent = el.getparent()
+                if parent is not None and parent.tag in _XL_SHEET_DATA:
+                    # Rows of the sheet's data: emptied now, their shells deleted now and then.
+                    el.clear(keep_tail=False)
+                    rows += 1
+                    if rows < _FREE_EVERY:
+                        continue
+                    rows = 0
+            elif el.text:
+                yield from _header_footer(el, kind, ctx, sheet_name)
+            _free(el)
+    except etree.XMLSyntaxError as exc:
+        yield ScanError(ErrorCode.CORRUPT, f"{part}: {exc}"[:300], ctx.sub(part))
+    return True
+
+
+def _sheet_whole(blocks: list[tuple[bool, list[etree._Element]]], ctx: Context, sheet_name: str, part: str,
+                 shared: list[str], reads: _SharedReads) -> Generator[ExtractItem, None, bool]:
+    """`_sheet_streamed` of a worksheet part that `_whole_part` read whole: the same items, from
+    a tree where every cell stands in a row of the sheet data (so nothing freed by the streamed
+    read could have changed a later read, and end order is document order)."""
+    i = 0
+    where = ctx.sub(f"{sheet_name}!") or ""
+    for in_data, els in blocks:
+        if not in_data:  # the header/footer element's children
+            for el in els:
+                if el.text:
+                    yield from _header_footer(el, _XL_KIND[el.tag], ctx, sheet_name)
+            continue
+        for el in els:
+            t = el.get("t")
+            if t in _XL_TEXT_TYPES:
+                text = _cell_text_quick(el, shared, t)
+                if text:
+                    if t == "s" and not reads.take(len(text)):
+                        yield _shared_bomb(ctx, part)
+                        return False
+                    text = text.strip()
+                    if text:
+                        ref = el.get("r") or f"#{i}"
+                        yield make_segment(text, where + ref, "cell", True, i)
+                        i += 1
+    return True
+
+
+def _header_footer(el: etree._Element, kind: str, ctx: Context, sheet_name: str) -> Iterator[Segment]:
+    role = "header" if "Header" in kind else "footer"
+    for k, text in enumerate(split_header_footer(el.text)):
+        yield Segment(text, ctx.sub(f"{sheet_name}!{role}"), role, True, k)
+
+
+#: Worksheet and shared-string parts of up to `_WHOLE_MAX` bytes and `_WHOLE_TAGS` tags (`<`
+#: counted) are parsed whole (`_parse_whole`); others are streamed, in bounded memory. What a
+#: whole parse grew the process by: 4 MB of number cells (580,000 tags) 109 MB, 1 MB of them
+#: (150,000) 27 MB, 150,000 empty cells (`<c/>`) 44 MB, 3.9 MB of text cells (91,000) 16 MB.
+#: Tags are counted only in a part that could hold more (`<a/>` is 4 bytes): 0.1 ms saved a
+#: 350 KB sheet.
+_WHOLE_MAX = 4 << 20
+_WHOLE_TAGS = 150_000
+_WHOLE_COUNTED = 4 * _WHOLE_TAGS
+
+
+def _parse_whole(data: bytes) -> etree._Element | None:
+    """Part `data` parsed in one go, by the parser `iterparse` feeds (a push parser with the
+    same options, given the whole part): what it accepts, the streamed read accepts too. None
+    for a part over `_WHOLE_MAX` bytes or `_WHOLE_TAGS` tags, or one that does not parse (the
+    streamed read reports where).
+
+    Why: `iterparse` cost a 460 KB sheet 7.4 ms where this parse takes 4.3 ms (each event is a
+    Python object, and freeing every row and cell was more lxml calls)."""
+    if len(data) > _WHOLE_MAX or (len(data) > _WHOLE_COUNTED and data.count(b"<") > _WHOLE_TAGS):
+        return None
+    parser = etree.XMLParser(**_ITERPARSE)
+    try:
+        parser.feed(data)
+        return parser.close()  # type: ignore[no-any-return]
+    except etree.LxmlError:
+        return None
+
+
+def _count(root: etree._Element, tags: tuple[str, ...]) -> int:
+    return sum(1 for _ in root.iter(tags))
+
+
+def _sheet_blocks(data: bytes) -> list[tuple[bool, list[etree._Element]]] | None:
+    """What `_sheet_streamed` would visit in worksheet part `data`, from a whole parse: per child
+    of the root that is sheet data (True) or the header/footer element (False), in document
+    order, its cells (of its rows) or its header/footer elements. None for the streamed read to
+    take over: a part `_parse_whole` does not read, or one with a cell, row or header/footer
+    element anywhere else (a cell in a cell, a row under the root).
+
+    That check (one `iter` over those tags, 0.5 ms of a 460 KB sheet) is what makes the two
+    reads the same: with every element where the schema puts it, none is inside another, so
+    end order is document order, and nothing the streamed read frees is read after."""
+    root = _parse_whole(data)
+    if root is None:
+        return None
+    out: list[tuple[bool, list[etree._Element]]] = []
+    found = 0
+    for top in root:
+        tag = top.tag
+        if tag in _XL_SHEET_DATA:
+            els: list[etree._Element] = []
+            for row in top:
+                if row.tag in _XL_ROW:
+                    found += 1
+                    els += [c for c in row if c.tag in _XL_CELL]
+            out.append((True, els))
+        elif tag in _XL_HEADER_FOOTER:
+            els = [el for el in top if el.tag in _XL_HF]
+            out.append((False, els))
+        else:
+            continue
+        found += len(els)
+    return out if found == _count(root, _XL_STREAMED) else None
+
+
+def _shared_whole(data: bytes) -> list[str] | None:
+    """The shared strings of part `data` from a whole parse, when every `si` is a child of the
+    root (see `_sheet_blocks`); None for the streamed read to take over."""
+    root = _parse_whole(data)
+    if root is None:
+        return None
+    sis = [si for si in root if si.tag in _XL_SI_SET]
+    return [_rich_text(si) for si in sis] if len(sis) == _count(root, _XL_SI) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1075,12 +1257,14 @@ def _powerpoint(z: SafeZip, ctx: Context, main: str) -> Iterator[ExtractItem]:
                     for _, _, text in _indexed(DML_WALKER.paragraphs(cr, "comment")):
                         yield Segment(text, ctx.sub(f"slide{num} comments"), "comment", True, k)
                         k += 1
-    for name in sorted(z.names, key=_natural):
-        # Masters: text drawn there stands on every slide. Of the layouts, only those a slide uses
-        # (most layouts of a template are never shown); on both, placeholders hold prompt text and
-        # only free shapes and footer/header placeholders are read.
-        if re.match(rf"{re.escape(folder)}/slideMasters/[^/]+\.xml$", name):
-            layouts[name] = None
+    # Masters: text drawn there stands on every slide. Of the layouts, only those a slide uses
+    # (most layouts of a template are never shown); on both, placeholders hold prompt text and
+    # only free shapes and footer/header placeholders are read. (The masters are picked out of
+    # the names, then sorted: sorting every name of a 50-slide deck by `_natural` first was
+    # 0.3 ms a file; a stable sort of the picked names gives them in the same order.)
+    master = re.compile(rf"{re.escape(folder)}/slideMasters/[^/]+\.xml$")
+    for name in sorted((n for n in z.names if master.match(n)), key=_natural):
+        layouts[name] = None
     for name in layouts:
         r, errs = z.xml(name)
         yield from errs

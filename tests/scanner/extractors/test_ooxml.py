@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import pytest
 from _docs_fixtures import (
@@ -142,6 +143,75 @@ def test_xlsx_shared_inline_formula_cells_and_header_footer() -> None:
     assert ("汇总!header", "秘密★17年", "header") in got
     assert all(s.text != "42" for s in segs)
     assert all(s.standalone for s in segs)
+
+
+_SHEETS_READ_BOTH_WAYS = [  # (sheet, read from one parse)
+    # ordinary: cells of every text type, rich and phonetic runs, a formula, headers/footers
+    ('<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1"><v>4</v></c><c r="C1" t="s"><v>-1</v></c>'
+     '<c r="D1" t="s"><v>x</v></c></row><row r="2"><c r="A2" t="inlineStr"><is><r><t>机</t></r><r><t>密</t>'
+     '</r><rPh><t>ジ</t></rPh></is></c><c t="inlineStr"><is><t>秘密</t></is></c><c r="C2" t="str"><f>A1</f>'
+     '<v>内部</v></c><c r="D2" t="str"><v>a</v><v>b</v></c></row></sheetData><headerFooter><oddHeader>'
+     '&amp;L机密&amp;R秘密</oddHeader><evenFooter>&amp;C内部</evenFooter></headerFooter>', True),
+    # a header before the data, two sheet data elements; a processing instruction in a cell (an
+    # exception either way), a string in another namespace
+    ('<headerFooter><firstFooter>绝密</firstFooter></headerFooter><sheetData><row><c t="inlineStr"><is><t>一</t>'
+     '</is></c></row></sheetData><sheetData><row><c t="inlineStr"><is><t>二</t></is></c></row></sheetData>', True),
+    ('<sheetData><row><c t="inlineStr"><is><t>戊</t></is></c><c t="inlineStr"><is xmlns="urn:x"><t>丁</t></is>'
+     '</c><c t="s"><?pi x?><v>0</v></c></row>'
+     '</sheetData>', True),
+    # a cell in a cell, a row under the root, a header inside a cell's string: streamed (what
+    # the stream frees changes what it reads after)
+    ('<sheetData><row><c r="A1" t="inlineStr"><is><t>外</t><c r="A2" t="inlineStr"><is><t>内</t></is></c>'
+     '</is></c></row></sheetData>', False),
+    ('<sheetData><row><c t="inlineStr"><is><t>前</t></is></c></row></sheetData><row><c t="str"><v>后</v></c></row>',
+     False),
+    ('<sheetData><row><c t="inlineStr"><is><t>甲</t><oddHeader>&amp;C乙</oddHeader><t>丙</t></is></c></row>'
+     '</sheetData>', False),
+]
+
+
+@pytest.mark.parametrize(("sheet", "whole"), _SHEETS_READ_BOTH_WAYS)
+def test_sheet_read_whole_gives_what_the_stream_gives(sheet: str, whole: bool) -> None:
+    # Parts up to `_WHOLE_MAX` are read from one parse when every cell stands in a row of the
+    # sheet data; the streamed read (which frees what it has read) is the reference, and takes
+    # over for any other shape.
+    from scanner.extractors import ooxml
+
+    data = (f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{sheet}'
+            "</worksheet>").encode()
+    shared = ["绝密★", "机密"]
+
+    def items(read: Iterable[object]) -> list[object]:
+        out: list[object] = []
+        try:
+            out.extend(read)
+        except Exception as exc:  # noqa: BLE001 - as the engine records it
+            out.append((type(exc).__name__, str(exc)))
+        return out
+
+    c = ctx()
+    streamed = items(ooxml._sheet_streamed(data, c, "S", "xl/worksheets/sheet1.xml", shared,
+                                           ooxml._SharedReads(c.budget, 0)))
+    assert streamed
+    blocks = ooxml._sheet_blocks(data)
+    assert (blocks is not None) == whole
+    if blocks is not None:
+        whole_read = ooxml._sheet_whole(blocks, c, "S", "xl/worksheets/sheet1.xml", shared,
+                                        ooxml._SharedReads(c.budget, 0))
+        assert items(whole_read) == streamed
+
+
+def test_sheet_of_many_tags_is_streamed_not_read_whole() -> None:
+    # A whole parse costs ~200-300 bytes a tag: a part of more than `_WHOLE_TAGS` (150,000 empty
+    # cells in 600 KB were 44 MB) is streamed, as any part over `_WHOLE_MAX` bytes.
+    from scanner.extractors import ooxml
+
+    def sheet(cells: int) -> bytes:
+        return (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row>'
+                + b"<c/>" * cells + b"</row></sheetData></worksheet>")
+
+    assert ooxml._sheet_blocks(sheet(ooxml._WHOLE_TAGS - 10)) is not None
+    assert ooxml._sheet_blocks(sheet(ooxml._WHOLE_TAGS + 10)) is None
 
 
 def test_header_footer_codes() -> None:
@@ -388,6 +458,23 @@ def test_shared_string_named_by_many_cells_is_charged_to_the_budget() -> None:
     assert 0 < len(segments(items)) < 200
     small = run(EX, xlsx(rows, shared=["机密★"]), ctx(limits=Limits(max_total_size=1 << 20)))
     assert not errors(small) and len(segments(small)) == 200
+
+
+def test_shared_strings_read_once_cost_no_more_than_their_part() -> None:
+    # Only readings beyond the shared-string part's own (already charged) size are charged, as
+    # ole's `_Reads` does: a workbook naming each of its strings once reads within a budget
+    # that its parts fit (charging every reading counted its 80 KB of strings twice: `bomb`)...
+    strings = [f"机密★{k}年" + "x" * 2000 for k in range(40)]
+    rows = "".join(f'<row r="{k + 1}"><c r="A{k + 1}" t="s"><v>{k}</v></c></row>' for k in range(40))
+    data = xlsx(rows, shared=strings)
+    items = run(EX, data, ctx(limits=Limits(max_total_size=120_000)))
+    assert not errors(items)
+    assert [s.text for s in segments(items) if s.role == "cell"] == strings
+    # ... while one large string named by many cells still spends the budget.
+    rows = '<row r="1">' + "".join(f'<c r="A{i}" t="s"><v>0</v></c>' for i in range(1, 201)) + "</row>"
+    items = run(EX, xlsx(rows, shared=strings[:1]), ctx(limits=Limits(max_total_size=120_000)))
+    assert [e.error for e in errors(items)] == [ErrorCode.BOMB]
+    assert 0 < len(segments(items)) < 200
 
 
 def test_nested_excel_comments_read_once() -> None:
