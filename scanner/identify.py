@@ -51,13 +51,15 @@ def _handle() -> magic.Magic:
 
 
 def is_plain_text(head: bytes) -> bool:
-    """True for bytes that are plain text needing no format-specific reader (`head`: the first
-    `PLAIN_HEAD` bytes of the item).
+    """True for bytes that are plain text needing no format-specific reader (`head`: the item,
+    or at least its first `PLAIN_HEAD` bytes; nothing past those is looked at, so a caller holding
+    the whole item passes it as it is: a copy of its head cost ~0.5 µs of a 32 KB text file).
 
-    NUL anywhere in the head (memchr speed) or another C0 control byte in its first 2 KiB
-    means binary; a regex over the whole 8 KiB cost ~15 µs a file on a text tree, and one over
-    the 2 KiB still ~15 µs where deleting the control bytes (`translate`) costs ~4."""
-    if not head or b"\x00" in head[:8192]:
+    NUL in the first 8 KiB (memchr speed, `find` within the bytes: no copy) or another C0
+    control byte in the first 2 KiB means binary; a regex over the whole 8 KiB cost ~15 µs a
+    file on a text tree, and one over the 2 KiB still ~15 µs where deleting the control bytes
+    (`translate`) costs ~2."""
+    if not head or head.find(b"\x00", 0, 8192) >= 0:
         return False
     first = head[:2048]
     if len(first.translate(None, _CONTROLS)) != len(first):
@@ -79,7 +81,7 @@ def identify(data: bytes) -> str:
     """MIME type of `data`, judged from its content."""
     if not data:
         return "application/x-empty"
-    if is_plain_text(data[:PLAIN_HEAD]):
+    if is_plain_text(data):
         return "text/plain"
     try:
         return str(_handle().from_buffer(data[:HEAD]))

@@ -171,3 +171,19 @@ def test_mail_with_a_long_header_block_is_read_as_mail_by_the_scanner() -> None:
             "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + body).encode()
     findings, errors, mime = Scanner(ScanConfig(ocr_mode="off")).scan_bytes(mail)
     assert any(f.kind.value == "marking" and f.level is not None for f in findings), (findings, errors, mime)
+
+
+def test_only_the_head_is_looked_at() -> None:
+    """The whole item may be passed (no copy of its head): what lies past `PLAIN_HEAD` bytes,
+    a NUL, a control byte, a tag, changes nothing."""
+    from scanner.identify import PLAIN_HEAD
+
+    prose = "保密工作条例 text\n".encode()
+    heads = [prose * 20, b"From: a@b\nTo: c@d\nSubject: s\n\n" + prose * 20, b"<html>" + prose,
+             prose * 200 + b"\x00", prose * 80 + b"\x01", b"Title: x\n" + prose, b"\xef\xbb\xbf" + prose * 30,
+             b"\xef\xbb\xbf From: a\n\n", b"\n\nSubject: x\nFrom: y\n\n", b"x" * (PLAIN_HEAD - 1)]
+    for head in heads:
+        for tail in (b"", b"\x00" * 10, b"\x01<b>", prose * 1000):
+            data = head + tail
+            assert is_plain_text(data) is is_plain_text(data[:PLAIN_HEAD]), (head[:20], tail[:5])
+            assert identify(data) == identify(data[:PLAIN_HEAD])
