@@ -253,7 +253,15 @@ def _list_types(d: str, root: str, fd: int, opts: WalkOptions) -> tuple[list[str
         regular = [e.is_file(follow_symlinks=False) for e in entries]
     except OSError:  # an lstat in place of an unknown type failed: that entry is stat'ed below
         regular = [_is_file(e) for e in entries]
-    sts = [None if reg else _lstat(n, fd) for n, reg in zip(names, regular, strict=True)]
+    sts: list[Any] = [None] * len(names)
+    if not all(regular):
+        for i, reg in enumerate(regular):
+            if not reg:
+                st = sts[i] = _lstat(names[i], fd)
+                if isinstance(st, os.stat_result) and stat.S_ISREG(st.st_mode):
+                    # A regular file after all (no type in its entry and a failed lstat, or
+                    # replaced since the listing): a file, as the stat walk would have it.
+                    regular[i], sts[i] = True, None
     return names, sts, regular
 
 
