@@ -82,6 +82,12 @@ class ShapeFilter:
             b = min(lit, key=lambda x: (x >= 0x20 or x in b"\t\n\r", x))
             gates.setdefault(bytes([b]), []).append(lit)
         self._short = tuple((g, tuple(v)) for g, v in gates.items())
+        # A byte every short literal holds (the `&` of UTF-16 ★ and ☆, 26 hex) is looked for
+        # first: text without one (CJK prose) costs one memchr pass instead of one per gate, ~2 µs
+        # of a 32 KB cleared file (issue 17); text with one finds it early. b"" when there is
+        # none: `b"" in data` holds, the gates run as they did.
+        common = set.intersection(*(set(lit) for lit in short)) if short else set()
+        self._common = bytes([min(common)]) if common else b""
         self._local = threading.local()  # a Hyperscan scratch may serve one scan at a time
 
     def _scratch(self) -> Any:
@@ -93,9 +99,10 @@ class ShapeFilter:
     def __call__(self, data: bytes) -> bool:
         if data.endswith(self._ends) or len(data) >= _MAX_BLOCK:
             return True  # (a block beyond Hyperscan's length field is passed on, never cleared)
-        for gate, lits in self._short:
-            if gate in data and any(lit in data for lit in lits):
-                return True
+        if self._common in data:
+            for gate, lits in self._short:
+                if gate in data and any(lit in data for lit in lits):
+                    return True
         try:
             self._db.scan(data, match_event_handler=_stop, scratch=self._scratch())
         except _hs.ScanTerminated:

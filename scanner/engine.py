@@ -25,8 +25,8 @@ from scanner.decode import decode
 from scanner.extractors.base import Budget, Context
 from scanner.extractors.registry import pick
 from scanner.extractors.runs import RUN_ROLE, run_segments
-from scanner.identify import PLAIN_HEAD, identify, is_plain_text
-from scanner.model import ErrorCode, FileResult, Finding, Kind, Member, ScanError, Segment
+from scanner.identify import identify, is_plain_text
+from scanner.model import ErrorCode, FileResult, Finding, Kind, Member, ScanError, Segment, clean_result
 
 __all__ = ["STREAM_CHUNK", "ScanConfig", "Scanner"]
 
@@ -112,8 +112,15 @@ class Scanner:
             data = _read_all(fd, st.st_size)
         except OSError as exc:
             return FileResult(shown, errors=(ScanError(ErrorCode.UNREADABLE, exc.strerror or str(exc)),))
+        plain = is_plain_text(data)
+        if plain and not self.rules.prefilter(data):
+            # `scan_bytes`'s short cut, taken here: no lists, sets or name for the 87 % of a prose
+            # tree's files that end here, and their result built in one step (issue 17: the glue
+            # around reading and prefiltering such a file was ~14 µs of its ~45).
+            sha = hashlib.sha256(data).hexdigest() if self.config.hash_files == "all" else None
+            return clean_result(shown, len(data), "text/plain", sha)
         sources: set[str] = set()  # per call, not on the scanner: the agent shares one across threads
-        findings, errors, mime = self.scan_bytes(data, os.path.basename(shown), sources)
+        findings, errors, mime = self._scan_rest(data, os.path.basename(shown), sources, plain)
         hash_it = self.config.hash_files == "all" or (self.config.hash_files == "flagged" and (findings or errors))
         sha = hashlib.sha256(data).hexdigest() if hash_it else None
         extra = {"text_source": "runs"} if "runs" in sources and findings else {}
@@ -123,16 +130,23 @@ class Scanner:
                    ) -> tuple[list[Finding], list[ScanError], str]:
         """Findings and errors of an in-memory item (and everything nested in it). `sources`, when
         given, receives `runs` if some text was read as runs out of binary bytes."""
-        plain = is_plain_text(data[:PLAIN_HEAD])
+        plain = is_plain_text(data)
         if plain and not self.rules.prefilter(data):
             # The common case of a tree walk, short-cut: plain text with no marking-shaped
             # bytes in any encoding (what identify → text extractor → prefilter would conclude).
             return [], [], "text/plain"
+        return self._scan_rest(data, name, sources, plain)
+
+    def _scan_rest(self, data: bytes, name: str, sources: set[str] | None, plain: bool
+                   ) -> tuple[list[Finding], list[ScanError], str]:
+        """`scan_bytes` past its short cut: `plain` (`is_plain_text(data)`) tells text that
+        passed the prefilter."""
         findings: list[Finding] = []
         errors: list[ScanError] = []
         budget = Budget(self.config.limits)
-        # Plain text that passed the prefilter above is not run through it a second time.
-        mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain, sources=sources)
+        # Plain text that passed the prefilter above is not run through it a second time, nor typed again.
+        mime = self._scan_item(data, None, 0, budget, name, findings, errors, prefiltered=plain, sources=sources,
+                               mime="text/plain" if plain else None)
         return _dedupe(findings), errors, mime
 
     def text_of(self, data: bytes, name: str = "") -> str:
@@ -166,8 +180,10 @@ class Scanner:
     # -- recursion ---------------------------------------------------------------------------
     def _scan_item(self, data: bytes, member: str | None, depth: int, budget: Budget, name: str,
                    findings: list[Finding], errors: list[ScanError], prefiltered: bool = False,
-                   sources: set[str] | None = None) -> str:
-        mime = identify(data)
+                   sources: set[str] | None = None, mime: str | None = None) -> str:
+        """`mime`, when given, is what `identify(data)` gives (the caller typed it already)."""
+        if mime is None:
+            mime = identify(data)
         ex = pick(data, mime)
         segments: list[Segment] = []
         if ex is not None:

@@ -32,7 +32,7 @@ import stat
 from collections.abc import Callable, Iterator
 from typing import IO
 
-from scanner.walk import DirFiles, Entry, WalkOptions, dir_items, walk_bulk
+from scanner.walk import DirFiles, DirNames, Entry, WalkOptions, dir_items, walk_bulk
 
 #: find's output: a read-only map of its memory file, or bytes.
 Buffer = mmap.mmap | bytes
@@ -345,7 +345,7 @@ Known = Callable[[tuple[int, int], bytes], "list[int] | None"]
 
 
 def walk_listed(paths: list[str], opts: WalkOptions, listings: Listings,
-                known: Known) -> Iterator[Entry | DirFiles | ListedDir]:
+                known: Known) -> Iterator[Entry | DirNames | ListedDir]:
     """`scanner.walk.walk_bulk`, with the directories that find listed and `known` recognises as
     `ListedDir`s (in the plain walk's order)."""
     left = collections.Counter(paths)
@@ -375,7 +375,7 @@ _Todo = tuple[str, tuple[int, int], "bytes | None", "tuple[int, int] | None"]
 
 
 def _walk_listed(root: str, opts: WalkOptions, root_st: os.stat_result, index: Index,
-                 known: Known) -> Iterator[Entry | DirFiles | ListedDir]:
+                 known: Known) -> Iterator[Entry | DirNames | ListedDir]:
     real_root = os.path.realpath(root)
     dev = root_st.st_dev
     root_id = (root_st.st_dev, root_st.st_ino)

@@ -271,4 +271,14 @@ class FileResult:
         return rec
 
 
+def clean_result(path: str, size: int, mime: str, sha256: str | None) -> FileResult:
+    """`FileResult(path, size=size, mime=mime, sha256=sha256)`: the result of a file with no finding
+    and no error, the common one of a tree scan, built in one step as `make_segment` builds a
+    segment (the constructor's seven `object.__setattr__` calls were ~1.1 µs of a cleared text
+    file's ~45 µs; issue 17). Equal to the constructor's; a test holds the two together."""
+    res = _new_object(FileResult)
+    res.__dict__.update(path=path, findings=(), errors=(), size=size, mime=mime, sha256=sha256, extra={})
+    return res
+
+
 ExtractItem = Segment | Member | ScanError | Finding

@@ -123,15 +123,16 @@ def _serve(conn: Connection, scanner: Scanner, progress: Any) -> None:
         if batch is None:
             return
         out: list[tuple[int, Any]] = []
-        began = time.monotonic()
+        append, now, scan = out.append, time.monotonic, scanner.scan_path  # per file: no lookups
+        began = now()
         for idx, path, display in batch:
-            progress[1] = time.monotonic()  # start first, then the index: the parent reads the index first
+            progress[1] = now()  # start first, then the index: the parent reads the index first
             progress[0] = idx
             try:
-                res = scanner.scan_path(path, display)
+                res = scan(path, display)
                 if not res.findings and not res.errors and not res.extra:
                     # A clean file travels as a small tuple; the parent rebuilds its record.
-                    out.append((idx, (res.size, res.mime, res.sha256)))
+                    append((idx, (res.size, res.mime, res.sha256)))
                     continue
                 rec = res.to_record()
             except MemoryError:

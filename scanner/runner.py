@@ -17,7 +17,7 @@ from scanner.cache import CLEAN, CacheRefused, ScanCache, default_cache_path
 from scanner.config import PoolOptions, ScanConfig, config_digest
 from scanner.listing import ListedDir, Listings, listing_digest, walk_listed
 from scanner.model import SCHEMA_VERSION
-from scanner.walk import DirFiles, Entry, WalkOptions, walk_bulk
+from scanner.walk import DirFiles, DirNames, Entry, WalkOptions, walk_bulk
 
 # The engine, the worker pool and the extractors are imported when a file must be scanned:
 # a rescan answered from the cache never loads them.
@@ -80,33 +80,40 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
     keys: dict[int, Any] = {}
     lean = cache is not None and not clean_records
     listed = lean and listings is not None and cache is not None and cache.has_dir_records()
-    walker: Iterator[Entry | DirFiles | ListedDir]
+    walker: Iterator[Entry | DirNames | ListedDir]
     if listed and listings is not None and cache is not None:
         walker = walk_listed(paths, walk_opts, listings, cache.listing_unchanged)
     else:
         if listings is not None:
             listings.close()  # no directory recorded yet (a first scan): find's listing is of no use
-        walker = walk_bulk(paths, walk_opts)
+        # Without a cache no stat key is needed: files are walked by name (see walk_bulk).
+        walker = walk_bulk(paths, walk_opts, stat_files=cache is not None)
     ready: collections.deque[dict[str, Any]] = collections.deque()
     counter = itertools.count()
 
     def tasks() -> Iterator[tuple[int, str, str]]:
         for item in walker:
-            if isinstance(item, (DirFiles, ListedDir)):
+            if isinstance(item, (DirNames, ListedDir)):
                 todo: Sequence[int]
                 if isinstance(item, ListedDir):
                     n = len(item)
                     todo = item.todo  # find listed it as the cache recorded it: look up the flagged ones
                 else:
                     n = len(item.names)
-                    todo = _check_dir(cache, item, listed) if cache is not None and lean else range(n)
+                    if cache is None:
+                        # The scan's common case: every file to the workers, nothing looked up.
+                        for p in map(item.path, range(n)):
+                            yield next(counter), p, p
+                        continue
+                    assert isinstance(item, DirFiles)  # walked with stat_files: a cache needs keys
+                    todo = _check_dir(cache, item, listed) if lean else range(n)
                 if lean and on_clean is not None and len(todo) < n:
                     on_clean(n - len(todo))
                 for j in todo:
                     p = item.path(j)
-                    key = item.key(j)
                     i = next(counter)
                     if cache is not None:
+                        key = item.key(j)
                         rec = cache.lookup(key, p)
                         if rec is not None:
                             ready.append(rec)

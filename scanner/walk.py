@@ -14,7 +14,7 @@ import os
 import stat
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Entry(NamedTuple):
@@ -59,19 +59,33 @@ def _special(mode: int) -> str | None:
     return None
 
 
-class DirFiles:
+class DirNames:
+    """The regular files of one directory, walked in bulk, by name: what a scan without a cache
+    needs of them (`walk_bulk(..., stat_files=False)`)."""
+
+    __slots__ = ("dir", "dir_id", "names", "_prefix")
+
+    def __init__(self, d: str, dir_id: tuple[int, int], names: list[str]) -> None:
+        self.dir, self.dir_id, self.names = d, dir_id, names
+        # What os.path.join(d, name) gives for a listed name (never absolute, never empty), without
+        # its call per file (a tenth of a rescan printing every record).
+        self._prefix = os.path.join(d, "")
+
+    def path(self, i: int) -> str:
+        return self._prefix + self.names[i]
+
+
+class DirFiles(DirNames):
     """The regular files of one directory, walked in bulk: names and their lstat results side by
     side, so that a rescan can check a whole directory against its cache without one Python
     object per file (`packed`); stat keys are built only when asked for."""
 
-    __slots__ = ("dir", "dir_id", "names", "sts", "_keys", "_prefix")
+    __slots__ = ("sts", "_keys")
 
     def __init__(self, d: str, dir_id: tuple[int, int], names: list[str], sts: list[os.stat_result]) -> None:
-        self.dir, self.dir_id, self.names, self.sts = d, dir_id, names, sts
+        super().__init__(d, dir_id, names)
+        self.sts = sts
         self._keys: list[tuple[int, int, int, int, int]] | None = None
-        # What os.path.join(d, name) gives for a listed name (never absolute, never empty), without
-        # its call per file (a tenth of a rescan printing every record).
-        self._prefix = os.path.join(d, "")
 
     @property
     def keys(self) -> list[tuple[int, int, int, int, int]]:
@@ -81,9 +95,6 @@ class DirFiles:
 
     def key(self, i: int) -> tuple[int, int, int, int, int]:
         return _KEY(self.sts[i])
-
-    def path(self, i: int) -> str:
-        return self._prefix + self.names[i]
 
     def packed(self) -> bytes | None:
         """Every file's stat key as fixed-width columns (dev, ino, size; mtime_ns, ctime_ns), built
@@ -101,6 +112,7 @@ class DirFiles:
 #: The stat key of a file (see `Entry.key`), read by C code over a whole directory at once.
 _KEY = operator.attrgetter("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
 _MODE = operator.attrgetter("st_mode")
+_NAME = operator.attrgetter("name")
 _DEV, _INO, _SIZE = operator.attrgetter("st_dev"), operator.attrgetter("st_ino"), operator.attrgetter("st_size")
 _MTIME, _CTIME = operator.attrgetter("st_mtime_ns"), operator.attrgetter("st_ctime_ns")
 
@@ -124,9 +136,15 @@ def walk(paths: list[str], opts: WalkOptions | None = None) -> Iterator[Entry]:
             yield item  # type: ignore[misc]
 
 
-def walk_bulk(paths: list[str], opts: WalkOptions | None = None) -> Iterator[Entry | DirFiles]:
+def walk_bulk(paths: list[str], opts: WalkOptions | None = None, stat_files: bool = True
+              ) -> Iterator[Entry | DirNames]:
     """`walk`, with the regular files of each directory as one `DirFiles` (in name order, before
-    the other entries of that directory); errors, skips and named files stay `Entry`s."""
+    the other entries of that directory); errors, skips and named files stay `Entry`s.
+
+    With `stat_files=False` they come as `DirNames`, by name only: the file system's entry type
+    (d_type) tells a regular file, and only the other entries are stat'ed. For a scan with no
+    cache, which needs no stat key: a worker's fstat of the open file decides what is read. The
+    lstat per file was ~3 µs of the parent's CPU per file of a prose tree (issue 17)."""
     opts = opts or WalkOptions()
     for top in paths:
         try:
@@ -135,25 +153,27 @@ def walk_bulk(paths: list[str], opts: WalkOptions | None = None) -> Iterator[Ent
             yield Entry(top, top, error=exc.strerror or str(exc))
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk_dir(top, opts, st)
+            yield from _walk_dir(top, opts, st, stat_files)
         elif stat.S_ISREG(st.st_mode):
             yield Entry(top, top, st.st_size, _key(st))
         else:
             yield Entry(top, top, skip=_special(st.st_mode) or "special")
 
 
-def _walk_dir(root: str, opts: WalkOptions, root_st: os.stat_result) -> Iterator[Entry | DirFiles]:
+def _walk_dir(root: str, opts: WalkOptions, root_st: os.stat_result, stat_files: bool = True
+              ) -> Iterator[Entry | DirNames]:
     real_root = os.path.realpath(root)
     dev = root_st.st_dev
     stack = [(root, (root_st.st_dev, root_st.st_ino))]
     while stack:
         d, dir_id = stack.pop()
-        subdirs = yield from dir_items(d, dir_id, root, real_root, dev, opts)
+        subdirs = yield from dir_items(d, dir_id, root, real_root, dev, opts, stat_files)
         stack.extend(reversed(subdirs))
 
 
 def dir_items(d: str, dir_id: tuple[int, int], root: str, real_root: str, dev: int,
-              opts: WalkOptions) -> Generator[Entry | DirFiles, None, list[tuple[str, tuple[int, int]]]]:
+              opts: WalkOptions, stat_files: bool = True
+              ) -> Generator[Entry | DirNames, None, list[tuple[str, tuple[int, int]]]]:
     """The entries of one directory `d` of the tree under `root` (see `walk_bulk`); returns its
     subdirectories to walk, (path, (dev, ino)), in name order."""
     subdirs: list[tuple[str, tuple[int, int]]] = []
@@ -164,43 +184,25 @@ def dir_items(d: str, dir_id: tuple[int, int], root: str, real_root: str, dev: i
     except OSError as exc:
         yield Entry(d, d, error=exc.strerror or str(exc))
         return subdirs
+    sts: list[Any]  # os.stat_result, or the OSError of its lstat; None for a file not stat'ed
     try:
-        names = os.listdir(fd)
-        names.sort()
-        if opts.excludes:
-            names = [n for n in names
-                     if not _excluded(os.path.relpath(os.path.join(d, n), root), n, opts.excludes)]
-        failed = False
-        try:
-            # A list comprehension: map() over a functools.partial with a keyword costs
-            # a microsecond more a call (measured, issue 17).
-            lstat = os.lstat
-            sts = [lstat(n, dir_fd=fd) for n in names]
-        except OSError:
-            failed = True  # one entry vanished or is unreadable: stat them one by one below
-        if failed:
-            sts = []
-            for n in names:
-                try:
-                    sts.append(os.lstat(n, dir_fd=fd))
-                except OSError as exc:
-                    sts.append(exc)  # type: ignore[arg-type]
+        if stat_files:
+            names, sts, regular = _list_stat(d, root, fd, opts)
+        else:
+            names, sts, regular = _list_types(d, root, fd, opts)
     except OSError as exc:
         yield Entry(d, d, error=exc.strerror or str(exc))
         return subdirs
     finally:
         os.close(fd)
-    if failed:
-        regular = [isinstance(st, os.stat_result) and stat.S_ISREG(st.st_mode) for st in sts]
-    else:
-        regular = list(map(stat.S_ISREG, map(_MODE, sts)))
     if all(regular):  # a leaf directory of files: the common case, no Python loop per file
         if names:
-            yield DirFiles(d, dir_id, names, sts)
+            yield DirFiles(d, dir_id, names, sts) if stat_files else DirNames(d, dir_id, names)
         return subdirs
     if any(regular):
-        yield DirFiles(d, dir_id, list(itertools.compress(names, regular)),
-                       list(itertools.compress(sts, regular)))  # type: ignore[arg-type]
+        files = list(itertools.compress(names, regular))
+        yield (DirFiles(d, dir_id, files, list(itertools.compress(sts, regular))) if stat_files
+               else DirNames(d, dir_id, files))
     for n, st, reg in zip(names, sts, regular, strict=True):
         if reg:
             continue
@@ -216,6 +218,65 @@ def dir_items(d: str, dir_id: tuple[int, int], root: str, real_root: str, dev: i
         else:
             yield Entry(path, path, skip=_special(st.st_mode) or "special")
     return subdirs
+
+
+def _list_stat(d: str, root: str, fd: int, opts: WalkOptions) -> tuple[list[str], list[Any], list[bool]]:
+    """The names of directory `fd` (in name order, excludes left out), the lstat of each (or the
+    OSError it raised), and which are regular files."""
+    names = os.listdir(fd)
+    names.sort()
+    if opts.excludes:
+        names = [n for n in names
+                 if not _excluded(os.path.relpath(os.path.join(d, n), root), n, opts.excludes)]
+    try:
+        # A list comprehension: map() over a functools.partial with a keyword costs
+        # a microsecond more a call (measured, issue 17).
+        lstat = os.lstat
+        sts: list[Any] = [lstat(n, dir_fd=fd) for n in names]
+    except OSError:
+        # One entry vanished or is unreadable: stat them one by one.
+        sts = [_lstat(n, fd) for n in names]
+        return names, sts, [isinstance(st, os.stat_result) and stat.S_ISREG(st.st_mode) for st in sts]
+    return names, sts, list(map(stat.S_ISREG, map(_MODE, sts)))
+
+
+def _list_types(d: str, root: str, fd: int, opts: WalkOptions) -> tuple[list[str], list[Any], list[bool]]:
+    """`_list_stat`, with regular files told by their directory entry's type (no system call
+    where the file system gives it; an lstat where it does not) and left unstat'ed (None)."""
+    with os.scandir(fd) as it:
+        entries = sorted(it, key=_NAME)
+    if opts.excludes:
+        entries = [e for e in entries
+                   if not _excluded(os.path.relpath(os.path.join(d, e.name), root), e.name, opts.excludes)]
+    names = list(map(_NAME, entries))
+    try:
+        regular = [e.is_file(follow_symlinks=False) for e in entries]
+    except OSError:  # an lstat in place of an unknown type failed: that entry is stat'ed below
+        regular = [_is_file(e) for e in entries]
+    sts: list[Any] = [None] * len(names)
+    if not all(regular):
+        for i, reg in enumerate(regular):
+            if not reg:
+                st = sts[i] = _lstat(names[i], fd)
+                if isinstance(st, os.stat_result) and stat.S_ISREG(st.st_mode):
+                    # A regular file after all (no type in its entry and a failed lstat, or
+                    # replaced since the listing): a file, as the stat walk would have it.
+                    regular[i], sts[i] = True, None
+    return names, sts, regular
+
+
+def _is_file(e: os.DirEntry[str]) -> bool:
+    try:
+        return e.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _lstat(name: str, fd: int) -> os.stat_result | OSError:
+    try:
+        return os.lstat(name, dir_fd=fd)
+    except OSError as exc:
+        return exc
 
 
 def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:

@@ -53,10 +53,15 @@ SNIFF_BYTES = 16 * 1024
 
 def looks_like_mail(data: bytes) -> bool:
     """True for an RFC 822 header block (or an mbox) at the start of `data`."""
+    # Cheapest rejection first: the first line opens with a header name ([!-9;-~]) or `From `,
+    # so a first byte (after a BOM) outside printable ASCII — any Chinese text — is no mail,
+    # without the copy and two regexes below (~0.9 µs of every text file of a scan; issue 17).
+    if not b"!" <= (data[3:4] if data[:3] == b"\xef\xbb\xbf" else data[:1]) <= b"~":
+        return False
     head = data[:SNIFF_BYTES]
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
-    # Cheap rejection first: this runs on every text file of a scan.
+    # Then the first line itself: this still runs on every ASCII text file of a scan.
     nl = head.find(b"\n", 0, 2000)
     first = head[: nl if nl != -1 else 2000].rstrip(b"\r")
     if not (_MBOX_FROM.match(first) or _HEADER_LINE.match(first)):

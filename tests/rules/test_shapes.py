@@ -171,3 +171,19 @@ def test_a_block_beyond_hyperscans_length_field_is_passed_on_not_cleared(monkeyp
     assert flt is not None and not flt(b"plain text " * 4)
     monkeypatch.setattr(shapes, "_MAX_BLOCK", 16)  # stands for 2 GiB: the real size needs that much memory
     assert flt(b"plain text " * 4)
+
+
+def test_the_byte_all_short_literals_hold_gates_them_as_they_were() -> None:
+    """`&` (in UTF-16 ★ and ☆) is looked for before the short literals' own gates: the same
+    verdicts as the gates alone, on texts with and without it and with the literals anywhere."""
+    flt = RuleSet()._shapes
+    assert flt is not None and flt._common == b"&"
+    alone = shapes.ShapeFilter(flt._db, flt._ends)
+    alone._short, alone._common = flt._short, b""
+    prose = "会议纪要：本周工作安排如下。\n".encode()
+    bits = [b"\x05&", b"&\x05", b"\x06&", b"&\x06", b"\x05", b"\x06", b"&", b"& \x05", b"\x05 &", b""]
+    datas = [prose * 3 + a + prose + b for a in bits for b in bits] + [a + prose for a in bits] + bits
+    for star in ("★", "☆"):
+        datas += [star.encode(enc) for enc in ("utf-16-le", "utf-16-be")]
+    assert [flt(d) for d in datas] == [alone(d) for d in datas]
+    assert flt(prose * 3 + b"\x05&") and not flt(prose * 3 + b"\x05 &")

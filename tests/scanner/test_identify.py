@@ -171,3 +171,38 @@ def test_mail_with_a_long_header_block_is_read_as_mail_by_the_scanner() -> None:
             "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + body).encode()
     findings, errors, mime = Scanner(ScanConfig(ocr_mode="off")).scan_bytes(mail)
     assert any(f.kind.value == "marking" and f.level is not None for f in findings), (findings, errors, mime)
+
+
+def test_only_the_head_is_looked_at() -> None:
+    """The whole item may be passed (no copy of its head): what lies past `PLAIN_HEAD` bytes,
+    a NUL, a control byte, a tag, changes nothing."""
+    from scanner.identify import PLAIN_HEAD
+
+    prose = "保密工作条例 text\n".encode()
+    heads = [prose * 20, b"From: a@b\nTo: c@d\nSubject: s\n\n" + prose * 20, b"<html>" + prose,
+             prose * 200 + b"\x00", prose * 80 + b"\x01", b"Title: x\n" + prose, b"\xef\xbb\xbf" + prose * 30,
+             b"\xef\xbb\xbf From: a\n\n", b"\n\nSubject: x\nFrom: y\n\n", b"x" * (PLAIN_HEAD - 1)]
+    for head in heads:
+        for tail in (b"", b"\x00" * 10, b"\x01<b>", prose * 1000):
+            data = head + tail
+            assert is_plain_text(data) is is_plain_text(data[:PLAIN_HEAD]), (head[:20], tail[:5])
+            assert identify(data) == identify(data[:PLAIN_HEAD])
+
+
+def test_control_bytes_are_found_by_strcspn_as_by_python(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The C library's strcspn (over the bytes' own buffer) and the Python fallback agree, and
+    is_plain_text says the same with either."""
+    import random
+
+    from scanner import identify as ident
+
+    rnd = random.Random(17)
+    samples = [bytes([b]) * 3 for b in range(1, 256)] + [b"", "保密工作\n".encode() * 100, b"ab\x00c\x01", b"a\x00"]
+    samples += [bytes(rnd.randrange(1, 256) for _ in range(rnd.randrange(1, 300))) for _ in range(300)]
+    for s in samples:
+        assert ident.strcspn(s, ident._NOT_TEXT) == ident._py_strcspn(s, ident._NOT_TEXT), s
+    prose = "保密工作条例 text\n".encode() * 20
+    heads = [prose + bytes([b]) + prose for b in range(1, 256)] + samples
+    want = [is_plain_text(h) for h in heads]
+    monkeypatch.setattr(ident, "strcspn", ident._py_strcspn)
+    assert [is_plain_text(h) for h in heads] == want

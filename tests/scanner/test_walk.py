@@ -72,3 +72,60 @@ def test_entry_that_vanishes_or_is_missing_is_an_error_not_a_crash(tmp_path: Pat
     missing = tmp_path / "nope"
     [e] = list(walk([str(missing)]))
     assert e.error and e.key is None
+
+
+def test_walk_by_name_finds_what_the_stat_walk_finds(tmp_path: Path) -> None:
+    """Without a cache the walk tells regular files by their entry type, unstat'ed (`DirNames`):
+    the same files in the same order, the same skips, errors and subdirectories as the stat walk."""
+    from scanner.walk import DirNames
+
+    t = _tree(tmp_path)
+    os.mkfifo(t / "a" / "fifo")
+    (t / "b" / "deep" / "link").symlink_to("../../z.txt")
+
+    def shape(items: list) -> list:  # type: ignore[type-arg]
+        return [("files", b.dir, b.dir_id, b.names) if isinstance(b, DirNames) else b for b in items]
+
+    for opts in (WalkOptions(), WalkOptions(excludes=("b/*", "z.txt")), WalkOptions(one_file_system=True)):
+        by_stat = list(walk_bulk([str(t)], opts))
+        by_name = list(walk_bulk([str(t)], opts, stat_files=False))
+        assert shape(by_name) == shape(by_stat)
+        assert any(isinstance(b, DirNames) for b in by_name)
+        assert not any(isinstance(b, DirFiles) for b in by_name), "no stat per file"
+        assert all(isinstance(b, DirFiles) for b in by_stat if isinstance(b, DirNames))
+    named = list(walk_bulk([str(t / "c.txt"), str(t / "b" / "pipe")], stat_files=False))
+    assert named == list(walk_bulk([str(t / "c.txt"), str(t / "b" / "pipe")]))
+
+
+def test_walk_by_name_stats_an_entry_of_unknown_type(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Where the listing gives no type and DirEntry's own lstat fails (or says "not a file" of
+    what is one by the time it is stat'ed again), the entry is stat'ed: a regular file is
+    still a file, as in the stat walk."""
+    from scanner.walk import DirNames
+
+    t = _tree(tmp_path)
+    want = [(b.dir, b.names) if isinstance(b, DirNames) else b for b in walk_bulk([str(t)])]
+    real = os.scandir
+
+    class Entry:
+        def __init__(self, e: os.DirEntry) -> None:  # type: ignore[type-arg]
+            self._e, self.name = e, e.name
+
+        def is_file(self, *, follow_symlinks: bool = True) -> bool:
+            if self.name == "c.txt":
+                raise PermissionError(13, "Permission denied")
+            return False if self.name == "z.txt" else self._e.is_file(follow_symlinks=follow_symlinks)
+
+    class Listing:
+        def __init__(self, fd: int) -> None:
+            self._it = real(fd)
+
+        def __enter__(self):  # type: ignore[no-untyped-def]
+            return (Entry(e) for e in self._it.__enter__())
+
+        def __exit__(self, *exc: object) -> None:
+            self._it.__exit__(*exc)
+
+    monkeypatch.setattr(os, "scandir", Listing)
+    got = [(b.dir, b.names) if isinstance(b, DirNames) else b for b in walk_bulk([str(t)], stat_files=False)]
+    assert got == want

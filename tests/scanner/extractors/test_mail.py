@@ -210,6 +210,18 @@ def test_looks_like_mail_with_folded_headers_and_bom() -> None:
     assert not looks_like_mail(b"  From: a\nTo: b\n\n")
 
 
+def test_looks_like_mail_rejects_on_the_first_byte_what_its_first_line_would() -> None:
+    """A first byte (after a BOM) outside printable ASCII ends the test at once: no header name
+    nor `From ` line starts that way."""
+    assert looks_like_mail(b"From: a@b\nTo: c@d\n\nbody")
+    assert looks_like_mail(b"From a@b.cn Tue Dec  1 12:00:00 2026\nFrom: a@b\nTo: c\n\nhi")
+    assert looks_like_mail(b"\xef\xbb\xbfX-Mailer: m\nFrom: a@b\nTo: c\n\nbody")
+    for head in (b"", b"\xef\xbb\xbf", b"\nFrom: a\nTo: b\n\n", b"\tFrom: a\nTo: b\n\n", b"\rFrom: a\nTo: b\n\n",
+                 "发件人: a\nFrom: a\nTo: b\n\n".encode(), b"\xef\xbb\xbf\xef\xbb\xbfFrom: a\nTo: b\n\n",
+                 b"\x7fFrom: a\nTo: b\n\n", b":From: a\nTo: b\n\n"):
+        assert not looks_like_mail(head), head
+
+
 def test_mbox_is_split_into_messages() -> None:
     one = _with_attachment("a.txt", b"1").as_bytes()
     two = _with_attachment("b.txt", b"2").as_bytes()
