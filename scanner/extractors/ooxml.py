@@ -1006,6 +1006,22 @@ def _shared_bomb(ctx: Context, part: str) -> ScanError:
                      f"budget ({ctx.limits.max_total_size} bytes)", ctx.sub(part))
 
 
+def _cell_item(el: etree._Element, text: str | None, t: str, i: int, where: str, reads: _SharedReads,
+               ctx: Context, part: str) -> Segment | ScanError | None:
+    """The segment of the `i`th text cell `el` of a sheet, which reads `text` (None when it shows
+    nothing), or the `bomb` error when its reading of a shared string spends the file's budget: a
+    shared string is stored once but read for every cell naming it, and what the readings add up
+    to beyond the part's own size is charged like decompressed data (see `_SharedReads`)."""
+    if not text:
+        return None
+    if t == "s" and not reads.take(len(text)):
+        return _shared_bomb(ctx, part)
+    text = text.strip()
+    if not text:
+        return None
+    return make_segment(text, where + (el.get("r") or f"#{i}"), "cell", True, i)
+
+
 def _sheet_streamed(data: bytes, ctx: Context, sheet_name: str, part: str, shared: list[str],
                     reads: _SharedReads) -> Generator[ExtractItem, None, bool]:
     """Cells and headers/footers of worksheet part `data`, streamed (bounded memory: any part,
@@ -1023,19 +1039,12 @@ def _sheet_streamed(data: bytes, ctx: Context, sheet_name: str, part: str, share
             if kind == "c":
                 t = el.get("t")
                 if t in _XL_TEXT_TYPES:
-                    text = _cell_text(el, shared, t)
-                    if text:
-                        # A shared string is stored once but read for every cell naming it: what
-                        # the readings add up to beyond the part's own size is charged like
-                        # decompressed data (see `_SharedReads`).
-                        if t == "s" and not reads.take(len(text)):
-                            yield _shared_bomb(ctx, part)
+                    item = _cell_item(el, _cell_text(el, shared, t), t, i, where, reads, ctx, part)
+                    if item is not None:
+                        yield item
+                        if type(item) is ScanError:
                             return False
-                        text = text.strip()
-                        if text:
-                            ref = el.get("r") or f"#{i}"
-                            yield make_segment(text, where + ref, "cell", True, i)
-                            i += 1
+                        i += 1
                 # A cell in a row is read by nothing after its end event: freeing it (the
                 # commonest step of a workbook, issue 17) is put off to the row's end, or to
                 # every `_FREE_EVERY`th cell of a long row, which leaves the same tree to
@@ -1080,16 +1089,12 @@ def _sheet_whole(blocks: list[tuple[bool, list[etree._Element]]], ctx: Context, 
         for el in els:
             t = el.get("t")
             if t in _XL_TEXT_TYPES:
-                text = _cell_text_quick(el, shared, t)
-                if text:
-                    if t == "s" and not reads.take(len(text)):
-                        yield _shared_bomb(ctx, part)
+                item = _cell_item(el, _cell_text_quick(el, shared, t), t, i, where, reads, ctx, part)
+                if item is not None:
+                    yield item
+                    if type(item) is ScanError:
                         return False
-                    text = text.strip()
-                    if text:
-                        ref = el.get("r") or f"#{i}"
-                        yield make_segment(text, where + ref, "cell", True, i)
-                        i += 1
+                    i += 1
     return True
 
 
