@@ -107,18 +107,18 @@ def run_scan(paths: list[str], config: ScanConfig, walk_opts: WalkOptions, pool_
                         continue
                     assert isinstance(item, DirFiles)  # walked with stat_files: a cache needs keys
                     todo = _check_dir(cache, item, listed) if lean else range(n)
+                assert cache is not None  # (a ListedDir comes only from the cache's own listing)
                 if lean and on_clean is not None and len(todo) < n:
                     on_clean(n - len(todo))
                 for j in todo:
                     p = item.path(j)
                     i = next(counter)
-                    if cache is not None:
-                        key = item.key(j)
-                        rec = cache.lookup(key, p)
-                        if rec is not None:
-                            ready.append(rec)
-                            continue
-                        keys[i] = key
+                    key = item.key(j)
+                    rec = cache.lookup(key, p)
+                    if rec is not None:
+                        ready.append(rec)
+                        continue
+                    keys[i] = key
                     yield i, p, p
                 continue
             e: Entry = item  # type: ignore[assignment]
