@@ -30,7 +30,6 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -44,7 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from office_bench import children_cpu  # noqa: E402
 from run import peer_yara_rules  # noqa: E402
+
+from scanner.engine import Scanner  # noqa: E402
 
 CORES = 2
 OFFICE_FILES_PER_S, PDF_FILES_PER_S, TEXT_SHARE_OF_YARA = 2000, 300, 0.5
@@ -69,27 +71,23 @@ def best(fn: Callable[[T], object], items: Sequence[T], passes: int) -> float:
     return out
 
 
-def children_cpu(cmd: list[str], passes: int) -> float:
+def least_cpu(cmd: list[str], passes: int) -> float:
     """Least CPU seconds (user + system) of a command and everything it starts, over `passes`
     runs after one that warms the page cache."""
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     cpu = []
     for _ in range(passes):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = children_cpu()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        cpu.append(children_cpu() - before)
     return min(cpu)
 
 
-def text_floors(tree: Path, n: int, passes: int) -> dict[str, float]:
+def text_floors(scanner: Scanner, tree: Path, n: int, passes: int) -> dict[str, float]:
     from scanner.classify import classify
     from scanner.decode import decode
-    from scanner.engine import Scanner
     from scanner.model import Segment
 
-    scanner = Scanner()
-    scanner.warm_up()
     paths = sorted(str(p) for p in tree.rglob("*.txt"))
     random.Random(5).shuffle(paths)
     sample = paths[:n]
@@ -115,23 +113,19 @@ def text_floors(tree: Path, n: int, passes: int) -> dict[str, float]:
     row["floor_ms"] = row["read_ms"] + row["prefilter_ms"] + row["judge_passed_ms"]
     row["baomi_ms"] = best(scanner.scan_path, sample, passes)
     baomi = [str(Path(sys.executable).parent / "baomi"), "scan", "--no-cache", "--format", "jsonl", str(tree)]
-    row["baomi_e2e_ms"] = children_cpu(baomi, passes) / len(paths) * 1e3
+    row["baomi_e2e_ms"] = least_cpu(baomi, passes) / len(paths) * 1e3
     if shutil.which("yara"):
         rule = ROOT / "bench" / "out" / "peer-level-words.yar"
         peer_yara_rules(rule)
         cmd = ["yara", "-r", "-p", str(CORES), str(rule), str(tree)]
-        row["yara_ms"] = children_cpu(cmd, passes) / len(paths) * 1e3
+        row["yara_ms"] = least_cpu(cmd, passes) / len(paths) * 1e3
         row["budget_ms"] = TEXT_SHARE_OF_YARA * row["yara_ms"]
     return {k: round(v, 4) for k, v in row.items()}
 
 
-def office_floors(tree: Path, passes: int) -> dict[str, dict[str, float]]:
+def office_floors(scanner: Scanner, tree: Path, passes: int) -> dict[str, dict[str, float]]:
     from lxml import etree
 
-    from scanner.engine import Scanner
-
-    scanner = Scanner()
-    scanner.warm_up()
     parser = etree.XMLParser(resolve_entities=False, huge_tree=True)
     def inflate(d: bytes) -> list[bytes]:
         z = zipfile.ZipFile(io.BytesIO(d))
@@ -160,13 +154,9 @@ def office_floors(tree: Path, passes: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def pdf_floors(tree: Path, passes: int) -> dict[str, float]:
+def pdf_floors(scanner: Scanner, tree: Path, passes: int) -> dict[str, float]:
     import pypdfium2 as pdfium
 
-    from scanner.engine import Scanner
-
-    scanner = Scanner()
-    scanner.warm_up()
     datas = [p.read_bytes() for p in sorted(tree.glob("*.pdf"))]
 
     def text(d: bytes) -> None:
@@ -205,8 +195,10 @@ def main() -> int:
     if not (office / ".params.json").exists():
         from office_bench import generate as gen_office
         gen_office(office, 900, 300, 17)
+    scanner = Scanner()  # one warm scanner, as the agent keeps (every reader loaded: `warm_up`)
+    scanner.warm_up()
     results: dict[str, object] = {"cores": CORES, "load_before": os.getloadavg()[0]}
-    t = text_floors(prose, a.text_files, a.passes)
+    t = text_floors(scanner, prose, a.text_files, a.passes)
     results["text"] = t
     print(f"text   {t['files']} files, {t['passed_share']:.0%} pass the prefilter; CPU us per file: read "
           f"{t['read_ms'] * 1e3:.1f}, prefilter {t['prefilter_ms'] * 1e3:.1f}, decode+classify of the passed "
@@ -216,13 +208,13 @@ def main() -> int:
     if "budget_ms" in t:
         print(f"       yara -r -p {CORES}: {t['yara_ms'] * 1e3:.1f} us per file -> budget "
               f"{t['budget_ms'] * 1e3:.1f}; {verdict(t['floor_ms'], t['budget_ms'])}", flush=True)
-    o = office_floors(office / "office", a.passes)
+    o = office_floors(scanner, office / "office", a.passes)
     results["office"] = o
     for ext, r in o.items():
         print(f"{ext}   {r['files']} files of ~{r['kb']} KB; CPU ms per file: inflate {r['inflate_ms']:.2f}, "
               f"+ parse + iterate = floor {r['floor_ms']:.2f}; baomi {r['baomi_ms']:.2f}; budget "
               f"{r['budget_ms']:.2f}; {verdict(r['floor_ms'], r['budget_ms'])}", flush=True)
-    p = pdf_floors(office / "pdf", a.passes)
+    p = pdf_floors(scanner, office / "pdf", a.passes)
     results["pdf"] = p
     print(f"pdf    {p['files']} files of ~{p['kb']} KB; CPU ms per file: PDFium floor {p['floor_ms']:.2f}; "
           f"baomi {p['baomi_ms']:.2f}; budget {p['budget_ms']:.2f}; {verdict(p['floor_ms'], p['budget_ms'])}",

@@ -1075,7 +1075,7 @@ def _sheet_streamed(data: bytes, ctx: Context, sheet_name: str, part: str, share
 
 def _sheet_whole(blocks: list[tuple[bool, list[etree._Element]]], ctx: Context, sheet_name: str, part: str,
                  shared: list[str], reads: _SharedReads) -> Generator[ExtractItem, None, bool]:
-    """`_sheet_streamed` of a worksheet part that `_whole_part` read whole: the same items, from
+    """`_sheet_streamed` of a worksheet part that `_sheet_blocks` read whole: the same items, from
     a tree where every cell stands in a row of the sheet data (so nothing freed by the streamed
     read could have changed a later read, and end order is document order)."""
     i = 0
